@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// The operator CLI. The TypeScript sources are compiled to dist/ by `npm ci` (prepare).
+import { main } from '../dist/cli/main.js';
+
+const controller = new AbortController();
+let signals = 0;
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    signals += 1;
+    // First signal: stop cleanly (abort uploads, remove partial data). Second: give up now.
+    if (signals > 1) process.exit(2);
+    process.stderr.write(`\nopsctl: ${signal} received, stopping and cleaning up\n`);
+    controller.abort(signal);
+  });
+}
+
+const code = await main(process.argv.slice(2), controller.signal);
+// Exit once stdout has drained, without waiting for idle sockets of SDK clients.
+process.stdout.write('', () => process.exit(code));

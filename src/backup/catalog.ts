@@ -1,0 +1,113 @@
+import type { z } from 'zod';
+import type { ObjectInfo, Repository } from '../repository/repository.js';
+import { OpsError } from '../errors.js';
+import {
+  DRILL,
+  MANIFEST,
+  VERIFICATION,
+  backupIdTime,
+  backupPrefix,
+  compareBackupIdsDesc,
+  isBackupId,
+  type Component,
+} from './layout.js';
+import { drillSchema, manifestSchema, verificationSchema, type Drill, type Manifest, type Verification } from './manifest.js';
+
+export interface BackupEntry {
+  component: Component;
+  name: string;
+  id: string;
+  startedAt: Date;
+  /** Absent: the backup is incomplete (being written, or crashed) and must not be used. */
+  manifest?: Manifest;
+  verification?: Verification;
+  drill?: Drill;
+  objects: ObjectInfo[];
+  /** Newest object time: how long ago anything was written here. */
+  lastWrite: Date;
+}
+
+export class BackupNotFoundError extends OpsError {
+  constructor(component: Component, name: string, id: string) {
+    super('BACKUP_NOT_FOUND', `no complete ${component} backup "${id}" for ${name} (see: opsctl backups list ${component})`, {
+      context: { component, name, id },
+    });
+    this.name = 'BackupNotFoundError';
+  }
+}
+
+export class CorruptRecordError extends OpsError {
+  constructor(key: string, reason: string) {
+    super('RECORD_CORRUPT', `${key} is not a valid record: ${reason}`, { context: { key } });
+    this.name = 'CorruptRecordError';
+  }
+}
+
+async function readRecord<T>(repo: Repository, key: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  const bytes = await repo.getBytes(key);
+  if (!bytes) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new CorruptRecordError(key, (error as Error).message);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new CorruptRecordError(key, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return parsed.data;
+}
+
+/** Every backup of one component/name, newest first, with its records. One listing, then small reads. */
+export async function listBackups(repo: Repository, component: Component, name: string): Promise<BackupEntry[]> {
+  const prefix = backupPrefix(component, name);
+  const objects = await repo.list(prefix);
+  const byId = new Map<string, ObjectInfo[]>();
+  for (const object of objects) {
+    const id = object.key.slice(prefix.length).split('/')[0] ?? '';
+    if (!isBackupId(id)) continue;
+    const list = byId.get(id) ?? [];
+    list.push(object);
+    byId.set(id, list);
+  }
+  const ids = [...byId.keys()].sort(compareBackupIdsDesc);
+  return Promise.all(
+    ids.map(async (id) => {
+      const files = byId.get(id) ?? [];
+      const names = new Set(files.map((f) => f.key.slice(prefix.length + id.length + 1)));
+      const base = backupPrefix(component, name, id);
+      const entry: BackupEntry = {
+        component,
+        name,
+        id,
+        startedAt: backupIdTime(id),
+        objects: files,
+        lastWrite: new Date(Math.max(...files.map((f) => f.lastModified.getTime()))),
+      };
+      if (names.has(MANIFEST)) {
+        const manifest = await readRecord(repo, base + MANIFEST, manifestSchema);
+        if (manifest) entry.manifest = manifest;
+      }
+      if (names.has(VERIFICATION)) {
+        const verification = await readRecord(repo, base + VERIFICATION, verificationSchema);
+        if (verification) entry.verification = verification;
+      }
+      if (names.has(DRILL)) {
+        const drill = await readRecord(repo, base + DRILL, drillSchema);
+        if (drill) entry.drill = drill;
+      }
+      return entry;
+    }),
+  );
+}
+
+/** `latest` = the newest complete backup; otherwise the id given, which must be complete. */
+export async function findBackup(repo: Repository, component: Component, name: string, idOrLatest: string): Promise<BackupEntry> {
+  const all = await listBackups(repo, component, name);
+  const found = idOrLatest === 'latest' ? all.find((b) => b.manifest) : all.find((b) => b.id === idOrLatest && b.manifest);
+  if (!found) throw new BackupNotFoundError(component, name, idOrLatest);
+  return found;
+}
+
+export async function writeRecord(repo: Repository, component: Component, name: string, id: string, file: string, record: unknown): Promise<void> {
+  await repo.putBytes(backupPrefix(component, name, id) + file, JSON.stringify(record, null, 2) + '\n');
+}

@@ -1,0 +1,59 @@
+import { createGunzip, createGzip } from 'node:zlib';
+import type { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { runTool, startTool } from '../process/tool.js';
+import { toolPath } from '../process/tools.js';
+import type { StreamCodec } from './manifest.js';
+
+/** One step of a streaming pipeline: write into `input`, read from `output`; `done` rejects if it failed. */
+export interface CodecStage {
+  input: Writable;
+  output: Readable;
+  done: Promise<void>;
+  kill(): void;
+}
+
+export interface EncodeOptions {
+  level?: number | undefined;
+  threads?: number | undefined;
+}
+
+/** A compressor for the whole stream; `null` for `none`. */
+export function encoder(codec: StreamCodec, options: EncodeOptions = {}): CodecStage | null {
+  switch (codec) {
+    case 'none':
+      return null;
+    case 'gzip': {
+      const z = createGzip({ level: options.level ?? 6 });
+      return { input: z, output: z, done: finished(z), kill: () => z.destroy() };
+    }
+    case 'zstd': {
+      const tool = startTool('zstd', toolPath('zstd'), ['-c', '-q', `-${options.level ?? 1}`, `-T${options.threads ?? 2}`], { stdin: 'pipe' });
+      return { input: tool.child.stdin!, output: tool.child.stdout!, done: tool.done, kill: () => tool.kill() };
+    }
+  }
+}
+
+export function decoder(codec: StreamCodec): CodecStage | null {
+  switch (codec) {
+    case 'none':
+      return null;
+    case 'gzip': {
+      const z = createGunzip();
+      return { input: z, output: z, done: finished(z), kill: () => z.destroy() };
+    }
+    case 'zstd': {
+      const tool = startTool('zstd', toolPath('zstd'), ['-d', '-c', '-q'], { stdin: 'pipe' });
+      return { input: tool.child.stdin!, output: tool.child.stdout!, done: tool.done, kill: () => tool.kill() };
+    }
+  }
+}
+
+export function codecSuffix(codec: StreamCodec): string {
+  return codec === 'zstd' ? '.zst' : codec === 'gzip' ? '.gz' : '';
+}
+
+export async function zstdVersion(): Promise<string> {
+  const out = await runTool('zstd', toolPath('zstd'), ['--version']);
+  return /v(\d+\.\d+\.\d+)/.exec(out)?.[1] ?? out.trim();
+}

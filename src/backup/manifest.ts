@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { COMPONENTS } from './layout.js';
+
+export const STREAM_CODECS = ['zstd', 'gzip', 'none'] as const;
+export type StreamCodec = (typeof STREAM_CODECS)[number];
+
+const tableEntry = z.object({
+  schema: z.string(),
+  name: z.string(),
+  kind: z.enum(['table', 'partitioned', 'partition']),
+  parent: z.string().nullable(),
+  estimatedRows: z.number(),
+});
+export type ManifestTable = z.infer<typeof tableEntry>;
+
+/** Written last: a backup exists only when its manifest does. */
+export const manifestSchema = z.object({
+  formatVersion: z.literal(1),
+  id: z.string(),
+  component: z.enum(COMPONENTS),
+  name: z.string(),
+  payload: z.object({
+    key: z.string(),
+    bytes: z.number().int().nonnegative(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** What wraps the whole payload stream; readers undo it before anything else. */
+    streamCodec: z.enum(STREAM_CODECS),
+    /** Human summary of compression, e.g. `zstd -1 -T2` or `pg_dump gzip -Z6`. */
+    compression: z.string(),
+    format: z.string(),
+  }),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationSeconds: z.number(),
+  tools: z.record(z.string(), z.string()),
+  source: z.record(z.string(), z.unknown()),
+  tables: z.array(tableEntry).optional(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export const LEVEL_NAMES = ['checksum', 'catalogue', 'full-read', 'restore-drill'] as const;
+
+const levelResult = z.object({
+  level: z.number().int().min(1).max(4),
+  name: z.string(),
+  ok: z.boolean(),
+  detail: z.string().optional(),
+});
+export type LevelResult = z.infer<typeof levelResult>;
+
+export const verificationSchema = z.object({
+  formatVersion: z.literal(1),
+  backupId: z.string(),
+  component: z.enum(COMPONENTS),
+  name: z.string(),
+  verifiedAt: z.string(),
+  ok: z.boolean(),
+  /** Highest level passed in an unbroken run from level 1 (0 = none). */
+  levelPassed: z.number().int().min(0).max(4),
+  levels: z.array(levelResult),
+  rowCounts: z.record(z.string(), z.number()).optional(),
+  records: z.number().optional(),
+  durationSeconds: z.number(),
+  tools: z.record(z.string(), z.string()),
+  failure: z.string().optional(),
+});
+export type Verification = z.infer<typeof verificationSchema>;
+
+export const drillSchema = z.object({
+  formatVersion: z.literal(1),
+  backupId: z.string(),
+  component: z.enum(COMPONENTS),
+  name: z.string(),
+  drilledAt: z.string(),
+  ok: z.boolean(),
+  scratchDatabase: z.string(),
+  restoreSeconds: z.number(),
+  compared: z.number(),
+  mismatches: z.array(z.object({ table: z.string(), expected: z.number().nullable(), actual: z.number().nullable() })),
+  failure: z.string().optional(),
+});
+export type Drill = z.infer<typeof drillSchema>;

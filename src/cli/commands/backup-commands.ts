@@ -1,0 +1,150 @@
+import { listBackups, type BackupEntry } from '../../backup/catalog.js';
+import { COMPONENTS, type Component } from '../../backup/layout.js';
+import type { JobContext } from '../../jobs/context.js';
+import { selectTargets } from '../../jobs/context.js';
+import { backupPostgresJob, drillPostgresJob, restorePostgresJob, verifyPostgresJob, type BackupJobResult, type RestoreRequest, type VerifyJobResult } from '../../jobs/postgres-jobs.js';
+import { pruneJob } from '../../jobs/prune-job.js';
+import { formatBytes, formatDuration } from '../../util/format.js';
+import { EXIT, renderTable, type CommandOutcome } from '../output.js';
+
+export function backupOutcome(results: BackupJobResult[]): CommandOutcome {
+  const failed = results.some((r) => !r.ok);
+  const text = renderTable(results, [
+    { header: 'COMPONENT', value: (r) => `${r.component}/${r.name}` },
+    { header: 'RESULT', value: (r) => (r.ok ? 'ok' : 'FAILED') },
+    { header: 'BACKUP', value: (r) => r.id ?? '-' },
+    { header: 'SIZE', value: (r) => (r.bytes === undefined ? '-' : formatBytes(r.bytes)), align: 'right' },
+    { header: 'TIME', value: (r) => formatDuration(r.durationSeconds), align: 'right' },
+    { header: 'DETAIL', value: (r) => r.error ?? r.compression ?? '' },
+  ]);
+  return { exitCode: failed ? EXIT.failed : EXIT.ok, json: { results }, text };
+}
+
+export async function backupCommand(ctx: JobContext, component: Component, name?: string): Promise<CommandOutcome> {
+  return backupOutcome(await runBackup(ctx, component, name));
+}
+
+export async function runBackup(ctx: JobContext, component: Component, name?: string): Promise<BackupJobResult[]> {
+  switch (component) {
+    case 'postgres':
+      return backupPostgresJob(ctx, name);
+    default:
+      throw new Error(`${component} backups are not available yet`);
+  }
+}
+
+export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
+  const text = renderTable(results, [
+    { header: 'COMPONENT', value: (r) => `${r.component}/${r.name}` },
+    { header: 'BACKUP', value: (r) => r.backupId ?? '-' },
+    { header: 'RESULT', value: (r) => (r.ok ? 'ok' : 'FAILED') },
+    { header: 'LEVEL', value: (r) => (r.verification ? `${r.verification.levelPassed}/3` : '-'), align: 'right' },
+    { header: 'TIME', value: (r) => (r.verification ? formatDuration(r.verification.durationSeconds) : '-'), align: 'right' },
+    { header: 'DETAIL', value: (r) => r.error ?? r.verification?.failure ?? r.verification?.levels.at(-1)?.detail ?? '' },
+  ]);
+  return { exitCode: results.every((r) => r.ok) ? EXIT.ok : EXIT.failed, json: { results }, text };
+}
+
+export async function verifyCommand(ctx: JobContext, component: Component, id: string, name?: string): Promise<CommandOutcome> {
+  switch (component) {
+    case 'postgres':
+      return verifyOutcome(await verifyPostgresJob(ctx, name, id));
+    default:
+      throw new Error(`${component} verification is not available yet`);
+  }
+}
+
+export async function restoreCommand(ctx: JobContext, component: Component, request: RestoreRequest): Promise<CommandOutcome> {
+  if (component !== 'postgres') throw new Error(`${component} restore is not available yet`);
+  const result = await restorePostgresJob(ctx, request);
+  const ok = result.mismatches.length === 0;
+  const lines = [
+    `restored postgres/${result.name}/${result.backupId} into ${result.target}${result.createdDatabase ? ' (created)' : ''}`,
+    `${formatBytes(result.bytes)} in ${formatDuration(result.seconds)} with ${result.jobs} job(s)`,
+    result.countsFrom === 'none'
+      ? 'row counts not compared: the backup has no verification record (run opsctl verify first)'
+      : `${result.compared} tables compared with the verification's row counts, ${result.mismatches.length} differ`,
+  ];
+  if (result.mismatches.length > 0) {
+    lines.push(renderTable(result.mismatches, [
+      { header: 'TABLE', value: (m) => m.table },
+      { header: 'EXPECTED', value: (m) => String(m.expected), align: 'right' },
+      { header: 'ACTUAL', value: (m) => String(m.actual), align: 'right' },
+    ]));
+  }
+  return { exitCode: ok ? (result.countsFrom === 'none' ? EXIT.degraded : EXIT.ok) : EXIT.failed, json: result, text: lines.join('\n') };
+}
+
+export async function drillCommand(ctx: JobContext, name?: string): Promise<CommandOutcome> {
+  const drills = await drillPostgresJob(ctx, name);
+  const text = renderTable(drills, [
+    { header: 'COMPONENT', value: (d) => `postgres/${d.name}` },
+    { header: 'BACKUP', value: (d) => d.backupId },
+    { header: 'RESULT', value: (d) => (d.ok ? 'ok' : 'FAILED') },
+    { header: 'TABLES', value: (d) => String(d.compared), align: 'right' },
+    { header: 'RTO', value: (d) => formatDuration(d.restoreSeconds), align: 'right' },
+    { header: 'DETAIL', value: (d) => d.failure ?? '' },
+  ]);
+  return { exitCode: drills.every((d) => d.ok) ? EXIT.ok : EXIT.failed, json: { results: drills }, text };
+}
+
+interface ListedBackup {
+  component: Component;
+  name: string;
+  id: string;
+  complete: boolean;
+  ageSeconds: number;
+  bytes: number | null;
+  codec: string | null;
+  verified: { ok: boolean; level: number; at: string; failure?: string } | null;
+}
+
+export function describeEntry(entry: BackupEntry, now: Date): ListedBackup {
+  const v = entry.verification;
+  return {
+    component: entry.component,
+    name: entry.name,
+    id: entry.id,
+    complete: entry.manifest !== undefined,
+    ageSeconds: Math.round((now.getTime() - entry.startedAt.getTime()) / 1000),
+    bytes: entry.manifest?.payload.bytes ?? null,
+    codec: entry.manifest?.payload.compression ?? null,
+    verified: v ? { ok: v.ok, level: v.levelPassed, at: v.verifiedAt, ...(v.failure ? { failure: v.failure } : {}) } : null,
+  };
+}
+
+export async function backupsListCommand(ctx: JobContext, component?: Component, name?: string): Promise<CommandOutcome> {
+  const components = component ? [component] : [...COMPONENTS];
+  const rows: ListedBackup[] = [];
+  for (const c of components) {
+    const configured: { name: string }[] = c === 'postgres' ? ctx.config.postgres : c === 'redis' ? ctx.config.redis : ctx.config.knowledge;
+    if (!component && configured.length === 0) continue;
+    for (const target of selectTargets(c, configured, name)) {
+      for (const entry of await listBackups(ctx.repo, c, target.name)) rows.push(describeEntry(entry, ctx.now()));
+    }
+  }
+  const text = renderTable(rows, [
+    { header: 'COMPONENT', value: (r) => `${r.component}/${r.name}` },
+    { header: 'BACKUP', value: (r) => r.id },
+    { header: 'AGE', value: (r) => formatDuration(r.ageSeconds), align: 'right' },
+    { header: 'SIZE', value: (r) => (r.bytes === null ? '-' : formatBytes(r.bytes)), align: 'right' },
+    { header: 'CODEC', value: (r) => r.codec ?? '-' },
+    { header: 'STATE', value: (r) => (!r.complete ? 'incomplete' : !r.verified ? 'unverified' : r.verified.ok ? `verified L${r.verified.level}` : 'VERIFY FAILED') },
+  ]);
+  return { exitCode: EXIT.ok, json: { repository: ctx.repo.url, backups: rows }, text };
+}
+
+export async function pruneCommand(ctx: JobContext, dryRun: boolean): Promise<CommandOutcome> {
+  const { results, incompleteCleaned } = await pruneJob(ctx, dryRun);
+  const rows = results.flatMap((r) => r.decisions.map((d) => ({ target: `${r.component}/${r.name}`, ...d })));
+  const table = renderTable(rows, [
+    { header: 'COMPONENT', value: (r) => r.target },
+    { header: 'BACKUP', value: (r) => r.id },
+    { header: dryRun ? 'WOULD' : 'ACTION', value: (r) => r.action },
+    { header: 'REASON', value: (r) => r.reason },
+  ]);
+  const deleted = results.reduce((n, r) => n + r.deleted, 0);
+  const freed = results.reduce((n, r) => n + r.freedBytes, 0);
+  const summary = `${dryRun ? 'would delete' : 'deleted'} ${deleted} backups (${formatBytes(freed)})${dryRun ? '' : `, removed ${incompleteCleaned} interrupted uploads`}`;
+  return { exitCode: EXIT.ok, json: { dryRun, results, incompleteCleaned }, text: `${table}\n${summary}` };
+}

@@ -1,0 +1,174 @@
+import { Argument, Command, CommanderError, Option } from 'commander';
+import type { Component } from '../backup/layout.js';
+import { ConfigError } from '../config/errors.js';
+import { loadConfig, resolveConfigPath, type OpsConfig } from '../config/load.js';
+import { OpsError, errorMessage } from '../errors.js';
+import { createJobContext, type JobContext } from '../jobs/context.js';
+import { backupCommand, backupsListCommand, drillCommand, pruneCommand, restoreCommand, verifyCommand } from './commands/backup-commands.js';
+import { configShowCommand, configValidateCommand } from './commands/config-commands.js';
+import { nightlyCommand } from './commands/run-command.js';
+import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
+import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
+
+interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+/** Components whose engines exist in this version; the rest are refused as bad usage. */
+const AVAILABLE: Component[] = ['postgres'];
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CommanderError(EXIT.usage, 'opsctl.invalidNumber', `expected a positive integer, got "${value}"`);
+  return n;
+};
+
+/**
+ * Run opsctl with `argv` (without node and script). Returns the exit code; prints the
+ * result (a table, or one JSON document with --json) on stdout and everything else on stderr.
+ */
+export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCode> {
+  let outcome: CommandOutcome | undefined;
+  const program = new Command('opsctl')
+    .description('Operate the PostgreSQL + Redis backbone: backups, verification, restore, partitions, status.')
+    .option('--config <file>', 'configuration file (default: $OPS_CONFIG, ./ops.config.json)')
+    .option('--json', 'print one JSON document on stdout')
+    .option('-v, --verbose', 'log progress details on stderr')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const config = (): OpsConfig => loadConfig(resolveConfigPath(globals().config));
+  const context = (): JobContext => {
+    const g = globals();
+    return createJobContext(config(), stderrLog(g.verbose ?? false), { signal, progress: stderrProgress() });
+  };
+  const componentArg = () => new Argument('<component>', 'postgres | redis | knowledge').choices(AVAILABLE);
+  const nameOption = () => new Option('--name <name>', 'only this configured database / instance / store');
+
+  program
+    .command('backup')
+    .description('back up a component to the repository (all configured targets, or --name)')
+    .addArgument(componentArg())
+    .addOption(nameOption())
+    .action(async (component: Component, opts: { name?: string }) => {
+      outcome = await backupCommand(context(), component, opts.name);
+    });
+
+  program
+    .command('verify')
+    .description('prove a backup restorable: checksum, catalogue, full read (levels 1-3)')
+    .addArgument(componentArg())
+    .argument('[backup-id]', 'a backup id or "latest"', 'latest')
+    .addOption(nameOption())
+    .action(async (component: Component, id: string, opts: { name?: string }) => {
+      outcome = await verifyCommand(context(), component, id, opts.name);
+    });
+
+  program
+    .command('restore')
+    .description('restore a backup into a target (refuses a non-empty target unless --confirm repeats its name)')
+    .addArgument(componentArg())
+    .argument('<backup-id>', 'a backup id or "latest"')
+    .requiredOption('--target <target>', 'database name on the configured server, or a postgresql:// URL')
+    .option('--confirm <target>', 'repeat the target name to restore over existing data')
+    .option('--clean', 'drop objects before recreating them')
+    .option('--jobs <n>', 'parallel restore with n jobs (stages a decoded copy in --work-dir)', positiveInt, 1)
+    .option('--work-dir <dir>', 'where a parallel restore stages its copy (default: OS temp dir)')
+    .addOption(nameOption())
+    .action(async (component: Component, id: string, opts: { target: string; confirm?: string; clean?: boolean; jobs: number; workDir?: string; name?: string }) => {
+      outcome = await restoreCommand(context(), component, {
+        name: opts.name,
+        backupId: id,
+        target: opts.target,
+        confirm: opts.confirm,
+        clean: opts.clean ?? false,
+        jobs: opts.jobs,
+        workDir: opts.workDir,
+      });
+    });
+
+  const backups = program.command('backups').description('inspect the repository');
+  backups
+    .command('list')
+    .description('backups with age, size, codec and verification state, newest first')
+    .addArgument(new Argument('[component]', 'postgres | redis | knowledge').choices(['postgres', 'redis', 'knowledge']))
+    .addOption(nameOption())
+    .action(async (component: Component | undefined, opts: { name?: string }) => {
+      outcome = await backupsListCommand(context(), component, opts.name);
+    });
+
+  program
+    .command('prune')
+    .description('apply retention: delete old backups but always keep the newest verified ones')
+    .option('--dry-run', 'print the plan, delete nothing')
+    .action(async (opts: { dryRun?: boolean }) => {
+      outcome = await pruneCommand(context(), opts.dryRun ?? false);
+    });
+
+  program
+    .command('drill')
+    .description('restore the newest backup into a scratch database and compare row counts (level 4)')
+    .addArgument(new Argument('<component>', 'postgres').choices(['postgres']))
+    .addOption(nameOption())
+    .action(async (_component: string, opts: { name?: string }) => {
+      outcome = await drillCommand(context(), opts.name);
+    });
+
+  const configCmd = program.command('config').description('the configuration file');
+  configCmd
+    .command('validate')
+    .description('check the configuration and report every problem at once')
+    .action(() => {
+      outcome = configValidateCommand(config());
+    });
+  configCmd
+    .command('show')
+    .description('print the effective configuration (environment overrides applied, secrets masked)')
+    .action(() => {
+      outcome = configShowCommand(config());
+    });
+
+  program
+    .command('run')
+    .description('run a scheduled job now')
+    .addArgument(new Argument('<job>', 'nightly').choices(['nightly']))
+    .option('--sample-data', 'create missing databases with the seeds\' schema and generated rows (demo)')
+    .option('--sample-calls <n>', 'calls to generate with --sample-data', positiveInt, 20_000)
+    .action(async (_job: string, opts: { sampleData?: boolean; sampleCalls: number }) => {
+      outcome = await nightlyCommand(context(), { sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    endProgressLine();
+    return reportError(error, globals().json ?? false);
+  }
+  endProgressLine();
+  if (!outcome) return EXIT.ok;
+  if (globals().json) process.stdout.write(JSON.stringify(outcome.json, null, 2) + '\n');
+  else process.stdout.write(outcome.text + '\n');
+  return outcome.exitCode;
+}
+
+function reportError(error: unknown, json: boolean): ExitCode {
+  if (error instanceof CommanderError) {
+    // --help and --version end here too, successfully.
+    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
+    if (error.code === 'opsctl.invalidNumber') process.stderr.write(`error: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  const exitCode: ExitCode = error instanceof OpsError ? error.exitCode : EXIT.failed;
+  const code = error instanceof OpsError ? error.code : 'UNEXPECTED';
+  if (json) {
+    const problems = error instanceof ConfigError ? error.problems : undefined;
+    process.stdout.write(JSON.stringify({ error: { code, message: errorMessage(error), ...(problems ? { problems } : {}) } }, null, 2) + '\n');
+  }
+  process.stderr.write(`error: ${errorMessage(error)}\n`);
+  if (!(error instanceof OpsError) && process.env.OPS_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
+  return exitCode;
+}

@@ -1,0 +1,49 @@
+export const EXIT = { ok: 0, degraded: 1, failed: 2, usage: 64 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** What every command returns: the JSON document for `--json`, the text for people, the exit code. */
+export interface CommandOutcome {
+  exitCode: ExitCode;
+  json: unknown;
+  text: string;
+}
+
+export interface Column<T> {
+  header: string;
+  value: (row: T) => string;
+  align?: 'left' | 'right';
+}
+
+/** A plain aligned table; no colours when the output is not a terminal. */
+export function renderTable<T>(rows: T[], columns: Column<T>[]): string {
+  if (rows.length === 0) return '(none)';
+  const cells = rows.map((row) => columns.map((c) => c.value(row)));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => visibleLength(r[i] ?? ''))));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => (columns[i]?.align === 'right' ? padStart(v, widths[i]!) : padEnd(v, widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(columns.map((c) => c.header)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+function visibleLength(s: string): number {
+  return s.replace(ANSI, '').length;
+}
+function padEnd(s: string, w: number): string {
+  return s + ' '.repeat(Math.max(0, w - visibleLength(s)));
+}
+function padStart(s: string, w: number): string {
+  return ' '.repeat(Math.max(0, w - visibleLength(s))) + s;
+}
+
+export function colour(enabled: boolean) {
+  const wrap = (code: number) => (s: string) => (enabled ? `\u001b[${code}m${s}\u001b[0m` : s);
+  return { green: wrap(32), yellow: wrap(33), red: wrap(31), bold: wrap(1), dim: wrap(2) };
+}
+
+/** The worst of several outcomes decides the exit code. */
+export function worst(codes: ExitCode[]): ExitCode {
+  return codes.reduce<ExitCode>((a, b) => (a === EXIT.usage || b === EXIT.usage ? EXIT.usage : (Math.max(a, b) as ExitCode)), EXIT.ok);
+}

@@ -1,0 +1,27 @@
+/**
+ * Thresholds and periods from the seeds (000, 002, 003), kept in one place: the
+ * config schema takes its defaults from here, the Prometheus rules are checked against
+ * these figures by a test, and the CDK alarms read them.
+ */
+export const SEED_DEFAULTS = {
+  timezone: 'UTC',
+  schedules: {
+    partitions: 'cron(0 2 1 * ? *)',
+    postgresBackup: 'cron(0 4 * * ? *)',
+    redisBackup: 'cron(15 4 * * ? *)',
+    knowledgeBackup: 'cron(0 1 ? * SUN *)',
+    verify: 'cron(30 4 * * ? *)',
+    drill: 'cron(0 6 2 * ? *)',
+    status: 'rate(15 minutes)',
+  },
+  retentionDays: { postgres: 30, redis: 7, knowledge: 90 },
+  keepVerified: 3,
+  partitions: { ahead: 3, retentionMonths: 12 },
+  alerts: {
+    postgresBackupStaleHours: 26,
+    redisBackupStaleHours: 26,
+    knowledgeBackupStaleDays: 8,
+    partitionCreationStaleDays: 35,
+    partitionCoverageMinPeriods: 2,
+  },
+} as const;

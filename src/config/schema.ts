@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { SEED_DEFAULTS } from './defaults.js';
+
+/** Names become S3 key segments and metric labels: keep them boring. */
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'use 1-63 characters: lower-case letters, digits, "_" or "-"');
+
+const cron = z
+  .string()
+  .refine(isScheduleExpression, 'expected an EventBridge expression such as "cron(0 4 * * ? *)" or "rate(15 minutes)"');
+
+export function isScheduleExpression(value: string): boolean {
+  const rate = /^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$/.exec(value);
+  if (rate) return true;
+  const m = /^cron\((.+)\)$/.exec(value);
+  if (!m?.[1]) return false;
+  const fields = m[1].trim().split(/\s+/);
+  if (fields.length !== 6) return false;
+  // EventBridge requires "?" in exactly one of day-of-month and day-of-week.
+  return (fields[2] === '?') !== (fields[4] === '?');
+}
+
+export function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const timezone = z.string().refine(isTimeZone, 'unknown IANA time zone (e.g. "UTC", "Europe/Kyiv")');
+
+/** Connection URLs in the config file must not carry a password: secrets come from the environment or Secrets Manager. */
+const urlWithoutPassword = (schemes: string[]) =>
+  z.string().superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `not a URL (expected ${schemes.join(' or ')}//...)` });
+      return;
+    }
+    if (!schemes.includes(url.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `scheme must be ${schemes.join(' or ')}, got ${url.protocol}` });
+    }
+    if (url.password) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'remove the password: secrets belong in the environment (e.g. DATABASE_URL) or Secrets Manager (passwordSecretArn)',
+      });
+    }
+  });
+
+const retention = (days: number) =>
+  z
+    .object({
+      maxAgeDays: z.number().int().min(1).default(days),
+      keepVerified: z.number().int().min(1).default(SEED_DEFAULTS.keepVerified),
+    })
+    .strict()
+    .default({ maxAgeDays: days, keepVerified: SEED_DEFAULTS.keepVerified });
+
+export const CODECS = ['zstd', 'gzip', 'none'] as const;
+export type Codec = (typeof CODECS)[number];
+
+const partitionTable = z
+  .object({
+    /** Parent table, optionally schema-qualified: `public.calls`. Quoted as identifiers, never pasted. */
+    table: z.string().min(1),
+    interval: z.enum(['day', 'week', 'month']).default('month'),
+    ahead: z.number().int().min(1).max(120).default(SEED_DEFAULTS.partitions.ahead),
+    /** Periods to keep; null = never drop from this table. */
+    retention: z.number().int().min(1).nullable().default(null),
+    naming: z.string().default('{table}_{YYYY}_{MM}'),
+    timezone: timezone.optional(),
+    archiveBeforeDrop: z.boolean().default(false),
+  })
+  .strict();
+
+const postgresDatabase = z
+  .object({
+    name,
+    url: urlWithoutPassword(['postgres:', 'postgresql:']).optional(),
+    /** Environment variable that overrides `url` (may carry a password). */
+    urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    passwordSecretArn: z.string().startsWith('arn:').optional(),
+    backup: z
+      .object({
+        schedule: cron.default(SEED_DEFAULTS.schedules.postgresBackup),
+        codec: z.enum(CODECS).default('zstd'),
+        /** zstd level 1-19 or gzip level 1-9; codec default when absent. */
+        level: z.number().int().min(0).max(19).optional(),
+        threads: z.number().int().min(1).max(64).default(2),
+        retention: retention(SEED_DEFAULTS.retentionDays.postgres),
+      })
+      .strict()
+      .prefault({}),
+    verify: z
+      .object({ schedule: cron.default(SEED_DEFAULTS.schedules.verify) })
+      .strict()
+      .prefault({}),
+    drill: z
+      .object({ schedule: cron.default(SEED_DEFAULTS.schedules.drill) })
+      .strict()
+      .prefault({}),
+    partitions: z
+      .object({
+        schedule: cron.default(SEED_DEFAULTS.schedules.partitions),
+        minCoverage: z.number().int().min(0).default(SEED_DEFAULTS.alerts.partitionCoverageMinPeriods),
+        lockTimeoutMs: z.number().int().min(10).max(60_000).default(1_000),
+        lockRetries: z.number().int().min(0).max(50).default(5),
+        tables: z.array(partitionTable).default([]),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const redisInstance = z
+  .object({
+    name,
+    url: urlWithoutPassword(['redis:', 'rediss:']).optional(),
+    urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    passwordSecretArn: z.string().startsWith('arn:').optional(),
+    mode: z.enum(['rdb', 'logical']).default('rdb'),
+    backup: z
+      .object({
+        schedule: cron.default(SEED_DEFAULTS.schedules.redisBackup),
+        retention: retention(SEED_DEFAULTS.retentionDays.redis),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const knowledgeStore = z
+  .object({
+    name,
+    /** A directory, or `s3://bucket/prefix`. */
+    path: z.string().min(1).optional(),
+    pathEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    backup: z
+      .object({
+        schedule: cron.default(SEED_DEFAULTS.schedules.knowledgeBackup),
+        retention: retention(SEED_DEFAULTS.retentionDays.knowledge),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    timezone: timezone.default(SEED_DEFAULTS.timezone),
+    repository: z
+      .object({
+        /** `file:///abs`, `file://./rel` (relative to this file) or `s3://bucket/prefix`. */
+        url: z.string().default('file://./backups'),
+        kmsKeyId: z.string().optional(),
+        partSizeMiB: z.number().int().min(5).max(512).default(16),
+        queueSize: z.number().int().min(1).max(16).default(2),
+      })
+      .strict()
+      .prefault({}),
+    postgres: z.array(postgresDatabase).default([]),
+    redis: z.array(redisInstance).default([]),
+    knowledge: z.array(knowledgeStore).default([]),
+    metrics: z
+      .object({
+        namespace: z.string().regex(/^[A-Za-z0-9_./#:-]{1,255}$/).default('OpsAutomation'),
+        prometheus: z
+          .object({
+            url: z.string().url().optional(),
+            urlEnv: z.string().default('OPS_PROMETHEUS_URL'),
+            auth: z
+              .discriminatedUnion('type', [
+                z.object({ type: z.literal('none') }).strict(),
+                z.object({ type: z.literal('basic'), username: z.string(), passwordEnv: z.string() }).strict(),
+                z.object({ type: z.literal('bearer'), tokenEnv: z.string() }).strict(),
+                z.object({ type: z.literal('sigv4'), region: z.string().optional() }).strict(),
+              ])
+              .default({ type: 'none' }),
+            timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    alerts: z
+      .object({
+        postgresBackupStaleHours: z.number().positive().default(SEED_DEFAULTS.alerts.postgresBackupStaleHours),
+        redisBackupStaleHours: z.number().positive().default(SEED_DEFAULTS.alerts.redisBackupStaleHours),
+        knowledgeBackupStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.knowledgeBackupStaleDays),
+        partitionCreationStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.partitionCreationStaleDays),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    for (const key of ['postgres', 'redis', 'knowledge'] as const) {
+      const seen = new Set<string>();
+      cfg[key].forEach((item, i) => {
+        if (seen.has(item.name)) {
+          ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${item.name}"` });
+        }
+        seen.add(item.name);
+      });
+    }
+  });
+
+export type OpsConfigInput = z.input<typeof configSchema>;
+export type RawOpsConfig = z.output<typeof configSchema>;
+export type PostgresDatabaseConfig = RawOpsConfig['postgres'][number];
+export type RedisInstanceConfig = RawOpsConfig['redis'][number];
+export type KnowledgeStoreConfig = RawOpsConfig['knowledge'][number];
+export type PartitionTableConfig = z.output<typeof partitionTable>;
+export type RetentionConfig = PostgresDatabaseConfig['backup']['retention'];

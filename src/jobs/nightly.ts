@@ -1,0 +1,72 @@
+import { ensureSampleDatabase } from '../demo/sample-database.js';
+import { errorMessage } from '../errors.js';
+import { databaseOf, withDatabase } from '../postgres/connect.js';
+import type { JobContext } from './context.js';
+import { backupPostgresJob, postgresUrl, verifyPostgresJob } from './postgres-jobs.js';
+import { pruneJob } from './prune-job.js';
+
+export interface StepResult {
+  step: string;
+  target: string;
+  /** ok, degraded (worked with a warning), failed, skipped. */
+  state: 'ok' | 'degraded' | 'failed' | 'skipped';
+  detail: string;
+  seconds: number;
+}
+
+export interface NightlyOptions {
+  /** Create missing databases with the seeds' schema and generated rows (the embedded demo). */
+  sampleData?: boolean;
+  sampleCalls?: number;
+}
+
+/**
+ * The nightly cycle, in the order the schedules run it in AWS: sample data (demo only),
+ * backup, verify, retention. Each step reports; one failing step does not hide the others.
+ */
+export async function runNightly(ctx: JobContext, options: NightlyOptions = {}): Promise<StepResult[]> {
+  const steps: StepResult[] = [];
+  const step = async (name: string, target: string, fn: () => Promise<Omit<StepResult, 'step' | 'target' | 'seconds'>>) => {
+    const started = Date.now();
+    try {
+      const r = await fn();
+      steps.push({ step: name, target, ...r, seconds: (Date.now() - started) / 1000 });
+    } catch (error) {
+      ctx.log.error(`${name} ${target}: ${errorMessage(error)}`);
+      steps.push({ step: name, target, state: 'failed', detail: errorMessage(error), seconds: (Date.now() - started) / 1000 });
+    }
+  };
+
+  if (options.sampleData) {
+    for (const db of ctx.config.postgres) {
+      await step('sample-data', `postgres/${db.name}`, async () => {
+        const url = postgresUrl(ctx, db);
+        const r = await ensureSampleDatabase(withDatabase(url, 'postgres'), databaseOf(url), options.sampleCalls ?? 20_000);
+        return { state: 'ok', detail: r.created ? `created ${r.database} with the seeds' schema` : `${r.database} exists` };
+      });
+    }
+  }
+
+  for (const db of ctx.config.postgres) {
+    await step('backup', `postgres/${db.name}`, async () => {
+      const [r] = await backupPostgresJob(ctx, db.name);
+      if (!r?.ok) return { state: 'failed', detail: r?.error ?? 'no result' };
+      return { state: 'ok', detail: `${r.id} ${((r.bytes ?? 0) / 1048576).toFixed(1)} MiB (${r.compression})` };
+    });
+    await step('verify', `postgres/${db.name}`, async () => {
+      const [r] = await verifyPostgresJob(ctx, db.name, 'latest');
+      if (!r?.ok) return { state: 'failed', detail: r?.error ?? r?.verification?.failure ?? 'no result' };
+      const rows = Object.values(r.verification?.rowCounts ?? {}).reduce((a, b) => a + b, 0);
+      return { state: 'ok', detail: `${r.backupId} level ${r.verification?.levelPassed}, ${rows} rows read back` };
+    });
+  }
+
+  await step('prune', 'all', async () => {
+    const r = await pruneJob(ctx, false);
+    const deleted = r.results.reduce((n, x) => n + x.deleted, 0);
+    const kept = r.results.reduce((n, x) => n + x.decisions.filter((d) => d.action === 'keep').length, 0);
+    return { state: 'ok', detail: `${deleted} deleted, ${kept} kept, ${r.incompleteCleaned} interrupted uploads removed` };
+  });
+
+  return steps;
+}

@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ToolFailedError, ToolNotFoundError } from './errors.js';
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const STDERR_TAIL = 8192;
+
+/**
+ * A running external tool (pg_dump, zstd, pg_restore). `done` settles when the process
+ * has exited: it resolves on exit 0 and rejects with its stderr tail otherwise, so an
+ * exit code is never ignored.
+ */
+export interface RunningTool {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly done: Promise<void>;
+  stderr(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function startTool(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' } = {},
+): RunningTool {
+  const child = spawn(command, args, {
+    env: options.env ?? process.env,
+    stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+  });
+  let tail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    tail = (tail + chunk).slice(-STDERR_TAIL);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'ENOENT' ? new ToolNotFoundError(`${name} (${command})`, error) : error);
+    });
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new ToolFailedError(name, { code, signal }, tail));
+    });
+  });
+  // Observed by callers through `done`; this keeps an early failure from being an unhandled rejection.
+  done.catch(() => undefined);
+  return {
+    name,
+    child,
+    done,
+    stderr: () => tail,
+    kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+}
+
+/** Run a short command to completion and return its stdout. */
+export async function runTool(name: string, command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  const tool = startTool(name, command, args, env ? { env } : {});
+  let out = '';
+  tool.child.stdout?.setEncoding('utf8');
+  tool.child.stdout?.on('data', (chunk: string) => {
+    out += chunk;
+  });
+  await tool.done;
+  return out;
+}

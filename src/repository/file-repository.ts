@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ObjectNotFoundError, RepositoryError, RepositoryWriteError } from './errors.js';
+import type { ObjectInfo, PutResult, Repository } from './repository.js';
+
+/** Files being written carry this marker; readers and listings never see them. */
+const PARTIAL = '.partial-';
+
+export class FileRepository implements Repository {
+  readonly url: string;
+
+  constructor(private readonly root: string) {
+    this.url = `file://${root}`;
+  }
+
+  private resolve(key: string): string {
+    const full = path.resolve(this.root, key);
+    if (!full.startsWith(this.root + path.sep)) {
+      throw new RepositoryError('REPOSITORY_KEY_INVALID', `key escapes the repository: ${key}`, { context: { key } });
+    }
+    return full;
+  }
+
+  async put(key: string, body: Readable, options: { signal?: AbortSignal } = {}): Promise<PutResult> {
+    const target = this.resolve(key);
+    const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      const out = createWriteStream(partial, { flags: 'wx' });
+      await pipeline(body, out, options.signal ? { signal: options.signal } : {});
+      await fsyncFile(partial);
+      await rename(partial, target);
+      return { bytes: out.bytesWritten };
+    } catch (error) {
+      await unlink(partial).catch(() => undefined);
+      throw new RepositoryWriteError(key, error);
+    }
+  }
+
+  async putBytes(key: string, body: Buffer | string): Promise<void> {
+    const target = this.resolve(key);
+    const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      await writeFile(partial, body, { flag: 'wx' });
+      await fsyncFile(partial);
+      await rename(partial, target);
+    } catch (error) {
+      await unlink(partial).catch(() => undefined);
+      throw new RepositoryWriteError(key, error);
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const file = this.resolve(key);
+    // Open first so a missing object is reported here, not as a stream error later.
+    const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') throw new ObjectNotFoundError(key, error);
+      throw new RepositoryError('REPOSITORY_READ_FAILED', `reading ${key}: ${error.message}`, { cause: error });
+    });
+    return handle.createReadStream({ highWaterMark: 1 << 20 });
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.resolve(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new RepositoryError('REPOSITORY_READ_FAILED', `reading ${key}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    await this.walk(prefix, (info, isPartial) => {
+      if (!isPartial) out.push(info);
+    });
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  private async walk(prefix: string, visit: (info: ObjectInfo, isPartial: boolean) => void): Promise<void> {
+    const dirPart = prefix.endsWith('/') ? prefix : path.posix.dirname(prefix) + '/';
+    const start = dirPart === './' || dirPart === '/' ? this.root : this.resolve(dirPart);
+    const recurse = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw new RepositoryError('REPOSITORY_LIST_FAILED', `listing ${dir}: ${(error as Error).message}`, { cause: error });
+      }
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await recurse(full);
+        else if (entry.isFile()) {
+          const key = path.relative(this.root, full).split(path.sep).join('/');
+          if (!key.startsWith(prefix) && !(key + '/').startsWith(prefix)) continue;
+          const st = await stat(full);
+          visit({ key, size: st.size, lastModified: st.mtime }, entry.name.includes(PARTIAL));
+        }
+      }
+    };
+    await recurse(start);
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const key of keys) {
+      const file = this.resolve(key);
+      await unlink(file).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      dirs.add(path.dirname(file));
+    }
+    // Remove directories emptied by the deletion, deepest first, never the root.
+    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) {
+      let current = dir;
+      while (current.startsWith(this.root + path.sep)) {
+        try {
+          await rmdir(current);
+        } catch {
+          break;
+        }
+        current = path.dirname(current);
+      }
+    }
+  }
+
+  async cleanupIncomplete(olderThan: Date): Promise<number> {
+    const stale: string[] = [];
+    await this.walk('', (info, isPartial) => {
+      if (isPartial && info.lastModified < olderThan) stale.push(info.key);
+    });
+    for (const key of stale) await rm(path.join(this.root, key), { force: true });
+    return stale.length;
+  }
+
+  async probe(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await stat(this.root);
+  }
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

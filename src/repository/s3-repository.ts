@@ -1,0 +1,208 @@
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type PutObjectCommandInput,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable, Transform } from 'node:stream';
+import { ObjectNotFoundError, RepositoryError, RepositoryWriteError } from './errors.js';
+import type { ObjectInfo, PutResult, Repository } from './repository.js';
+
+export interface S3RepositoryOptions {
+  bucket: string;
+  prefix: string;
+  kmsKeyId?: string | undefined;
+  partSizeMiB: number;
+  queueSize: number;
+  client?: S3Client;
+}
+
+/**
+ * A custom endpoint (s3rver, MinIO, …) comes from the SDK's own AWS_ENDPOINT_URL_S3;
+ * such stores want path-style addressing and cannot take the SDK's default checksums.
+ */
+export function createS3Client(env: Record<string, string | undefined> = process.env): S3Client {
+  const endpoint = env.AWS_ENDPOINT_URL_S3;
+  return new S3Client({
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    ...(endpoint
+      ? { endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
+      : {}),
+  });
+}
+
+export class S3Repository implements Repository {
+  readonly url: string;
+  private readonly client: S3Client;
+  private readonly base: string;
+
+  constructor(private readonly options: S3RepositoryOptions) {
+    this.client = options.client ?? createS3Client();
+    this.base = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';
+    this.url = `s3://${options.bucket}/${this.base}`;
+  }
+
+  private fullKey(key: string): string {
+    return this.base + key;
+  }
+
+  private encryption(): Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId'> {
+    return this.options.kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.options.kmsKeyId } : {};
+  }
+
+  async put(key: string, body: Readable, options: { signal?: AbortSignal } = {}): Promise<PutResult> {
+    let bytes = 0;
+    const counted = body.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          bytes += chunk.length;
+          cb(null, chunk);
+        },
+      }),
+    );
+    body.on('error', (error) => counted.destroy(error));
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.options.bucket, Key: this.fullKey(key), Body: counted, ...this.encryption() },
+      partSize: this.options.partSizeMiB * 1024 * 1024,
+      queueSize: this.options.queueSize,
+      // Parts of a failed upload are aborted: nothing is left that could look like a backup.
+      leavePartsOnError: false,
+    });
+    const onAbort = () => void upload.abort().catch(() => undefined);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await upload.done();
+      return { bytes };
+    } catch (error) {
+      await upload.abort().catch(() => undefined);
+      throw new RepositoryWriteError(key, error);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async putBytes(key: string, body: Buffer | string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), Body: body, ...this.encryption() }),
+      );
+    } catch (error) {
+      throw new RepositoryWriteError(key, error);
+    }
+  }
+
+  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key) }),
+        options.signal ? { abortSignal: options.signal } : {},
+      );
+      if (!(out.Body instanceof Readable)) throw new RepositoryError('REPOSITORY_READ_FAILED', `no body for ${key}`);
+      return out.Body;
+    } catch (error) {
+      throw this.readError(key, error);
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key) }));
+      const bytes = await out.Body?.transformToByteArray();
+      return bytes ? Buffer.from(bytes) : Buffer.alloc(0);
+    } catch (error) {
+      const mapped = this.readError(key, error);
+      if (mapped instanceof ObjectNotFoundError) return undefined;
+      throw mapped;
+    }
+  }
+
+  private readError(key: string, error: unknown): Error {
+    if (error instanceof NoSuchKey || (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404)) {
+      return new ObjectNotFoundError(key, error);
+    }
+    if (error instanceof RepositoryError) return error;
+    return new RepositoryError('REPOSITORY_READ_FAILED', `reading ${key} from ${this.url}: ${(error as Error).message}`, { cause: error });
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: this.fullKey(prefix), ContinuationToken: token }),
+        );
+        for (const item of page.Contents ?? []) {
+          if (!item.Key) continue;
+          out.push({ key: item.Key.slice(this.base.length), size: item.Size ?? 0, lastModified: item.LastModified ?? new Date(0) });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      throw new RepositoryError('REPOSITORY_LIST_FAILED', `listing ${this.url}${prefix}: ${(error as Error).message}`, { cause: error });
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const out = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.options.bucket,
+          Delete: { Objects: batch.map((k) => ({ Key: this.fullKey(k) })), Quiet: true },
+        }),
+      );
+      if (out.Errors?.length) {
+        const first = out.Errors[0];
+        throw new RepositoryError('REPOSITORY_DELETE_FAILED', `deleting ${first?.Key}: ${first?.Code} ${first?.Message}`, {
+          context: { errors: out.Errors },
+        });
+      }
+    }
+  }
+
+  async cleanupIncomplete(olderThan: Date): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: this.options.bucket,
+          Prefix: this.base || undefined,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key && upload.UploadId && upload.Initiated && upload.Initiated < olderThan) {
+          await this.client.send(
+            new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: upload.Key, UploadId: upload.UploadId }),
+          );
+          aborted += 1;
+        }
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return aborted;
+  }
+
+  async probe(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    } catch (error) {
+      throw new RepositoryError('REPOSITORY_UNREACHABLE', `bucket ${this.options.bucket} not reachable: ${(error as Error).name}`, { cause: error });
+    }
+  }
+}

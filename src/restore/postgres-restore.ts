@@ -1,0 +1,182 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import type { BackupEntry } from '../backup/catalog.js';
+import { decoder } from '../backup/codec.js';
+import { errorMessage } from '../errors.js';
+import type { Log } from '../log.js';
+import { databaseOf, libpqEnvironment, withDatabase, withPostgres } from '../postgres/connect.js';
+import { parseQualifiedName, quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { startTool } from '../process/tool.js';
+import { toolPath } from '../process/tools.js';
+import type { Repository } from '../repository/repository.js';
+import { maskUrl } from '../util/mask.js';
+import { HashingStream, holdLastUntil } from '../util/streams.js';
+import { RestoreChecksumError, RestoreRefusedError } from './errors.js';
+
+export interface RestoreOptions {
+  /** Full URL of the target database (created if missing). */
+  targetUrl: string;
+  /** Must equal the target database's name to restore over existing tables. */
+  confirm?: string | undefined;
+  clean?: boolean;
+  jobs?: number;
+  /** Where a parallel restore keeps its seekable copy (default: the OS temp dir). */
+  workDir?: string | undefined;
+}
+
+export interface RestoreDeps {
+  repo: Repository;
+  log: Log;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: ((bytes: number, total: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface TableComparison {
+  table: string;
+  expected: number | null;
+  actual: number | null;
+}
+
+export interface RestoreResult {
+  backupId: string;
+  target: string;
+  createdDatabase: boolean;
+  seconds: number;
+  bytes: number;
+  jobs: number;
+  compared: number;
+  mismatches: TableComparison[];
+  /** Where the expected counts came from; `none` if the backup was never verified at level 3. */
+  countsFrom: 'verification' | 'none';
+}
+
+/**
+ * Restore one PostgreSQL backup into a database. The payload's checksum is checked as
+ * it streams, and the last bytes are held back until it matches, so a corrupt payload
+ * never completes a single-transaction restore.
+ */
+export async function restorePostgres(entry: BackupEntry, options: RestoreOptions, deps: RestoreDeps): Promise<RestoreResult> {
+  const manifest = entry.manifest;
+  if (!manifest) throw new Error(`backup ${entry.id} has no manifest`);
+  const env = deps.env ?? process.env;
+  const target = databaseOf(options.targetUrl);
+  const started = Date.now();
+  const jobs = Math.max(1, options.jobs ?? 1);
+
+  const createdDatabase = await prepareTarget(options.targetUrl, target, options.confirm);
+  deps.log.info(`restoring postgres/${entry.name}/${entry.id} into ${maskUrl(options.targetUrl)}`, { createdDatabase, jobs });
+
+  const { dbname, env: childEnv } = libpqEnvironment(options.targetUrl, env);
+  const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', `--dbname=${dbname}`];
+  if (options.clean) restoreArgs.push('--clean', '--if-exists');
+
+  const hasher = new HashingStream((bytes) => deps.onProgress?.(bytes, manifest.payload.bytes));
+  const checksum = async () => {
+    const actual = hasher.digest();
+    if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) {
+      throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);
+    }
+  };
+  const source = await deps.repo.get(manifest.payload.key, deps.signal ? { signal: deps.signal } : {});
+  const dec = decoder(manifest.payload.streamCodec);
+
+  if (jobs === 1) {
+    // One transaction: a failure leaves the target as it was.
+    const restore = startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--single-transaction'], { stdin: 'pipe', stdout: 'ignore', env: childEnv });
+    const gate = holdLastUntil(checksum);
+    try {
+      if (dec) await Promise.all([pipeline(source, hasher, gate, dec.input), pipeline(dec.output, restore.child.stdin!), dec.done]);
+      else await pipeline(source, hasher, gate, restore.child.stdin!);
+      await restore.done;
+    } catch (error) {
+      restore.kill();
+      dec?.kill();
+      await Promise.allSettled([restore.done, dec?.done]);
+      throw error instanceof RestoreChecksumError ? error : await preferToolError(error, restore.done);
+    }
+  } else {
+    // pg_restore --jobs needs a seekable file: the decoded archive is written to workDir first.
+    const dir = await mkdtemp(path.join(options.workDir ?? os.tmpdir(), 'ops-restore-'));
+    const file = path.join(dir, 'db.dump');
+    try {
+      const out = createWriteStream(file);
+      if (dec) await Promise.all([pipeline(source, hasher, dec.input), pipeline(dec.output, out), dec.done]);
+      else await pipeline(source, hasher, out);
+      await checksum();
+      const restore = startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, `--jobs=${jobs}`, file], { stdout: 'ignore', env: childEnv });
+      await restore.done;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const seconds = (Date.now() - started) / 1000;
+
+  const expected = entry.verification?.rowCounts;
+  const mismatches: TableComparison[] = [];
+  let compared = 0;
+  if (expected) {
+    const actual = await countRows(options.targetUrl, Object.keys(expected));
+    for (const [table, count] of Object.entries(expected)) {
+      compared += 1;
+      const got = actual.get(table) ?? null;
+      if (got !== count) mismatches.push({ table, expected: count, actual: got });
+    }
+  }
+  return {
+    backupId: entry.id,
+    target,
+    createdDatabase,
+    seconds,
+    bytes: hasher.bytes,
+    jobs,
+    compared,
+    mismatches,
+    countsFrom: expected ? 'verification' : 'none',
+  };
+}
+
+async function preferToolError(error: unknown, toolDone: Promise<void>): Promise<unknown> {
+  // An EPIPE while writing means pg_restore stopped first; its own stderr explains why.
+  return toolDone.then(() => error, (toolError: unknown) => toolError);
+}
+
+/** Create the database if missing; refuse one that has tables unless confirmed by name. */
+async function prepareTarget(targetUrl: string, target: string, confirm: string | undefined): Promise<boolean> {
+  const adminUrl = withDatabase(targetUrl, 'postgres');
+  const exists = await withPostgres(adminUrl, async (c) => (await c.query('select 1 from pg_database where datname = $1', [target])).rowCount === 1);
+  if (!exists) {
+    await withPostgres(adminUrl, (c) => c.query(`create database ${quoteIdent(target)}`));
+    return true;
+  }
+  const tables = await withPostgres(targetUrl, async (c) => {
+    const { rows } = await c.query<{ n: string }>(
+      `select count(*) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r','p') and n.nspname not in ('pg_catalog','information_schema') and n.nspname not like 'pg\\_toast%'`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  });
+  if (tables > 0 && confirm !== target) throw new RestoreRefusedError(target, `${tables} tables`);
+  return false;
+}
+
+/** Exact counts per table; names as pg_restore printed them (`schema.table`, quoted where needed). */
+export async function countRows(url: string, tables: string[]): Promise<Map<string, number>> {
+  return withPostgres(url, async (client: pg.Client) => {
+    const out = new Map<string, number>();
+    for (const table of tables) {
+      const { schema, name } = parseQualifiedName(table);
+      try {
+        const { rows } = await client.query<{ n: string }>(`select count(*) as n from only ${quoteQualified(schema, name)}`);
+        out.set(table, Number(rows[0]?.n ?? 0));
+      } catch (error) {
+        if ((error as { code?: string }).code !== '42P01') throw new Error(`counting ${table}: ${errorMessage(error)}`, { cause: error });
+      }
+    }
+    return out;
+  });
+}

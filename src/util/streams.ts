@@ -1,0 +1,127 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
+
+/** Passes bytes through, computing sha256 and size on the way; reports progress at most once a second. */
+export class HashingStream extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  private lastReport = 0;
+
+  constructor(private readonly onProgress?: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (this.onProgress) {
+      const now = Date.now();
+      if (now - this.lastReport >= 1000) {
+        this.lastReport = now;
+        this.onProgress(this.bytes);
+      }
+    }
+    callback(null, chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/**
+ * Holds back the end of a stream until `wait` settles: the last bytes reach the
+ * repository only once every producer has exited 0, so a dump whose tool failed is
+ * never completed (the write is aborted instead).
+ */
+export function gateOn(wait: () => Promise<void>): Transform {
+  return new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _encoding, callback) {
+      callback(null, chunk);
+    },
+    flush(callback) {
+      wait().then(() => callback(), (error: Error) => callback(error));
+    },
+  });
+}
+
+/** Settle all, then fail with the first failure in the given order (the upstream-most tool explains best). */
+export async function allInOrder(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * Copies one stream into several writables with backpressure. A target that closes
+ * early (e.g. `pg_restore --list`, which stops after the table of contents) is dropped
+ * instead of failing the others.
+ */
+export class Tee extends Writable {
+  private readonly live: Set<Writable>;
+
+  constructor(targets: Writable[]) {
+    super({ highWaterMark: 1 << 20 });
+    this.live = new Set(targets);
+    for (const target of targets) {
+      target.on('error', () => this.live.delete(target));
+      target.on('close', () => this.live.delete(target));
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const waits: Promise<void>[] = [];
+    for (const target of this.live) {
+      if (target.destroyed || target.writableEnded) {
+        this.live.delete(target);
+        continue;
+      }
+      if (!target.write(chunk)) {
+        waits.push(
+          new Promise<void>((resolve) => {
+            const done = () => {
+              target.off('drain', done);
+              target.off('close', done);
+              target.off('error', done);
+              resolve();
+            };
+            target.on('drain', done);
+            target.on('close', done);
+            target.on('error', done);
+          }),
+        );
+      }
+    }
+    if (waits.length === 0) callback();
+    else Promise.all(waits).then(() => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    for (const target of this.live) target.end();
+    callback();
+  }
+}
+
+/**
+ * Passes bytes through but holds back the most recent chunk until `check` resolves at
+ * the end. A consumer that commits on reaching the end of its input (pg_restore in one
+ * transaction) therefore never sees a complete stream whose checksum is wrong.
+ */
+export function holdLastUntil(check: () => Promise<void>): Transform {
+  let held: Buffer | undefined;
+  return new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _encoding, callback) {
+      const previous = held;
+      held = chunk;
+      callback(null, previous);
+    },
+    flush(callback) {
+      check().then(
+        () => callback(null, held),
+        (error: Error) => callback(error),
+      );
+    },
+  });
+}
