@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { parseRepositoryUrl } from '../repository/url.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { configSchema, type RawOpsConfig } from './schema.js';
+import { configSchema, crossEntryProblems, type RawOpsConfig } from './schema.js';
 
 export const CONFIG_FILE_NAME = 'ops.config.json';
 
@@ -58,8 +58,16 @@ export function parseConfig(text: string, source: string, env: Env = process.env
     throw new ConfigError(source, [{ path: '', message: `not valid JSON: ${(cause as Error).message}` }], cause);
   }
   const parsed = configSchema.safeParse(json);
-  const problems: ConfigProblem[] = parsed.success ? [] : zodProblems(parsed.error);
-  if (!parsed.success) throw new ConfigError(source, problems);
+  const problems: ConfigProblem[] = [...(parsed.success ? [] : zodProblems(parsed.error)), ...crossEntryProblems(json)];
+  const rawUrl = (json as { repository?: { url?: unknown } })?.repository?.url;
+  if (!parsed.success && typeof rawUrl === 'string') {
+    try {
+      parseRepositoryUrl(absolutiseFileUrl(rawUrl, path.dirname(source)));
+    } catch (error) {
+      problems.push({ path: 'repository.url', message: (error as Error).message });
+    }
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(source, problems);
   return applyEnvironment(parsed.data, source, env, cwd);
 }
 

@@ -200,18 +200,28 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict()
-  .superRefine((cfg, ctx) => {
-    for (const key of ['postgres', 'redis', 'knowledge'] as const) {
-      const seen = new Set<string>();
-      cfg[key].forEach((item, i) => {
-        if (seen.has(item.name)) {
-          ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${item.name}"` });
-        }
-        seen.add(item.name);
-      });
-    }
-  });
+  .strict();
+
+/**
+ * Checks across entries, run on the raw document whether or not the schema passed, so
+ * one validation reports every problem (zod skips refinements of invalid objects).
+ */
+export function crossEntryProblems(raw: unknown): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  if (typeof raw !== 'object' || raw === null) return problems;
+  for (const key of ['postgres', 'redis', 'knowledge'] as const) {
+    const items = (raw as Record<string, unknown>)[key];
+    if (!Array.isArray(items)) continue;
+    const seen = new Set<string>();
+    items.forEach((item, i) => {
+      const name = (item as { name?: unknown })?.name;
+      if (typeof name !== 'string') return;
+      if (seen.has(name)) problems.push({ path: `${key}.${i}.name`, message: `duplicate name "${name}"` });
+      seen.add(name);
+    });
+  }
+  return problems;
+}
 
 export type OpsConfigInput = z.input<typeof configSchema>;
 export type RawOpsConfig = z.output<typeof configSchema>;

@@ -77,17 +77,28 @@ export class S3Repository implements Repository {
       // Parts of a failed upload are aborted: nothing is left that could look like a backup.
       leavePartsOnError: false,
     });
-    const onAbort = () => void upload.abort().catch(() => undefined);
+    // Failing the body (rather than Upload.abort(), which settles before its cleanup has
+    // run) makes lib-storage abort the multipart upload before done() rejects.
+    const onAbort = () => counted.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await upload.done();
       return { bytes };
     } catch (error) {
-      await upload.abort().catch(() => undefined);
+      await this.abortUpload(key, (upload as unknown as { uploadId?: string }).uploadId);
       throw new RepositoryWriteError(key, error);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** Idempotent: an upload already aborted (or never started) is fine. */
+  private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
+    if (!uploadId) return;
+    await this.client
+      .send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), UploadId: uploadId }))
+      .catch(() => undefined);
   }
 
   async putBytes(key: string, body: Buffer | string): Promise<void> {

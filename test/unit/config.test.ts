@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError } from '../../src/config/errors.js';
+import { absolutiseFileUrl, parseConfig } from '../../src/config/load.js';
+import { isScheduleExpression } from '../../src/config/schema.js';
+import { ROOT } from '../helpers/cli.js';
+
+const SHIPPED = readFileSync(path.join(ROOT, 'ops.config.json'), 'utf8');
+
+describe('configuration', () => {
+  it('the shipped ops.config.json describes the seeds system', () => {
+    const cfg = parseConfig(SHIPPED, path.join(ROOT, 'ops.config.json'), {});
+    const db = cfg.postgres[0]!;
+    assert.equal(db.name, 'callcenter');
+    assert.equal(db.backup.schedule, 'cron(0 4 * * ? *)');
+    assert.equal(db.backup.retention.maxAgeDays, 30);
+    assert.equal(db.verify.schedule, 'cron(30 4 * * ? *)');
+    assert.equal(db.partitions?.schedule, 'cron(0 2 1 * ? *)');
+    assert.deepEqual(
+      db.partitions?.tables.map((t) => [t.table, t.ahead, t.retention]),
+      [
+        ['public.calls', 3, null],
+        ['public.call_turns', 3, 12],
+        ['public.call_tool_calls', 3, 12],
+      ],
+    );
+    assert.equal(cfg.effective.repositoryUrl.value, `file://${path.join(ROOT, 'backups')}`);
+  });
+
+  it('reports every problem at once, each with its path', () => {
+    const bad = JSON.stringify({
+      timezone: 'Mars/Olympus',
+      repository: { url: 'ftp://nowhere' },
+      postgres: [
+        { name: 'Bad Name', url: 'postgresql://app:hunter2@db/app', backup: { codec: 'brotli', schedule: 'every day' } },
+        { name: 'ok', url: 'postgresql://db/app' },
+        { name: 'ok', url: 'postgresql://db/app2' },
+      ],
+      surprise: true,
+    });
+    let error: unknown;
+    try {
+      parseConfig(bad, 'bad.json', {});
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof ConfigError, 'a ConfigError');
+    const paths = error.problems.map((p) => p.path);
+    for (const expected of ['timezone', 'repository.url', 'postgres.0.name', 'postgres.0.url', 'postgres.0.backup.codec', 'postgres.0.backup.schedule', 'postgres.2.name', '']) {
+      assert.ok(paths.includes(expected), `problem at "${expected}" in ${JSON.stringify(paths)}`);
+    }
+    assert.match(error.message, /remove the password/);
+    assert.equal(error.exitCode, 64);
+  });
+
+  it('reports a bad repository URL as a problem of the file', () => {
+    assert.throws(() => parseConfig(JSON.stringify({ repository: { url: 'ftp://x' } }), 'c.json', {}), (e: unknown) => {
+      return e instanceof ConfigError && e.problems.some((p) => p.path === 'repository.url' && /s3:\/\//.test(p.message));
+    });
+  });
+
+  it('environment variables override connection settings, and say so', () => {
+    const cfg = parseConfig(
+      JSON.stringify({ postgres: [{ name: 'a', url: 'postgresql://db/a' }, { name: 'b', url: 'postgresql://db/b' }], redis: [{ name: 'r' }] }),
+      '/etc/ops/ops.config.json',
+      { DATABASE_URL: 'postgresql://u:secret@other/a', REDIS_URL: 'redis://cache:6379', OPS_REPOSITORY_URL: 's3://bucket/prefix' },
+      '/work',
+    );
+    assert.deepEqual(cfg.effective.postgres.a, { value: 'postgresql://u:secret@other/a', from: 'env DATABASE_URL' });
+    assert.deepEqual(cfg.effective.postgres.b, { value: 'postgresql://db/b', from: 'config' });
+    assert.deepEqual(cfg.effective.redis.r, { value: 'redis://cache:6379', from: 'env REDIS_URL' });
+    assert.deepEqual(cfg.effective.repositoryUrl, { value: 's3://bucket/prefix', from: 'env OPS_REPOSITORY_URL' });
+  });
+
+  it('a missing URL with no environment fallback is a problem', () => {
+    assert.throws(() => parseConfig(JSON.stringify({ postgres: [{ name: 'a' }] }), 'c.json', {}), /postgres\.0: no url: set it here or in DATABASE_URL/);
+  });
+
+  it('relative file URLs resolve against their base', () => {
+    assert.equal(absolutiseFileUrl('file://./backups', '/etc/ops'), 'file:///etc/ops/backups');
+    assert.equal(absolutiseFileUrl('file:///abs/x', '/etc/ops'), 'file:///abs/x');
+    assert.equal(absolutiseFileUrl('s3://b/p', '/etc/ops'), 's3://b/p');
+  });
+
+  it('knows EventBridge schedule expressions', () => {
+    assert.ok(isScheduleExpression('cron(0 4 * * ? *)'));
+    assert.ok(isScheduleExpression('cron(0 1 ? * SUN *)'));
+    assert.ok(isScheduleExpression('rate(15 minutes)'));
+    assert.ok(!isScheduleExpression('cron(0 4 * * *)'), 'five fields is crontab, not EventBridge');
+    assert.ok(!isScheduleExpression('cron(0 4 * * 1 *)'), 'needs ? in day-of-month or day-of-week');
+  });
+
+  it('rejects text that is not JSON with the parser message', () => {
+    assert.throws(() => parseConfig('{ "postgres": [', 'c.json', {}), /not valid JSON/);
+  });
+});
