@@ -64,6 +64,8 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
     }
   } catch (error) {
     readError = error;
+    // Whatever broke, every process downstream must end, or its exit would be awaited forever.
+    dec?.kill();
     list.child.stdin!.destroy();
     full.child.stdin!.destroy();
   }

@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Manifest } from '../../src/backup/manifest.js';
+
+/**
+ * Copy a backup under a new id, changing its payload and optionally re-sealing the
+ * manifest (size and sha256 of the changed payload), so deeper levels are reached.
+ */
+export async function cloneBackup(
+  repoDir: string,
+  name: string,
+  sourceId: string,
+  newId: string,
+  change: { payload?: (b: Buffer) => Buffer; reseal?: boolean; manifest?: (m: Manifest) => Manifest; dropPayload?: boolean },
+): Promise<void> {
+  const src = path.join(repoDir, 'postgres', name, sourceId);
+  const dst = path.join(repoDir, 'postgres', name, newId);
+  await rm(dst, { recursive: true, force: true });
+  await mkdir(dst, { recursive: true });
+  let manifest = JSON.parse(await readFile(path.join(src, 'manifest.json'), 'utf8')) as Manifest;
+  const payloadName = path.basename(manifest.payload.key);
+  let payload = await readFile(path.join(src, payloadName));
+  if (change.payload) payload = change.payload(payload);
+  manifest = { ...manifest, id: newId, payload: { ...manifest.payload, key: `postgres/${name}/${newId}/${payloadName}` } };
+  if (change.reseal) {
+    manifest.payload.bytes = payload.length;
+    manifest.payload.sha256 = createHash('sha256').update(payload).digest('hex');
+  }
+  if (change.manifest) manifest = change.manifest(manifest);
+  if (!change.dropPayload) await writeFile(path.join(dst, payloadName), payload);
+  await writeFile(path.join(dst, 'manifest.json'), JSON.stringify(manifest));
+}
+
+export const truncate = (fraction: number) => (b: Buffer) => b.subarray(0, Math.floor(b.length * fraction));
+export const zeroBytes = (at: number, n: number) => (b: Buffer) => {
+  const c = Buffer.from(b);
+  const start = Math.floor(c.length * at);
+  c.fill(0, start, start + n);
+  return c;
+};
+export const flipByte = (at: number) => (b: Buffer) => {
+  const c = Buffer.from(b);
+  const i = Math.floor(c.length * at);
+  c[i] = (c[i] ?? 0) ^ 0xff;
+  return c;
+};

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { postgresConfig, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { adminQuery, createSeedDatabase, createTestDatabase, dropDatabase, query, tableDigests, type TestDatabase } from '../helpers/postgres.js';
+import { filesUnder } from '../helpers/repo.js';
+import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
+import { cloneBackup, flipByte } from '../helpers/tamper.js';
+
+interface RestoreJson {
+  backupId: string;
+  target: string;
+  createdDatabase: boolean;
+  compared: number;
+  mismatches: unknown[];
+  countsFrom: string;
+  jobs: number;
+}
+
+describe('PostgreSQL restore and drill', () => {
+  let source: TestDatabase;
+  let digests: Record<string, string>;
+  let work: string;
+  let repoDir: string;
+  let cfg: string;
+  const targets: string[] = [];
+
+  const target = (label: string) => {
+    const name = `ops_test_${label}_${Math.random().toString(16).slice(2, 8)}`;
+    targets.push(name);
+    return name;
+  };
+
+  before(async () => {
+    source = await createSeedDatabase(2_000);
+    digests = await tableDigests(source.name);
+    work = await tempDir();
+    repoDir = path.join(work, 'repo');
+    cfg = await writeConfig(work, postgresConfig('callcenter', source.url, `file://${repoDir}`));
+    const b = await runCli(['--config', cfg, 'backup', 'postgres']);
+    assert.equal(b.code, 0, b.stderr);
+    const v = await runCli(['--config', cfg, 'verify', 'postgres']);
+    assert.equal(v.code, 0, v.stderr);
+  });
+  after(async () => {
+    await source?.drop();
+    for (const t of targets) await dropDatabase(t);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('restores latest into a new database: equal table by table, counts compared with the verification', async () => {
+    const t = target('restore');
+    const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--target', t]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as RestoreJson;
+    assert.equal(out.createdDatabase, true);
+    assert.equal(out.countsFrom, 'verification');
+    assert.equal(out.compared, 15, 'every leaf partition compared');
+    assert.deepEqual(out.mismatches, []);
+    assert.deepEqual(await tableDigests(t), digests);
+  });
+
+  it('refuses a target that has tables unless --confirm repeats its name; then --clean replaces it', async () => {
+    const existing = await createTestDatabase('ops_test_busy');
+    targets.push(existing.name);
+    await query(existing.name, 'create table precious (v text)');
+    await query(existing.name, 'insert into precious values ($1)', ['keep me']);
+    const refused = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', existing.name]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, new RegExp(`target ${existing.name} is not empty \\(1 tables\\): repeat its name with --confirm ${existing.name}`));
+    assert.equal((await query(existing.name, 'select v from precious')).rows[0]?.v, 'keep me', 'untouched');
+
+    const wrong = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', existing.name, '--confirm', 'something_else']);
+    assert.equal(wrong.code, 2);
+
+    const ok = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', existing.name, '--confirm', existing.name, '--clean']);
+    assert.equal(ok.code, 0, ok.stderr);
+    const restored = await tableDigests(existing.name);
+    delete restored['public.precious'];
+    assert.deepEqual(restored, digests);
+  });
+
+  it('--jobs 2 restores in parallel from a staged copy, which is removed afterwards', async () => {
+    const t = target('parallel');
+    const stage = path.join(work, 'stage');
+    await import('node:fs/promises').then((fs) => fs.mkdir(stage, { recursive: true }));
+    const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--target', t, '--jobs', '2', '--work-dir', stage]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as RestoreJson).jobs, 2);
+    assert.deepEqual(await tableDigests(t), digests);
+    assert.deepEqual(await readdir(stage), []);
+  });
+
+  it('a payload that fails its checksum never completes the restore: the target stays empty', async () => {
+    const latest = (await filesUnder(repoDir)).find((f) => f.endsWith('manifest.json'))!.split('/')[2]!;
+    await cloneBackup(repoDir, 'callcenter', latest, '20991231T235959Z', { payload: flipByte(0.999) });
+    const t = target('corrupt');
+    const r = await runCli(['--config', cfg, 'restore', 'postgres', '20991231T235959Z', '--target', t]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /payload does not match its manifest .*restore stopped before the end/);
+    const { rows } = await query(t, `select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public'`);
+    assert.equal(rows[0]?.n, 0, 'the single transaction rolled back');
+  });
+
+  it('drill: restores the newest backup into a scratch database, compares, drops it (level 4)', async () => {
+    await rm(path.join(repoDir, 'postgres', 'callcenter', '20991231T235959Z'), { recursive: true, force: true });
+    const r = await runCli(['--config', cfg, '--json', 'drill', 'postgres']);
+    assert.equal(r.code, 0, r.stderr);
+    const drill = (JSON.parse(r.stdout) as { results: { ok: boolean; compared: number; scratchDatabase: string; restoreSeconds: number }[] }).results[0]!;
+    assert.equal(drill.ok, true);
+    assert.equal(drill.compared, 15);
+    assert.ok(drill.restoreSeconds > 0);
+    const left = await adminQuery('select 1 from pg_database where datname = $1', [drill.scratchDatabase]);
+    assert.equal(left.rowCount, 0, 'scratch database dropped');
+    const list = await runCli(['--config', cfg, 'backups', 'list', 'postgres']);
+    assert.match(list.stdout, /verified L4/);
+    assert.ok((await filesUnder(repoDir)).some((f) => f.endsWith('drill.json')));
+  });
+
+  it('drill fails (exit 2) when the newest backup is corrupt, and still drops the scratch database', async () => {
+    const latest = (await filesUnder(repoDir)).find((f) => f.endsWith('manifest.json'))!.split('/')[2]!;
+    await cloneBackup(repoDir, 'callcenter', latest, '20991231T235959Z', { payload: flipByte(0.5) });
+    const r = await runCli(['--config', cfg, '--json', 'drill', 'postgres']);
+    assert.equal(r.code, 2);
+    const drill = (JSON.parse(r.stdout) as { results: { ok: boolean; failure: string; scratchDatabase: string }[] }).results[0]!;
+    assert.equal(drill.ok, false);
+    assert.match(drill.failure, /verification failed: level 1 \(checksum\)/);
+    assert.equal((await adminQuery('select 1 from pg_database where datname = $1', [drill.scratchDatabase])).rowCount, 0);
+    await rm(path.join(repoDir, 'postgres', 'callcenter', '20991231T235959Z'), { recursive: true, force: true });
+  });
+
+  describe('from S3', () => {
+    let s3: LocalS3;
+    before(async () => {
+      s3 = await startLocalS3();
+    });
+    after(async () => {
+      await removeLocalS3(s3);
+    });
+
+    it('backup, verify, restore and drill through s3rver', async () => {
+      const dir = await tempDir();
+      const s3cfg = await writeConfig(dir, postgresConfig('callcenter', source.url, `s3://${s3.bucket}/pg`));
+      for (const args of [['backup', 'postgres'], ['verify', 'postgres'], ['drill', 'postgres']]) {
+        const r = await runCli(['--config', s3cfg, ...args], { env: s3.env });
+        assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      }
+      const t = target('from_s3');
+      const r = await runCli(['--config', s3cfg, 'restore', 'postgres', 'latest', '--target', t], { env: s3.env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await tableDigests(t), digests);
+      const keys = await s3.keys('pg/');
+      assert.deepEqual(keys.map((k) => k.split('/').pop()).sort(), ['db.dump.zst', 'drill.json', 'manifest.json', 'verification.json']);
+    });
+  });
+});

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { findBackup } from '../../src/backup/catalog.js';
+import type { Verification } from '../../src/backup/manifest.js';
+import { backupPostgres } from '../../src/backup/postgres-backup.js';
+import { silentLog } from '../../src/log.js';
+import { FileRepository } from '../../src/repository/file-repository.js';
+import { verifyPostgresBackup } from '../../src/verify/postgres-verify.js';
+import { postgresConfig, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { createSeedDatabase, query, type TestDatabase } from '../helpers/postgres.js';
+import { cloneBackup, flipByte, truncate, zeroBytes } from '../helpers/tamper.js';
+
+describe('PostgreSQL verification levels', () => {
+  let source: TestDatabase;
+  let work: string;
+  let repoDir: string;
+  let repo: FileRepository;
+  const ids: Record<'zstd' | 'gzip' | 'none', string> = { zstd: '', gzip: '', none: '' };
+  let leafCounts: Record<string, number>;
+
+  before(async () => {
+    source = await createSeedDatabase(2_000);
+    work = await tempDir();
+    repoDir = path.join(work, 'repo');
+    repo = new FileRepository(repoDir);
+    let second = 0;
+    for (const codec of ['zstd', 'gzip', 'none'] as const) {
+      const at = new Date(Date.UTC(2026, 1, 14, 4, 0, second++));
+      ids[codec] = (await backupPostgres({ name: 'db', url: source.url }, { codec, threads: 2 }, { repo, log: silentLog, now: () => at })).id;
+    }
+    const { rows } = await query(
+      source.name,
+      `select c.relname, (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from public.%I', c.relname), false, true, '')))[1]::text::int as n
+         from pg_class c join pg_namespace s on s.oid = c.relnamespace where s.nspname = 'public' and c.relkind = 'r'`,
+    );
+    leafCounts = Object.fromEntries(rows.map((r: { relname: string; n: number }) => [`public.${r.relname}`, r.n]));
+  });
+  after(async () => {
+    await source?.drop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const verify = async (id: string, extraTables: string[] = []): Promise<Verification> =>
+    verifyPostgresBackup(await findBackup(repo, 'postgres', 'db', id), { repo, log: silentLog }, { extraTables });
+  const levels = (v: Verification) => v.levels.map((l) => `${l.level}:${l.ok ? 'ok' : 'FAIL'}`).join(' ');
+
+  for (const codec of ['zstd', 'gzip', 'none'] as const) {
+    it(`a good ${codec} dump passes levels 1-3 with row counts read from the archive`, async () => {
+      const v = await verify(ids[codec], ['public.calls']);
+      assert.equal(levels(v), '1:ok 2:ok 3:ok');
+      assert.equal(v.ok, true);
+      assert.equal(v.levelPassed, 3);
+      assert.deepEqual(v.rowCounts, leafCounts);
+      assert.equal(v.rowCounts?.['public.calls_2026_01'] !== undefined, true);
+      const stored = (await findBackup(repo, 'postgres', 'db', ids[codec])).verification;
+      assert.deepEqual(stored, v, 'verification.json written beside the manifest');
+    });
+  }
+
+  for (const cut of [0.1, 0.45, 0.9, 0.9999]) {
+    it(`a payload cut to ${cut * 100}% fails level 1 (size)`, async () => {
+      await cloneBackup(repoDir, 'db', ids.none, '20260301T000000Z', { payload: truncate(cut) });
+      const v = await verify('20260301T000000Z');
+      assert.equal(v.ok, false);
+      assert.equal(v.levelPassed, 0);
+      assert.match(v.failure ?? '', /^level 1 \(checksum\): size \d+ bytes, manifest says \d+$/);
+      assert.equal(v.levels[2]?.ok, false, 'the full read notices the truncation too');
+    });
+  }
+
+  it('cut to 45% with a re-sealed manifest: --list still passes, the full read fails (level 3)', async () => {
+    await cloneBackup(repoDir, 'db', ids.none, '20260302T000000Z', { payload: truncate(0.45), reseal: true });
+    const v = await verify('20260302T000000Z');
+    assert.equal(levels(v), '1:ok 2:ok 3:FAIL');
+    assert.equal(v.levelPassed, 2);
+    assert.match(v.failure ?? '', /level 3 \(full-read\): pg_restore exited with 1: .*(could not read from input file|end of file)/);
+  });
+
+  it('a cut zstd stream with a re-sealed manifest fails level 3 at decompression', async () => {
+    await cloneBackup(repoDir, 'db', ids.zstd, '20260303T000000Z', { payload: truncate(0.45), reseal: true });
+    const v = await verify('20260303T000000Z');
+    assert.equal(v.levels[0]?.ok, true);
+    assert.equal(v.levels[2]?.ok, false);
+    assert.match(v.failure ?? '', /level [23] .*/);
+    assert.match(v.levels[2]?.detail ?? '', /decompression failed: zstd exited with 1|pg_restore exited/);
+  });
+
+  it('8 zeroed bytes in gzip data with a re-sealed manifest fail the full read, not --list', async () => {
+    await cloneBackup(repoDir, 'db', ids.gzip, '20260304T000000Z', { payload: zeroBytes(0.6, 8), reseal: true });
+    const v = await verify('20260304T000000Z');
+    assert.equal(levels(v), '1:ok 2:ok 3:FAIL');
+    assert.match(v.levels[2]?.detail ?? '', /pg_restore exited with 1/);
+  });
+
+  it('one flipped byte in an uncompressed dump is caught by the checksum (level 1)', async () => {
+    await cloneBackup(repoDir, 'db', ids.none, '20260305T000000Z', { payload: flipByte(0.7) });
+    const v = await verify('20260305T000000Z');
+    assert.equal(v.levels[0]?.ok, false);
+    assert.match(v.levels[0]?.detail ?? '', /sha256 [0-9a-f]{64} differs from the manifest's/);
+  });
+
+  it('a wrong checksum in the manifest fails level 1 only', async () => {
+    await cloneBackup(repoDir, 'db', ids.zstd, '20260306T000000Z', {
+      manifest: (m) => ({ ...m, payload: { ...m.payload, sha256: '0'.repeat(64) } }),
+    });
+    const v = await verify('20260306T000000Z');
+    assert.equal(levels(v), '1:FAIL 2:ok 3:ok');
+    assert.equal(v.levelPassed, 0);
+  });
+
+  it('a table the manifest recorded but the archive lacks fails level 2', async () => {
+    await cloneBackup(repoDir, 'db', ids.zstd, '20260307T000000Z', {
+      manifest: (m) => ({ ...m, tables: [...(m.tables ?? []), { schema: 'public', name: 'ghost', kind: 'table', parent: null, estimatedRows: 1 }] }),
+    });
+    const v = await verify('20260307T000000Z');
+    assert.equal(levels(v), '1:ok 2:FAIL 3:ok');
+    assert.match(v.failure ?? '', /level 2 \(catalogue\): missing from the archive: public\.ghost/);
+  });
+
+  it('a configured partitioned parent missing from the archive fails level 2', async () => {
+    const v = await verify(ids.zstd, ['public.calls', 'public.call_recordings']);
+    assert.equal(v.levels[1]?.ok, false);
+    assert.match(v.levels[1]?.detail ?? '', /public\.call_recordings/);
+  });
+
+  it('an empty payload with a re-sealed manifest fails levels 2 and 3', async () => {
+    await cloneBackup(repoDir, 'db', ids.none, '20260308T000000Z', { payload: () => Buffer.alloc(0), reseal: true });
+    const v = await verify('20260308T000000Z');
+    assert.equal(levels(v), '1:ok 2:FAIL 3:FAIL');
+  });
+
+  it('a manifest without its payload fails level 1 with the reason', async () => {
+    await cloneBackup(repoDir, 'db', ids.zstd, '20260309T000000Z', { dropPayload: true });
+    const v = await verify('20260309T000000Z');
+    assert.equal(v.levelPassed, 0);
+    assert.match(v.failure ?? '', /level 1 \(checksum\): payload unreadable: not found in the repository/);
+  });
+
+  it('opsctl verify exits 0 on a good backup, 2 on a bad one, and backups list shows both', async () => {
+    const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
+    const good = await runCli(['--config', cfg, '--json', 'verify', 'postgres', ids.gzip]);
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal((JSON.parse(good.stdout) as { results: { verification: Verification }[] }).results[0]?.verification.levelPassed, 3);
+    const bad = await runCli(['--config', cfg, 'verify', 'postgres', '20260305T000000Z']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stdout, /FAILED/);
+    const list = await runCli(['--config', cfg, 'backups', 'list', 'postgres']);
+    assert.match(list.stdout, new RegExp(`${ids.gzip}.*verified L3`));
+    assert.match(list.stdout, /20260305T000000Z.*VERIFY FAILED/);
+    const missing = await runCli(['--config', cfg, 'verify', 'postgres', '20200101T000000Z']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stdout + missing.stderr, /no complete postgres backup "20200101T000000Z" for db/);
+  });
+});
