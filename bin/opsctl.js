@@ -15,5 +15,7 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
 }
 
 const code = await main(process.argv.slice(2), controller.signal);
+// Benchmarks read the CLI's own peak RSS (not its children's) from here.
+if (process.env.OPS_REPORT_RSS) process.stderr.write(`opsctl-max-rss-kb=${process.resourceUsage().maxRSS}\n`);
 // Exit once stdout has drained, without waiting for idle sockets of SDK clients.
 process.stdout.write('', () => process.exit(code));

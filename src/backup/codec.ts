@@ -5,13 +5,20 @@ import { runTool, startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
 import type { StreamCodec } from './manifest.js';
 
-/** One step of a streaming pipeline: write into `input`, read from `output`; `done` rejects if it failed. */
+/**
+ * One step of a streaming pipeline: write into `input`, read from `output`; `done`
+ * rejects if it failed. A stage built with `from` (a child's stdout) reads it at the OS
+ * level and has no `input`: the bytes never pass through JavaScript.
+ */
 export interface CodecStage {
-  input: Writable;
+  input: Writable | null;
   output: Readable;
   done: Promise<void>;
   kill(): void;
 }
+
+/** A child process's stdout: its file descriptor can be handed to the next process directly. */
+export type ProcessOutput = Readable & { readonly _handle?: unknown };
 
 export interface EncodeOptions {
   level?: number | undefined;
@@ -19,22 +26,24 @@ export interface EncodeOptions {
 }
 
 /** A compressor for the whole stream; `null` for `none`. */
-export function encoder(codec: StreamCodec, options: EncodeOptions = {}): CodecStage | null {
+export function encoder(codec: StreamCodec, options: EncodeOptions = {}, from?: ProcessOutput): CodecStage | null {
   switch (codec) {
     case 'none':
       return null;
     case 'gzip': {
       const z = createGzip({ level: options.level ?? 6 });
-      return { input: z, output: z, done: finished(z), kill: () => z.destroy() };
+      if (from) from.pipe(z);
+      return { input: from ? null : z, output: z, done: finished(z), kill: () => z.destroy() };
     }
     case 'zstd': {
-      const tool = startTool('zstd', toolPath('zstd'), ['-c', '-q', `-${options.level ?? 1}`, `-T${options.threads ?? 2}`], { stdin: 'pipe' });
-      return { input: tool.child.stdin!, output: tool.child.stdout!, done: tool.done, kill: () => tool.kill() };
+      const tool = startTool('zstd', toolPath('zstd'), ['-c', '-q', `-${options.level ?? 1}`, `-T${options.threads ?? 2}`], { stdin: from ?? 'pipe' });
+      return { input: from ? null : tool.child.stdin!, output: tool.child.stdout!, done: tool.done, kill: () => tool.kill() };
     }
   }
 }
 
-export function decoder(codec: StreamCodec): CodecStage | null {
+/** A decompressor; write into `input` (never null here). */
+export function decoder(codec: StreamCodec): (CodecStage & { input: Writable }) | null {
   switch (codec) {
     case 'none':
       return null;

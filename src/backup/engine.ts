@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, allInOrder, gateOn } from '../util/streams.js';
-import { encoder, codecSuffix, type EncodeOptions } from './codec.js';
+import { encoder, codecSuffix, type CodecStage, type EncodeOptions, type ProcessOutput } from './codec.js';
 import { BackupAbortedError, BackupFailedError } from './errors.js';
 import { MANIFEST, backupPrefix, formatBackupId, type Component } from './layout.js';
 import type { Manifest, StreamCodec } from './manifest.js';
@@ -16,6 +16,8 @@ export interface PayloadSource {
   producers: Promise<void>[];
   /** Stop every producer (on failure or abort). */
   stop(): void;
+  /** `stream` is a child process's stdout, which the compressor may read directly. */
+  fromProcess?: boolean;
 }
 
 export interface WriteBackupOptions {
@@ -59,16 +61,17 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
 
   if (options.signal?.aborted) throw new BackupAbortedError(component, name, String(options.signal.reason ?? 'aborted'));
   let source: PayloadSource | undefined;
-  const enc = encoder(options.streamCodec, options.encode);
+  let enc: CodecStage | null = null;
   const hasher = new HashingStream(options.onProgress);
   try {
     source = await options.start(id);
+    // A producer that is a process hands its stdout straight to the compressor.
+    enc = encoder(options.streamCodec, options.encode, source.fromProcess ? (source.stream as ProcessOutput) : undefined);
     const producers = [...source.producers, ...(enc ? [enc.done] : [])];
     const gate = gateOn(() => allInOrder(producers));
     const swallow = () => undefined; // failures are reported through `producers` and `put`
-    const body = enc
-      ? (pipeline(source.stream, enc.input, swallow), pipeline(enc.output, hasher, gate, swallow))
-      : pipeline(source.stream, hasher, gate, swallow);
+    if (enc?.input) pipeline(source.stream, enc.input, swallow);
+    const body = enc ? pipeline(enc.output, hasher, gate, swallow) : pipeline(source.stream, hasher, gate, swallow);
     const put = await repo.put(key, body, options.signal ? { signal: options.signal } : {});
     // The gate passed, so every producer is done; surface a late failure all the same.
     await allInOrder(producers);

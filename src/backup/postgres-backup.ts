@@ -95,7 +95,7 @@ export async function backupPostgres(
       const dump = startTool('pg_dump', pgDump, ['--format=custom', `--compress=${compression.zFlag}`, '--no-password', `--dbname=${dbname}`], {
         env: childEnv,
       });
-      return { stream: dump.child.stdout!, producers: [dump.done], stop: () => dump.kill() };
+      return { stream: dump.child.stdout!, producers: [dump.done], stop: () => dump.kill(), fromProcess: true };
     },
     describe(written) {
       return {

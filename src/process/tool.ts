@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { ToolFailedError, ToolNotFoundError } from './errors.js';
 
 export interface ExitStatus {
@@ -25,12 +26,16 @@ export function startTool(
   name: string,
   command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' } = {},
+  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore' | Readable; stdout?: 'pipe' | 'ignore' } = {},
 ): RunningTool {
+  const stdin = options.stdin ?? 'ignore';
   const child = spawn(command, args, {
     env: options.env ?? process.env,
-    stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+    stdio: [stdin, options.stdout ?? 'pipe', 'pipe'],
   });
+  // Another process's stdout handed over as stdin: the child holds its own copy of the
+  // descriptor; ours must close, or the producer's 'close' would never fire.
+  if (typeof stdin === 'object') stdin.destroy();
   let tail = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {

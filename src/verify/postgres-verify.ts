@@ -1,12 +1,13 @@
 import { pipeline } from 'node:stream/promises';
 import { decoder } from '../backup/codec.js';
 import { VERIFICATION } from '../backup/layout.js';
-import { LEVEL_NAMES, type LevelResult, type Manifest, type Verification } from '../backup/manifest.js';
+import { LEVEL_NAMES, type LevelResult, type Manifest, type StreamCodec, type Verification } from '../backup/manifest.js';
 import { writeRecord, type BackupEntry } from '../backup/catalog.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import { parseQualifiedName } from '../postgres/identifiers.js';
-import { runTool, startTool } from '../process/tool.js';
+import { runTool, startTool, type RunningTool } from '../process/tool.js';
+import type { Writable } from 'node:stream';
 import { parsePgToolVersion, toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, Tee } from '../util/streams.js';
@@ -45,31 +46,33 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   }
 
   const hasher = new HashingStream(deps.onProgress);
-  const list = startTool('pg_restore --list', pgRestore, ['--list'], { stdin: 'pipe', env });
-  const full = startTool('pg_restore', pgRestore, ['--file=-'], { stdin: 'pipe', env });
+  // Each pg_restore gets its own decoder, wired to it at the OS level: only the stored
+  // (compressed) bytes pass through this process, plus the SQL text that is counted.
+  const list = restoreBranch('pg_restore --list', pgRestore, ['--list'], manifest.payload.streamCodec, env);
+  const full = restoreBranch('pg_restore', pgRestore, ['--file=-'], manifest.payload.streamCodec, env);
   let listing = '';
-  list.child.stdout!.setEncoding('utf8').on('data', (c: string) => (listing += c));
+  list.tool.child.stdout!.setEncoding('utf8').on('data', (c: string) => (listing += c));
   const counter = new CopyRowCounter();
-  const counted = pipeline(full.child.stdout!, counter);
-  const dec = decoder(manifest.payload.streamCodec);
+  const counted = pipeline(full.tool.child.stdout!, counter);
 
   let readError: unknown;
   try {
     const source = await deps.repo.get(manifest.payload.key);
-    const tee = new Tee([list.child.stdin!, full.child.stdin!]);
-    if (dec) {
-      await Promise.all([pipeline(source, hasher, dec.input), pipeline(dec.output, tee)]);
-    } else {
-      await pipeline(source, hasher, tee);
-    }
+    await pipeline(source, hasher, new Tee([list.input, full.input]));
   } catch (error) {
     readError = error;
     // Whatever broke, every process downstream must end, or its exit would be awaited forever.
-    dec?.kill();
-    list.child.stdin!.destroy();
-    full.child.stdin!.destroy();
+    list.kill();
+    full.kill();
   }
-  const [listOutcome, fullOutcome, decOutcome] = await Promise.allSettled([list.done, full.done.then(() => counted), dec?.done ?? Promise.resolve()]);
+  // --list stops reading after the table of contents, so its decoder may die of a broken
+  // pipe: only pg_restore's own verdict counts on that branch.
+  const [listOutcome, fullOutcome, decOutcome] = await Promise.allSettled([
+    list.tool.done,
+    full.tool.done.then(() => counted),
+    full.decoded,
+  ]);
+  list.decoded.catch(() => undefined);
 
   const levels: LevelResult[] = [];
   levels.push(checksumLevel(manifest, hasher, readError));
@@ -83,6 +86,30 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
     levelPassed: verification.levelPassed,
   });
   return verification;
+}
+
+interface RestoreBranch {
+  tool: RunningTool;
+  input: Writable;
+  /** Settles when the decoder (if any) finished. */
+  decoded: Promise<void>;
+  kill(): void;
+}
+
+function restoreBranch(name: string, command: string, args: string[], codec: StreamCodec, env: NodeJS.ProcessEnv): RestoreBranch {
+  const dec = decoder(codec);
+  const tool = startTool(name, command, args, { stdin: dec ? dec.output : 'pipe', env });
+  const input = dec?.input ?? tool.child.stdin!;
+  return {
+    tool,
+    input,
+    decoded: dec?.done ?? Promise.resolve(),
+    kill() {
+      dec?.kill();
+      input.destroy();
+      tool.kill();
+    },
+  };
 }
 
 function checksumLevel(manifest: Manifest, hasher: HashingStream, readError: unknown): LevelResult {

@@ -20,7 +20,7 @@ export async function cloneBackup(
   await mkdir(dst, { recursive: true });
   let manifest = JSON.parse(await readFile(path.join(src, 'manifest.json'), 'utf8')) as Manifest;
   const payloadName = path.basename(manifest.payload.key);
-  let payload = await readFile(path.join(src, payloadName));
+  let payload: Buffer = await readFile(path.join(src, payloadName));
   if (change.payload) payload = change.payload(payload);
   manifest = { ...manifest, id: newId, payload: { ...manifest.payload, key: `postgres/${name}/${newId}/${payloadName}` } };
   if (change.reseal) {

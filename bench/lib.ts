@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const WORK = path.join(ROOT, '.bench');
+export const OPSCTL = path.join(ROOT, 'bin', 'opsctl.js');
+
+export interface Measured {
+  seconds: number;
+  /** Peak RSS in MiB: opsctl's own when it reports it, else the largest process GNU time saw. */
+  rssMiB: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a shell command line under GNU time; fail loudly on a non-zero exit. */
+export async function measure(command: string, env: Record<string, string> = {}): Promise<Measured> {
+  await mkdir(WORK, { recursive: true });
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', 'time-max-rss-kb=%M', 'bash', '-o', 'pipefail', '-c', command], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, OPS_REPORT_RSS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code !== 0) return reject(new Error(`${command} exited ${code}: ${stderr.slice(-2000)}`));
+      const own = /opsctl-max-rss-kb=(\d+)/.exec(stderr)?.[1];
+      const any = /time-max-rss-kb=(\d+)/.exec(stderr)?.[1];
+      resolve({ seconds, rssMiB: Number(own ?? any ?? 0) / 1024, stdout, stderr });
+    });
+  });
+}
+
+export function table(rows: (string | number)[][], header: string[]): string {
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+export const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+export const fixed = (n: number, d = 2) => n.toFixed(d);

@@ -1,0 +1,14 @@
+import { benchPostgres } from './postgres.js';
+
+/** `npm run bench -- [suite...]`: prints markdown for doc/performance.md. */
+const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres };
+const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(suites);
+for (const name of wanted) {
+  const suite = suites[name];
+  if (!suite) {
+    process.stderr.write(`unknown suite ${name}; known: ${Object.keys(suites).join(', ')}\n`);
+    process.exit(64);
+  }
+  process.stdout.write(`${await suite()}\n\n`);
+}
+process.exit(0);

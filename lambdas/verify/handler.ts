@@ -1,0 +1,43 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { OpsError } from '../../src/errors.js';
+import { createJobContext } from '../../src/jobs/context.js';
+import { verifyPostgresJob, type VerifyJobResult } from '../../src/jobs/postgres-jobs.js';
+import type { ConfigSource } from '../../src/config/source.js';
+import { configSourceFromEnv } from '../shared/runtime.js';
+import { powertoolsLog } from '../shared/log.js';
+import { parseVerifyEvent } from './event.js';
+
+export class VerificationFailedError extends OpsError {
+  constructor(results: VerifyJobResult[]) {
+    const failed = results.filter((r) => !r.ok);
+    super('VERIFY_FAILED', `verification failed: ${failed.map((r) => `${r.component}/${r.name}${r.backupId ? `/${r.backupId}` : ''}: ${r.error ?? r.verification?.failure}`).join('; ')}`, {
+      context: { failed },
+    });
+    this.name = 'VerificationFailedError';
+  }
+}
+
+/** Parse the event, run the same verification as `opsctl verify`, fail the invocation when any level failed. */
+export async function verify(event: unknown, deps: { source: ConfigSource; logger: Logger }): Promise<{ results: VerifyJobResult[] } | { ignored: string }> {
+  const request = parseVerifyEvent(event);
+  if ('ignored' in request) {
+    deps.logger.info('event ignored', { reason: request.ignored });
+    return request;
+  }
+  const config = await deps.source.current();
+  const ctx = createJobContext(config, powertoolsLog(deps.logger));
+  let results: VerifyJobResult[];
+  try {
+    if (request.component !== 'postgres') throw new OpsError('UNSUPPORTED', `${request.component} verification is not available in this version`);
+    results = await verifyPostgresJob(ctx, request.name, request.backupId);
+  } finally {
+    await ctx.metrics.flush();
+  }
+  if (results.some((r) => !r.ok)) throw new VerificationFailedError(results);
+  return { results };
+}
+
+const logger = new Logger({ serviceName: 'ops-verify' });
+const source = configSourceFromEnv(logger);
+
+export const handler = async (event: unknown) => verify(event, { source, logger });

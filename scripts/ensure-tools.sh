@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs (Debian packages) and starts what ops-automation needs on this machine, and
+# nothing it finds already there. `runtime` = what `npm start` needs; `test` adds the
+# test suite's servers and tools. Idempotent; called by npm prestart/pretest and .ci/run.
+set -euo pipefail
+mode="${1:-test}"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+missing=()
+have pg_dump || missing+=(postgresql-client)
+have zstd || missing+=(zstd)
+if [ "$mode" = test ]; then
+  have promtool || missing+=(prometheus)
+  have redis-server || missing+=(redis-server)
+  have psql || missing+=(postgresql-client)
+  [ -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null || have pg_ctlcluster || missing+=(postgresql)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-tools: missing ${missing[*]}; install them: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "ensure-tools: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# PostgreSQL on 127.0.0.1:5432 with trust auth for local tests.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if have pg_ctlcluster && [ -d /etc/postgresql ]; then
+    version="$(ls /etc/postgresql | sort -V | tail -n1)"
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    if [ -w "$hba" ] && ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+      sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  fi
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  pg_isready -q -h 127.0.0.1 -p 5432 || { echo "ensure-tools: PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+fi
