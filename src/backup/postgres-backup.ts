@@ -62,22 +62,24 @@ export async function backupPostgres(
   const env = deps.env ?? process.env;
   const pgDump = toolPath('pg_dump', env);
 
-  // Read the catalogue before dumping: server version for the tool check, tables for the manifest.
-  const client = await connectPostgres(target.url, 'ops-automation-backup');
-  let info;
-  let tables;
-  try {
-    info = await serverInfo(client);
-    tables = await listTables(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-  const dumpVersion = parsePgToolVersion(await runTool('pg_dump', pgDump, ['--version'], env));
-  if (dumpVersion.major < info.major) throw new PgDumpTooOldError('pg_dump', dumpVersion.major, info.major);
-
   const compression = pgDumpCompression(settings);
+  // Catalogue (server version, tables for the manifest) and tool versions, concurrently.
+  const [catalogue, dumpVersion, zstd] = await Promise.all([
+    (async () => {
+      const client = await connectPostgres(target.url, 'ops-automation-backup');
+      try {
+        return { info: await serverInfo(client), tables: await listTables(client) };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    })(),
+    runTool('pg_dump', pgDump, ['--version'], env).then(parsePgToolVersion),
+    compression.streamCodec === 'zstd' ? zstdVersion() : Promise.resolve(undefined),
+  ]);
+  const { info, tables } = catalogue;
+  if (dumpVersion.major < info.major) throw new PgDumpTooOldError('pg_dump', dumpVersion.major, info.major);
   const tools: Record<string, string> = { pg_dump: dumpVersion.version };
-  if (compression.streamCodec === 'zstd') tools.zstd = await zstdVersion();
+  if (zstd) tools.zstd = zstd;
 
   const { dbname, env: childEnv } = libpqEnvironment(target.url, env);
   const { manifest } = await writeBackup({
