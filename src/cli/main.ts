@@ -7,6 +7,7 @@ import { createJobContext, type JobContext } from '../jobs/context.js';
 import { backupCommand, backupsListCommand, drillCommand, pruneCommand, restoreCommand, verifyCommand } from './commands/backup-commands.js';
 import { configShowCommand, configValidateCommand } from './commands/config-commands.js';
 import { nightlyCommand } from './commands/run-command.js';
+import { partitionsEnsureCommand, partitionsStatusCommand } from './commands/partition-commands.js';
 import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
 
@@ -116,6 +117,31 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addOption(nameOption())
     .action(async (_component: string, opts: { name?: string }) => {
       outcome = await drillCommand(context(), opts.name);
+    });
+
+  const parseAt = (value: string): Date => {
+    const d = new Date(value);
+    if (Number.isNaN(d.getTime())) throw new CommanderError(EXIT.usage, 'opsctl.invalidNumber', `--at: not a date/time: "${value}"`);
+    return d;
+  };
+  const partitions = program.command('partitions').description('monthly partitions: create ahead, retire past retention');
+  partitions
+    .command('ensure')
+    .description('create missing partitions up to N periods ahead and drop those past retention')
+    .option('--dry-run', 'print the plan as the exact SQL, change nothing')
+    .option('--table <table...>', 'only these configured tables')
+    .option('--at <time>', 'act as if it were this time (ISO 8601), e.g. to preview next month', parseAt)
+    .addOption(nameOption())
+    .action(async (opts: { dryRun?: boolean; table?: string[]; at?: Date; name?: string }) => {
+      outcome = await partitionsEnsureCommand(context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name });
+    });
+  partitions
+    .command('status')
+    .description('coverage ahead, oldest partition, rows in the default partition, gaps (exit 1 when coverage is low)')
+    .option('--at <time>', 'evaluate as if it were this time (ISO 8601)', parseAt)
+    .addOption(nameOption())
+    .action(async (opts: { at?: Date; name?: string }) => {
+      outcome = await partitionsStatusCommand(context(), { at: opts.at, name: opts.name });
     });
 
   const configCmd = program.command('config').description('the configuration file');

@@ -73,7 +73,8 @@ const partitionTable = z
     ahead: z.number().int().min(1).max(120).default(SEED_DEFAULTS.partitions.ahead),
     /** Periods to keep; null = never drop from this table. */
     retention: z.number().int().min(1).nullable().default(null),
-    naming: z.string().default('{table}_{YYYY}_{MM}'),
+    /** Default by interval: `{table}_{YYYY}_{MM}`, `{table}_{IYYY}_w{IW}`, `{table}_{YYYY}_{MM}_{DD}`. */
+    naming: z.string().optional(),
     timezone: timezone.optional(),
     archiveBeforeDrop: z.boolean().default(false),
   })
@@ -111,6 +112,8 @@ const postgresDatabase = z
         minCoverage: z.number().int().min(0).default(SEED_DEFAULTS.alerts.partitionCoverageMinPeriods),
         lockTimeoutMs: z.number().int().min(10).max(60_000).default(1_000),
         lockRetries: z.number().int().min(0).max(50).default(5),
+        /** Rows found in the default partition for a new range are moved in one transaction, up to this many. */
+        moveDefaultRowsLimit: z.number().int().min(0).default(100_000),
         tables: z.array(partitionTable).default([]),
       })
       .strict()

@@ -7,7 +7,7 @@ export const SEED_MONTHS = ['2026_01', '2026_02', '2026_03', '2026_04', '2026_05
 export const SEED_TABLES = ['calls', 'call_turns', 'call_tool_calls'] as const;
 
 /** The seeds' call-centre schema: three tables range-partitioned by month. */
-export function seedSchemaSql(schema = 'public'): string {
+export function seedSchemaSql(schema = 'public', months: readonly string[] = SEED_MONTHS): string {
   const s = quoteIdent(schema);
   const parents = `
     create table ${s}.calls (
@@ -35,7 +35,7 @@ export function seedSchemaSql(schema = 'public'): string {
       primary key (id, created_at)
     ) partition by range (created_at);`;
   const parts = SEED_TABLES.flatMap((t) =>
-    SEED_MONTHS.map((m) => {
+    months.map((m) => {
       const [y, mo] = m.split('_').map(Number) as [number, number];
       const from = `${y}-${String(mo).padStart(2, '0')}-01`;
       const to = mo === 12 ? `${y + 1}-01-01` : `${y}-${String(mo + 1).padStart(2, '0')}-01`;

@@ -4,6 +4,7 @@ import { databaseOf, withDatabase } from '../postgres/connect.js';
 import type { JobContext } from './context.js';
 import { backupPostgresJob, postgresUrl, verifyPostgresJob } from './postgres-jobs.js';
 import { pruneJob } from './prune-job.js';
+import { ensurePartitionsJob } from './partition-jobs.js';
 
 export interface StepResult {
   step: string;
@@ -22,7 +23,7 @@ export interface NightlyOptions {
 
 /**
  * The nightly cycle, in the order the schedules run it in AWS: sample data (demo only),
- * backup, verify, retention. Each step reports; one failing step does not hide the others.
+ * partitions, backup, verify, retention. Each step reports; one failing step does not hide the others.
  */
 export async function runNightly(ctx: JobContext, options: NightlyOptions = {}): Promise<StepResult[]> {
   const steps: StepResult[] = [];
@@ -45,6 +46,19 @@ export async function runNightly(ctx: JobContext, options: NightlyOptions = {}):
         return { state: 'ok', detail: r.created ? `created ${r.database} with the seeds' schema` : `${r.database} exists` };
       });
     }
+  }
+
+  for (const db of ctx.config.postgres.filter((d) => (d.partitions?.tables.length ?? 0) > 0)) {
+    await step('partitions', `postgres/${db.name}`, async () => {
+      const [r] = await ensurePartitionsJob(ctx, { dryRun: false, name: db.name });
+      if (!r || r.status === 'failed') return { state: 'failed', detail: r && 'error' in r ? r.error : 'no result' };
+      if (r.status === 'skipped') return { state: 'degraded', detail: 'skipped: another run holds the lock' };
+      const created = r.tables.reduce((n, t) => n + t.created.length, 0);
+      const dropped = r.tables.reduce((n, t) => n + t.dropped.length, 0);
+      const coverage = Math.min(...r.tables.map((t) => t.coverage));
+      const problems = r.tables.flatMap((t) => t.problems);
+      return { state: problems.length ? 'failed' : 'ok', detail: problems.length ? problems.join('; ') : `${created} created, ${dropped} dropped, ${coverage} periods ahead` };
+    });
   }
 
   for (const db of ctx.config.postgres) {

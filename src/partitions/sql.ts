@@ -1,0 +1,65 @@
+import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import type { KeyType } from './periods.js';
+import type { CreateAction, DropAction, TablePlan } from './plan.js';
+
+/** String literal for SQL; bounds come from our own formatting or the catalog, but are quoted all the same. */
+export function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+function typed(value: string, keyType: KeyType): string {
+  return `${literal(value)}::${keyType}`;
+}
+
+function checkName(name: string): string {
+  return `${name.slice(0, 50)}_bound_chk`;
+}
+
+/**
+ * A new partition without blocking traffic: created standalone (no lock on the parent),
+ * given a CHECK that implies the partition constraint (so ATTACH need not scan), then
+ * attached, which takes SHARE UPDATE EXCLUSIVE on the parent: reads and writes go on.
+ */
+export function createStatements(plan: TablePlan, action: CreateAction): string[] {
+  const parent = quoteQualified(plan.schema, plan.name);
+  const child = quoteQualified(plan.schema, action.name);
+  const key = quoteIdent(plan.keyColumn!);
+  const kt = plan.keyType!;
+  return [
+    `CREATE TABLE ${child} (LIKE ${parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS INCLUDING GENERATED)`,
+    `ALTER TABLE ${child} ADD CONSTRAINT ${quoteIdent(checkName(action.name))} CHECK (${key} IS NOT NULL AND ${key} >= ${typed(action.from, kt)} AND ${key} < ${typed(action.to, kt)})`,
+    `ALTER TABLE ${parent} ATTACH PARTITION ${child} FOR VALUES FROM (${literal(action.from)}) TO (${literal(action.to)})`,
+    `ALTER TABLE ${child} DROP CONSTRAINT ${quoteIdent(checkName(action.name))}`,
+  ];
+}
+
+/** Rows of the default partition that belong to a new range move with it, in the same transaction. */
+export function moveStatements(plan: TablePlan, action: CreateAction, columns: string[]): string[] {
+  const child = quoteQualified(plan.schema, action.name);
+  const def = quoteQualified(plan.schema, plan.defaultPartition!);
+  const key = quoteIdent(plan.keyColumn!);
+  const kt = plan.keyType!;
+  const cols = columns.map(quoteIdent).join(', ');
+  const where = `${key} >= ${typed(action.from, kt)} AND ${key} < ${typed(action.to, kt)}`;
+  const [create, check, attach, dropCheck] = createStatements(plan, action) as [string, string, string, string];
+  return [create, `INSERT INTO ${child} (${cols}) SELECT ${cols} FROM ${def} WHERE ${where}`, `DELETE FROM ${def} WHERE ${where}`, check, attach, dropCheck];
+}
+
+export function countDefaultRowsSql(plan: TablePlan, action: CreateAction): string {
+  const def = quoteQualified(plan.schema, plan.defaultPartition!);
+  const key = quoteIdent(plan.keyColumn!);
+  return `SELECT count(*)::bigint AS n FROM ${def} WHERE ${key} >= ${typed(action.from, plan.keyType!)} AND ${key} < ${typed(action.to, plan.keyType!)}`;
+}
+
+/** DETACH … CONCURRENTLY and FINALIZE cannot run in a transaction block; plain DETACH can. */
+export function dropStatements(plan: TablePlan, action: DropAction): string[] {
+  const parent = quoteQualified(plan.schema, plan.name);
+  const child = quoteQualified(plan.schema, action.name);
+  const detach =
+    action.mode === 'finalize'
+      ? `ALTER TABLE ${parent} DETACH PARTITION ${child} FINALIZE`
+      : action.mode === 'detach-concurrently'
+        ? `ALTER TABLE ${parent} DETACH PARTITION ${child} CONCURRENTLY`
+        : `ALTER TABLE ${parent} DETACH PARTITION ${child}`;
+  return [detach, `DROP TABLE ${child}`];
+}
