@@ -29,7 +29,7 @@ export async function ensurePartitionsJob(ctx: JobContext, options: PartitionJob
   for (const db of partitionedDatabases(ctx, options.name)) {
     const now = options.at ?? ctx.now();
     try {
-      const result = await ensurePartitions(postgresUrl(ctx, db), db, ctx.config.timezone, { dryRun: options.dryRun, now, tables: options.tables, log: ctx.log });
+      const result = await ensurePartitions(postgresUrl(ctx, db), db, ctx.config.timezone, { dryRun: options.dryRun, now, tables: options.tables, log: ctx.log, repo: ctx.repo, env: ctx.env });
       if (!options.dryRun) {
         ctx.metrics.partitionRun(db.name, {
           ok: result.status === 'ok',

@@ -10,6 +10,8 @@ import { ReadReplicaError } from './errors.js';
 import { planTable, type TablePlan } from './plan.js';
 import { countDefaultRowsSql, createStatements, dropStatements, moveStatements } from './sql.js';
 import { DEFAULT_NAMING, localDateIn, partitionName, periodContaining, shiftPeriod } from './periods.js';
+import { archivePartition } from './archive.js';
+import type { Repository } from '../repository/repository.js';
 
 /** One advisory lock key for partition maintenance, per database. */
 export const ADVISORY_LOCK_SQL = `SELECT pg_try_advisory_lock(hashtext('ops-automation:partitions')) AS ok`;
@@ -45,6 +47,9 @@ export interface PartitionRunOptions {
   /** Only these configured tables (as written in the config). */
   tables?: string[] | undefined;
   log: Log;
+  /** Needed when a table archives partitions before dropping them. */
+  repo?: Repository | undefined;
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -72,7 +77,10 @@ export async function ensurePartitions(url: string, db: PostgresDatabaseConfig, 
         plans = await planAll(client, configs, timezone, options.now);
       });
       const tables: TableResult[] = [];
-      for (const plan of plans) tables.push(await executePlan(client, plan, { ...options, retries: settings?.lockRetries ?? 5, moveLimit: settings?.moveDefaultRowsLimit ?? 100_000 }));
+      for (const plan of plans) {
+        const archive = configs.find((c) => c.table === plan.table)?.archiveBeforeDrop ?? false;
+        tables.push(await executePlan(client, plan, { ...options, url, database: db.name, archive, retries: settings?.lockRetries ?? 5, moveLimit: settings?.moveDefaultRowsLimit ?? 100_000 }));
+      }
       return {
         database: db.name,
         status: tables.some((t) => t.problems.length > 0) ? 'problems' : 'ok',
@@ -110,7 +118,7 @@ export async function planAll(client: pg.Client, configs: NonNullable<PostgresDa
 async function executePlan(
   client: pg.Client,
   plan: TablePlan,
-  options: PartitionRunOptions & { retries: number; moveLimit: number },
+  options: PartitionRunOptions & { url: string; database: string; archive: boolean; retries: number; moveLimit: number },
 ): Promise<TableResult> {
   const result: TableResult = {
     table: plan.table,
@@ -172,6 +180,13 @@ async function executePlan(
       continue;
     }
     try {
+      if (options.archive) {
+        if (!options.repo) throw new Error('archiveBeforeDrop is set but no repository was given');
+        // The data leaves only once its archive (payload, then manifest) is stored.
+        const manifest = await archivePartition(client, options.url, options.database, plan.schema, action.name, { repo: options.repo, log: options.log, ...(options.env ? { env: options.env } : {}) });
+        result.archived.push(action.name);
+        options.log.info(`archived partition ${plan.schema}.${action.name}`, { key: manifest.payload.key, bytes: manifest.payload.bytes });
+      }
       const [detach, drop] = statements as [string, string];
       await withLockRetries(options, `detach ${action.name}`, () => client.query(detach).then(() => undefined));
       await withLockRetries(options, `drop ${action.name}`, () => client.query(drop).then(() => undefined));

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { FileRepository } from '../../src/repository/file-repository.js';
+import { filesUnder } from '../helpers/repo.js';
 import { after, afterEach, describe, it } from 'node:test';
 import pg from 'pg';
 import { configSchema, type PostgresDatabaseConfig } from '../../src/config/schema.js';
@@ -180,6 +184,37 @@ describe('partition manager', () => {
     assert.equal((await names(db.name, 'call_turns'))[0], 'call_turns_2026_08');
     assert.equal((await names(db.name, 'calls')).length, 23);
     assert.equal(r.status, 'ok');
+  });
+
+  it('archive-before-drop: the partition is stored (checksummed, manifest) before it is dropped', async () => {
+    const db = await fresh(monthsBetween('2026_01', '2027_11'));
+    await query(db.name, `INSERT INTO public.call_turns VALUES (1, 1, '2026-01-05 10:00+00', 'caller', $1), (2, 1, '2026-01-06 10:00+00', 'agent', 'b')`, ['a real\nnewline']);
+    const dir = await tempDir();
+    const repo = new FileRepository(`${dir}/repo`);
+    const cfg = dbConfig(db.url, [{ table: 'public.call_turns', retention: 12, archiveBeforeDrop: true }]);
+    const r = await ensurePartitions(db.url, cfg, 'UTC', { dryRun: false, now: new Date('2027-08-15T00:00:00Z'), log: silentLog, repo });
+    assert.deepEqual(r.tables[0]?.archived, r.tables[0]?.dropped);
+    assert.equal(r.tables[0]?.archived.length, 7);
+    const files = await filesUnder(`${dir}/repo`);
+    const manifestFile = files.find((f) => f.startsWith('postgres/callcenter/archive/call_turns_2026_01/') && f.endsWith('manifest.json'))!;
+    const manifest = JSON.parse(await readFile(`${dir}/repo/${manifestFile}`, 'utf8'));
+    assert.equal(manifest.details.rows, 2);
+    const payload = execFileSync('zstd', ['-dc', `${dir}/repo/${manifest.payload.key}`], { encoding: 'utf8' });
+    assert.equal(payload.split('\n').filter(Boolean).length, 2);
+    assert.ok(payload.includes('a real\\nnewline'), 'COPY text format escapes the newline: one line per row');
+    assert.equal(execFileSync('sha256sum', [`${dir}/repo/${manifest.payload.key}`], { encoding: 'utf8' }).split(' ')[0], manifest.payload.sha256);
+  });
+
+  it('archive-before-drop: when the archive cannot be written, nothing is dropped', async () => {
+    const db = await fresh(monthsBetween('2026_01', '2027_11'));
+    const dir = await tempDir();
+    await writeFile(`${dir}/blocker`, 'x');
+    const cfg = dbConfig(db.url, [{ table: 'public.call_turns', retention: 12, archiveBeforeDrop: true }]);
+    const r = await ensurePartitions(db.url, cfg, 'UTC', { dryRun: false, now: new Date('2027-08-15T00:00:00Z'), log: silentLog, repo: new FileRepository(`${dir}/blocker/repo`) });
+    assert.deepEqual(r.tables[0]?.dropped, []);
+    assert.equal(r.tables[0]?.problems.length, 7);
+    assert.match(r.tables[0]?.problems[0] ?? '', /retiring call_turns_2026_01 failed: .*ENOTDIR/);
+    assert.equal((await names(db.name, 'call_turns'))[0], 'call_turns_2026_01');
   });
 
   it('finishes a detach left pending by an interrupted run (FINALIZE) before dropping', async () => {
