@@ -47,3 +47,12 @@ export function table(rows: (string | number)[][], header: string[]): string {
 
 export const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
 export const fixed = (n: number, d = 2) => n.toFixed(d);
+
+/** Run `n` times: median seconds, highest RSS (single runs vary by a quarter on a 2-core machine). */
+export async function measureMedian(command: string, env: Record<string, string> = {}, n = 3): Promise<Measured> {
+  const runs: Measured[] = [];
+  for (let i = 0; i < n; i += 1) runs.push(await measure(command, env));
+  const sorted = [...runs].sort((a, b) => a.seconds - b.seconds);
+  const median = sorted[Math.floor(n / 2)]!;
+  return { ...median, rssMiB: Math.max(...runs.map((r) => r.rssMiB)) };
+}

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ensureSampleDatabase } from '../src/demo/sample-database.js';
-import { fixed, measure, mib, OPSCTL, table, WORK } from './lib.js';
+import { fixed, measure, measureMedian, mib, OPSCTL, table, WORK } from './lib.js';
 import { startLocalS3, removeLocalS3 } from '../test/helpers/s3.js';
 
 const SERVER = process.env.OPS_BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -56,13 +56,13 @@ export async function benchPostgres(): Promise<string> {
     await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db1)} > /dev/null`);
     await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db1)} > /dev/null`);
     process.stderr.write('opsctl backup -> file://\n');
-    const toFile = await measure(`node ${OPSCTL} --config ${fileCfg} --json backup postgres`);
+    const toFile = await measureMedian(`node ${OPSCTL} --config ${fileCfg} --json backup postgres`);
     const fileBytes = (JSON.parse(toFile.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
     process.stderr.write('opsctl backup -> s3rver\n');
-    const toS3 = await measure(`node ${OPSCTL} --config ${s3Cfg} --json backup postgres`, s3.env);
+    const toS3 = await measureMedian(`node ${OPSCTL} --config ${s3Cfg} --json backup postgres`, s3.env);
     const s3Bytes = (JSON.parse(toS3.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
     process.stderr.write('raw pg_dump -Z0 | zstd -1 -T2 > file (same codec)\n');
-    const rawZstd = await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db1)} | zstd -q -1 -T2 -c > ${WORK}/raw.dump.zst`);
+    const rawZstd = await measureMedian(`pg_dump -Fc -Z0 --dbname=${dbUrl(db1)} | zstd -q -1 -T2 -c > ${WORK}/raw.dump.zst`);
     process.stderr.write('raw pg_dump -Fc > file\n');
     const rawFc = await measure(`pg_dump -Fc --dbname=${dbUrl(db1)} > ${WORK}/raw.dump`);
     process.stderr.write("seeds' pg_dumpall | gzip > file\n");
@@ -77,7 +77,7 @@ export async function benchPostgres(): Promise<string> {
       ["seeds: pg_dumpall | gzip > file (every database on the server)", fixed(seeds.seconds), mib(await size(`${WORK}/seeds.sql.gz`)), '-'],
       ["seeds' pipeline, this database only: pg_dump --clean | gzip > file", fixed(seedsOne.seconds), mib(await size(`${WORK}/seeds-one.sql.gz`)), '-'],
     );
-    out.push(`### PostgreSQL backup (${mib(data1)} MiB of table data, ${CALLS_1X} calls)\n`);
+    out.push(`### PostgreSQL backup (${mib(data1)} MiB of table data, ${CALLS_1X} calls; median of 3 runs, highest RSS)\n`);
     out.push(table(rows, ['command', 'seconds', 'output MiB', 'opsctl peak RSS MiB']));
     const seedsBytes = await size(`${WORK}/seeds-one.sql.gz`);
     out.push(
@@ -89,12 +89,12 @@ export async function benchPostgres(): Promise<string> {
 
     // Verification (issue 4): streamed from file:// and s3rver, against pg_restore -f /dev/null on a local file.
     process.stderr.write('verify from file:// and s3rver\n');
-    const vFile = await measure(`node ${OPSCTL} --config ${fileCfg} --json verify postgres`);
-    const vS3 = await measure(`node ${OPSCTL} --config ${s3Cfg} --json verify postgres`, s3.env);
+    const vFile = await measureMedian(`node ${OPSCTL} --config ${fileCfg} --json verify postgres`);
+    const vS3 = await measureMedian(`node ${OPSCTL} --config ${s3Cfg} --json verify postgres`, s3.env);
     await measure(`zstd -q -d -f ${WORK}/raw.dump.zst -o ${WORK}/raw-z0.dump`);
-    const plain = await measure(`pg_restore -f /dev/null ${WORK}/raw-z0.dump`);
-    const piped = await measure(`zstd -q -d -c ${WORK}/raw.dump.zst | pg_restore -f /dev/null`);
-    const gz = await measure(`pg_restore -f /dev/null ${WORK}/raw.dump`);
+    const plain = await measureMedian(`pg_restore -f /dev/null ${WORK}/raw-z0.dump`);
+    const piped = await measureMedian(`zstd -q -d -c ${WORK}/raw.dump.zst | pg_restore -f /dev/null`);
+    const gz = await measureMedian(`pg_restore -f /dev/null ${WORK}/raw.dump`);
     out.push('', `### Verification (levels 1-3 in one pass) of that dump\n`);
     out.push(
       table(
@@ -146,9 +146,9 @@ export async function benchPostgres(): Promise<string> {
     const data4 = await tableBytes(db4);
     const cfg4 = await config('file4', `file://${path.join(WORK, 'repo4')}`, db4);
     await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db4)} > /dev/null`);
-    const r1 = await measure(`node ${OPSCTL} --config ${fileCfg} backup postgres`);
-    const r4 = await measure(`node ${OPSCTL} --config ${cfg4} backup postgres`);
-    const raw4 = await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db4)} | zstd -q -1 -T2 -c > ${WORK}/raw4.dump.zst`);
+    const r1 = await measureMedian(`node ${OPSCTL} --config ${fileCfg} backup postgres`);
+    const r4 = await measureMedian(`node ${OPSCTL} --config ${cfg4} backup postgres`);
+    const raw4 = await measureMedian(`pg_dump -Fc -Z0 --dbname=${dbUrl(db4)} | zstd -q -1 -T2 -c > ${WORK}/raw4.dump.zst`);
     await rm(`${WORK}/raw4.dump.zst`, { force: true });
     out.push('', '### Memory against database size (backup to file://)\n');
     out.push(

@@ -32,6 +32,8 @@ export interface WriteBackupOptions {
   now?: () => Date;
   signal?: AbortSignal | undefined;
   onProgress?: ((bytes: number) => void) | undefined;
+  /** Upper estimate of the payload size (e.g. the database's size), for S3 part sizing. */
+  sizeHint?: number | undefined;
   start(id: string): Promise<PayloadSource> | PayloadSource;
   /** Builds the manifest once the payload is stored; called only on success. */
   describe(written: WrittenPayload): Promise<Manifest> | Manifest;
@@ -72,7 +74,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
     const swallow = () => undefined; // failures are reported through `producers` and `put`
     if (enc?.input) pipeline(source.stream, enc.input, swallow);
     const body = enc ? pipeline(enc.output, hasher, gate, swallow) : pipeline(source.stream, hasher, gate, swallow);
-    const put = await repo.put(key, body, options.signal ? { signal: options.signal } : {});
+    const put = await repo.put(key, body, { signal: options.signal, sizeHint: options.sizeHint });
     // The gate passed, so every producer is done; surface a late failure all the same.
     await allInOrder(producers);
     if (put.bytes !== hasher.bytes) throw new Error(`stored ${put.bytes} bytes but hashed ${hasher.bytes}`);

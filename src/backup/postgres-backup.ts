@@ -93,6 +93,7 @@ export async function backupPostgres(
     ...(deps.now ? { now: deps.now } : {}),
     signal: deps.signal,
     onProgress: deps.onProgress,
+    sizeHint: info.databaseBytes,
     start() {
       const dump = startTool('pg_dump', pgDump, ['--format=custom', `--compress=${compression.zFlag}`, '--no-password', `--dbname=${dbname}`], {
         env: childEnv,

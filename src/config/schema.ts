@@ -163,7 +163,7 @@ export const configSchema = z
         /** `file:///abs`, `file://./rel` (relative to this file) or `s3://bucket/prefix`. */
         url: z.string().default('file://./backups'),
         kmsKeyId: z.string().optional(),
-        partSizeMiB: z.number().int().min(5).max(512).default(8),
+        partSizeMiB: z.number().int().min(5).max(512).default(6),
         queueSize: z.number().int().min(1).max(16).default(2),
       })
       .strict()

@@ -3,6 +3,8 @@ import type { ManifestTable } from '../backup/manifest.js';
 
 export interface ServerInfo {
   version: string;
+  /** pg_database_size: the dump is smaller, so it bounds the payload. */
+  databaseBytes: number;
   versionNum: number;
   major: number;
   database: string;
@@ -10,13 +12,13 @@ export interface ServerInfo {
 }
 
 export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
-  const { rows } = await client.query<{ v: string; n: string; db: string; rec: boolean }>(
+  const { rows } = await client.query<{ v: string; n: string; db: string; rec: boolean; size: string }>(
     `select current_setting('server_version') as v, current_setting('server_version_num') as n,
-            current_database() as db, pg_is_in_recovery() as rec`,
+            current_database() as db, pg_is_in_recovery() as rec, pg_database_size(current_database())::text as size`,
   );
   const row = rows[0]!;
   const versionNum = Number(row.n);
-  return { version: row.v.split(' ')[0] ?? row.v, versionNum, major: Math.floor(versionNum / 10000), database: row.db, inRecovery: row.rec };
+  return { version: row.v.split(' ')[0] ?? row.v, databaseBytes: Number(row.size), versionNum, major: Math.floor(versionNum / 10000), database: row.db, inRecovery: row.rec };
 }
 
 /** Ordinary and partitioned tables outside system schemas, with the planner's row estimate. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ObjectNotFoundError, RepositoryError, RepositoryWriteError } from './errors.js';
-import type { ObjectInfo, PutResult, Repository } from './repository.js';
+import type { ObjectInfo, PutOptions, PutResult, Repository } from './repository.js';
 
 /** Files being written carry this marker; readers and listings never see them. */
 const PARTIAL = '.partial-';
@@ -25,7 +25,7 @@ export class FileRepository implements Repository {
     return full;
   }
 
-  async put(key: string, body: Readable, options: { signal?: AbortSignal } = {}): Promise<PutResult> {
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const target = this.resolve(key);
     const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
     try {

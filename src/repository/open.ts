@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { FileRepository } from './file-repository.js';
-import type { ObjectInfo, PutResult, Repository } from './repository.js';
+import type { ObjectInfo, PutOptions, PutResult, Repository } from './repository.js';
 import type { S3RepositoryOptions } from './s3-repository.js';
 import { parseRepositoryUrl } from './url.js';
 
@@ -17,7 +17,7 @@ export function openRepository(url: string, options: OpenRepositoryOptions = {})
     bucket: location.bucket,
     prefix: location.prefix,
     kmsKeyId: options.kmsKeyId,
-    partSizeMiB: options.partSizeMiB ?? 8,
+    partSizeMiB: options.partSizeMiB ?? 6,
     queueSize: options.queueSize ?? 2,
   });
 }
@@ -39,7 +39,7 @@ class LazyS3Repository implements Repository {
     return this.loaded;
   }
 
-  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+  async put(key: string, body: Readable, options?: PutOptions): Promise<PutResult> {
     return (await this.repo()).put(key, body, options);
   }
   async putBytes(key: string, body: Buffer | string): Promise<void> {

@@ -7,6 +7,11 @@ export interface ObjectInfo {
   lastModified: Date;
 }
 
+export interface PutOptions {
+  signal?: AbortSignal | undefined;
+  sizeHint?: number | undefined;
+}
+
 export interface PutResult {
   bytes: number;
 }
@@ -19,7 +24,8 @@ export interface PutResult {
 export interface Repository {
   /** Display form, safe to log. */
   readonly url: string;
-  put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult>;
+  /** `sizeHint`: an upper estimate of the size, so S3 can pick parts big enough for 10,000 of them to hold it. */
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>;
   putBytes(key: string, body: Buffer | string): Promise<void>;
   get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
   /** `undefined` when absent. For small objects (manifests). */

@@ -14,7 +14,18 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, Transform } from 'node:stream';
 import { ObjectNotFoundError, RepositoryError, RepositoryWriteError } from './errors.js';
-import type { ObjectInfo, PutResult, Repository } from './repository.js';
+import type { ObjectInfo, PutOptions, PutResult, Repository } from './repository.js';
+
+const MIB = 1024 * 1024;
+/** S3 allows 10,000 parts; aim below that so the size hint may be a little low. */
+const MAX_PARTS_TARGET = 9_000;
+
+/** The configured part size, or larger when the expected object would need too many parts. */
+export function partSizeFor(configuredMiB: number, sizeHint: number | undefined): number {
+  const configured = configuredMiB * MIB;
+  if (!sizeHint) return configured;
+  return Math.max(configured, Math.ceil(sizeHint / MAX_PARTS_TARGET / MIB) * MIB);
+}
 
 export interface S3RepositoryOptions {
   bucket: string;
@@ -58,7 +69,7 @@ export class S3Repository implements Repository {
     return this.options.kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.options.kmsKeyId } : {};
   }
 
-  async put(key: string, body: Readable, options: { signal?: AbortSignal } = {}): Promise<PutResult> {
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     let bytes = 0;
     const counted = body.pipe(
       new Transform({
@@ -72,7 +83,7 @@ export class S3Repository implements Repository {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.options.bucket, Key: this.fullKey(key), Body: counted, ...this.encryption() },
-      partSize: this.options.partSizeMiB * 1024 * 1024,
+      partSize: partSizeFor(this.options.partSizeMiB, options.sizeHint),
       queueSize: this.options.queueSize,
       // Parts of a failed upload are aborted: nothing is left that could look like a backup.
       leavePartsOnError: false,

@@ -82,3 +82,14 @@ describe('masking', () => {
     assert.equal(maskUrl('postgresql://db/x'), 'postgresql://db/x');
   });
 });
+
+describe('S3 part size', () => {
+  it('keeps the configured size for small objects and grows so 9,000 parts hold the hint', async () => {
+    const { partSizeFor } = await import('../../src/repository/s3-repository.js');
+    const MiB = 1024 * 1024;
+    assert.equal(partSizeFor(6, undefined), 6 * MiB);
+    assert.equal(partSizeFor(6, 300 * MiB), 6 * MiB);
+    assert.equal(partSizeFor(6, 200 * 1024 * MiB), 23 * MiB, '200 GiB / 9,000 parts = 22.8 MiB, rounded up');
+    assert.ok(Math.ceil((200 * 1024 * MiB) / partSizeFor(6, 200 * 1024 * MiB)) <= 10_000);
+  });
+});
