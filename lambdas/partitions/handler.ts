@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ConfigSource } from '../../src/config/source.js';
 import { OpsError } from '../../src/errors.js';
 import { createJobContext } from '../../src/jobs/context.js';
+import { createMetrics } from '../../src/metrics/create.js';
 import { ensurePartitionsJob, type PartitionJobResult } from '../../src/jobs/partition-jobs.js';
 import { powertoolsLog } from '../shared/log.js';
 import { applyDatabaseSecret, configSourceFromEnv } from '../shared/runtime.js';
@@ -31,7 +32,8 @@ export async function runPartitions(event: unknown, deps: { source: ConfigSource
   const request = parseOrThrow(eventSchema, event ?? {}, 'partitions request');
   const config = await deps.source.current();
   await applyDatabaseSecret(config);
-  const ctx = createJobContext(config, powertoolsLog(deps.logger));
+  const log = powertoolsLog(deps.logger);
+  const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });
   let results: PartitionJobResult[];
   try {
     results = await ensurePartitionsJob(ctx, { dryRun: request.dryRun ?? false, tables: request.tables, name: request.name });

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { OpsError } from '../../src/errors.js';
 import { createJobContext } from '../../src/jobs/context.js';
+import { createMetrics } from '../../src/metrics/create.js';
 import { verifyPostgresJob, type VerifyJobResult } from '../../src/jobs/postgres-jobs.js';
 import type { ConfigSource } from '../../src/config/source.js';
 import { configSourceFromEnv } from '../shared/runtime.js';
@@ -25,7 +26,8 @@ export async function verify(event: unknown, deps: { source: ConfigSource; logge
     return request;
   }
   const config = await deps.source.current();
-  const ctx = createJobContext(config, powertoolsLog(deps.logger));
+  const log = powertoolsLog(deps.logger);
+  const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });
   let results: VerifyJobResult[];
   try {
     if (request.component !== 'postgres') throw new OpsError('UNSUPPORTED', `${request.component} verification is not available in this version`);

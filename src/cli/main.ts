@@ -4,9 +4,11 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfig, resolveConfigPath, type OpsConfig } from '../config/load.js';
 import { OpsError, errorMessage } from '../errors.js';
 import { createJobContext, type JobContext } from '../jobs/context.js';
+import { createMetrics } from '../metrics/create.js';
 import { backupCommand, backupsListCommand, drillCommand, pruneCommand, restoreCommand, verifyCommand } from './commands/backup-commands.js';
 import { configShowCommand, configValidateCommand } from './commands/config-commands.js';
 import { nightlyCommand } from './commands/run-command.js';
+import { statusCommand } from './commands/status-command.js';
 import { partitionsEnsureCommand, partitionsStatusCommand } from './commands/partition-commands.js';
 import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
@@ -43,9 +45,16 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   const config = (): OpsConfig => loadConfig(resolveConfigPath(globals().config));
-  const context = (): JobContext => {
+  const contexts: JobContext[] = [];
+  const context = async (): Promise<JobContext> => {
     const g = globals();
-    return createJobContext(config(), stderrLog(g.verbose ?? false), { signal, progress: stderrProgress() });
+    const cfg = config();
+    const log = stderrLog(g.verbose ?? false);
+    // EMF goes to stderr: stdout carries the command's result (and --json).
+    const metrics = await createMetrics(cfg, log, process.env, process.stderr);
+    const ctx = createJobContext(cfg, log, { signal, progress: stderrProgress(), metrics });
+    contexts.push(ctx);
+    return ctx;
   };
   const componentArg = () => new Argument('<component>', 'postgres | redis | knowledge').choices(AVAILABLE);
   const nameOption = () => new Option('--name <name>', 'only this configured database / instance / store');
@@ -56,7 +65,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(componentArg())
     .addOption(nameOption())
     .action(async (component: Component, opts: { name?: string }) => {
-      outcome = await backupCommand(context(), component, opts.name);
+      outcome = await backupCommand(await context(), component, opts.name);
     });
 
   program
@@ -66,7 +75,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .argument('[backup-id]', 'a backup id or "latest"', 'latest')
     .addOption(nameOption())
     .action(async (component: Component, id: string, opts: { name?: string }) => {
-      outcome = await verifyCommand(context(), component, id, opts.name);
+      outcome = await verifyCommand(await context(), component, id, opts.name);
     });
 
   program
@@ -81,7 +90,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--work-dir <dir>', 'where a parallel restore stages its copy (default: OS temp dir)')
     .addOption(nameOption())
     .action(async (component: Component, id: string, opts: { target: string; confirm?: string; clean?: boolean; jobs: number; workDir?: string; name?: string }) => {
-      outcome = await restoreCommand(context(), component, {
+      outcome = await restoreCommand(await context(), component, {
         name: opts.name,
         backupId: id,
         target: opts.target,
@@ -99,7 +108,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(new Argument('[component]', 'postgres | redis | knowledge').choices(['postgres', 'redis', 'knowledge']))
     .addOption(nameOption())
     .action(async (component: Component | undefined, opts: { name?: string }) => {
-      outcome = await backupsListCommand(context(), component, opts.name);
+      outcome = await backupsListCommand(await context(), component, opts.name);
     });
 
   program
@@ -107,7 +116,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .description('apply retention: delete old backups but always keep the newest verified ones')
     .option('--dry-run', 'print the plan, delete nothing')
     .action(async (opts: { dryRun?: boolean }) => {
-      outcome = await pruneCommand(context(), opts.dryRun ?? false);
+      outcome = await pruneCommand(await context(), opts.dryRun ?? false);
     });
 
   program
@@ -116,7 +125,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(new Argument('<component>', 'postgres').choices(['postgres']))
     .addOption(nameOption())
     .action(async (_component: string, opts: { name?: string }) => {
-      outcome = await drillCommand(context(), opts.name);
+      outcome = await drillCommand(await context(), opts.name);
     });
 
   const parseAt = (value: string): Date => {
@@ -133,7 +142,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--at <time>', 'act as if it were this time (ISO 8601), e.g. to preview next month', parseAt)
     .addOption(nameOption())
     .action(async (opts: { dryRun?: boolean; table?: string[]; at?: Date; name?: string }) => {
-      outcome = await partitionsEnsureCommand(context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name });
+      outcome = await partitionsEnsureCommand(await context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name });
     });
   partitions
     .command('status')
@@ -141,7 +150,15 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--at <time>', 'evaluate as if it were this time (ISO 8601)', parseAt)
     .addOption(nameOption())
     .action(async (opts: { at?: Date; name?: string }) => {
-      outcome = await partitionsStatusCommand(context(), { at: opts.at, name: opts.name });
+      outcome = await partitionsStatusCommand(await context(), { at: opts.at, name: opts.name });
+    });
+
+  program
+    .command('status')
+    .description('freshness of every backup and of partition maintenance: OK / DEGRADED / DOWN (exit 0 / 1 / 2)')
+    .option('--emit', 'also push the age gauges and last-success timestamps the stale alarms use')
+    .action(async (opts: { emit?: boolean }) => {
+      outcome = await statusCommand(await context(), { emit: opts.emit ?? false });
     });
 
   const configCmd = program.command('config').description('the configuration file');
@@ -165,15 +182,18 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--sample-data', 'create missing databases with the seeds\' schema and generated rows (demo)')
     .option('--sample-calls <n>', 'calls to generate with --sample-data', positiveInt, 20_000)
     .action(async (_job: string, opts: { sampleData?: boolean; sampleCalls: number }) => {
-      outcome = await nightlyCommand(context(), { sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
+      outcome = await nightlyCommand(await context(), { sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
     });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
     endProgressLine();
+    for (const ctx of contexts) await ctx.metrics.flush();
     return reportError(error, globals().json ?? false);
   }
+  // Once per command, after the job: a metrics failure is logged, never the job's.
+  for (const ctx of contexts) await ctx.metrics.flush();
   endProgressLine();
   if (!outcome) return EXIT.ok;
   if (globals().json) process.stdout.write(JSON.stringify(outcome.json, null, 2) + '\n');

@@ -89,13 +89,23 @@ export interface SampleDatabaseResult {
 }
 
 /** Create `database` with the seeds' schema and `calls` generated calls, unless it already exists. */
-export async function ensureSampleDatabase(serverUrl: string, database: string, calls: number): Promise<SampleDatabaseResult> {
+/** `2026_01` .. the month of `now` (at least the seeds' five). */
+export function monthsFrom(first: string, now: Date): string[] {
+  const [y, m] = first.split('_').map(Number) as [number, number];
+  const end = Math.max(now.getUTCFullYear() * 12 + now.getUTCMonth(), y * 12 + m - 1 + SEED_MONTHS.length - 1);
+  const out: string[] = [];
+  for (let i = y * 12 + m - 1; i <= end; i += 1) out.push(`${Math.floor(i / 12)}_${String((i % 12) + 1).padStart(2, '0')}`);
+  return out;
+}
+
+export async function ensureSampleDatabase(serverUrl: string, database: string, calls: number, now = new Date()): Promise<SampleDatabaseResult> {
   const exists = await withPostgres(serverUrl, async (c) => (await c.query('select 1 from pg_database where datname = $1', [database])).rowCount === 1);
   if (exists) return { database, created: false };
   await withPostgres(serverUrl, (c) => c.query(`create database ${quoteIdent(database)}`));
   try {
     await withPostgres(withDatabase(serverUrl, database), async (c) => {
-      await c.query(seedSchemaSql());
+      // Like a system that has been running since the seeds' first month: partitions up to now.
+      await c.query(seedSchemaSql('public', monthsFrom(SEED_MONTHS[0], now)));
       await fillSeedTables(c, calls);
     });
   } catch (error) {

@@ -5,6 +5,7 @@ import type { JobContext } from './context.js';
 import { backupPostgresJob, postgresUrl, verifyPostgresJob } from './postgres-jobs.js';
 import { pruneJob } from './prune-job.js';
 import { ensurePartitionsJob } from './partition-jobs.js';
+import { checkFreshness, emitFreshness } from '../status/freshness.js';
 
 export interface StepResult {
   step: string;
@@ -23,7 +24,7 @@ export interface NightlyOptions {
 
 /**
  * The nightly cycle, in the order the schedules run it in AWS: sample data (demo only),
- * partitions, backup, verify, retention. Each step reports; one failing step does not hide the others.
+ * partitions, backup, verify, retention, freshness (status --emit). Each step reports; one failing step does not hide the others.
  */
 export async function runNightly(ctx: JobContext, options: NightlyOptions = {}): Promise<StepResult[]> {
   const steps: StepResult[] = [];
@@ -80,6 +81,15 @@ export async function runNightly(ctx: JobContext, options: NightlyOptions = {}):
     const deleted = r.results.reduce((n, x) => n + x.deleted, 0);
     const kept = r.results.reduce((n, x) => n + x.decisions.filter((d) => d.action === 'keep').length, 0);
     return { state: 'ok', detail: `${deleted} deleted, ${kept} kept, ${r.incompleteCleaned} interrupted uploads removed` };
+  });
+
+  await step('status', 'all', async () => {
+    const report = await checkFreshness(ctx);
+    emitFreshness(ctx, report);
+    const bad = [...report.backups, ...report.partitions].filter((r) => r.state !== 'ok');
+    return bad.length === 0
+      ? { state: 'ok', detail: `${report.backups.length} backup targets and ${report.partitions.length} partitioned databases fresh` }
+      : { state: 'degraded', detail: bad.map((b) => `${'component' in b ? `${b.component}/${b.name}` : b.database}: ${b.state}`).join('; ') };
   });
 
   return steps;

@@ -2,6 +2,7 @@ import { errorMessage, OpsError } from '../errors.js';
 import { ensurePartitions, type PartitionRunResult } from '../partitions/run.js';
 import { partitionStatus, type TableStatus } from '../partitions/status.js';
 import type { JobContext } from './context.js';
+import { writePartitionRecord } from '../partitions/record.js';
 import { postgresUrl } from './postgres-jobs.js';
 
 export interface PartitionJobOptions {
@@ -30,6 +31,9 @@ export async function ensurePartitionsJob(ctx: JobContext, options: PartitionJob
     const now = options.at ?? ctx.now();
     try {
       const result = await ensurePartitions(postgresUrl(ctx, db), db, ctx.config.timezone, { dryRun: options.dryRun, now, tables: options.tables, log: ctx.log, repo: ctx.repo, env: ctx.env });
+      if (!options.dryRun && result.status === 'ok') {
+        await writePartitionRecord(ctx.repo, db.name, { at: result.finishedAt, coverage: Object.fromEntries(result.tables.map((t) => [t.table, t.coverage])) });
+      }
       if (!options.dryRun) {
         ctx.metrics.partitionRun(db.name, {
           ok: result.status === 'ok',

@@ -128,10 +128,12 @@ export function planTable(
     covered.map((ok, i) => ok || created.has(partitionName(naming, parent.name, shiftPeriod(current, config.interval, i)))),
   );
 
-  // Gaps between consecutive existing partitions: rows there go to the default partition, or fail.
-  for (let i = 1; i < parent.children.length; i += 1) {
-    const a = parent.children[i - 1]!;
-    const b = parent.children[i]!;
+  // Gaps between consecutive partitions, counting those this run creates: rows there
+  // would go to the default partition, or fail to insert.
+  const ranges = [...parent.children.map((c) => ({ name: c.name, from: c.from, to: c.to })), ...plan.create].sort((a, b) => ((a.from ?? '') < (b.from ?? '') ? -1 : 1));
+  for (let i = 1; i < ranges.length; i += 1) {
+    const a = ranges[i - 1]!;
+    const b = ranges[i]!;
     if (a.to !== null && b.from !== null && a.to < b.from) plan.problems.push(`gap between ${a.name} (to ${a.to}) and ${b.name} (from ${b.from})`);
   }
 

@@ -165,6 +165,14 @@ describe('partition manager', () => {
     assert.equal(r.status, 'problems');
   });
 
+  it('reports the gap a run would leave between the newest partition and the current period', async () => {
+    const db = await fresh();
+    const r = await run(db, '2026-11-22T12:00:00Z', dbConfig(db.url, [{ table: 'public.calls' }]));
+    assert.deepEqual(r.tables[0]?.created, ['calls_2026_11', 'calls_2026_12', 'calls_2027_01', 'calls_2027_02']);
+    assert.deepEqual(r.tables[0]?.problems, ['gap between calls_2026_05 (to 2026-06-01 00:00:00+00) and calls_2026_11 (from 2026-11-01 00:00:00+00)']);
+    assert.equal(r.status, 'problems');
+  });
+
   it('handles mixed-case and hyphenated names, quoted', async () => {
     const db = await fresh();
     await query(db.name, `CREATE TABLE public."Call-Events" (id bigint, "At" timestamptz NOT NULL) PARTITION BY RANGE ("At")`);

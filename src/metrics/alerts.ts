@@ -1,0 +1,126 @@
+import { SEED_DEFAULTS } from '../config/defaults.js';
+import { METRIC } from './samples.js';
+
+/**
+ * The alerts of DESIGN.md, defined once: the Prometheus rules file is generated from
+ * this list (`npm run gen:alerts`, checked by a test) and the CDK alarms read the same
+ * thresholds, so the two systems never disagree.
+ */
+export interface AlertDefinition {
+  name: string;
+  /** PromQL; true = firing. */
+  expr: string;
+  for: string;
+  severity: 'critical' | 'warning';
+  summary: string;
+  description: string;
+  runbook: string;
+}
+
+const A = SEED_DEFAULTS.alerts;
+const H = 3600;
+const D = 86_400;
+/** Samples are pushed every 15 min by the freshness check; instant queries see 5 min. */
+const WINDOW = '30m';
+
+export const ALERTS: AlertDefinition[] = [
+  stale('PostgresBackupStale', 'postgres', A.postgresBackupStaleHours * H, `${A.postgresBackupStaleHours} hours`, 'postgres-backup-stale.md'),
+  stale('RedisBackupStale', 'redis', A.redisBackupStaleHours * H, `${A.redisBackupStaleHours} hours`, 'redis-backup-stale.md'),
+  stale('KnowledgeBackupStale', 'knowledge', A.knowledgeBackupStaleDays * D, `${A.knowledgeBackupStaleDays} days`, 'knowledge-backup-stale.md'),
+  {
+    name: 'BackupFailed',
+    expr: `max by (component, name) (increase(${METRIC.backupErrors}[1h])) > 0`,
+    for: '0m',
+    severity: 'critical',
+    summary: 'A {{ $labels.component }} backup of {{ $labels.name }} failed',
+    description: 'The backup job reported an error in the last hour; no manifest was written for it.',
+    runbook: 'backup-failed.md',
+  },
+  {
+    name: 'BackupVerifyFailed',
+    expr: `max by (component, name) (increase(${METRIC.verifyErrors}[1h])) > 0`,
+    for: '0m',
+    severity: 'critical',
+    summary: 'Verification of a {{ $labels.component }} backup of {{ $labels.name }} failed',
+    description: 'The newest backup did not pass every verification level: it may not be restorable.',
+    runbook: 'verify-failed.md',
+  },
+  {
+    name: 'BackupDrillFailed',
+    expr: `max by (component, name) (increase(${METRIC.drillErrors}[1h])) > 0`,
+    for: '0m',
+    severity: 'critical',
+    summary: 'The restore drill of {{ $labels.name }} failed',
+    description: 'Restoring the newest backup into a scratch database failed or gave different row counts.',
+    runbook: 'drill-failed.md',
+  },
+  {
+    name: 'PartitionCreationStale',
+    expr: `(time() - max by (database) (max_over_time(${METRIC.partitionLastSuccess}[${WINDOW}]))) > ${A.partitionCreationStaleDays * D}`,
+    for: '0m',
+    severity: 'critical',
+    summary: `Partition maintenance of {{ $labels.database }} has not succeeded for over ${A.partitionCreationStaleDays} days`,
+    description: 'Last success {{ $value | humanizeDuration }} ago; new rows may soon have no partition.',
+    runbook: 'partition-creation-stale.md',
+  },
+  {
+    name: 'PartitionManagementFailed',
+    expr: `max by (database) (increase(${METRIC.partitionErrors}[1h])) > 0`,
+    for: '0m',
+    severity: 'critical',
+    summary: 'Partition maintenance of {{ $labels.database }} failed',
+    description: 'A table could not be maintained; the run result names it and why.',
+    runbook: 'partition-management-failed.md',
+  },
+  {
+    name: 'PartitionCoverageLow',
+    expr: `min by (database, table) (max_over_time(${METRIC.partitionCoverage}[${WINDOW}])) < ${SEED_DEFAULTS.alerts.partitionCoverageMinPeriods}`,
+    for: '0m',
+    severity: 'warning',
+    summary: '{{ $labels.database }}.{{ $labels.table }} has partitions for only {{ $value }} periods ahead',
+    description: `Fewer than ${SEED_DEFAULTS.alerts.partitionCoverageMinPeriods} future partitions exist.`,
+    runbook: 'partition-coverage-low.md',
+  },
+  {
+    name: 'FreshnessCheckerDead',
+    expr: `absent_over_time(${METRIC.freshnessLastRun}[45m])`,
+    for: '0m',
+    severity: 'critical',
+    summary: 'The freshness check has not reported for 45 minutes',
+    description: 'Without it, staleness alerts cannot fire: treat every backup as unverified until it runs again.',
+    runbook: 'freshness-checker-dead.md',
+  },
+];
+
+function stale(name: string, component: string, seconds: number, human: string, runbook: string): AlertDefinition {
+  return {
+    name,
+    expr: `(time() - max by (component, name) (max_over_time(${METRIC.backupLastSuccess}{component="${component}"}[${WINDOW}]))) > ${seconds}`,
+    for: '0m',
+    severity: 'critical',
+    summary: `No ${component} backup of {{ $labels.name }} for over ${human}`,
+    description: 'The newest complete backup is {{ $value | humanizeDuration }} old.',
+    runbook,
+  };
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+/** The Prometheus rules file (YAML). */
+export function renderPrometheusRules(runbookBase = 'doc/runbooks/'): string {
+  const lines = ['# Generated from src/metrics/alerts.ts by `npm run gen:alerts`: edit there, not here.', 'groups:', '  - name: ops-automation', '    rules:'];
+  for (const a of ALERTS) {
+    lines.push(
+      `      - alert: ${a.name}`,
+      `        expr: ${q(a.expr)}`,
+      `        for: ${a.for}`,
+      '        labels:',
+      `          severity: ${a.severity}`,
+      '        annotations:',
+      `          summary: ${q(a.summary)}`,
+      `          description: ${q(a.description)}`,
+      `          runbook_url: ${q(runbookBase + a.runbook)}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}

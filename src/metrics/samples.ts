@@ -1,0 +1,42 @@
+/** One value of one series, the form both sinks consume. */
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+  /** Milliseconds since the epoch. */
+  timestampMs: number;
+  unit: MetricUnitName;
+  /**
+   * A counter's 0 pushed just before its increment: a stateless job cannot keep a
+   * running total, so each run writes a fresh 0 -> n pair that `increase()` sees.
+   * CloudWatch skips it (it sums the increments itself).
+   */
+  counterBaseline?: boolean;
+}
+
+export type MetricUnitName = 'Seconds' | 'Bytes' | 'Count' | 'None';
+
+/** DESIGN.md "Observability": the names, shared by CloudWatch and Prometheus. */
+export const METRIC = {
+  backupLastSuccess: 'backup_last_success_timestamp_seconds',
+  backupLastSize: 'backup_last_size_bytes',
+  backupDuration: 'backup_duration_seconds',
+  backupErrors: 'backup_errors_total',
+  backupAge: 'backup_age_seconds',
+  verifyLastSuccess: 'backup_verify_last_success_timestamp_seconds',
+  verifyLevel: 'backup_verify_level',
+  verifyErrors: 'backup_verify_errors_total',
+  verifyAge: 'backup_verify_age_seconds',
+  drillLastSuccess: 'backup_drill_last_success_timestamp_seconds',
+  drillRestoreSeconds: 'backup_drill_restore_seconds',
+  drillErrors: 'backup_drill_errors_total',
+  partitionLastSuccess: 'partition_last_success_timestamp_seconds',
+  partitionAge: 'partition_age_seconds',
+  partitionCreated: 'partition_created_total',
+  partitionDropped: 'partition_dropped_total',
+  partitionErrors: 'partition_errors_total',
+  partitionSkipped: 'partition_skipped_total',
+  partitionCoverage: 'partition_future_coverage_months',
+  freshnessLastRun: 'ops_freshness_last_run_timestamp_seconds',
+  metricsPushFailures: 'ops_metrics_push_failures_total',
+} as const;

@@ -1,0 +1,136 @@
+import { listBackups } from '../backup/catalog.js';
+import type { Component } from '../backup/layout.js';
+import { errorMessage } from '../errors.js';
+import type { JobContext } from '../jobs/context.js';
+import { postgresUrl } from '../jobs/postgres-jobs.js';
+import { METRIC } from '../metrics/samples.js';
+import { partitionStatus } from '../partitions/status.js';
+import { readPartitionRecord } from '../partitions/record.js';
+
+export type FreshnessState = 'ok' | 'stale' | 'missing' | 'unverified' | 'verify-failed' | 'error';
+
+export interface BackupFreshness {
+  component: Component;
+  name: string;
+  state: FreshnessState;
+  thresholdSeconds: number;
+  newest: { id: string; finishedAt: string; ageSeconds: number; bytes: number; verifiedLevel: number | null; verifyOk: boolean | null; drillOk: boolean | null } | null;
+  lastVerified: { id: string; at: string; ageSeconds: number } | null;
+  detail: string;
+}
+
+export interface PartitionFreshness {
+  database: string;
+  state: FreshnessState | 'coverage-low';
+  thresholdSeconds: number;
+  lastSuccessAt: string | null;
+  ageSeconds: number | null;
+  coverage: Record<string, number>;
+  minCoverage: number;
+  detail: string;
+}
+
+export interface FreshnessReport {
+  at: string;
+  backups: BackupFreshness[];
+  partitions: PartitionFreshness[];
+}
+
+function thresholdFor(ctx: JobContext, component: Component): number {
+  const a = ctx.config.alerts;
+  return component === 'knowledge' ? a.knowledgeBackupStaleDays * 86_400 : (component === 'redis' ? a.redisBackupStaleHours : a.postgresBackupStaleHours) * 3600;
+}
+
+/**
+ * What the stale alarms need, read from the repository (and the databases' catalogues for
+ * coverage): the age of the newest complete and newest verified backup of every
+ * configured target, and of the last successful partition run.
+ */
+export async function checkFreshness(ctx: JobContext): Promise<FreshnessReport> {
+  const now = ctx.now();
+  const targets: { component: Component; name: string }[] = [
+    ...ctx.config.postgres.map((t) => ({ component: 'postgres' as const, name: t.name })),
+    ...ctx.config.redis.map((t) => ({ component: 'redis' as const, name: t.name })),
+    ...ctx.config.knowledge.map((t) => ({ component: 'knowledge' as const, name: t.name })),
+  ];
+  const backups: BackupFreshness[] = [];
+  for (const t of targets) {
+    const thresholdSeconds = thresholdFor(ctx, t.component);
+    try {
+      const entries = await listBackups(ctx.repo, t.component, t.name);
+      const newest = entries.find((e) => e.manifest);
+      const verified = entries.find((e) => e.manifest && e.verification?.ok);
+      const age = (iso: string) => Math.round((now.getTime() - new Date(iso).getTime()) / 1000);
+      const row: BackupFreshness = {
+        ...t,
+        state: 'ok',
+        thresholdSeconds,
+        newest: newest?.manifest
+          ? {
+              id: newest.id,
+              finishedAt: newest.manifest.finishedAt,
+              ageSeconds: age(newest.manifest.finishedAt),
+              bytes: newest.manifest.payload.bytes,
+              verifiedLevel: newest.verification?.levelPassed ?? null,
+              verifyOk: newest.verification?.ok ?? null,
+              drillOk: newest.drill?.ok ?? null,
+            }
+          : null,
+        lastVerified: verified?.verification ? { id: verified.id, at: verified.verification.verifiedAt, ageSeconds: age(verified.verification.verifiedAt) } : null,
+        detail: '',
+      };
+      if (!row.newest) [row.state, row.detail] = ['missing', 'no complete backup in the repository'];
+      else if (row.newest.ageSeconds > thresholdSeconds) [row.state, row.detail] = ['stale', `newest backup older than ${thresholdSeconds / 3600} h`];
+      else if (row.newest.verifyOk === false) [row.state, row.detail] = ['verify-failed', newest?.verification?.failure ?? 'verification failed'];
+      else if (row.newest.verifyOk === null) [row.state, row.detail] = ['unverified', 'newest backup not verified yet'];
+      backups.push(row);
+    } catch (error) {
+      backups.push({ ...t, state: 'error', thresholdSeconds, newest: null, lastVerified: null, detail: errorMessage(error) });
+    }
+  }
+
+  const partitions: PartitionFreshness[] = [];
+  for (const db of ctx.config.postgres.filter((d) => (d.partitions?.tables.length ?? 0) > 0)) {
+    const thresholdSeconds = ctx.config.alerts.partitionCreationStaleDays * 86_400;
+    const minCoverage = db.partitions?.minCoverage ?? 0;
+    const row: PartitionFreshness = { database: db.name, state: 'ok', thresholdSeconds, lastSuccessAt: null, ageSeconds: null, coverage: {}, minCoverage, detail: '' };
+    try {
+      const record = await readPartitionRecord(ctx.repo, db.name);
+      if (record) {
+        row.lastSuccessAt = record.at;
+        row.ageSeconds = Math.round((now.getTime() - new Date(record.at).getTime()) / 1000);
+      }
+      for (const t of await partitionStatus(postgresUrl(ctx, db), db, ctx.config.timezone, now)) row.coverage[t.table] = t.coverage;
+      const low = Object.entries(row.coverage).filter(([, c]) => c < minCoverage);
+      if (row.ageSeconds === null) [row.state, row.detail] = ['missing', 'no successful partition run recorded'];
+      else if (row.ageSeconds > thresholdSeconds) [row.state, row.detail] = ['stale', `last success over ${thresholdSeconds / 86_400} days ago`];
+      if (low.length > 0) [row.state, row.detail] = ['coverage-low', `${low.map(([t, c]) => `${t} ${c}`).join(', ')} below ${minCoverage} ahead`];
+    } catch (error) {
+      [row.state, row.detail] = ['error', errorMessage(error)];
+    }
+    partitions.push(row);
+  }
+  return { at: now.toISOString(), backups, partitions };
+}
+
+/**
+ * Age gauges and re-pushed last-success timestamps, so staleness alerts see fresh
+ * samples every run whatever the jobs do. A target that never succeeded reports a last
+ * success at the epoch: its age is "forever", and the stale alert fires.
+ */
+export function emitFreshness(ctx: JobContext, report: FreshnessReport): void {
+  const m = ctx.metrics;
+  for (const b of report.backups) {
+    const labels = { component: b.component, name: b.name };
+    m.gauge(METRIC.backupLastSuccess, b.newest ? new Date(b.newest.finishedAt).getTime() / 1000 : 0, labels);
+    m.gauge(METRIC.backupAge, b.newest ? b.newest.ageSeconds : new Date(report.at).getTime() / 1000, labels, 'Seconds');
+    m.gauge(METRIC.verifyLastSuccess, b.lastVerified ? new Date(b.lastVerified.at).getTime() / 1000 : 0, labels);
+    m.gauge(METRIC.verifyAge, b.lastVerified ? b.lastVerified.ageSeconds : new Date(report.at).getTime() / 1000, labels, 'Seconds');
+  }
+  for (const p of report.partitions) {
+    m.gauge(METRIC.partitionLastSuccess, p.lastSuccessAt ? new Date(p.lastSuccessAt).getTime() / 1000 : 0, { database: p.database });
+    m.gauge(METRIC.partitionAge, p.ageSeconds ?? new Date(report.at).getTime() / 1000, { database: p.database }, 'Seconds');
+    for (const [table, coverage] of Object.entries(p.coverage)) m.gauge(METRIC.partitionCoverage, coverage, { database: p.database, table });
+  }
+  m.gauge(METRIC.freshnessLastRun, new Date(report.at).getTime() / 1000, {});
+}
