@@ -144,17 +144,24 @@ export async function restorePostgresJob(ctx: JobContext, request: RestoreReques
   const db = selectOne('postgres', ctx.config.postgres, request.name);
   const entry = await findBackup(ctx.repo, 'postgres', db.name, request.backupId);
   const targetUrl = /^postgres(ql)?:\/\//.test(request.target) ? request.target : withDatabase(postgresUrl(ctx, db), request.target);
-  const result = await restorePostgres(
-    entry,
-    { targetUrl, confirm: request.confirm, clean: request.clean ?? false, jobs: request.jobs ?? 1, workDir: request.workDir },
-    {
-      repo: ctx.repo,
-      log: ctx.log,
-      env: ctx.env,
-      signal: ctx.signal,
-      onProgress: ctx.progress ? (bytes, total) => ctx.progress?.(`restore postgres/${db.name}`, bytes, total) : undefined,
-    },
-  );
+  let result: RestoreResult;
+  try {
+    result = await restorePostgres(
+      entry,
+      { targetUrl, confirm: request.confirm, clean: request.clean ?? false, jobs: request.jobs ?? 1, workDir: request.workDir },
+      {
+        repo: ctx.repo,
+        log: ctx.log,
+        env: ctx.env,
+        signal: ctx.signal,
+        onProgress: ctx.progress ? (bytes, total) => ctx.progress?.(`restore postgres/${db.name}`, bytes, total) : undefined,
+      },
+    );
+  } catch (error) {
+    ctx.metrics.restore('postgres', db.name, { ok: false, seconds: 0 });
+    throw error;
+  }
+  ctx.metrics.restore('postgres', db.name, { ok: result.mismatches.length === 0, seconds: result.seconds });
   return { ...result, name: db.name };
 }
 

@@ -10,6 +10,7 @@ export interface MetricsRecorder {
   verifySucceeded(component: Component, name: string, fact: { at: Date; level: number }): void;
   verifyFailed(component: Component, name: string): void;
   drill(component: Component, name: string, fact: { ok: boolean; at: Date; restoreSeconds: number }): void;
+  restore(component: Component, name: string, fact: { ok: boolean; seconds: number }): void;
   partitionRun(database: string, fact: { ok: boolean; skipped: boolean; at: Date; created: Record<string, number>; dropped: Record<string, number>; coverage: Record<string, number> }): void;
   gauge(name: string, value: number, labels: Record<string, string>, unit?: 'Seconds' | 'Bytes' | 'Count'): void;
   /** Send everything recorded; never throws (a metrics failure must not fail the job). */
@@ -23,6 +24,7 @@ export class NullMetrics implements MetricsRecorder {
   verifySucceeded(): void {}
   verifyFailed(): void {}
   drill(): void {}
+  restore(): void {}
   partitionRun(): void {}
   gauge(): void {}
   async flush(): Promise<void> {}

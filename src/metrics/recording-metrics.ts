@@ -69,6 +69,12 @@ export class RecordingMetrics implements MetricsRecorder {
     this.count(METRIC.drillErrors, fact.ok ? 0 : 1, labels);
   }
 
+  restore(component: Component, name: string, fact: { ok: boolean; seconds: number }): void {
+    const labels = { component, name };
+    if (fact.ok) this.add(METRIC.restoreSeconds, fact.seconds, labels, 'Seconds');
+    this.count(METRIC.restoreErrors, fact.ok ? 0 : 1, labels);
+  }
+
   partitionRun(
     database: string,
     fact: { ok: boolean; skipped: boolean; at: Date; created: Record<string, number>; dropped: Record<string, number>; coverage: Record<string, number> },
