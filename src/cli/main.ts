@@ -20,7 +20,7 @@ interface GlobalOptions {
 }
 
 /** Components whose engines exist in this version; the rest are refused as bad usage. */
-const AVAILABLE: Component[] = ['postgres'];
+const AVAILABLE: Component[] = ['postgres', 'redis', 'knowledge'];
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -83,14 +83,16 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .description('restore a backup into a target (refuses a non-empty target unless --confirm repeats its name)')
     .addArgument(componentArg())
     .argument('<backup-id>', 'a backup id or "latest"')
-    .requiredOption('--target <target>', 'database name on the configured server, or a postgresql:// URL')
+    .requiredOption('--target <target>', 'postgres: database name or postgresql:// URL; redis: redis:// URL (logical) or data directory (rdb); knowledge: directory')
     .option('--confirm <target>', 'repeat the target name to restore over existing data')
-    .option('--clean', 'drop objects before recreating them')
+    .option('--clean', 'postgres: drop objects before recreating them')
+    .option('--replace', 'redis: overwrite keys that exist in the target')
     .option('--jobs <n>', 'parallel restore with n jobs (stages a decoded copy in --work-dir)', positiveInt, 1)
     .option('--work-dir <dir>', 'where a parallel restore stages its copy (default: OS temp dir)')
     .addOption(nameOption())
-    .action(async (component: Component, id: string, opts: { target: string; confirm?: string; clean?: boolean; jobs: number; workDir?: string; name?: string }) => {
+    .action(async (component: Component, id: string, opts: { target: string; confirm?: string; clean?: boolean; replace?: boolean; jobs: number; workDir?: string; name?: string }) => {
       outcome = await restoreCommand(await context(), component, {
+        replace: opts.replace ?? false,
         name: opts.name,
         backupId: id,
         target: opts.target,

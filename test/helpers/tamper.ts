@@ -45,3 +45,21 @@ export const flipByte = (at: number) => (b: Buffer) => {
   c[i] = (c[i] ?? 0) ^ 0xff;
   return c;
 };
+
+/** Any component: copy a backup under a new id with its payload changed; `reseal` re-computes size and sha256. */
+export async function cloneBackupGeneric(repoDir: string, component: string, name: string, sourceId: string, newId: string, change: (b: Buffer) => Buffer, reseal = false): Promise<void> {
+  const src = path.join(repoDir, component, name, sourceId);
+  const dst = path.join(repoDir, component, name, newId);
+  await mkdir(dst, { recursive: true });
+  const manifest = JSON.parse(await readFile(path.join(src, 'manifest.json'), 'utf8')) as Manifest;
+  const payloadName = path.basename(manifest.payload.key);
+  const payload = change(await readFile(path.join(src, payloadName)));
+  manifest.id = newId;
+  manifest.payload.key = `${component}/${name}/${newId}/${payloadName}`;
+  if (reseal) {
+    manifest.payload.bytes = payload.length;
+    manifest.payload.sha256 = createHash('sha256').update(payload).digest('hex');
+  }
+  await writeFile(path.join(dst, payloadName), payload);
+  await writeFile(path.join(dst, 'manifest.json'), JSON.stringify(manifest));
+}

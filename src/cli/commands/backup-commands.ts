@@ -4,6 +4,8 @@ import type { JobContext } from '../../jobs/context.js';
 import { selectTargets } from '../../jobs/context.js';
 import { backupPostgresJob, drillPostgresJob, restorePostgresJob, verifyPostgresJob, type BackupJobResult, type RestoreRequest, type VerifyJobResult } from '../../jobs/postgres-jobs.js';
 import { pruneJob } from '../../jobs/prune-job.js';
+import { backupRedisJob, restoreRedisJob, verifyRedisJob } from '../../jobs/redis-jobs.js';
+import { backupKnowledgeJob, restoreKnowledgeJob, verifyKnowledgeJob } from '../../jobs/knowledge-jobs.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
@@ -28,8 +30,10 @@ export async function runBackup(ctx: JobContext, component: Component, name?: st
   switch (component) {
     case 'postgres':
       return backupPostgresJob(ctx, name);
+    case 'redis':
+      return backupRedisJob(ctx, name);
     default:
-      throw new Error(`${component} backups are not available yet`);
+      return backupKnowledgeJob(ctx, name);
   }
 }
 
@@ -39,6 +43,7 @@ export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
     { header: 'BACKUP', value: (r) => r.backupId ?? '-' },
     { header: 'RESULT', value: (r) => (r.ok ? 'ok' : 'FAILED') },
     { header: 'LEVEL', value: (r) => (r.verification ? `${r.verification.levelPassed}/3` : '-'), align: 'right' },
+    { header: 'RECORDS', value: (r) => (r.verification?.records !== undefined ? String(r.verification.records) : r.verification?.rowCounts ? String(Object.values(r.verification.rowCounts).reduce((a, b) => a + b, 0)) : '-'), align: 'right' },
     { header: 'TIME', value: (r) => (r.verification ? formatDuration(r.verification.durationSeconds) : '-'), align: 'right' },
     { header: 'DETAIL', value: (r) => r.error ?? r.verification?.failure ?? r.verification?.levels.at(-1)?.detail ?? '' },
   ]);
@@ -49,13 +54,25 @@ export async function verifyCommand(ctx: JobContext, component: Component, id: s
   switch (component) {
     case 'postgres':
       return verifyOutcome(await verifyPostgresJob(ctx, name, id));
+    case 'redis':
+      return verifyOutcome(await verifyRedisJob(ctx, name, id));
     default:
-      throw new Error(`${component} verification is not available yet`);
+      return verifyOutcome(await verifyKnowledgeJob(ctx, name, id));
   }
 }
 
-export async function restoreCommand(ctx: JobContext, component: Component, request: RestoreRequest): Promise<CommandOutcome> {
-  if (component !== 'postgres') throw new Error(`${component} restore is not available yet`);
+export async function restoreCommand(ctx: JobContext, component: Component, request: RestoreRequest & { replace?: boolean }): Promise<CommandOutcome> {
+  if (component === 'redis') {
+    const r = await restoreRedisJob(ctx, request);
+    const text = r.mode === 'rdb'
+      ? `placed ${r.placedFile} from redis/${r.name}/${r.backupId}: start the Redis server with dir ${r.target} to load it`
+      : `restored ${r.restored} keys from redis/${r.name}/${r.backupId} into ${r.target} in ${formatDuration(r.seconds)}; ${r.expiredSkipped} already expired keys skipped`;
+    return { exitCode: EXIT.ok, json: r, text };
+  }
+  if (component === 'knowledge') {
+    const r = await restoreKnowledgeJob(ctx, request);
+    return { exitCode: EXIT.ok, json: r, text: `restored ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks (${formatBytes(r.bytes)}) from knowledge/${r.name}/${r.backupId} into ${r.target}, every sha256 checked` };
+  }
   const result = await restorePostgresJob(ctx, request);
   const ok = result.mismatches.length === 0;
   const lines = [

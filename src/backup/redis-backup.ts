@@ -1,0 +1,107 @@
+import { Readable } from 'node:stream';
+import type { Log } from '../log.js';
+import type { Repository } from '../repository/repository.js';
+import { maskUrl } from '../util/mask.js';
+import { zstdVersion } from './codec.js';
+import { writeBackup } from './engine.js';
+import type { Manifest } from './manifest.js';
+import { logicalDump, openRedis, type LogicalStats } from '../redis/logical-dump.js';
+import { syncRdb } from '../redis/rdb-sync.js';
+
+export interface RedisBackupTarget {
+  name: string;
+  url: string;
+  mode: 'rdb' | 'logical';
+}
+
+export interface RedisBackupDeps {
+  repo: Repository;
+  log: Log;
+  now?: () => Date;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((bytes: number) => void) | undefined;
+}
+
+export const RDB_PAYLOAD = 'dump.rdb';
+export const LOGICAL_PAYLOAD = 'keys.opsrdl';
+
+/**
+ * One Redis backup, through the same engine as PostgreSQL (id, codec, checksum, gate,
+ * manifest last). `rdb`: the server's own point-in-time snapshot over the replication
+ * protocol. `logical`: SCAN + DUMP + PTTL, for servers that refuse SYNC.
+ */
+export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDeps): Promise<Manifest> {
+  // Reachability, credentials and version first, with clear errors, before any write.
+  const probe = await openRedis(target.url);
+  const info = await probe.info('server');
+  probe.disconnect();
+  const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  const tools = { redis: redisVersion, zstd: await zstdVersion() };
+  const stats: LogicalStats = { keys: 0, vanished: 0, dbs: [], nodes: [], redisVersion, rdbVersion: 0 };
+  let rdbHeader = '';
+
+  const { manifest } = await writeBackup({
+    repo: deps.repo,
+    component: 'redis',
+    name: target.name,
+    payloadName: target.mode === 'rdb' ? RDB_PAYLOAD : LOGICAL_PAYLOAD,
+    streamCodec: 'zstd',
+    encode: { level: 1, threads: 2 },
+    log: deps.log,
+    ...(deps.now ? { now: deps.now } : {}),
+    signal: deps.signal,
+    onProgress: deps.onProgress,
+    async start() {
+      if (target.mode === 'rdb') {
+        const sync = await syncRdb(target.url);
+        sync.stream.once('data', (first: Buffer) => (rdbHeader = first.subarray(0, 9).toString('latin1')));
+        return { stream: sync.stream, producers: [sync.done], stop: () => sync.stop() };
+      }
+      let finish!: () => void;
+      let fail!: (e: unknown) => void;
+      const generated = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
+      generated.catch(() => undefined);
+      const generator = logicalDump(target.url, stats);
+      const stream = Readable.from(
+        (async function* () {
+          try {
+            yield* generator;
+            finish();
+          } catch (error) {
+            fail(error);
+            throw error;
+          }
+        })(),
+        { objectMode: false, highWaterMark: 1 << 20 },
+      );
+      return { stream, producers: [generated], stop: () => stream.destroy(new Error('stopped')) };
+    },
+    describe(written) {
+      const rdbVersion = target.mode === 'rdb' ? Number(rdbHeader.slice(5)) || 0 : stats.rdbVersion;
+      return {
+        formatVersion: 1,
+        id: written.id,
+        component: 'redis',
+        name: target.name,
+        payload: {
+          key: written.key,
+          bytes: written.bytes,
+          sha256: written.sha256,
+          streamCodec: 'zstd',
+          compression: 'zstd -1 -T2',
+          format: target.mode === 'rdb' ? 'redis-rdb' : 'ops-redis-logical/1',
+        },
+        startedAt: written.startedAt.toISOString(),
+        finishedAt: written.finishedAt.toISOString(),
+        durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
+        tools,
+        source: { url: maskUrl(target.url), redisVersion },
+        details:
+          target.mode === 'rdb'
+            ? { mode: 'rdb', rdbVersion }
+            : { mode: 'logical', rdbVersion, keys: stats.keys, vanished: stats.vanished, dbs: stats.dbs, nodes: stats.nodes },
+      };
+    },
+  });
+  return manifest;
+}

@@ -1,0 +1,66 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+
+export interface SourceEntry {
+  /** `/`-separated, relative to the root. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  mode: number;
+  mtime: Date;
+  size: number;
+  linkname?: string;
+  open?: () => Promise<Readable>;
+}
+
+/** A directory tree in a stable order: directories before their contents, names sorted. */
+export async function* walkDirectory(root: string, skipped: string[]): AsyncGenerator<SourceEntry> {
+  async function* walk(rel: string): AsyncGenerator<SourceEntry> {
+    const names = (await readdir(path.join(root, rel))).sort();
+    for (const name of names) {
+      const relPath = rel ? `${rel}/${name}` : name;
+      const full = path.join(root, relPath);
+      const st = await lstat(full);
+      const base = { path: relPath, mode: st.mode & 0o7777, mtime: st.mtime };
+      if (st.isDirectory()) {
+        yield { ...base, type: 'directory', size: 0 };
+        yield* walk(relPath);
+      } else if (st.isFile()) {
+        yield { ...base, type: 'file', size: st.size, open: async () => createReadStream(full, { highWaterMark: 1 << 20 }) };
+      } else if (st.isSymbolicLink()) {
+        yield { ...base, type: 'symlink', size: 0, linkname: await readlink(full) };
+      } else {
+        skipped.push(relPath); // sockets, FIFOs, devices: not data
+      }
+    }
+  }
+  yield* walk('');
+}
+
+/** Every object under an S3 prefix as a file (S3 has no directories, links or modes). */
+export async function* walkS3Prefix(url: string): AsyncGenerator<SourceEntry> {
+  const { createS3Client } = await import('../repository/s3-repository.js');
+  const client = createS3Client();
+  const rest = url.slice('s3://'.length);
+  const bucket = rest.split('/')[0]!;
+  const prefix = rest.slice(bucket.length + 1).replace(/\/?$/, rest.length > bucket.length + 1 ? '/' : '');
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      if (!o.Key || o.Key.endsWith('/')) continue;
+      const key = o.Key;
+      yield {
+        path: key.slice(prefix.length),
+        type: 'file',
+        mode: 0o644,
+        mtime: o.LastModified ?? new Date(0),
+        size: o.Size ?? 0,
+        open: async () => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as Readable,
+      };
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}

@@ -1,0 +1,134 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { Crc64 } from './crc64.js';
+
+/**
+ * The logical archive: `OPSRDL1\n`, a u32 length + JSON header, then one record per key
+ *   'K' u16 db | u32 keyLength | key | i64 expireAtMs (-1: none) | u32 dumpLength | DUMP payload
+ * and an 'E' record with the u64 number of keys. Binary-safe keys, one key at a time in
+ * memory (a big key is written as its header and its DUMP buffer, not copied).
+ */
+export const MAGIC = Buffer.from('OPSRDL1\n');
+
+export interface LogicalHeader {
+  format: 'ops-redis-logical/1';
+  createdAt: string;
+  redisVersion: string;
+  dbs: number[];
+}
+
+export interface LogicalRecord {
+  db: number;
+  key: Buffer;
+  expireAtMs: number;
+  payload: Buffer;
+}
+
+export function encodeHeader(header: LogicalHeader): Buffer {
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(json.length);
+  return Buffer.concat([MAGIC, len, json]);
+}
+
+/** Record head (everything before the payload); the payload buffer follows as is. */
+export function encodeRecordHead(db: number, key: Buffer, expireAtMs: number, payloadLength: number): Buffer {
+  const head = Buffer.alloc(1 + 2 + 4 + key.length + 8 + 4);
+  let o = head.writeUInt8(0x4b, 0);
+  o = head.writeUInt16BE(db, o);
+  o = head.writeUInt32BE(key.length, o);
+  o += key.copy(head, o);
+  o = head.writeBigInt64BE(BigInt(expireAtMs), o);
+  head.writeUInt32BE(payloadLength, o);
+  return head;
+}
+
+export function encodeEnd(count: number): Buffer {
+  const b = Buffer.alloc(9);
+  b.writeUInt8(0x45, 0);
+  b.writeBigUInt64BE(BigInt(count), 1);
+  return b;
+}
+
+/**
+ * DUMP payloads end with a 2-byte RDB version and the CRC-64 of everything before the
+ * CRC: the per-record check, and the version RESTORE will compare with its own.
+ */
+export function dumpFooter(payload: Buffer): { rdbVersion: number; crcOk: boolean } {
+  if (payload.length < 10) return { rdbVersion: -1, crcOk: false };
+  const rdbVersion = payload.readUInt16LE(payload.length - 10);
+  const crc = new Crc64().update(payload.subarray(0, payload.length - 8)).digestLE();
+  return { rdbVersion, crcOk: crc.equals(payload.subarray(payload.length - 8)) };
+}
+
+/** Parses the archive into objects: header first, then records, then `{ end: count }`. */
+export class LogicalReader extends Transform {
+  private buf: Buffer = Buffer.alloc(0);
+  private state: 'magic' | 'header' | 'records' | 'done' = 'magic';
+  header: LogicalHeader | undefined;
+  endCount: number | undefined;
+
+  constructor() {
+    super({ readableObjectMode: true, highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    try {
+      this.drain();
+      cb();
+    } catch (error) {
+      cb(error as Error);
+    }
+  }
+
+  private drain(): void {
+    for (;;) {
+      if (this.state === 'magic') {
+        if (this.buf.length < MAGIC.length) return;
+        if (!this.buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('not an ops-automation logical Redis archive (bad magic)');
+        this.buf = this.buf.subarray(MAGIC.length);
+        this.state = 'header';
+      } else if (this.state === 'header') {
+        if (this.buf.length < 4) return;
+        const len = this.buf.readUInt32BE(0);
+        if (this.buf.length < 4 + len) return;
+        this.header = JSON.parse(this.buf.toString('utf8', 4, 4 + len)) as LogicalHeader;
+        this.buf = this.buf.subarray(4 + len);
+        this.state = 'records';
+      } else if (this.state === 'records') {
+        if (this.buf.length < 1) return;
+        const type = this.buf[0];
+        if (type === 0x45) {
+          if (this.buf.length < 9) return;
+          this.endCount = Number(this.buf.readBigUInt64BE(1));
+          this.buf = this.buf.subarray(9);
+          this.state = 'done';
+          continue;
+        }
+        if (type !== 0x4b) throw new Error(`corrupt archive: unexpected record type 0x${type?.toString(16)}`);
+        if (this.buf.length < 7) return;
+        const keyLen = this.buf.readUInt32BE(3);
+        if (this.buf.length < 7 + keyLen + 12) return;
+        const payloadLen = this.buf.readUInt32BE(7 + keyLen + 8);
+        const total = 7 + keyLen + 12 + payloadLen;
+        if (this.buf.length < total) return;
+        const record: LogicalRecord = {
+          db: this.buf.readUInt16BE(1),
+          key: Buffer.from(this.buf.subarray(7, 7 + keyLen)),
+          expireAtMs: Number(this.buf.readBigInt64BE(7 + keyLen)),
+          payload: Buffer.from(this.buf.subarray(7 + keyLen + 12, total)),
+        };
+        this.buf = this.buf.subarray(total);
+        this.push(record);
+      } else {
+        if (this.buf.length > 0) throw new Error('corrupt archive: data after the end record');
+        return;
+      }
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.state !== 'done') return cb(new Error(`archive ends early (${this.state === 'records' ? 'no end record' : `in the ${this.state}`})`));
+    cb();
+  }
+}

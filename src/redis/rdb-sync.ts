@@ -1,0 +1,176 @@
+import net from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+import tls from 'node:tls';
+import { RedisAuthError, RedisBackupError, RedisConnectionError, SyncRefusedError } from './errors.js';
+import { parseRedisUrl, resp } from './endpoint.js';
+
+const EOF_MARK_LENGTH = 40;
+
+/**
+ * Reads the RDB that follows a `$<len>` header (exact length) or a diskless `$EOF:<mark>`
+ * header (ends with the 40-byte mark, which is stripped), then ends.
+ */
+class RdbPayload extends Transform {
+  private remaining: number;
+  private tail: Buffer = Buffer.alloc(0);
+  complete = false;
+
+  constructor(private readonly mark: Buffer | null, length: number) {
+    super({ highWaterMark: 1 << 20 });
+    this.remaining = length;
+  }
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    if (this.complete) return cb();
+    if (!this.mark) {
+      const take = chunk.subarray(0, this.remaining);
+      this.remaining -= take.length;
+      if (take.length) this.push(take);
+      if (this.remaining === 0) this.finishPayload();
+      return cb();
+    }
+    // Hold back the last 40 bytes: they may be the end mark.
+    const data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    if (data.length >= EOF_MARK_LENGTH && data.subarray(data.length - EOF_MARK_LENGTH).equals(this.mark)) {
+      if (data.length > EOF_MARK_LENGTH) this.push(data.subarray(0, data.length - EOF_MARK_LENGTH));
+      this.tail = Buffer.alloc(0);
+      this.finishPayload();
+      return cb();
+    }
+    const keep = Math.min(EOF_MARK_LENGTH, data.length);
+    if (data.length > keep) this.push(data.subarray(0, data.length - keep));
+    this.tail = Buffer.from(data.subarray(data.length - keep));
+    cb();
+  }
+
+  private finishPayload(): void {
+    this.complete = true;
+    this.push(null);
+    this.emit('payload-complete');
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (!this.complete) {
+      cb(new RedisBackupError('REDIS_SYNC_TRUNCATED', this.mark ? 'the server closed the connection before the end-of-RDB mark' : `the server closed the connection ${this.remaining} bytes short of the RDB`));
+      return;
+    }
+    cb();
+  }
+}
+
+/** Lines (RESP simple replies) from a socket, keeping whatever follows them. */
+class Replies {
+  private buf: Buffer = Buffer.alloc(0);
+  private waiting: (() => void) | undefined;
+  private failure: Error | undefined;
+
+  constructor(private readonly socket: net.Socket) {
+    socket.on('data', this.onData);
+    socket.once('error', (e) => this.fail(e));
+    socket.once('close', () => this.fail(new RedisBackupError('REDIS_SYNC_CLOSED', 'the server closed the connection during the handshake')));
+  }
+
+  private onData = (chunk: Buffer) => {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    this.waiting?.();
+  };
+
+  private fail(e: Error) {
+    this.failure ??= e;
+    this.waiting?.();
+  }
+
+  /** The next line, skipping the bare newlines a master sends as keepalives. */
+  async line(): Promise<string> {
+    for (;;) {
+      while (this.buf[0] === 0x0a) this.buf = this.buf.subarray(1);
+      const end = this.buf.indexOf('\r\n');
+      if (end >= 0) {
+        const line = this.buf.toString('utf8', 0, end);
+        this.buf = this.buf.subarray(end + 2);
+        return line;
+      }
+      if (this.failure) throw this.failure;
+      await new Promise<void>((r) => (this.waiting = r));
+      this.waiting = undefined;
+    }
+  }
+
+  /** Stop reading lines; the socket's further data belongs to someone else. */
+  detach(): Buffer {
+    this.socket.off('data', this.onData);
+    this.socket.removeAllListeners('close');
+    this.socket.removeAllListeners('error');
+    return this.buf;
+  }
+}
+
+async function connect(url: string, timeoutMs: number): Promise<net.Socket> {
+  const ep = parseRedisUrl(url);
+  return new Promise((resolve, reject) => {
+    const socket = ep.tls ? tls.connect({ host: ep.host, port: ep.port, servername: ep.host }) : net.connect({ host: ep.host, port: ep.port });
+    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    socket.once(ep.tls ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new RedisConnectionError(url, e));
+    });
+  });
+}
+
+export interface RdbSync {
+  stream: Transform;
+  /** Resolves once the whole RDB was received; rejects on truncation or socket errors. */
+  done: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * A point-in-time RDB over the replication protocol, as `redis-cli --rdb` gets it:
+ * AUTH, REPLCONF capa eof (diskless transfer allowed) and rdb-only (no command stream
+ * afterwards), SYNC; newline keepalives skipped; `$<len>` or `$EOF:<mark>` framing.
+ */
+export async function syncRdb(url: string, options: { timeoutMs?: number } = {}): Promise<RdbSync> {
+  const ep = parseRedisUrl(url);
+  const socket = await connect(url, options.timeoutMs ?? 10_000);
+  const replies = new Replies(socket);
+  try {
+    if (ep.password) {
+      socket.write(ep.username ? resp('AUTH', ep.username, ep.password) : resp('AUTH', ep.password));
+      const r = await replies.line();
+      if (r.startsWith('-')) throw new RedisAuthError(url, r.slice(1));
+    }
+    socket.write(resp('REPLCONF', 'capa', 'eof', 'capa', 'psync2'));
+    const capa = await replies.line();
+    if (/^-(NOAUTH|WRONGPASS)/.test(capa)) throw new RedisAuthError(url, capa.slice(1));
+    socket.write(resp('REPLCONF', 'rdb-only', '1'));
+    await replies.line(); // older servers answer -ERR: they then stream commands after the RDB, which we never read
+    socket.write(resp('SYNC'));
+    const header = await replies.line();
+    if (header.startsWith('-')) throw new SyncRefusedError(url, header.slice(1));
+    let payload: RdbPayload;
+    if (header.startsWith('$EOF:')) payload = new RdbPayload(Buffer.from(header.slice(5)), 0);
+    else if (/^\$\d+$/.test(header)) payload = new RdbPayload(null, Number(header.slice(1)));
+    else throw new RedisBackupError('REDIS_SYNC_PROTOCOL', `unexpected reply to SYNC: ${header.slice(0, 80)}`);
+    const rest = replies.detach();
+    const done = new Promise<void>((resolve, reject) => {
+      payload.once('payload-complete', () => {
+        socket.destroy();
+        resolve();
+      });
+      payload.once('error', reject);
+      socket.once('error', (e) => payload.destroy(e));
+    });
+    done.catch(() => undefined);
+    socket.setTimeout(options.timeoutMs ?? 60_000, () => socket.destroy(new RedisBackupError('REDIS_SYNC_TIMEOUT', 'no data from the server for 60 s')));
+    if (rest.length) payload.write(rest);
+    socket.pipe(payload);
+    return { stream: payload, done, stop: () => socket.destroy() };
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+}
