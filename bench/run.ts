@@ -1,9 +1,10 @@
 import { benchMetrics } from './metrics.js';
 import { benchPartitions } from './partitions.js';
 import { benchPostgres } from './postgres.js';
+import { benchRedis } from './redis.js';
 
 /** `npm run bench -- [suite...]`: prints markdown for doc/performance.md. */
-const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, metrics: benchMetrics };
+const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, metrics: benchMetrics, redis: benchRedis };
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(suites);
 for (const name of wanted) {
   const suite = suites[name];

@@ -3,6 +3,8 @@ import { OpsError } from '../../src/errors.js';
 import { createJobContext } from '../../src/jobs/context.js';
 import { createMetrics } from '../../src/metrics/create.js';
 import { verifyPostgresJob, type VerifyJobResult } from '../../src/jobs/postgres-jobs.js';
+import { verifyRedisJob } from '../../src/jobs/redis-jobs.js';
+import { verifyKnowledgeJob } from '../../src/jobs/knowledge-jobs.js';
 import type { ConfigSource } from '../../src/config/source.js';
 import { configSourceFromEnv } from '../shared/runtime.js';
 import { powertoolsLog } from '../shared/log.js';
@@ -30,8 +32,12 @@ export async function verify(event: unknown, deps: { source: ConfigSource; logge
   const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });
   let results: VerifyJobResult[];
   try {
-    if (request.component !== 'postgres') throw new OpsError('UNSUPPORTED', `${request.component} verification is not available in this version`);
-    results = await verifyPostgresJob(ctx, request.name, request.backupId);
+    results =
+      request.component === 'postgres'
+        ? await verifyPostgresJob(ctx, request.name, request.backupId)
+        : request.component === 'redis'
+          ? await verifyRedisJob(ctx, request.name, request.backupId)
+          : await verifyKnowledgeJob(ctx, request.name, request.backupId);
   } finally {
     await ctx.metrics.flush();
   }

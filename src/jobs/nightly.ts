@@ -4,6 +4,9 @@ import { databaseOf, withDatabase } from '../postgres/connect.js';
 import type { JobContext } from './context.js';
 import { backupPostgresJob, postgresUrl, verifyPostgresJob } from './postgres-jobs.js';
 import { pruneJob } from './prune-job.js';
+import { backupRedisJob, verifyRedisJob } from './redis-jobs.js';
+import { backupKnowledgeJob, verifyKnowledgeJob } from './knowledge-jobs.js';
+import { ensureSampleKnowledge } from '../demo/sample-knowledge.js';
 import { ensurePartitionsJob } from './partition-jobs.js';
 import { checkFreshness, emitFreshness } from '../status/freshness.js';
 
@@ -24,7 +27,8 @@ export interface NightlyOptions {
 
 /**
  * The nightly cycle, in the order the schedules run it in AWS: sample data (demo only),
- * partitions, backup, verify, retention, freshness (status --emit). Each step reports; one failing step does not hide the others.
+ * partitions, PostgreSQL, Redis and knowledge-base backups each followed by its
+ * verification, retention, freshness (status --emit). Each step reports; one failing step does not hide the others.
  */
 export async function runNightly(ctx: JobContext, options: NightlyOptions = {}): Promise<StepResult[]> {
   const steps: StepResult[] = [];
@@ -73,6 +77,36 @@ export async function runNightly(ctx: JobContext, options: NightlyOptions = {}):
       if (!r?.ok) return { state: 'failed', detail: r?.error ?? r?.verification?.failure ?? 'no result' };
       const rows = Object.values(r.verification?.rowCounts ?? {}).reduce((a, b) => a + b, 0);
       return { state: 'ok', detail: `${r.backupId} level ${r.verification?.levelPassed}, ${rows} rows read back` };
+    });
+  }
+
+  for (const r of ctx.config.redis) {
+    await step('backup', `redis/${r.name}`, async () => {
+      const [res] = await backupRedisJob(ctx, r.name);
+      return res?.ok ? { state: 'ok', detail: `${res.id} ${((res.bytes ?? 0) / 1024).toFixed(1)} KiB (${res.compression})` } : { state: 'failed', detail: res?.error ?? 'no result' };
+    });
+    await step('verify', `redis/${r.name}`, async () => {
+      const [res] = await verifyRedisJob(ctx, r.name, 'latest');
+      return res?.ok ? { state: 'ok', detail: `${res.backupId} level ${res.verification?.levelPassed}` } : { state: 'failed', detail: res?.error ?? res?.verification?.failure ?? 'no result' };
+    });
+  }
+
+  for (const k of ctx.config.knowledge) {
+    if (options.sampleData) {
+      await step('sample-data', `knowledge/${k.name}`, async () => {
+        const dir = ctx.config.effective.knowledge[k.name]?.value;
+        if (!dir || dir.startsWith('s3://')) return { state: 'skipped', detail: 'not a local directory' };
+        const created = await ensureSampleKnowledge(dir);
+        return { state: 'ok', detail: created ? `created ${dir} with sample documents` : `${dir} exists` };
+      });
+    }
+    await step('backup', `knowledge/${k.name}`, async () => {
+      const [res] = await backupKnowledgeJob(ctx, k.name);
+      return res?.ok ? { state: 'ok', detail: `${res.id} ${((res.bytes ?? 0) / 1024).toFixed(1)} KiB (${res.compression})` } : { state: 'failed', detail: res?.error ?? 'no result' };
+    });
+    await step('verify', `knowledge/${k.name}`, async () => {
+      const [res] = await verifyKnowledgeJob(ctx, k.name, 'latest');
+      return res?.ok ? { state: 'ok', detail: `${res.backupId} level ${res.verification?.levelPassed}` } : { state: 'failed', detail: res?.error ?? res?.verification?.failure ?? 'no result' };
     });
   }
 
