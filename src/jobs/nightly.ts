@@ -1,5 +1,6 @@
 import { ensureSampleDatabase } from '../demo/sample-database.js';
 import { errorMessage } from '../errors.js';
+import { formatBytes } from '../util/format.js';
 import { databaseOf, withDatabase } from '../postgres/connect.js';
 import type { JobContext } from './context.js';
 import { backupPostgresJob, postgresUrl, verifyPostgresJob } from './postgres-jobs.js';
@@ -66,31 +67,28 @@ export async function runNightly(ctx: JobContext, options: NightlyOptions = {}):
     });
   }
 
-  for (const db of ctx.config.postgres) {
-    await step('backup', `postgres/${db.name}`, async () => {
-      const [r] = await backupPostgresJob(ctx, db.name);
-      if (!r?.ok) return { state: 'failed', detail: r?.error ?? 'no result' };
-      return { state: 'ok', detail: `${r.id} ${((r.bytes ?? 0) / 1048576).toFixed(1)} MiB (${r.compression})` };
+  /** Back up one target and verify what was written: the same pair for every component. */
+  const backupAndVerify = async (component: 'postgres' | 'redis' | 'knowledge', name: string) => {
+    const jobs = {
+      postgres: [backupPostgresJob, verifyPostgresJob],
+      redis: [backupRedisJob, verifyRedisJob],
+      knowledge: [backupKnowledgeJob, verifyKnowledgeJob],
+    } as const;
+    const [backup, verify] = jobs[component];
+    await step('backup', `${component}/${name}`, async () => {
+      const [r] = await backup(ctx, name);
+      return r?.ok ? { state: 'ok', detail: `${r.id} ${formatBytes(r.bytes ?? 0)} (${r.compression})` } : { state: 'failed', detail: r?.error ?? 'no result' };
     });
-    await step('verify', `postgres/${db.name}`, async () => {
-      const [r] = await verifyPostgresJob(ctx, db.name, 'latest');
+    await step('verify', `${component}/${name}`, async () => {
+      const [r] = await verify(ctx, name, 'latest');
       if (!r?.ok) return { state: 'failed', detail: r?.error ?? r?.verification?.failure ?? 'no result' };
-      const rows = Object.values(r.verification?.rowCounts ?? {}).reduce((a, b) => a + b, 0);
-      return { state: 'ok', detail: `${r.backupId} level ${r.verification?.levelPassed}, ${rows} rows read back` };
+      const rows = r.verification?.rowCounts ? `, ${Object.values(r.verification.rowCounts).reduce((a, b) => a + b, 0)} rows read back` : '';
+      return { state: 'ok', detail: `${r.backupId} level ${r.verification?.levelPassed}${rows}` };
     });
-  }
+  };
 
-  for (const r of ctx.config.redis) {
-    await step('backup', `redis/${r.name}`, async () => {
-      const [res] = await backupRedisJob(ctx, r.name);
-      return res?.ok ? { state: 'ok', detail: `${res.id} ${((res.bytes ?? 0) / 1024).toFixed(1)} KiB (${res.compression})` } : { state: 'failed', detail: res?.error ?? 'no result' };
-    });
-    await step('verify', `redis/${r.name}`, async () => {
-      const [res] = await verifyRedisJob(ctx, r.name, 'latest');
-      return res?.ok ? { state: 'ok', detail: `${res.backupId} level ${res.verification?.levelPassed}` } : { state: 'failed', detail: res?.error ?? res?.verification?.failure ?? 'no result' };
-    });
-  }
-
+  for (const db of ctx.config.postgres) await backupAndVerify('postgres', db.name);
+  for (const r of ctx.config.redis) await backupAndVerify('redis', r.name);
   for (const k of ctx.config.knowledge) {
     if (options.sampleData) {
       await step('sample-data', `knowledge/${k.name}`, async () => {
@@ -100,14 +98,7 @@ export async function runNightly(ctx: JobContext, options: NightlyOptions = {}):
         return { state: 'ok', detail: created ? `created ${dir} with sample documents` : `${dir} exists` };
       });
     }
-    await step('backup', `knowledge/${k.name}`, async () => {
-      const [res] = await backupKnowledgeJob(ctx, k.name);
-      return res?.ok ? { state: 'ok', detail: `${res.id} ${((res.bytes ?? 0) / 1024).toFixed(1)} KiB (${res.compression})` } : { state: 'failed', detail: res?.error ?? 'no result' };
-    });
-    await step('verify', `knowledge/${k.name}`, async () => {
-      const [res] = await verifyKnowledgeJob(ctx, k.name, 'latest');
-      return res?.ok ? { state: 'ok', detail: `${res.backupId} level ${res.verification?.levelPassed}` } : { state: 'failed', detail: res?.error ?? res?.verification?.failure ?? 'no result' };
-    });
+    await backupAndVerify('knowledge', k.name);
   }
 
   await step('prune', 'all', async () => {

@@ -35,7 +35,7 @@ end
 return r`;
 const scriptShas = new WeakMap<Redis, string | null>();
 
-async function dumpAndTtl(client: Redis, keys: Buffer[]): Promise<(Buffer | number | null)[]> {
+export async function dumpAndTtl(client: Redis, keys: Buffer[]): Promise<(Buffer | number | null)[]> {
   let sha = scriptShas.get(client);
   if (sha === undefined) {
     sha = await (client.call('SCRIPT', 'LOAD', DUMP_SCRIPT) as Promise<string>).catch(() => null);
@@ -56,6 +56,46 @@ async function dumpAndTtl(client: Redis, keys: Buffer[]): Promise<(Buffer | numb
     out.push(value as Buffer | number | null);
   }
   return out;
+}
+
+/**
+ * Records for one batch. A key SCAN listed but DUMP no longer finds (deleted or expired
+ * in between) is counted in `stats.vanished`, not an error. Small records are joined into
+ * one buffer (two allocations per key kept the garbage collector busy); a big payload is
+ * passed on as it came, never copied.
+ */
+export function encodeBatch(db: number, keys: Buffer[], replies: (Buffer | number | null)[], at: number, stats: LogicalStats): { buffers: Buffer[]; records: number } {
+  const buffers: Buffer[] = [];
+  let small: Buffer[] = [];
+  let smallBytes = 0;
+  let records = 0;
+  const flushSmall = () => {
+    if (small.length) buffers.push(Buffer.concat(small, smallBytes));
+    small = [];
+    smallBytes = 0;
+  };
+  for (let i = 0; i < keys.length; i += 1) {
+    const payload = replies[2 * i];
+    const pttl = replies[2 * i + 1];
+    if (!Buffer.isBuffer(payload) || pttl === -2) {
+      stats.vanished += 1;
+      continue;
+    }
+    const version = payload.length >= 10 ? payload.readUInt16LE(payload.length - 10) : 0;
+    if (version > stats.rdbVersion) stats.rdbVersion = version;
+    const expireAt = pttl === -1 || typeof pttl !== 'number' ? -1 : at + pttl;
+    const head = encodeRecordHead(db, keys[i]!, expireAt, payload.length);
+    if (payload.length > BIG_PAYLOAD) {
+      flushSmall();
+      buffers.push(head, payload);
+    } else {
+      small.push(head, payload);
+      smallBytes += head.length + payload.length;
+    }
+    records += 1;
+  }
+  flushSmall();
+  return { buffers, records };
 }
 
 /** Payloads above this are not copied into the batch buffer. */
@@ -151,41 +191,9 @@ export async function* logicalDump(url: string, stats: LogicalStats, options: Lo
         const pending: Promise<Buffer[]>[] = [];
         let next = 0;
         const dumpBatch = async (worker: Redis, keys: Buffer[]): Promise<Buffer[]> => {
-          const replies = await dumpAndTtl(worker, keys);
-          const at = now();
-          // Small records are joined into one buffer per batch (two allocations per key
-          // kept the garbage collector busy); a big payload is passed on as it came.
-          const out: Buffer[] = [];
-          let small: Buffer[] = [];
-          let smallBytes = 0;
-          const flushSmall = () => {
-            if (small.length) out.push(small.length === 1 ? small[0]! : Buffer.concat(small, smallBytes));
-            small = [];
-            smallBytes = 0;
-          };
-          for (let i = 0; i < keys.length; i += 1) {
-            const payload = replies[2 * i];
-            const pttl = replies[2 * i + 1];
-            if (!payload || pttl === -2) {
-              stats.vanished += 1;
-              continue;
-            }
-            const buf = payload as Buffer;
-            const version = buf.length >= 10 ? buf.readUInt16LE(buf.length - 10) : 0;
-            if (version > stats.rdbVersion) stats.rdbVersion = version;
-            const expireAt = (pttl as number) === -1 ? -1 : at + (pttl as number);
-            const head = encodeRecordHead(source.db, keys[i]!, expireAt, buf.length);
-            if (buf.length > BIG_PAYLOAD) {
-              flushSmall();
-              out.push(head, buf);
-            } else {
-              small.push(head, buf);
-              smallBytes += head.length + buf.length;
-            }
-            count += 1;
-          }
-          flushSmall();
-          return out;
+          const out = encodeBatch(source.db, keys, await dumpAndTtl(worker, keys), now(), stats);
+          count += out.records;
+          return out.buffers;
         };
         let cursor = '0';
         do {

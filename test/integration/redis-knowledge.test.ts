@@ -4,8 +4,9 @@ import { mkdir, readFile, readlink, rm, stat, symlink, writeFile, chmod } from '
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { findBackup } from '../../src/backup/catalog.js';
+import { dumpAndTtl, encodeBatch, openRedis } from '../../src/redis/logical-dump.js';
 import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { restoreKnowledge } from '../../src/restore/knowledge-restore.js';
@@ -110,6 +111,26 @@ describe('Redis backups', () => {
     assert.deepEqual(await filesUnder(`${dir}/repo`), []);
     const logical = await writeConfig(dir, { repository: { url: `file://${dir}/repo` }, redis: [{ name: 'managed', url: locked.url, mode: 'logical' }] });
     assert.equal((await runCli(['--config', logical, 'backup', 'redis'])).code, 0, 'logical mode works where SYNC is refused');
+  });
+
+  it('a key SCAN listed but gone before DUMP is counted as vanished, not fatal; a 3 MiB key is passed on uncopied', async () => {
+    const client = await openRedis(source.url);
+    try {
+      // Incompressible: DUMP compresses values with LZF, a repeated character would shrink.
+      await client.set('big-random', randomBytes(3 * 1024 * 1024));
+      const keys = [Buffer.from('str'), Buffer.from('deleted-meanwhile'), Buffer.from('big-random')];
+      const replies = await dumpAndTtl(client, keys);
+      const stats = { keys: 0, vanished: 0, dbs: [], nodes: [], redisVersion: '', rdbVersion: 0 };
+      const out = encodeBatch(0, keys, replies, Date.now(), stats);
+      assert.equal(out.records, 2);
+      assert.equal(stats.vanished, 1);
+      assert.ok(stats.rdbVersion >= 9, `RDB version ${stats.rdbVersion} recorded`);
+      assert.ok((replies[4] as Buffer).length > 3 * 1024 * 1024);
+      assert.ok(out.buffers.includes(replies[4] as Buffer), 'the big payload is the very buffer Redis sent');
+      await client.del('big-random');
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('wrong password and unreachable server: one clear line, exit 2', async () => {
