@@ -5,7 +5,7 @@ import { maskUrl } from '../util/mask.js';
 import { zstdVersion } from './codec.js';
 import { writeBackup } from './engine.js';
 import type { Manifest } from './manifest.js';
-import { logicalDump, openRedis, type LogicalStats } from '../redis/logical-dump.js';
+import { logicalDump, type LogicalStats } from '../redis/logical-dump.js';
 import { syncRdb } from '../redis/rdb-sync.js';
 
 export interface RedisBackupTarget {
@@ -31,13 +31,11 @@ export const LOGICAL_PAYLOAD = 'keys.opsrdl';
  * protocol. `logical`: SCAN + DUMP + PTTL, for servers that refuse SYNC.
  */
 export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDeps): Promise<Manifest> {
-  // Reachability, credentials and version first, with clear errors, before any write.
-  const probe = await openRedis(target.url);
-  const info = await probe.info('server');
-  probe.disconnect();
-  const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-  const tools = { redis: redisVersion, zstd: await zstdVersion() };
-  const stats: LogicalStats = { keys: 0, vanished: 0, dbs: [], nodes: [], redisVersion, rdbVersion: 0 };
+  // Connection, credentials and version are checked by the first thing start() opens;
+  // nothing is written before it succeeds.
+  const zstd = zstdVersion();
+  zstd.catch(() => undefined);
+  const stats: LogicalStats = { keys: 0, vanished: 0, dbs: [], nodes: [], redisVersion: 'unknown', rdbVersion: 0 };
   let rdbHeader = '';
 
   const { manifest } = await writeBackup({
@@ -46,7 +44,8 @@ export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDe
     name: target.name,
     payloadName: target.mode === 'rdb' ? RDB_PAYLOAD : LOGICAL_PAYLOAD,
     streamCodec: 'zstd',
-    encode: { level: 1, threads: 2 },
+    // One zstd thread: the Redis server is single-threaded and needs the other core.
+    encode: { level: 1, threads: 1 },
     log: deps.log,
     ...(deps.now ? { now: deps.now } : {}),
     signal: deps.signal,
@@ -54,6 +53,7 @@ export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDe
     async start() {
       if (target.mode === 'rdb') {
         const sync = await syncRdb(target.url);
+        stats.redisVersion = sync.redisVersion;
         sync.stream.once('data', (first: Buffer) => (rdbHeader = first.subarray(0, 9).toString('latin1')));
         return { stream: sync.stream, producers: [sync.done], stop: () => sync.stop() };
       }
@@ -76,7 +76,8 @@ export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDe
       );
       return { stream, producers: [generated], stop: () => stream.destroy(new Error('stopped')) };
     },
-    describe(written) {
+    async describe(written) {
+      const tools = { redis: stats.redisVersion, zstd: await zstd };
       const rdbVersion = target.mode === 'rdb' ? Number(rdbHeader.slice(5)) || 0 : stats.rdbVersion;
       return {
         formatVersion: 1,
@@ -88,14 +89,14 @@ export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDe
           bytes: written.bytes,
           sha256: written.sha256,
           streamCodec: 'zstd',
-          compression: 'zstd -1 -T2',
+          compression: 'zstd -1 -T1',
           format: target.mode === 'rdb' ? 'redis-rdb' : 'ops-redis-logical/1',
         },
         startedAt: written.startedAt.toISOString(),
         finishedAt: written.finishedAt.toISOString(),
         durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
         tools,
-        source: { url: maskUrl(target.url), redisVersion },
+        source: { url: maskUrl(target.url), redisVersion: stats.redisVersion },
         details:
           target.mode === 'rdb'
             ? { mode: 'rdb', rdbVersion }

@@ -5,13 +5,14 @@ import { loadConfig, resolveConfigPath, type OpsConfig } from '../config/load.js
 import { OpsError, errorMessage } from '../errors.js';
 import { createJobContext, type JobContext } from '../jobs/context.js';
 import { createMetrics } from '../metrics/create.js';
-import { backupCommand, backupsListCommand, drillCommand, pruneCommand, restoreCommand, verifyCommand } from './commands/backup-commands.js';
-import { configShowCommand, configValidateCommand } from './commands/config-commands.js';
-import { nightlyCommand } from './commands/run-command.js';
-import { statusCommand } from './commands/status-command.js';
-import { partitionsEnsureCommand, partitionsStatusCommand } from './commands/partition-commands.js';
 import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
+
+// Each command's code loads when it runs: importing every engine (ioredis, tar, the AWS
+// SDK) up front doubled the start-up time of every command.
+const backupCmds = () => import('./commands/backup-commands.js');
+const configCmds = () => import('./commands/config-commands.js');
+const partitionCmds = () => import('./commands/partition-commands.js');
 
 interface GlobalOptions {
   config?: string;
@@ -65,7 +66,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(componentArg())
     .addOption(nameOption())
     .action(async (component: Component, opts: { name?: string }) => {
-      outcome = await backupCommand(await context(), component, opts.name);
+      outcome = await (await backupCmds()).backupCommand(await context(), component, opts.name);
     });
 
   program
@@ -75,7 +76,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .argument('[backup-id]', 'a backup id or "latest"', 'latest')
     .addOption(nameOption())
     .action(async (component: Component, id: string, opts: { name?: string }) => {
-      outcome = await verifyCommand(await context(), component, id, opts.name);
+      outcome = await (await backupCmds()).verifyCommand(await context(), component, id, opts.name);
     });
 
   program
@@ -91,7 +92,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--work-dir <dir>', 'where a parallel restore stages its copy (default: OS temp dir)')
     .addOption(nameOption())
     .action(async (component: Component, id: string, opts: { target: string; confirm?: string; clean?: boolean; replace?: boolean; jobs: number; workDir?: string; name?: string }) => {
-      outcome = await restoreCommand(await context(), component, {
+      outcome = await (await backupCmds()).restoreCommand(await context(), component, {
         replace: opts.replace ?? false,
         name: opts.name,
         backupId: id,
@@ -110,7 +111,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(new Argument('[component]', 'postgres | redis | knowledge').choices(['postgres', 'redis', 'knowledge']))
     .addOption(nameOption())
     .action(async (component: Component | undefined, opts: { name?: string }) => {
-      outcome = await backupsListCommand(await context(), component, opts.name);
+      outcome = await (await backupCmds()).backupsListCommand(await context(), component, opts.name);
     });
 
   program
@@ -118,7 +119,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .description('apply retention: delete old backups but always keep the newest verified ones')
     .option('--dry-run', 'print the plan, delete nothing')
     .action(async (opts: { dryRun?: boolean }) => {
-      outcome = await pruneCommand(await context(), opts.dryRun ?? false);
+      outcome = await (await backupCmds()).pruneCommand(await context(), opts.dryRun ?? false);
     });
 
   program
@@ -127,7 +128,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(new Argument('<component>', 'postgres').choices(['postgres']))
     .addOption(nameOption())
     .action(async (_component: string, opts: { name?: string }) => {
-      outcome = await drillCommand(await context(), opts.name);
+      outcome = await (await backupCmds()).drillCommand(await context(), opts.name);
     });
 
   const parseAt = (value: string): Date => {
@@ -144,7 +145,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--at <time>', 'act as if it were this time (ISO 8601), e.g. to preview next month', parseAt)
     .addOption(nameOption())
     .action(async (opts: { dryRun?: boolean; table?: string[]; at?: Date; name?: string }) => {
-      outcome = await partitionsEnsureCommand(await context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name });
+      outcome = await (await partitionCmds()).partitionsEnsureCommand(await context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name });
     });
   partitions
     .command('status')
@@ -152,7 +153,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--at <time>', 'evaluate as if it were this time (ISO 8601)', parseAt)
     .addOption(nameOption())
     .action(async (opts: { at?: Date; name?: string }) => {
-      outcome = await partitionsStatusCommand(await context(), { at: opts.at, name: opts.name });
+      outcome = await (await partitionCmds()).partitionsStatusCommand(await context(), { at: opts.at, name: opts.name });
     });
 
   program
@@ -160,21 +161,21 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .description('freshness of every backup and of partition maintenance: OK / DEGRADED / DOWN (exit 0 / 1 / 2)')
     .option('--emit', 'also push the age gauges and last-success timestamps the stale alarms use')
     .action(async (opts: { emit?: boolean }) => {
-      outcome = await statusCommand(await context(), { emit: opts.emit ?? false });
+      outcome = await (await import('./commands/status-command.js')).statusCommand(await context(), { emit: opts.emit ?? false });
     });
 
   const configCmd = program.command('config').description('the configuration file');
   configCmd
     .command('validate')
     .description('check the configuration and report every problem at once')
-    .action(() => {
-      outcome = configValidateCommand(config());
+    .action(async () => {
+      outcome = (await configCmds()).configValidateCommand(config());
     });
   configCmd
     .command('show')
     .description('print the effective configuration (environment overrides applied, secrets masked)')
-    .action(() => {
-      outcome = configShowCommand(config());
+    .action(async () => {
+      outcome = (await configCmds()).configShowCommand(config());
     });
 
   program
@@ -184,7 +185,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--sample-data', 'create missing databases with the seeds\' schema and generated rows (demo)')
     .option('--sample-calls <n>', 'calls to generate with --sample-data', positiveInt, 20_000)
     .action(async (_job: string, opts: { sampleData?: boolean; sampleCalls: number }) => {
-      outcome = await nightlyCommand(await context(), { sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
+      outcome = await (await import('./commands/run-command.js')).nightlyCommand(await context(), { sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
     });
 
   try {

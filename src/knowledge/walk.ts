@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 
 export interface SourceEntry {
   /** `/`-separated, relative to the root. */
@@ -41,7 +40,7 @@ export async function* walkDirectory(root: string, skipped: string[]): AsyncGene
 
 /** Every object under an S3 prefix as a file (S3 has no directories, links or modes). */
 export async function* walkS3Prefix(url: string): AsyncGenerator<SourceEntry> {
-  const { createS3Client } = await import('../repository/s3-repository.js');
+  const [{ createS3Client }, { GetObjectCommand, ListObjectsV2Command }] = await Promise.all([import('../repository/s3-repository.js'), import('@aws-sdk/client-s3')]);
   const client = createS3Client();
   const rest = url.slice('s3://'.length);
   const bucket = rest.split('/')[0]!;

@@ -96,6 +96,23 @@ class Replies {
     }
   }
 
+  /** A RESP bulk string (`$<len>` line, then the bytes). */
+  async bulk(): Promise<string> {
+    const header = await this.line();
+    if (header.startsWith('-')) throw new RedisBackupError('REDIS_ERROR', header.slice(1));
+    const len = Number(header.slice(1));
+    for (;;) {
+      if (this.buf.length >= len + 2) {
+        const text = this.buf.toString('utf8', 0, len);
+        this.buf = this.buf.subarray(len + 2);
+        return text;
+      }
+      if (this.failure) throw this.failure;
+      await new Promise<void>((r) => (this.waiting = r));
+      this.waiting = undefined;
+    }
+  }
+
   /** Stop reading lines; the socket's further data belongs to someone else. */
   detach(): Buffer {
     this.socket.off('data', this.onData);
@@ -123,6 +140,8 @@ async function connect(url: string, timeoutMs: number): Promise<net.Socket> {
 
 export interface RdbSync {
   stream: Transform;
+  /** From INFO server, read on the same connection before SYNC. */
+  redisVersion: string;
   /** Resolves once the whole RDB was received; rejects on truncation or socket errors. */
   done: Promise<void>;
   stop(): void;
@@ -143,9 +162,17 @@ export async function syncRdb(url: string, options: { timeoutMs?: number } = {})
       const r = await replies.line();
       if (r.startsWith('-')) throw new RedisAuthError(url, r.slice(1));
     }
+    socket.write(resp('INFO', 'server'));
+    let info: string;
+    try {
+      info = await replies.bulk();
+    } catch (error) {
+      if (/NOAUTH|WRONGPASS/.test((error as Error).message)) throw new RedisAuthError(url, (error as Error).message);
+      throw error;
+    }
+    const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
     socket.write(resp('REPLCONF', 'capa', 'eof', 'capa', 'psync2'));
-    const capa = await replies.line();
-    if (/^-(NOAUTH|WRONGPASS)/.test(capa)) throw new RedisAuthError(url, capa.slice(1));
+    await replies.line();
     socket.write(resp('REPLCONF', 'rdb-only', '1'));
     await replies.line(); // older servers answer -ERR: they then stream commands after the RDB, which we never read
     socket.write(resp('SYNC'));
@@ -168,7 +195,7 @@ export async function syncRdb(url: string, options: { timeoutMs?: number } = {})
     socket.setTimeout(options.timeoutMs ?? 60_000, () => socket.destroy(new RedisBackupError('REDIS_SYNC_TIMEOUT', 'no data from the server for 60 s')));
     if (rest.length) payload.write(rest);
     socket.pipe(payload);
-    return { stream: payload, done, stop: () => socket.destroy() };
+    return { stream: payload, redisVersion, done, stop: () => socket.destroy() };
   } catch (error) {
     socket.destroy();
     throw error;

@@ -2,10 +2,14 @@ import { listBackups, type BackupEntry } from '../../backup/catalog.js';
 import { COMPONENTS, type Component } from '../../backup/layout.js';
 import type { JobContext } from '../../jobs/context.js';
 import { selectTargets } from '../../jobs/context.js';
-import { backupPostgresJob, drillPostgresJob, restorePostgresJob, verifyPostgresJob, type BackupJobResult, type RestoreRequest, type VerifyJobResult } from '../../jobs/postgres-jobs.js';
+import type { RestoreRequest } from '../../jobs/postgres-jobs.js';
+import type { BackupJobResult, VerifyJobResult } from '../../jobs/runner.js';
 import { pruneJob } from '../../jobs/prune-job.js';
-import { backupRedisJob, restoreRedisJob, verifyRedisJob } from '../../jobs/redis-jobs.js';
-import { backupKnowledgeJob, restoreKnowledgeJob, verifyKnowledgeJob } from '../../jobs/knowledge-jobs.js';
+
+// One component's engine loads only when that component is asked for.
+const postgresJobs = () => import('../../jobs/postgres-jobs.js');
+const redisJobs = () => import('../../jobs/redis-jobs.js');
+const knowledgeJobs = () => import('../../jobs/knowledge-jobs.js');
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
@@ -29,11 +33,11 @@ export async function backupCommand(ctx: JobContext, component: Component, name?
 export async function runBackup(ctx: JobContext, component: Component, name?: string): Promise<BackupJobResult[]> {
   switch (component) {
     case 'postgres':
-      return backupPostgresJob(ctx, name);
+      return (await postgresJobs()).backupPostgresJob(ctx, name);
     case 'redis':
-      return backupRedisJob(ctx, name);
+      return (await redisJobs()).backupRedisJob(ctx, name);
     default:
-      return backupKnowledgeJob(ctx, name);
+      return (await knowledgeJobs()).backupKnowledgeJob(ctx, name);
   }
 }
 
@@ -53,27 +57,27 @@ export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
 export async function verifyCommand(ctx: JobContext, component: Component, id: string, name?: string): Promise<CommandOutcome> {
   switch (component) {
     case 'postgres':
-      return verifyOutcome(await verifyPostgresJob(ctx, name, id));
+      return verifyOutcome(await (await postgresJobs()).verifyPostgresJob(ctx, name, id));
     case 'redis':
-      return verifyOutcome(await verifyRedisJob(ctx, name, id));
+      return verifyOutcome(await (await redisJobs()).verifyRedisJob(ctx, name, id));
     default:
-      return verifyOutcome(await verifyKnowledgeJob(ctx, name, id));
+      return verifyOutcome(await (await knowledgeJobs()).verifyKnowledgeJob(ctx, name, id));
   }
 }
 
 export async function restoreCommand(ctx: JobContext, component: Component, request: RestoreRequest & { replace?: boolean }): Promise<CommandOutcome> {
   if (component === 'redis') {
-    const r = await restoreRedisJob(ctx, request);
+    const r = await (await redisJobs()).restoreRedisJob(ctx, request);
     const text = r.mode === 'rdb'
       ? `placed ${r.placedFile} from redis/${r.name}/${r.backupId}: start the Redis server with dir ${r.target} to load it`
       : `restored ${r.restored} keys from redis/${r.name}/${r.backupId} into ${r.target} in ${formatDuration(r.seconds)}; ${r.expiredSkipped} already expired keys skipped`;
     return { exitCode: EXIT.ok, json: r, text };
   }
   if (component === 'knowledge') {
-    const r = await restoreKnowledgeJob(ctx, request);
+    const r = await (await knowledgeJobs()).restoreKnowledgeJob(ctx, request);
     return { exitCode: EXIT.ok, json: r, text: `restored ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks (${formatBytes(r.bytes)}) from knowledge/${r.name}/${r.backupId} into ${r.target}, every sha256 checked` };
   }
-  const result = await restorePostgresJob(ctx, request);
+  const result = await (await postgresJobs()).restorePostgresJob(ctx, request);
   const ok = result.mismatches.length === 0;
   const lines = [
     `restored postgres/${result.name}/${result.backupId} into ${result.target}${result.createdDatabase ? ' (created)' : ''}`,
@@ -93,7 +97,7 @@ export async function restoreCommand(ctx: JobContext, component: Component, requ
 }
 
 export async function drillCommand(ctx: JobContext, name?: string): Promise<CommandOutcome> {
-  const drills = await drillPostgresJob(ctx, name);
+  const drills = await (await postgresJobs()).drillPostgresJob(ctx, name);
   const text = renderTable(drills, [
     { header: 'COMPONENT', value: (d) => `postgres/${d.name}` },
     { header: 'BACKUP', value: (d) => d.backupId },
