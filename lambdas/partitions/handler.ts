@@ -6,7 +6,7 @@ import { createJobContext } from '../../src/jobs/context.js';
 import { createMetrics } from '../../src/metrics/create.js';
 import { ensurePartitionsJob, type PartitionJobResult } from '../../src/jobs/partition-jobs.js';
 import { powertoolsLog } from '../shared/log.js';
-import { applyDatabaseSecret, configSourceFromEnv } from '../shared/runtime.js';
+import { applyDatabaseSecret, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
 import { parseOrThrow } from '../shared/validate.js';
 
 const eventSchema = z
@@ -32,6 +32,7 @@ export async function runPartitions(event: unknown, deps: { source: ConfigSource
   const request = parseOrThrow(eventSchema, event ?? {}, 'partitions request');
   const config = await deps.source.current();
   await applyDatabaseSecret(config);
+  await applyPrometheusSecret(config);
   const log = powertoolsLog(deps.logger);
   const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });
   let results: PartitionJobResult[];

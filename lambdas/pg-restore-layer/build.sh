@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Produces lambdas/pg-restore-layer/pg-restore-layer.zip. Needs Docker (BuildKit); run
-# it on a machine that has it, then deploy with -c pgRestoreLayerZip=<path> (or give an
-# existing layer's ARN with -c pgRestoreLayerArn=...). See doc/deploy.md.
+# it on a machine that has it, then name the zip in the stage file
+# ("pgRestoreLayer": { "asset": "lambdas/pg-restore-layer/pg-restore-layer.zip" }) or
+# publish it and give its ARN ({ "arn": ... }). See doc/deploy.md, step 2.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp -d)"

@@ -45,3 +45,18 @@ export async function applyDatabaseSecret(config: OpsConfig, env: NodeJS.Process
   if (typeof password !== 'string') throw new Error(`secret ${arn} has no "password" field`);
   env.PGPASSWORD = password;
 }
+
+/**
+ * The Prometheus password or token (basic / bearer auth) from the secret the stack names
+ * (OPS_PROMETHEUS_SECRET_ARN, a plain-text secret), into the variable the ops config's
+ * auth reads, so the metrics code is the same in a Lambda, a task and a shell.
+ */
+export async function applyPrometheusSecret(config: OpsConfig, env: NodeJS.ProcessEnv = process.env, secrets?: SecretsProvider): Promise<void> {
+  const arn = env.OPS_PROMETHEUS_SECRET_ARN;
+  const auth = config.metrics.prometheus.auth;
+  const target = auth.type === 'basic' ? auth.passwordEnv : auth.type === 'bearer' ? auth.tokenEnv : undefined;
+  if (!arn || !target || env[target]) return;
+  const value = await (secrets ?? new SecretsProvider()).get(arn, { maxAge: 300 });
+  if (typeof value !== 'string' || value === '') throw new Error(`secret ${arn} is empty`);
+  env[target] = value;
+}

@@ -4,7 +4,7 @@ import { createJobContext } from '../../src/jobs/context.js';
 import { createMetrics } from '../../src/metrics/create.js';
 import { checkFreshness, emitFreshness, type FreshnessReport } from '../../src/status/freshness.js';
 import { powertoolsLog } from '../shared/log.js';
-import { applyDatabaseSecret, configSourceFromEnv } from '../shared/runtime.js';
+import { applyDatabaseSecret, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
 
 /**
  * Every 15 minutes: the freshness report, with the age gauges and re-pushed last-success
@@ -14,6 +14,7 @@ import { applyDatabaseSecret, configSourceFromEnv } from '../shared/runtime.js';
 export async function status(deps: { source: ConfigSource; logger: Logger }): Promise<FreshnessReport> {
   const config = await deps.source.current();
   await applyDatabaseSecret(config);
+  await applyPrometheusSecret(config);
   const log = powertoolsLog(deps.logger);
   const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });
   try {

@@ -2,11 +2,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { OpsError } from '../../src/errors.js';
 import { createJobContext } from '../../src/jobs/context.js';
 import { createMetrics } from '../../src/metrics/create.js';
-import { verifyPostgresJob, type VerifyJobResult } from '../../src/jobs/postgres-jobs.js';
-import { verifyRedisJob } from '../../src/jobs/redis-jobs.js';
-import { verifyKnowledgeJob } from '../../src/jobs/knowledge-jobs.js';
+import type { VerifyJobResult } from '../../src/jobs/runner.js';
+import { verifyKnowledgeJob, verifyPostgresJob, verifyRedisJob } from '../../src/jobs/verify-jobs.js';
 import type { ConfigSource } from '../../src/config/source.js';
-import { configSourceFromEnv } from '../shared/runtime.js';
+import { applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
 import { powertoolsLog } from '../shared/log.js';
 import { parseVerifyEvent } from './event.js';
 
@@ -28,6 +27,7 @@ export async function verify(event: unknown, deps: { source: ConfigSource; logge
     return request;
   }
   const config = await deps.source.current();
+  await applyPrometheusSecret(config);
   const log = powertoolsLog(deps.logger);
   const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });
   let results: VerifyJobResult[];

@@ -2,9 +2,8 @@ import { findBackup } from '../backup/catalog.js';
 import { backupKnowledge } from '../backup/knowledge-backup.js';
 import { OpsError } from '../errors.js';
 import { restoreKnowledge, type KnowledgeRestoreResult } from '../restore/knowledge-restore.js';
-import { verifyKnowledgeBackup } from '../verify/knowledge-verify.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
-import { runBackups, runVerifications, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
+import { runBackups, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
 
 function knowledgePath(ctx: JobContext, name: string): string {
   const p = ctx.config.effective.knowledge[name]?.value;
@@ -20,10 +19,6 @@ export async function backupKnowledgeJob(ctx: JobContext, name?: string): Promis
     (k, onProgress) => backupKnowledge({ name: k.name, path: knowledgePath(ctx, k.name) }, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, onProgress }),
     (m) => `${(m.details as { files: number }).files} files, ${m.payload.compression}`,
   );
-}
-
-export async function verifyKnowledgeJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
-  return runVerifications(ctx, 'knowledge', ctx.config.knowledge, name, idOrLatest, (entry) => verifyKnowledgeBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now }));
 }
 
 export async function restoreKnowledgeJob(ctx: JobContext, request: { name?: string | undefined; backupId: string; target: string; confirm?: string | undefined }): Promise<KnowledgeRestoreResult & { name: string }> {

@@ -6,9 +6,9 @@ import { OpsError } from '../errors.js';
 import { withDatabase } from '../postgres/connect.js';
 import { drillPostgres } from '../restore/postgres-drill.js';
 import { restorePostgres, type RestoreResult } from '../restore/postgres-restore.js';
-import { verifyPostgresBackup } from '../verify/postgres-verify.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
-import { runBackups, runVerifications, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
+import { verifyPostgresJob } from './verify-jobs.js';
+import { runBackups, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
 
 export type { BackupJobResult, VerifyJobResult } from './runner.js';
 
@@ -30,22 +30,6 @@ export async function backupPostgresJob(ctx: JobContext, name?: string): Promise
         { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, env: ctx.env, onProgress },
       ),
     (m) => m.payload.compression,
-  );
-}
-
-export async function verifyPostgresJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
-  return runVerifications(ctx, 'postgres', ctx.config.postgres, name, idOrLatest, (entry, db) =>
-    verifyPostgresBackup(
-      entry,
-      {
-        repo: ctx.repo,
-        log: ctx.log,
-        env: ctx.env,
-        now: ctx.now,
-        onProgress: ctx.progress ? (bytes) => ctx.progress?.(`verify postgres/${db.name}`, bytes, entry.manifest?.payload.bytes) : undefined,
-      },
-      { extraTables: db.partitions?.tables.map((t) => t.table) ?? [] },
-    ),
   );
 }
 

@@ -3,14 +3,25 @@ import { backupRedis } from '../backup/redis-backup.js';
 import type { RedisInstanceConfig } from '../config/schema.js';
 import { OpsError } from '../errors.js';
 import { placeRdbFile, restoreRedisLogical, type RedisRestoreResult } from '../restore/redis-restore.js';
-import { verifyRedisBackup } from '../verify/redis-verify.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
-import { runBackups, runVerifications, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
+import { runBackups, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
 
 export function redisUrl(ctx: JobContext, r: RedisInstanceConfig): string {
   const url = ctx.config.effective.redis[r.name]?.value;
   if (!url) throw new OpsError('NO_URL', `redis ${r.name} has no URL (set REDIS_URL or redis[].url)`, { exitCode: 64 });
-  return url;
+  return withEnvPassword(url, process.env.REDISCLI_AUTH);
+}
+
+/**
+ * In AWS the password comes from Secrets Manager into REDISCLI_AUTH (redis-cli's own
+ * variable), never into the configured URL; a password in the URL wins.
+ */
+export function withEnvPassword(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  if (u.password) return url;
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }
 
 export async function backupRedisJob(ctx: JobContext, name?: string): Promise<BackupJobResult[]> {
@@ -24,10 +35,6 @@ export async function backupRedisJob(ctx: JobContext, name?: string): Promise<Ba
       return `${r.mode}${keys !== undefined ? `, ${keys} keys` : ''}, ${m.payload.compression}`;
     },
   );
-}
-
-export async function verifyRedisJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
-  return runVerifications(ctx, 'redis', ctx.config.redis, name, idOrLatest, (entry) => verifyRedisBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now }));
 }
 
 /** Logical backups into a Redis (`--target redis://…`); RDB backups as `dump.rdb` into a stopped server's directory. */

@@ -286,4 +286,22 @@ describe('PostgreSQL backup', () => {
     assert.match(r.stdout, /postgres\/callcenter\s+ok/);
     assert.equal((await filesUnder(repoDir)).filter((f) => f.endsWith('manifest.json')).length, 1);
   });
+
+  it('the container entrypoint takes its configuration from OPS_CONFIG_JSON, as ECS injects it from SSM', async () => {
+    const dir = await tempDir();
+    const repoDir = path.join(dir, 'repo');
+    const cfg = await writeConfig(dir, postgresConfig('callcenter', source.url, `file://${repoDir}`));
+    const json = await readFile(cfg, 'utf8');
+    const r = await runCli(['--json', 'backup', 'postgres', '--name', 'callcenter'], {
+      command: [path.join(ROOT, 'containers', 'backup', 'entrypoint.sh')],
+      env: { OPS_APP_DIR: ROOT, OPS_CONFIG: '', OPS_CONFIG_JSON: json },
+      cwd: dir,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).results[0].ok, true);
+    assert.equal((await filesUnder(repoDir)).filter((f) => f.endsWith('manifest.json')).length, 1);
+    const bad = await runCli(['backup', 'postgres'], { command: [path.join(ROOT, 'containers', 'backup', 'entrypoint.sh')], env: { OPS_APP_DIR: ROOT, OPS_CONFIG: '', OPS_CONFIG_JSON: '{"postgres": 3}' }, cwd: dir });
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr, /postgres/);
+  });
 });

@@ -10,6 +10,7 @@ import { pruneJob } from '../../jobs/prune-job.js';
 const postgresJobs = () => import('../../jobs/postgres-jobs.js');
 const redisJobs = () => import('../../jobs/redis-jobs.js');
 const knowledgeJobs = () => import('../../jobs/knowledge-jobs.js');
+const verifyJobs = () => import('../../jobs/verify-jobs.js');
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
@@ -57,11 +58,11 @@ export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
 export async function verifyCommand(ctx: JobContext, component: Component, id: string, name?: string): Promise<CommandOutcome> {
   switch (component) {
     case 'postgres':
-      return verifyOutcome(await (await postgresJobs()).verifyPostgresJob(ctx, name, id));
+      return verifyOutcome(await (await verifyJobs()).verifyPostgresJob(ctx, name, id));
     case 'redis':
-      return verifyOutcome(await (await redisJobs()).verifyRedisJob(ctx, name, id));
+      return verifyOutcome(await (await verifyJobs()).verifyRedisJob(ctx, name, id));
     default:
-      return verifyOutcome(await (await knowledgeJobs()).verifyKnowledgeJob(ctx, name, id));
+      return verifyOutcome(await (await verifyJobs()).verifyKnowledgeJob(ctx, name, id));
   }
 }
 

@@ -1,0 +1,140 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { OpsConfig } from '../src/config/load.js';
+import { ALERTS } from '../src/metrics/alerts.js';
+import { METRIC } from '../src/metrics/samples.js';
+import type { Stage } from './stage-config.js';
+
+/** Runbooks of the alarms that exist only in CloudWatch (AWS plumbing Prometheus cannot see). */
+export const AWS_ONLY_RUNBOOKS = {
+  ScheduledTaskFailed: 'scheduled-task-failed.md',
+  ScheduleDeliveryFailed: 'scheduled-task-failed.md',
+  FunctionErrors: 'scheduled-task-failed.md',
+} as const;
+
+export interface OpsAlarmsProps {
+  stage: Stage;
+  ops: OpsConfig;
+  namespace: string;
+  topics: sns.ITopic[];
+  deadLetterQueue: sqs.IQueue;
+  /** The EventBridge rule that matches scheduled tasks stopping badly. */
+  taskFailureRuleName: string;
+  functions: Record<string, lambda.IFunction>;
+}
+
+/**
+ * The CloudWatch side of the alerts in src/metrics/alerts.ts: same names, same
+ * thresholds (the ops config's `alerts`, whose defaults are the seeds'), same runbooks.
+ * Staleness reads the age gauges the status function pushes every 15 minutes, with
+ * missing data breaching, so a dead checker pages instead of going quiet.
+ */
+export class OpsAlarms extends Construct {
+  readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, private readonly props: OpsAlarmsProps) {
+    super(scope, id);
+    const { ops } = props;
+    const t = ops.alerts;
+    const staleSeconds = { postgres: t.postgresBackupStaleHours * 3600, redis: t.redisBackupStaleHours * 3600, knowledge: t.knowledgeBackupStaleDays * 86_400 };
+    const targets = [
+      ...ops.postgres.map((d) => ({ component: 'postgres' as const, name: d.name, alert: 'PostgresBackupStale' })),
+      ...ops.redis.map((r) => ({ component: 'redis' as const, name: r.name, alert: 'RedisBackupStale' })),
+      ...ops.knowledge.map((k) => ({ component: 'knowledge' as const, name: k.name, alert: 'KnowledgeBackupStale' })),
+    ];
+    for (const { component, name, alert } of targets) {
+      const dims = { component, name };
+      this.alarm(alert, `${component}-${name}`, this.metric(METRIC.backupAge, dims, 'Maximum', 30), staleSeconds[component], cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
+      this.alarm('BackupFailed', `${component}-${name}`, this.metric(METRIC.backupErrors, dims, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      this.alarm('BackupVerifyFailed', `${component}-${name}`, this.metric(METRIC.verifyErrors, dims, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+    }
+    for (const db of ops.postgres) {
+      this.alarm('BackupDrillFailed', db.name, this.metric(METRIC.drillErrors, { component: 'postgres', name: db.name }, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      if (!db.partitions || db.partitions.tables.length === 0) continue;
+      const database = { database: db.name };
+      this.alarm('PartitionCreationStale', db.name, this.metric(METRIC.partitionAge, database, 'Maximum', 30), t.partitionCreationStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
+      this.alarm('PartitionManagementFailed', db.name, this.metric(METRIC.partitionErrors, database, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      for (const table of db.partitions.tables) {
+        this.alarm(
+          'PartitionCoverageLow',
+          `${db.name}-${table.table}`,
+          this.metric(METRIC.partitionCoverage, { database: db.name, table: table.table }, 'Minimum', 30),
+          db.partitions.minCoverage,
+          cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          'BREACHING',
+        );
+      }
+    }
+    // The checker itself: one sample every 15 minutes; three empty periods page.
+    this.alarm('FreshnessCheckerDead', 'status', this.metric(METRIC.freshnessLastRun, {}, 'SampleCount', 15), 1, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, 'BREACHING', 3);
+
+    this.alarm(
+      'ScheduledTaskFailed',
+      'ecs',
+      new cloudwatch.Metric({ namespace: 'AWS/Events', metricName: 'TriggeredRules', dimensionsMap: { RuleName: props.taskFailureRuleName }, statistic: 'Sum', period: Duration.minutes(5) }),
+      0,
+      cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      'NOT_BREACHING',
+    );
+    this.alarm('ScheduleDeliveryFailed', 'dlq', props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+    for (const [name, fn] of Object.entries(props.functions)) {
+      this.alarm('FunctionErrors', name, fn.metricErrors({ period: Duration.minutes(15), statistic: 'Sum' }), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+    }
+  }
+
+  private metric(metricName: string, dimensionsMap: Record<string, string>, statistic: string, periodMinutes: number): cloudwatch.Metric {
+    return new cloudwatch.Metric({ namespace: this.props.namespace, metricName, dimensionsMap, statistic, period: Duration.minutes(periodMinutes) });
+  }
+
+  private alarm(
+    alertName: string,
+    suffix: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    comparisonOperator: cloudwatch.ComparisonOperator,
+    missing: 'BREACHING' | 'NOT_BREACHING',
+    evaluationPeriods = 1,
+  ): void {
+    const runbook = runbookFor(alertName);
+    const alert = ALERTS.find((a) => a.name === alertName);
+    const alarm = new cloudwatch.Alarm(this, `${alertName}-${suffix}`, {
+      alarmName: `${this.props.stage.stackName}-${alertName}-${suffix}`.replace(/[^A-Za-z0-9._-]/g, '-'),
+      alarmDescription: `${alert?.description ?? awsOnlyDescription(alertName)} Runbook: ${this.props.stage.alerts.runbookBaseUrl}${runbook}`,
+      metric,
+      threshold,
+      comparisonOperator,
+      evaluationPeriods,
+      datapointsToAlarm: evaluationPeriods,
+      treatMissingData: missing === 'BREACHING' ? cloudwatch.TreatMissingData.BREACHING : cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const topic of this.props.topics) {
+      alarm.addAlarmAction(new actions.SnsAction(topic));
+      alarm.addOkAction(new actions.SnsAction(topic));
+    }
+    this.alarms.push(alarm);
+  }
+}
+
+export function runbookFor(alertName: string): string {
+  const alert = ALERTS.find((a) => a.name === alertName);
+  if (alert) return alert.runbook;
+  const aws = AWS_ONLY_RUNBOOKS[alertName as keyof typeof AWS_ONLY_RUNBOOKS];
+  if (!aws) throw new Error(`no runbook for alarm ${alertName}`);
+  return aws;
+}
+
+function awsOnlyDescription(alertName: string): string {
+  switch (alertName) {
+    case 'ScheduledTaskFailed':
+      return 'A Fargate job failed to start or exited non-zero.';
+    case 'ScheduleDeliveryFailed':
+      return 'EventBridge Scheduler could not start a job after its retries; the event is in the dead-letter queue.';
+    default:
+      return 'A job function failed (error or timeout).';
+  }
+}

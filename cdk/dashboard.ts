@@ -1,0 +1,49 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Construct } from 'constructs';
+import type { OpsConfig } from '../src/config/load.js';
+import { METRIC } from '../src/metrics/samples.js';
+
+/**
+ * One page for the on-call engineer: backup age and size per component, durations,
+ * verification, partition coverage, failures, and every alarm's state.
+ */
+export class OpsDashboard extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: { dashboardName: string; namespace: string; ops: OpsConfig; alarms: cloudwatch.IAlarm[] }) {
+    super(scope, id);
+    const { ops, namespace } = props;
+    const targets = [
+      ...ops.postgres.map((d) => ({ component: 'postgres', name: d.name })),
+      ...ops.redis.map((r) => ({ component: 'redis', name: r.name })),
+      ...ops.knowledge.map((k) => ({ component: 'knowledge', name: k.name })),
+    ];
+    let seq = 0;
+    const m = (metricName: string, dims: Record<string, string>, statistic: string, label: string, unitDivisor?: number) => {
+      const id = `m${seq++}`;
+      const metric = new cloudwatch.Metric({ namespace, metricName, dimensionsMap: dims, statistic, period: Duration.hours(1), label });
+      return unitDivisor ? new cloudwatch.MathExpression({ expression: `${id} / ${unitDivisor}`, usingMetrics: { [id]: metric }, label, period: Duration.hours(1) }) : metric;
+    };
+    const perTarget = (metricName: string, statistic: string, divisor?: number) => targets.map((t) => m(metricName, t, statistic, `${t.component}/${t.name}`, divisor));
+    const graph = (title: string, left: cloudwatch.IMetric[], leftLabel: string) => new cloudwatch.GraphWidget({ title, left, width: 12, height: 6, leftYAxis: { label: leftLabel, showUnits: false } });
+
+    const coverage = ops.postgres.flatMap((d) => (d.partitions?.tables ?? []).map((t) => m(METRIC.partitionCoverage, { database: d.name, table: t.table }, 'Minimum', `${d.name}.${t.table}`)));
+    const failures = [
+      ...perTarget(METRIC.backupErrors, 'Sum'),
+      ...targets.map((t) => m(METRIC.verifyErrors, t, 'Sum', `verify ${t.component}/${t.name}`)),
+      ...ops.postgres.map((d) => m(METRIC.partitionErrors, { database: d.name }, 'Sum', `partitions ${d.name}`)),
+    ];
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.days(14),
+      widgets: [
+        [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: props.alarms, width: 24, height: Math.min(12, 2 + Math.ceil(props.alarms.length / 4)) })],
+        [graph('Newest backup age (hours)', perTarget(METRIC.backupAge, 'Maximum', 3600), 'hours'), graph('Backup size (MiB)', perTarget(METRIC.backupLastSize, 'Maximum', 1_048_576), 'MiB')],
+        [graph('Backup duration (seconds)', perTarget(METRIC.backupDuration, 'Maximum'), 'seconds'), graph('Verified level (3 = full read)', perTarget(METRIC.verifyLevel, 'Minimum'), 'level')],
+        [graph('Partition coverage ahead (periods)', coverage, 'periods'), graph('Failures (per hour)', failures, 'count')],
+      ],
+    });
+  }
+}

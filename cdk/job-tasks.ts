@@ -1,0 +1,212 @@
+import { Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { Construct } from 'constructs';
+import type { OpsConfig } from '../src/config/load.js';
+import { REPO_ROOT } from './job-function.js';
+import { grantRepository, type RepositoryAccess } from './repository-grants.js';
+import { logGroupProps } from './secure-defaults.js';
+import type { Stage } from './stage-config.js';
+
+export const CONTAINER_NAME = 'opsctl';
+export const TASK_LOG_STREAM_PREFIX = 'ops';
+
+export interface JobTasksProps {
+  stage: Stage;
+  ops: OpsConfig;
+  vpc: ec2.IVpc;
+  subnets: ec2.SubnetSelection;
+  securityGroup: ec2.ISecurityGroup;
+  bucket: s3.IBucket;
+  key: kms.IKey;
+  /** Key prefix of the repository inside the bucket, e.g. `ops/`. */
+  repoPrefix: string;
+  repositoryUrl: string;
+  configParameter: ssm.IStringParameter;
+  metricsEnvironment: Record<string, string>;
+}
+
+/** One scheduled or manual job: a task definition whose container runs one opsctl command. */
+export interface JobTask {
+  id: string;
+  definition: ecs.FargateTaskDefinition;
+  command: string[];
+}
+
+/**
+ * The ECS cluster and one Fargate task definition per job, all from the one image in
+ * containers/ (built at deploy; synth needs no Docker). A task definition's command is
+ * fixed, so RunTask rights on it are rights to exactly that job.
+ */
+export class JobTasks extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly logGroup: logs.LogGroup;
+  readonly backups: JobTask[] = [];
+  readonly drills: JobTask[] = [];
+  readonly restore: JobTask;
+  readonly verify: JobTask;
+  readonly prune: JobTask;
+  private readonly image: ecs.ContainerImage;
+
+  constructor(scope: Construct, id: string, private readonly props: JobTasksProps) {
+    super(scope, id);
+    const { stage, ops } = props;
+    this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    this.logGroup = new logs.LogGroup(this, 'Logs', logGroupProps(stage));
+    this.image = ecs.ContainerImage.fromAsset(REPO_ROOT, {
+      file: 'containers/backup/Dockerfile',
+      platform: stage.tasks.architecture === 'ARM64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+    });
+
+    for (const db of ops.postgres) {
+      const backup = this.task(`BackupPostgres-${db.name}`, ['backup', 'postgres', '--name', db.name], 'backup');
+      this.withDatabaseSecret(backup, db.passwordSecretArn);
+      this.grant(backup, `postgres/${db.name}/`, { read: true, write: true, delete: true });
+      this.backups.push(backup);
+
+      const drill = this.task(`DrillPostgres-${db.name}`, ['drill', 'postgres', '--name', db.name], 'restore');
+      this.withDatabaseSecret(drill, db.passwordSecretArn);
+      this.grant(drill, `postgres/${db.name}/`, { read: true, write: true });
+      this.drills.push(drill);
+    }
+    for (const r of ops.redis) {
+      const backup = this.task(`BackupRedis-${r.name}`, ['backup', 'redis', '--name', r.name], 'backup');
+      this.withRedisSecret(backup, r.passwordSecretArn);
+      this.grant(backup, `redis/${r.name}/`, { read: true, write: true, delete: true });
+      this.backups.push(backup);
+    }
+    for (const k of ops.knowledge) {
+      const backup = this.task(`BackupKnowledge-${k.name}`, ['backup', 'knowledge', '--name', k.name], 'backup');
+      this.withKnowledgeSource(backup, k.name, k.path ?? '', true);
+      this.grant(backup, `knowledge/${k.name}/`, { read: true, write: true, delete: true });
+      this.backups.push(backup);
+    }
+
+    // Manual jobs: the restore Lambda overrides the command; verify/prune run as scheduled or by hand.
+    this.restore = this.task('Restore', ['--help'], 'restore');
+    for (const db of ops.postgres) this.withDatabaseSecret(this.restore, db.passwordSecretArn);
+    for (const r of ops.redis) this.withRedisSecret(this.restore, r.passwordSecretArn);
+    for (const k of ops.knowledge) this.withKnowledgeSource(this.restore, k.name, k.path ?? '', false);
+    this.grant(this.restore, '', { read: true });
+
+    this.verify = this.task('Verify', ['verify', 'postgres', 'latest'], 'restore');
+    this.grant(this.verify, '', { read: true, writePattern: '*/verification.json' });
+
+    this.prune = this.task('Prune', ['prune'], 'backup');
+    this.grant(this.prune, '', { read: true, delete: true });
+  }
+
+  /** Every task definition the restore path may start (restore and drills). */
+  get restoreDefinitions(): ecs.FargateTaskDefinition[] {
+    return [this.restore.definition, ...this.drills.map((d) => d.definition)];
+  }
+
+  private grant(task: JobTask, subPrefix: string, access: RepositoryAccess): void {
+    grantRepository(task.definition.taskRole, this.props.bucket, this.props.key, `${this.props.repoPrefix}${subPrefix}`, access);
+  }
+
+  private task(id: string, command: string[], sizeName: 'backup' | 'restore'): JobTask {
+    const { stage } = this.props;
+    const size = stage.tasks[sizeName];
+    const definition = new ecs.FargateTaskDefinition(this, id, {
+      // `aws ecs list-task-definitions --family-prefix <stackName>` lists every job.
+      family: `${stage.stackName}-${id}`,
+      cpu: size.cpu,
+      memoryLimitMiB: size.memoryMiB,
+      ephemeralStorageGiB: size.ephemeralStorageGiB,
+      runtimePlatform: {
+        cpuArchitecture: stage.tasks.architecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    definition.addContainer(CONTAINER_NAME, {
+      image: this.image,
+      command: ['--json', ...command],
+      essential: true,
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: TASK_LOG_STREAM_PREFIX, mode: ecs.AwsLogDriverMode.NON_BLOCKING }),
+      environment: { OPS_REPOSITORY_URL: this.props.repositoryUrl, AWS_REGION: stage.region, ...this.props.metricsEnvironment },
+      secrets: { OPS_CONFIG_JSON: ecs.Secret.fromSsmParameter(this.props.configParameter), ...this.prometheusSecret() },
+      stopTimeout: Duration.seconds(120),
+    });
+    return { id, definition, command: ['--json', ...command] };
+  }
+
+  private prometheusSecret(): Record<string, ecs.Secret> {
+    const arn = this.props.stage.prometheus.secretArn;
+    const auth = this.props.ops.metrics.prometheus.auth;
+    const envName = auth.type === 'basic' ? auth.passwordEnv : auth.type === 'bearer' ? auth.tokenEnv : undefined;
+    if (!arn || !envName) return {};
+    return { [envName]: ecs.Secret.fromSecretsManager(this.importSecret('PrometheusSecret', arn)) };
+  }
+
+  /** libpq and node-postgres read PGPASSWORD: the password never appears in the config or the command. */
+  private withDatabaseSecret(task: JobTask, arn: string | undefined): void {
+    if (!arn) return;
+    task.definition.defaultContainer!.addSecret('PGPASSWORD', ecs.Secret.fromSecretsManager(this.importSecret(`DbSecret${hash(arn)}`, arn), 'password'));
+  }
+
+  private withRedisSecret(task: JobTask, arn: string | undefined): void {
+    if (!arn) return;
+    task.definition.defaultContainer!.addSecret('REDISCLI_AUTH', ecs.Secret.fromSecretsManager(this.importSecret(`RedisSecret${hash(arn)}`, arn), 'password'));
+  }
+
+  private importSecret(id: string, arn: string): secretsmanager.ISecret {
+    const existing = this.node.tryFindChild(id) as secretsmanager.ISecret | undefined;
+    return existing ?? secretsmanager.Secret.fromSecretCompleteArn(this, id, arn);
+  }
+
+  /** EFS read-only for backups, read-write for restore; an S3 source is read with the task role. */
+  private withKnowledgeSource(task: JobTask, name: string, sourcePath: string, readOnly: boolean): void {
+    if (sourcePath.startsWith('s3://')) {
+      const [bucketName, ...rest] = sourcePath.slice('s3://'.length).split('/');
+      const keyPrefix = rest.join('/');
+      const role = task.definition.taskRole;
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [`arn:aws:s3:::${bucketName}`], conditions: keyPrefix ? { StringLike: { 's3:prefix': [`${keyPrefix}*`] } } : undefined }));
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: readOnly ? ['s3:GetObject'] : ['s3:GetObject', 's3:PutObject'], resources: [`arn:aws:s3:::${bucketName}/${keyPrefix}*`] }));
+      return;
+    }
+    const fs = this.props.stage.knowledgeFileSystems[name];
+    if (!fs) return;
+    const volume = `knowledge-${name}`;
+    task.definition.addVolume({
+      name: volume,
+      efsVolumeConfiguration: {
+        fileSystemId: fs.fileSystemId,
+        transitEncryption: 'ENABLED',
+        rootDirectory: fs.accessPointId ? undefined : fs.rootDirectory,
+        authorizationConfig: { iam: 'ENABLED', accessPointId: fs.accessPointId },
+      },
+    });
+    task.definition.defaultContainer!.addMountPoints({ sourceVolume: volume, containerPath: sourcePath, readOnly });
+    const fsArn = `arn:aws:elasticfilesystem:${this.props.stage.region}:${this.props.stage.account ?? '*'}:file-system/${fs.fileSystemId}`;
+    task.definition.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: readOnly ? ['elasticfilesystem:ClientMount'] : ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'], resources: [fsArn] }),
+    );
+    if (fs.securityGroupId) {
+      const sg = ec2.SecurityGroup.fromSecurityGroupId(this, `EfsSg-${name}-${task.id}`, fs.securityGroupId, { mutable: true });
+      if (!this.node.tryFindChild(`EfsIngress-${name}`)) {
+        new ec2.CfnSecurityGroupIngress(this, `EfsIngress-${name}`, {
+          groupId: sg.securityGroupId,
+          ipProtocol: 'tcp',
+          fromPort: 2049,
+          toPort: 2049,
+          sourceSecurityGroupId: this.props.securityGroup.securityGroupId,
+          description: `NFS from ops-automation jobs (${name})`,
+        });
+      }
+    }
+  }
+}
+
+function hash(s: string): string {
+  let h = 0;
+  for (const c of s) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h.toString(36);
+}

@@ -1,0 +1,299 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { CfnOutput, Duration, Stack, Tags, TimeZone, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import type { Construct } from 'constructs';
+import { OpsAlarms } from './alarms.js';
+import { OpsDashboard } from './dashboard.js';
+import { JobFunction, REPO_ROOT } from './job-function.js';
+import { CONTAINER_NAME, JobTasks, TASK_LOG_STREAM_PREFIX, type JobTask } from './job-tasks.js';
+import { acknowledgeNagFindings } from './nag-acknowledgements.js';
+import { grantRepository } from './repository-grants.js';
+import { accessLogBucketProps, backupBucketProps, deadLetterQueueProps, keyProps, logGroupProps } from './secure-defaults.js';
+import type { LoadedStage } from './stage-config.js';
+
+/** Keys of the repository inside the bucket: `ops/<component>/<name>/<backup-id>/…`. */
+export const REPO_PREFIX = 'ops/';
+
+export interface OpsStackProps extends StackProps {
+  loaded: LoadedStage;
+}
+
+/**
+ * Everything of DESIGN.md's "Shape" in one stack: the repository bucket, the jobs
+ * (Lambdas and Fargate tasks), their schedules in the configured time zone, the
+ * freshness checker, alarms to SNS and a dashboard. All names derive from the stage, so
+ * a second stage or account is a second stage file.
+ */
+export class OpsStack extends Stack {
+  readonly bucket: s3.Bucket;
+  readonly tasks: JobTasks;
+  readonly functions: Record<'partitions' | 'verify' | 'restore' | 'status', lambda.IFunction>;
+
+  constructor(scope: Construct, id: string, props: OpsStackProps) {
+    super(scope, id, props);
+    const { stage, ops, opsText } = props.loaded;
+    for (const [k, v] of Object.entries({ application: 'ops-automation', stage: stage.stackName, ...stage.tags })) Tags.of(this).add(k, v);
+
+    // --- Network: the jobs' own security group, let into the databases' groups.
+    const vpc = this.vpc(props.loaded);
+    const subnets: ec2.SubnetSelection = stage.vpc.mode === 'import' ? { subnets: vpc.privateSubnets } : { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+    const jobsSg = new ec2.SecurityGroup(this, 'JobsSecurityGroup', { vpc, description: 'ops-automation jobs: outbound to databases, Redis, EFS, AWS APIs', allowAllOutbound: true });
+    const ports = (urls: (string | undefined)[], fallback: number) => [...new Set(urls.map((u) => (u ? Number(new URL(u).port || fallback) : fallback)))];
+    const ingress = (groups: string[], portList: number[], what: string) =>
+      groups.forEach((groupId, i) =>
+        portList.forEach((port) =>
+          new ec2.CfnSecurityGroupIngress(this, `${what}Ingress${i}-${port}`, { groupId, ipProtocol: 'tcp', fromPort: port, toPort: port, sourceSecurityGroupId: jobsSg.securityGroupId, description: `${what} from ops-automation jobs` }),
+        ),
+      );
+    ingress(stage.postgresSecurityGroupIds, ports(ops.postgres.map((d) => d.url), 5432), 'Postgres');
+    ingress(stage.redisSecurityGroupIds, ports(ops.redis.map((r) => r.url), 6379), 'Redis');
+
+    // --- Repository.
+    const key = new kms.Key(this, 'BackupKey', keyProps(stage, `ops-automation ${stage.stackName}: backups, queues, alarm topic`));
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
+      key.addToResourcePolicy(new iam.PolicyStatement({ principals: [new iam.ServicePrincipal(service)], actions: ['kms:Decrypt', 'kms:GenerateDataKey*'], resources: ['*'], conditions: { StringEquals: { 'aws:SourceAccount': this.account } } }));
+    }
+    const accessLogs = new s3.Bucket(this, 'AccessLogBucket', accessLogBucketProps(stage));
+    this.bucket = new s3.Bucket(this, 'BackupBucket', { ...backupBucketProps(stage, key, accessLogs), ...this.replication(props.loaded) });
+    const repositoryUrl = `s3://${this.bucket.bucketName}/${REPO_PREFIX.replace(/\/$/, '')}`;
+
+    // --- Configuration in SSM: functions re-read it within a minute, tasks at start.
+    const configParameter = new ssm.StringParameter(this, 'OpsConfig', {
+      parameterName: `/${stage.stackName}/ops-config`,
+      description: 'ops-automation configuration (opsctl config push replaces it; validated before every write)',
+      stringValue: opsText,
+      tier: Buffer.byteLength(opsText) > 4096 ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+    });
+    const metricsEnvironment: Record<string, string> = {};
+    if (stage.prometheus.remoteWriteUrl) metricsEnvironment[ops.metrics.prometheus.urlEnv] = stage.prometheus.remoteWriteUrl;
+
+    // --- Fargate jobs.
+    this.tasks = new JobTasks(this, 'Jobs', {
+      stage,
+      ops,
+      vpc,
+      subnets,
+      securityGroup: jobsSg,
+      bucket: this.bucket,
+      key,
+      repoPrefix: REPO_PREFIX,
+      repositoryUrl,
+      configParameter,
+      metricsEnvironment,
+    });
+    const allTasks = [...this.tasks.backups, ...this.tasks.drills, this.tasks.restore, this.tasks.verify, this.tasks.prune];
+    if (stage.prometheus.workspaceArn) for (const t of allTasks) this.grantRemoteWrite(t.definition.taskRole, stage.prometheus.workspaceArn);
+
+    // --- Lambdas.
+    const fnEnv = { OPS_CONFIG_PARAMETER: configParameter.parameterName, OPS_REPOSITORY_URL: repositoryUrl, ...metricsEnvironment, ...(stage.prometheus.secretArn ? { OPS_PROMETHEUS_SECRET_ARN: stage.prometheus.secretArn } : {}) };
+    const inVpc = { vpc, securityGroup: jobsSg, subnets };
+    const partitions = new JobFunction(this, 'Partitions', { stage, handler: 'partitions', description: 'Partition maintenance: create ahead, retire by retention', environment: fnEnv, memorySize: 512, timeout: Duration.minutes(10), vpc: inVpc });
+    const verify = new JobFunction(this, 'Verify', {
+      stage,
+      handler: 'verify',
+      description: 'Verify the newest backups (checksum, catalogue, full read) with pg_restore from the layer',
+      environment: fnEnv,
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+      layers: [this.pgRestoreLayer(props.loaded)],
+    });
+    const status = new JobFunction(this, 'Status', { stage, handler: 'status', description: 'Freshness check and status report (age gauges for the stale alarms)', environment: fnEnv, memorySize: 512, timeout: Duration.minutes(2), vpc: inVpc });
+    const restore = new JobFunction(this, 'Restore', {
+      stage,
+      handler: 'restore',
+      description: 'Start a restore as a Fargate task (manual invoke only)',
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      environment: {
+        OPS_CLUSTER_ARN: this.tasks.cluster.clusterArn,
+        OPS_RESTORE_TASK_DEFINITION: this.tasks.restore.definition.taskDefinitionArn,
+        OPS_CONTAINER_NAME: CONTAINER_NAME,
+        OPS_SUBNETS: vpc.selectSubnets(subnets).subnetIds.join(','),
+        OPS_SECURITY_GROUPS: jobsSg.securityGroupId,
+        OPS_LOG_GROUP: this.tasks.logGroup.logGroupName,
+        OPS_LOG_STREAM_PREFIX: TASK_LOG_STREAM_PREFIX,
+      },
+    });
+    this.functions = { partitions: partitions.fn, verify: verify.fn, restore: restore.fn, status: status.fn };
+
+    for (const f of [partitions, verify, status]) configParameter.grantRead(f.fn);
+    for (const db of ops.postgres) grantRepository(partitions.fn, this.bucket, key, `${REPO_PREFIX}postgres/${db.name}/`, { read: true, write: true });
+    grantRepository(verify.fn, this.bucket, key, REPO_PREFIX, { read: true, writePattern: '*/verification.json' });
+    grantRepository(status.fn, this.bucket, key, REPO_PREFIX, { read: true });
+    const dbSecrets = [...new Set(ops.postgres.map((d) => d.passwordSecretArn).filter((a): a is string => Boolean(a)))];
+    for (const f of [partitions.fn, status.fn]) {
+      if (dbSecrets.length > 0) f.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: dbSecrets }));
+    }
+    for (const f of [partitions.fn, verify.fn, status.fn]) {
+      if (stage.prometheus.secretArn) f.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [stage.prometheus.secretArn] }));
+      if (stage.prometheus.workspaceArn) this.grantRemoteWrite(f.role!, stage.prometheus.workspaceArn);
+    }
+    this.grantRunTasks(restore.fn, this.tasks.restoreDefinitions);
+    const statusUrl = status.fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+
+    // --- Schedules (EventBridge Scheduler, the configured time zone, retries, a dead-letter queue).
+    const dlq = new sqs.Queue(this, 'ScheduleDeadLetters', deadLetterQueueProps(key));
+    const group = new scheduler.ScheduleGroup(this, 'Schedules', { scheduleGroupName: stage.stackName });
+    const tz = TimeZone.of(ops.timezone);
+    const common = { deadLetterQueue: dlq, retryAttempts: 2, maxEventAge: Duration.hours(1) };
+    const schedule = (id: string, expression: string, target: scheduler.IScheduleTarget, description: string, timeZone: TimeZone | undefined = tz) =>
+      new scheduler.Schedule(this, `Schedule-${id}`, { schedule: scheduler.ScheduleExpression.expression(expression, timeZone), target, scheduleGroup: group, description });
+    const fargate = (task: JobTask) =>
+      new schedulerTargets.EcsRunFargateTask(this.tasks.cluster, { ...common, taskDefinition: task.definition, vpcSubnets: subnets, securityGroups: [jobsSg], propagateTags: true, enableEcsManagedTags: true });
+    const invoke = (fn: lambda.IFunction, input: unknown) => new schedulerTargets.LambdaInvoke(fn, { ...common, input: scheduler.ScheduleTargetInput.fromObject(input) });
+
+    const backupTask = (component: string, name: string) => this.tasks.backups.find((t) => t.command.join(' ') === `--json backup ${component} --name ${name}`)!;
+    for (const db of ops.postgres) {
+      schedule(`backup-postgres-${db.name}`, db.backup.schedule, fargate(backupTask('postgres', db.name)), `pg_dump of ${db.name} to the repository`);
+      schedule(`verify-postgres-${db.name}`, db.verify.schedule, invoke(verify.fn, { component: 'postgres', name: db.name }), `verify the newest backup of ${db.name}`);
+      schedule(`drill-postgres-${db.name}`, db.drill.schedule, fargate(this.tasks.drills.find((d) => d.command.includes(db.name))!), `restore drill of ${db.name}`);
+      if (db.partitions && db.partitions.tables.length > 0) schedule(`partitions-${db.name}`, db.partitions.schedule, invoke(partitions.fn, { name: db.name }), `partition maintenance of ${db.name}`);
+    }
+    for (const r of ops.redis) schedule(`backup-redis-${r.name}`, r.backup.schedule, fargate(backupTask('redis', r.name)), `Redis backup of ${r.name}`);
+    for (const k of ops.knowledge) schedule(`backup-knowledge-${k.name}`, k.backup.schedule, fargate(backupTask('knowledge', k.name)), `knowledge-base backup of ${k.name}`);
+    schedule('prune', stage.schedules.prune, fargate(this.tasks.prune), 'retention: delete expired backups, never the newest verified ones');
+    schedule('status', stage.schedules.status, invoke(status.fn, {}), 'freshness check: age gauges for the stale alarms');
+
+    // --- Each new manifest (a completed backup) is verified at once.
+    new events.Rule(this, 'VerifyOnManifest', {
+      description: 'A backup completed (its manifest was written): verify it',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: { bucket: { name: [this.bucket.bucketName] }, object: { key: [{ wildcard: `${REPO_PREFIX}*/manifest.json` }] } },
+      },
+      targets: [new eventTargets.LambdaFunction(verify.fn, { deadLetterQueue: dlq, retryAttempts: 2, maxEventAge: Duration.hours(2) })],
+    });
+
+    // --- Alerting.
+    const topic = new sns.Topic(this, 'AlarmTopic', { displayName: `ops-automation ${stage.stackName}`, masterKey: key, enforceSSL: true });
+    for (const email of stage.alerts.emails) topic.addSubscription(new subscriptions.EmailSubscription(email));
+    const topics: sns.ITopic[] = [topic];
+    if (stage.alerts.topicArn) topics.push(sns.Topic.fromTopicArn(this, 'ExternalAlarmTopic', stage.alerts.topicArn));
+    const taskFailures = new events.Rule(this, 'TaskFailed', {
+      description: 'A job task failed to start or exited non-zero',
+      eventPattern: {
+        source: ['aws.ecs'],
+        detailType: ['ECS Task State Change'],
+        detail: { clusterArn: [this.tasks.cluster.clusterArn], lastStatus: ['STOPPED'], $or: [{ containers: { exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }] },
+      },
+      targets: [new eventTargets.SnsTopic(topic, { message: events.RuleTargetInput.fromText(`ops-automation task ${events.EventField.fromPath('$.detail.taskDefinitionArn')} stopped: ${events.EventField.fromPath('$.detail.stoppedReason')}`) })],
+    });
+    const alarms = new OpsAlarms(this, 'Alarms', { stage, ops, namespace: ops.metrics.namespace, topics, deadLetterQueue: dlq, taskFailureRuleName: taskFailures.ruleName, functions: this.functions });
+    const dashboard = new OpsDashboard(this, 'Dashboard', { dashboardName: stage.stackName, namespace: ops.metrics.namespace, ops, alarms: alarms.alarms });
+
+    new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
+    new CfnOutput(this, 'RepositoryUrl', { value: repositoryUrl, description: 'OPS_REPOSITORY_URL for opsctl against this stage' });
+    new CfnOutput(this, 'ConfigParameter', { value: configParameter.parameterName });
+    new CfnOutput(this, 'StatusUrl', { value: statusUrl.url, description: 'IAM-authenticated status report' });
+    for (const [name, fn] of Object.entries(this.functions)) new CfnOutput(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, { value: fn.functionName });
+    new CfnOutput(this, 'ClusterArn', { value: this.tasks.cluster.clusterArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
+
+    acknowledgeNagFindings(this, { bucket: this.bucket, cluster: this.tasks.cluster, databases: ops.postgres.map((d) => d.name), replicaBucketArn: stage.bucket.replication?.destinationBucketArn });
+  }
+
+  private vpc({ stage }: LoadedStage): ec2.IVpc {
+    const v = stage.vpc;
+    if (v.mode === 'import') return ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: v.vpcId, availabilityZones: v.availabilityZones, privateSubnetIds: v.privateSubnetIds });
+    if (v.mode === 'lookup') return ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: v.vpcId });
+    const flowLogs = new logs.LogGroup(this, 'VpcFlowLogs', logGroupProps(stage));
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: v.maxAzs,
+      natGateways: v.natGateways,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'jobs', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+      ],
+      flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.REJECT } },
+    });
+    // Backups stream to S3 without paying NAT data processing.
+    vpc.addGatewayEndpoint('S3Endpoint', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+    return vpc;
+  }
+
+  private replication({ stage }: LoadedStage): Partial<s3.BucketProps> {
+    const r = stage.bucket.replication;
+    if (!r) return {};
+    const destination = s3.Bucket.fromBucketAttributes(this, 'ReplicaBucket', { bucketArn: r.destinationBucketArn, account: r.destinationAccount });
+    const destinationKey = kms.Key.fromKeyArn(this, 'ReplicaKey', r.destinationKmsKeyArn);
+    return {
+      replicationRules: [
+        {
+          destination,
+          priority: 0,
+          kmsKey: destinationKey,
+          sseKmsEncryptedObjects: true,
+          storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+          accessControlTransition: r.destinationAccount ? true : undefined,
+          deleteMarkerReplication: false,
+        },
+      ],
+    };
+  }
+
+  private pgRestoreLayer({ stage }: LoadedStage): lambda.ILayerVersion {
+    const l = stage.pgRestoreLayer;
+    if ('arn' in l) return lambda.LayerVersion.fromLayerVersionArn(this, 'PgRestoreLayer', l.arn);
+    const layerDir = path.join(REPO_ROOT, 'lambdas', 'pg-restore-layer');
+    const code =
+      'asset' in l
+        ? lambda.Code.fromAsset(path.resolve(REPO_ROOT, l.asset))
+        : lambda.Code.fromAsset(layerDir, {
+            bundling: {
+              image: lambda.Runtime.NODEJS_24_X.bundlingImage,
+              local: {
+                // The recipe's last stage is FROM scratch, so it is exported, not run.
+                tryBundle(outputDir: string) {
+                  const r = spawnSync('docker', ['build', '--platform', 'linux/arm64', '--output', `type=local,dest=${outputDir}`, layerDir], { stdio: 'inherit' });
+                  return r.status === 0;
+                },
+              },
+            },
+          });
+    return new lambda.LayerVersion(this, 'PgRestoreLayer', {
+      code,
+      compatibleArchitectures: [lambda.Architecture.ARM_64],
+      compatibleRuntimes: [lambda.Runtime.NODEJS_24_X],
+      description: 'pg_restore and zstd with their shared libraries for Amazon Linux 2023 (lambdas/pg-restore-layer)',
+    });
+  }
+
+  private grantRemoteWrite(role: iam.IGrantable, workspaceArn: string): void {
+    role.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['aps:RemoteWrite'], resources: [workspaceArn] }));
+  }
+
+  /** RunTask on exactly these task definitions in this cluster, and PassRole on exactly their roles, to ECS only. */
+  private grantRunTasks(fn: lambda.IFunction, definitions: import('aws-cdk-lib/aws-ecs').FargateTaskDefinition[]): void {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: definitions.map((d) => d.taskDefinitionArn),
+        conditions: { ArnEquals: { 'ecs:cluster': this.tasks.cluster.clusterArn } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: definitions.flatMap((d) => [d.taskRole.roleArn, d.obtainExecutionRole().roleArn]),
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ecs:TagResource'], resources: [`arn:${this.partition}:ecs:${this.region}:${this.account}:task/*`], conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } } }));
+  }
+}

@@ -1,0 +1,34 @@
+import { verifyKnowledgeBackup } from '../verify/knowledge-verify.js';
+import { verifyPostgresBackup } from '../verify/postgres-verify.js';
+import { verifyRedisBackup } from '../verify/redis-verify.js';
+import type { JobContext } from './context.js';
+import { runVerifications, type VerifyJobResult } from './runner.js';
+
+/*
+ * Verification of every component, apart from the backup and restore engines: the verify
+ * Lambda imports only this, so its bundle carries no Redis client or tar writer.
+ */
+
+export async function verifyPostgresJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
+  return runVerifications(ctx, 'postgres', ctx.config.postgres, name, idOrLatest, (entry, db) =>
+    verifyPostgresBackup(
+      entry,
+      {
+        repo: ctx.repo,
+        log: ctx.log,
+        env: ctx.env,
+        now: ctx.now,
+        onProgress: ctx.progress ? (bytes) => ctx.progress?.(`verify postgres/${db.name}`, bytes, entry.manifest?.payload.bytes) : undefined,
+      },
+      { extraTables: db.partitions?.tables.map((t) => t.table) ?? [] },
+    ),
+  );
+}
+
+export async function verifyRedisJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
+  return runVerifications(ctx, 'redis', ctx.config.redis, name, idOrLatest, (entry) => verifyRedisBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now }));
+}
+
+export async function verifyKnowledgeJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
+  return runVerifications(ctx, 'knowledge', ctx.config.knowledge, name, idOrLatest, (entry) => verifyKnowledgeBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now }));
+}

@@ -1,0 +1,301 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { buildOpsApp, EXAMPLE_STAGE } from '../../cdk/app.js';
+import { StageConfigError } from '../../cdk/errors.js';
+import { ALERTS } from '../../src/metrics/alerts.js';
+import { SEED_DEFAULTS } from '../../src/config/defaults.js';
+import { ROOT, tempDir } from '../helpers/cli.js';
+import { rm } from 'node:fs/promises';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+
+const exampleStage = () => JSON.parse(readFileSync(path.join(ROOT, EXAMPLE_STAGE), 'utf8')) as Record<string, unknown>;
+const exampleOps = () => JSON.parse(readFileSync(path.join(ROOT, 'cdk/stages/example.ops.config.json'), 'utf8')) as Record<string, unknown>;
+
+/** A stage + ops config pair in a temp dir, each derived from the example by `edit`. */
+function writeStage(dir: string, name: string, edit: { stage?: (s: any) => void; ops?: (o: any) => void; account?: string } = {}): string {
+  const ops = exampleOps();
+  edit.ops?.(ops);
+  const stage = exampleStage();
+  stage.opsConfig = `${name}.ops.json`;
+  edit.stage?.(stage);
+  const text = (o: unknown) => (edit.account ? JSON.stringify(o).replaceAll('123456789012', edit.account) : JSON.stringify(o));
+  writeFileSync(path.join(dir, `${name}.ops.json`), text(ops));
+  const file = path.join(dir, `${name}.json`);
+  writeFileSync(file, text(stage));
+  return file;
+}
+
+describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
+  let dir: string;
+  let template: Template;
+  let resources: Record<string, Resource>;
+  let outdir: string;
+  const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+  before(async () => {
+    dir = await tempDir('ops-stack-');
+    outdir = path.join(dir, 'cdk.out');
+    const { app, stack } = buildOpsApp(path.join(ROOT, EXAMPLE_STAGE), { outdir });
+    app.synth(); // throws "Validation failed" on any unacknowledged cdk-nag finding
+    template = Template.fromStack(stack);
+    resources = template.toJSON().Resources as Record<string, Resource>;
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  it('backup bucket: KMS, versioned, never public, TLS only, access-logged, lifecycle that never expires current backups, replicated', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() }, BucketKeyEnabled: true }] },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'backup-bucket/' }),
+      ReplicationConfiguration: Match.objectLike({ Rules: [Match.objectLike({ Destination: Match.objectLike({ Bucket: 'arn:aws:s3:::ops-automation-example-replica-eu-west-1' }) })] }),
+    });
+    const [, bucket] = ofType('AWS::S3::Bucket').find(([, r]) => (r.Properties as any).ReplicationConfiguration)!;
+    const rules = (bucket.Properties as any).LifecycleConfiguration.Rules as Record<string, unknown>[];
+    assert.ok(rules.some((r) => (r.AbortIncompleteMultipartUpload as any)?.DaysAfterInitiation === 1), 'aborts incomplete multipart uploads');
+    assert.deepEqual(
+      rules.flatMap((r) => (r.Transitions as any[]) ?? []).map((t) => [t.StorageClass, t.TransitionInDays]),
+      [['STANDARD_IA', 30], ['GLACIER_IR', 90]],
+    );
+    assert.ok(!rules.some((r) => 'ExpirationInDays' in r), 'current backups never expire by age: retention is the prune job');
+    const policies = ofType('AWS::S3::BucketPolicy').map(([, r]) => JSON.stringify(r.Properties));
+    assert.ok(policies.some((p) => p.includes('"aws:SecureTransport":"false"')), 'TLS enforced');
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it('one Fargate task definition per job, each running one opsctl command, with secrets injected and EFS mounted read-only for backup, read-write for restore', () => {
+    template.resourceCountIs('AWS::ECS::Cluster', 1);
+    const defs = ofType('AWS::ECS::TaskDefinition').map(([, r]) => (r.Properties as any).ContainerDefinitions[0]);
+    const commands = defs.map((c) => c.Command.join(' ')).sort();
+    assert.deepEqual(commands, [
+      '--help'.replace('--help', '--json --help'),
+      '--json backup knowledge --name knowledge_base',
+      '--json backup postgres --name callcenter',
+      '--json backup redis --name sessions',
+      '--json drill postgres --name callcenter',
+      '--json prune',
+      '--json verify postgres latest',
+    ].sort());
+    const byCommand = (cmd: string) => defs.find((c) => c.Command.join(' ') === cmd)!;
+    const secretNames = (c: any) => (c.Secrets ?? []).map((s: any) => s.Name).sort();
+    assert.deepEqual(secretNames(byCommand('--json backup postgres --name callcenter')), ['OPS_CONFIG_JSON', 'PGPASSWORD']);
+    assert.deepEqual(secretNames(byCommand('--json backup redis --name sessions')), ['OPS_CONFIG_JSON', 'REDISCLI_AUTH']);
+    assert.deepEqual(byCommand('--json backup knowledge --name knowledge_base').MountPoints, [{ ContainerPath: '/mnt/knowledge/knowledge_base', ReadOnly: true, SourceVolume: 'knowledge-knowledge_base' }]);
+    assert.deepEqual(byCommand('--json --help').MountPoints, [{ ContainerPath: '/mnt/knowledge/knowledge_base', ReadOnly: false, SourceVolume: 'knowledge-knowledge_base' }]);
+    for (const c of defs) {
+      assert.equal(c.LogConfiguration.LogDriver, 'awslogs');
+      assert.ok(!JSON.stringify(c.Environment ?? []).match(/password|secret/i), 'no secret in a container environment');
+    }
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { Volumes: [Match.objectLike({ EFSVolumeConfiguration: Match.objectLike({ FilesystemId: 'fs-0a1b2c3d4e5f60718', TransitEncryption: 'ENABLED' }) })] });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' }, RequiresCompatibilities: ['FARGATE'] });
+    for (const [, g] of ofType('AWS::Logs::LogGroup')) assert.equal((g.Properties as any).RetentionInDays, 90);
+  });
+
+  it('four Lambdas on the newest Node.js runtime, ARM64, own log groups; verify has the pg_restore layer; status has an IAM-authenticated URL', () => {
+    const fns = ofType('AWS::Lambda::Function').filter(([id]) => /^(Partitions|Verify|Restore|Status)Function/.test(id));
+    assert.equal(fns.length, 4);
+    for (const [id, fn] of fns) {
+      const p = fn.Properties as any;
+      assert.equal(p.Runtime, 'nodejs24.x', id);
+      assert.deepEqual(p.Architectures, ['arm64'], id);
+      assert.ok(p.LoggingConfig?.LogGroup, `${id} has its own log group`);
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Verify'), Layers: ['arn:aws:lambda:eu-central-1:123456789012:layer:ops-pg-restore:1'], Timeout: 900 });
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM' });
+    template.hasResourceProperties('AWS::SSM::Parameter', { Name: '/ops-automation-example/ops-config', Type: 'String' });
+  });
+
+  it("schedules: every job at the seeds' expression in the configured time zone, with retries and a dead-letter queue", () => {
+    const schedules = ofType('AWS::Scheduler::Schedule').map(([, r]) => r.Properties as any);
+    const found = Object.fromEntries(schedules.map((s) => [s.Description, [s.ScheduleExpression, s.ScheduleExpressionTimezone]]));
+    const S = SEED_DEFAULTS.schedules;
+    assert.deepEqual(found, {
+      'pg_dump of callcenter to the repository': [S.postgresBackup, 'UTC'],
+      'verify the newest backup of callcenter': [S.verify, 'UTC'],
+      'restore drill of callcenter': [S.drill, 'UTC'],
+      'partition maintenance of callcenter': [S.partitions, 'UTC'],
+      'Redis backup of sessions': [S.redisBackup, 'UTC'],
+      'knowledge-base backup of knowledge_base': [S.knowledgeBackup, 'UTC'],
+      'retention: delete expired backups, never the newest verified ones': ['cron(0 6 * * ? *)', 'UTC'],
+      'freshness check: age gauges for the stale alarms': [S.status, 'UTC'],
+    });
+    for (const s of schedules) {
+      assert.deepEqual(s.Target.RetryPolicy, { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 2 });
+      assert.ok(s.Target.DeadLetterConfig?.Arn, 'dead-letter queue');
+    }
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ source: ['aws.s3'], 'detail-type': ['Object Created'], detail: Match.objectLike({ object: { key: [{ wildcard: 'ops/*/manifest.json' }] } }) }),
+    });
+  });
+
+  it('alarms: every alert of src/metrics/alerts.ts with the shared thresholds and an existing runbook; staleness treats missing data as breaching', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as any);
+    const named = (alert: string) => alarms.filter((a) => a.AlarmName.startsWith(`ops-automation-example-${alert}-`));
+    for (const alert of ALERTS) assert.ok(named(alert.name).length > 0, `an alarm for ${alert.name}`);
+    const A = SEED_DEFAULTS.alerts;
+    const expectations: [string, number, string][] = [
+      ['PostgresBackupStale', A.postgresBackupStaleHours * 3600, 'backup_age_seconds'],
+      ['RedisBackupStale', A.redisBackupStaleHours * 3600, 'backup_age_seconds'],
+      ['KnowledgeBackupStale', A.knowledgeBackupStaleDays * 86_400, 'backup_age_seconds'],
+      ['PartitionCreationStale', A.partitionCreationStaleDays * 86_400, 'partition_age_seconds'],
+    ];
+    for (const [alert, threshold, metric] of expectations) {
+      const [alarm] = named(alert);
+      assert.equal(alarm.Threshold, threshold, alert);
+      assert.equal(alarm.MetricName, metric, alert);
+      assert.equal(alarm.TreatMissingData, 'breaching', `${alert}: a dead checker must page`);
+      assert.ok(alarm.Period * alarm.EvaluationPeriods <= 604_800, 'CloudWatch evaluates at most 7 days');
+    }
+    assert.equal(named('PartitionCoverageLow').length, 3, 'one per partitioned table');
+    assert.equal(named('FreshnessCheckerDead')[0].TreatMissingData, 'breaching');
+    for (const extra of ['ScheduledTaskFailed', 'ScheduleDeliveryFailed', 'FunctionErrors']) assert.ok(named(extra).length > 0, extra);
+    for (const a of alarms) {
+      const runbook = /Runbook: \S+\/doc\/runbooks\/([a-z-]+\.md)$/.exec(a.AlarmDescription)?.[1];
+      assert.ok(runbook && existsSync(path.join(ROOT, 'doc', 'runbooks', runbook)), `${a.AlarmName} links an existing runbook (${a.AlarmDescription})`);
+      assert.ok(a.AlarmActions?.length >= 1, `${a.AlarmName} notifies SNS`);
+    }
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('least privilege: no action wildcard on data, RunTask and PassRole scoped to the restore/drill task definitions', () => {
+    const statements = ofType('AWS::IAM::Policy').flatMap(([id, r]) => ((r.Properties as any).PolicyDocument.Statement as any[]).map((s) => ({ id, ...s })));
+    const actions = (s: any) => [s.Action].flat();
+    for (const s of statements) {
+      for (const a of actions(s)) {
+        assert.notEqual(a, '*', `${s.id}: Action *`);
+        if (!s.id.startsWith('BackupBucketReplicationRole')) assert.ok(!/^(s3|kms|secretsmanager|ssm):.*\*/.test(a), `${s.id}: wildcard action ${a} on data`);
+      }
+    }
+    const runTask = statements.filter((s) => actions(s).includes('ecs:RunTask') && s.id.startsWith('RestoreRole'));
+    assert.equal(runTask.length, 1);
+    assert.equal([runTask[0].Resource].flat().length, 2, 'restore + drill task definitions only');
+    assert.ok(runTask[0].Condition?.ArnEquals?.['ecs:cluster'], 'only in our cluster');
+    const passRole = statements.find((s) => actions(s).includes('iam:PassRole') && s.id.startsWith('RestoreRole'));
+    assert.equal(passRole.Condition.StringEquals['iam:PassedToService'], 'ecs-tasks.amazonaws.com');
+    assert.equal([passRole.Resource].flat().length, 4, 'task + execution role of the two task definitions');
+    const backupPolicy = statements.filter((s) => s.id.startsWith('JobsBackupRedissessionsTaskRole'));
+    const resources = JSON.stringify(backupPolicy.map((s) => s.Resource));
+    assert.match(resources, /\/ops\/redis\/sessions\/\*/);
+    assert.doesNotMatch(resources, /\/ops\/postgres/, 'a Redis backup cannot touch PostgreSQL backups');
+  });
+
+  it('each Lambda bundle is minified ESM under 1 MiB', () => {
+    const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.') && existsSync(path.join(outdir, d, 'index.mjs')));
+    assert.equal(assets.length, 4);
+    for (const a of assets) {
+      const bytes = statSync(path.join(outdir, a, 'index.mjs')).size;
+      assert.ok(bytes < 1_048_576, `${a}: ${bytes} bytes`);
+    }
+  });
+});
+
+describe('CDK stack: acknowledged findings only', () => {
+  it('a new wildcard permission fails the synth (cdk-nag cannot be silently bypassed)', async () => {
+    const dir = await tempDir('ops-stack-nag-');
+    try {
+      const { app, stack } = buildOpsApp(path.join(ROOT, EXAMPLE_STAGE), { outdir: dir });
+      stack.functions.status.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:*'], resources: ['*'] }));
+      assert.throws(() => app.synth(), /Validation failed/);
+      const report = readFileSync(path.join(dir, 'validation-report.json'), 'utf8');
+      assert.match(report, /AwsSolutions-IAM5\[Action::s3:\*\]/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('CDK stage configuration', () => {
+  it('a bad stage and ops config report every problem at once, naming each path', async () => {
+    const dir = await tempDir('ops-stage-');
+    try {
+      const file = writeStage(dir, 'bad', {
+        stage: (s) => {
+          s.region = 'mars-1';
+          s.vpc = { mode: 'import', vpcId: 'vpc-1' };
+          delete s.pgRestoreLayer;
+          s.logRetentionDays = 10;
+          s.knowledgeFileSystems = {};
+        },
+        ops: (o) => {
+          o.postgres[0].url = 'postgresql://postgres@127.0.0.1:5432/ops_demo';
+          delete o.postgres[0].passwordSecretArn;
+          o.redis[0].backup.schedule = 'every day';
+        },
+      });
+      const error = (() => {
+        try {
+          buildOpsApp(file, { nag: false });
+        } catch (e) {
+          return e;
+        }
+        assert.fail('expected a StageConfigError');
+      })();
+      assert.ok(error instanceof StageConfigError);
+      const paths = error.problems.map((p) => p.path);
+      for (const expected of ['region', 'vpc.vpcId', 'vpc.availabilityZones', 'pgRestoreLayer', 'opsConfig → redis.0.backup.schedule']) assert.ok(paths.includes(expected), `${expected} in ${paths.join(', ')}`);
+      // Cross-file rules run once both files parse on their own.
+      const second = writeStage(dir, 'cross', {
+        stage: (s) => {
+          s.logRetentionDays = 10;
+          s.knowledgeFileSystems = {};
+        },
+        ops: (o) => {
+          o.postgres[0].url = 'postgresql://postgres@127.0.0.1:5432/ops_demo';
+          delete o.postgres[0].passwordSecretArn;
+        },
+      });
+      assert.throws(
+        () => buildOpsApp(second, { nag: false }),
+        (e: unknown) => {
+          const p = (e as StageConfigError).problems.map((x) => x.path);
+          assert.deepEqual(p.sort(), ['knowledgeFileSystems.knowledge_base', 'logRetentionDays', 'opsConfig → postgres.0.passwordSecretArn', 'opsConfig → postgres.0.url'].sort());
+          return true;
+        },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the time zone, schedules and thresholds come from the ops config: a second stage is one file away', async () => {
+    const dir = await tempDir('ops-stage-');
+    try {
+      const file = writeStage(dir, 'kyiv', {
+        account: '210987654321',
+        stage: (s) => {
+          s.stackName = 'ops-automation-staging';
+          s.account = '210987654321';
+          s.region = 'eu-west-1';
+          s.vpc = { mode: 'create', maxAzs: 2, natGateways: 1 };
+          s.bucket = { objectLock: { mode: 'GOVERNANCE', days: 30 } };
+        },
+        ops: (o) => {
+          o.timezone = 'Europe/Kyiv';
+          o.postgres[0].backup.schedule = 'cron(30 3 * * ? *)';
+          o.alerts = { postgresBackupStaleHours: 30 };
+        },
+      });
+      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out') });
+      app.synth();
+      const t = Template.fromStack(stack);
+      const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r: any) => r.Properties);
+      assert.ok(schedules.filter((s) => s.ScheduleExpression.startsWith('cron')).every((s) => s.ScheduleExpressionTimezone === 'Europe/Kyiv'));
+      assert.ok(schedules.some((s) => s.ScheduleExpression === 'cron(30 3 * * ? *)'));
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'ops-automation-staging-PostgresBackupStale-postgres-callcenter', Threshold: 30 * 3600 });
+      t.hasResourceProperties('AWS::S3::Bucket', { ObjectLockEnabled: true, ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 30 } } } });
+      t.resourceCountIs('AWS::EC2::VPC', 1);
+      t.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'REJECT' });
+      assert.equal(stack.account, '210987654321');
+      assert.doesNotMatch(JSON.stringify(t.toJSON()), /123456789012/, 'nothing of the example account leaks into another stage');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
