@@ -164,6 +164,14 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
       outcome = await (await import('./commands/status-command.js')).statusCommand(await context(), { emit: opts.emit ?? false });
     });
 
+  program
+    .command('healthcheck')
+    .description('reachability of the repository, PostgreSQL and Redis: OK / DEGRADED / DOWN (exit 0 / 1 / 2); usable as a container health check')
+    .option('--timeout <ms>', 'per check', positiveInt, 5_000)
+    .action(async (opts: { timeout: number }) => {
+      outcome = await (await import('./commands/status-command.js')).healthcheckCommand(await context(), { timeoutMs: opts.timeout });
+    });
+
   const configCmd = program.command('config').description('the configuration file');
   configCmd
     .command('validate')

@@ -49,8 +49,12 @@ export async function startRedis(extra: string[] = []): Promise<TestRedis> {
     },
     async stop() {
       for (const c of clients) c.disconnect();
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      // Idempotent: a test may stop its server and its cleanup stop it again.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -39,3 +39,20 @@ export async function statusCommand(ctx: JobContext, options: { emit: boolean })
   const verdict = exitCode === EXIT.ok ? c.green('OK') : exitCode === EXIT.degraded ? c.yellow('DEGRADED') : c.red('DOWN');
   return { exitCode, json: { state: exitCode === EXIT.ok ? 'OK' : exitCode === EXIT.degraded ? 'DEGRADED' : 'DOWN', ...report }, text: [`status: ${verdict}`, backups, parts].filter(Boolean).join('\n\n') };
 }
+
+/** `opsctl healthcheck`: reachability only, with seed 004's exit codes (0 OK, 1 DEGRADED, 2 DOWN). */
+export async function healthcheckCommand(ctx: JobContext, options: { timeoutMs: number }): Promise<CommandOutcome> {
+  const { healthcheck } = await import('../../status/healthcheck.js');
+  const report = await healthcheck(ctx, options);
+  const c = colour(process.stdout.isTTY === true);
+  const table = renderTable(report.checks, [
+    { header: 'CHECK', value: (h) => h.check },
+    { header: 'TARGET', value: (h) => h.target },
+    { header: 'STATE', value: (h) => (h.ok ? c.green('OK') : h.critical ? c.red('DOWN') : c.yellow('DEGRADED')) },
+    { header: 'MS', value: (h) => String(h.ms), align: 'right' },
+    { header: 'DETAIL', value: (h) => h.detail },
+  ]);
+  const verdict = report.state === 'OK' ? c.green('OK') : report.state === 'DEGRADED' ? c.yellow('DEGRADED') : c.red('DOWN');
+  const exitCode = report.state === 'OK' ? EXIT.ok : report.state === 'DEGRADED' ? EXIT.degraded : EXIT.failed;
+  return { exitCode, json: report, text: `health: ${verdict}\n\n${table}` };
+}

@@ -1,0 +1,109 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import pg from 'pg';
+import { errorMessage } from '../errors.js';
+import type { JobContext } from '../jobs/context.js';
+import { redisUrl } from '../jobs/redis-jobs.js';
+import { parseRedisUrl, resp } from '../redis/endpoint.js';
+import { maskUrl } from '../util/mask.js';
+
+export type HealthState = 'OK' | 'DEGRADED' | 'DOWN';
+
+export interface HealthCheck {
+  check: 'repository' | 'postgres' | 'redis';
+  target: string;
+  ok: boolean;
+  /** A failed critical check means DOWN; a failed other check means DEGRADED (seed 004). */
+  critical: boolean;
+  ms: number;
+  detail: string;
+}
+
+export interface HealthReport {
+  state: HealthState;
+  at: string;
+  checks: HealthCheck[];
+}
+
+/**
+ * The fast subset of status, for container health checks and on-call reflexes:
+ * is the repository reachable, does every PostgreSQL answer a query, does every Redis
+ * answer PING. Without the repository or a database nothing can be backed up (DOWN);
+ * an unreachable Redis costs one component's backups (DEGRADED). All checks run at once,
+ * each bounded by `timeoutMs`.
+ */
+export async function healthcheck(ctx: JobContext, options: { timeoutMs?: number } = {}): Promise<HealthReport> {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const timed = async (check: HealthCheck['check'], target: string, critical: boolean, probe: () => Promise<string>): Promise<HealthCheck> => {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const detail = await Promise.race([
+        probe(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      return { check, target, ok: true, critical, ms: Math.round(performance.now() - started), detail };
+    } catch (error) {
+      return { check, target, ok: false, critical, ms: Math.round(performance.now() - started), detail: errorMessage(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const checks = await Promise.all([
+    timed('repository', maskUrl(ctx.config.effective.repositoryUrl.value), true, async () => {
+      await ctx.repo.probe();
+      return 'reachable';
+    }),
+    ...ctx.config.postgres.map((db) => {
+      const url = ctx.config.effective.postgres[db.name]?.value ?? '';
+      return timed('postgres', `${db.name} ${maskUrl(url)}`, true, () => pingPostgres(url, timeoutMs));
+    }),
+    ...ctx.config.redis.map((r) => timed('redis', `${r.name} ${maskUrl(ctx.config.effective.redis[r.name]?.value ?? '')}`, false, () => pingRedis(redisUrl(ctx, r), timeoutMs))),
+  ]);
+  const state: HealthState = checks.some((c) => !c.ok && c.critical) ? 'DOWN' : checks.some((c) => !c.ok) ? 'DEGRADED' : 'OK';
+  return { state, at: ctx.now().toISOString(), checks };
+}
+
+async function pingPostgres(url: string, timeoutMs: number): Promise<string> {
+  const client = new pg.Client({ connectionString: url, application_name: 'ops-automation-healthcheck', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version");
+    return `PostgreSQL ${rows[0]?.version ?? '?'}`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** AUTH (when the URL carries a password) and PING on a plain socket: no client library, no reconnect loop. */
+function pingRedis(url: string, timeoutMs: number): Promise<string> {
+  const ep = parseRedisUrl(url);
+  return new Promise((resolve, reject) => {
+    const socket = ep.tls ? tls.connect({ host: ep.host, port: ep.port, servername: ep.host }) : net.connect({ host: ep.host, port: ep.port });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    let buffer = '';
+    const expected = ep.password ? 2 : 1;
+    socket.on('error', (error) => reject(error));
+    socket.on(ep.tls ? 'secureConnect' : 'connect', () => {
+      const auth = ep.password ? (ep.username ? resp('AUTH', ep.username, ep.password) : resp('AUTH', ep.password)) : Buffer.alloc(0);
+      socket.write(Buffer.concat([auth, resp('PING')]));
+    });
+    socket.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('latin1');
+      const lines = buffer.split('\r\n').filter(Boolean);
+      const error = lines.find((l) => l.startsWith('-'));
+      if (error) {
+        socket.destroy();
+        reject(new Error(`Redis refused: ${error.slice(1)}`));
+      } else if (lines.length >= expected) {
+        socket.end();
+        resolve(lines.at(-1) === '+PONG' ? 'PONG' : `unexpected reply ${lines.at(-1)}`);
+      }
+    });
+    socket.on('close', () => reject(new Error('connection closed before PONG')));
+  });
+}

@@ -1,0 +1,64 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './prometheus.js';
+
+export interface TestPostgresServer {
+  port: number;
+  url: string;
+  dir: string;
+  stop(): void;
+  start(): void;
+  remove(): Promise<void>;
+}
+
+function pgBin(tool: string): string {
+  const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
+  for (const v of versions) {
+    const p = `/usr/lib/postgresql/${v}/bin/${tool}`;
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`${tool} not found under /usr/lib/postgresql`);
+}
+
+/** Run as the postgres user when we are root (initdb refuses root). */
+function asPostgres(args: string[]): void {
+  const cmd = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...args] : args;
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr.toString()}`);
+}
+
+/**
+ * A private PostgreSQL server (initdb in a temp dir, its own port, trust auth), for tests
+ * that must stop a server: never the machine's own on 5432.
+ */
+export async function startPostgresServer(): Promise<TestPostgresServer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-pg-'));
+  if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
+  const port = await freePort();
+  const data = path.join(dir, 'data');
+  asPostgres([pgBin('initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const server: TestPostgresServer = {
+    port,
+    dir,
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    start() {
+      asPostgres([pgBin('pg_ctl'), '-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+    },
+    stop() {
+      asPostgres([pgBin('pg_ctl'), '-D', data, '-w', '-m', 'immediate', 'stop']);
+    },
+    async remove() {
+      try {
+        server.stop();
+      } catch {
+        // already stopped
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  server.start();
+  return server;
+}
