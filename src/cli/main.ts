@@ -186,6 +186,28 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
       outcome = (await configCmds()).configShowCommand(config());
     });
 
+  const parameterOption = () => new Option('--parameter <name>', 'the SSM parameter of the deployed stack (/<stackName>/ops-config)').env('OPS_CONFIG_PARAMETER').makeOptionMandatory();
+  // Validated without this shell's environment: in AWS no DATABASE_URL fills a gap in the file.
+  const deployableConfig = (): OpsConfig => loadConfig(resolveConfigPath(globals().config), {});
+  const ssmStore = async (name: string) => {
+    const [{ ssmConfigStore }, { SSMClient }] = await Promise.all([import('../config/remote.js'), import('@aws-sdk/client-ssm')]);
+    return ssmConfigStore(name, new SSMClient({}));
+  };
+  configCmd
+    .command('diff')
+    .description('compare the local file with the deployed configuration (exit 1 when they differ)')
+    .addOption(parameterOption())
+    .action(async (opts: { parameter: string }) => {
+      outcome = await (await configCmds()).configDiffCommand(deployableConfig(), await ssmStore(opts.parameter));
+    });
+  configCmd
+    .command('push')
+    .description('validate the local file, then replace the deployed configuration (no redeploy; functions re-read it within a minute)')
+    .addOption(parameterOption())
+    .action(async (opts: { parameter: string }) => {
+      outcome = await (await configCmds()).configPushCommand(deployableConfig(), await ssmStore(opts.parameter));
+    });
+
   program
     .command('run')
     .description('run a scheduled job now')

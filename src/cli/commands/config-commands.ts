@@ -1,6 +1,9 @@
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../../config/errors.js';
 import type { OpsConfig } from '../../config/load.js';
+import { diffConfig, pushDescription, type ConfigChange, type ConfigStore } from '../../config/remote.js';
 import { maskUrl } from '../../util/mask.js';
-import { EXIT, type CommandOutcome } from '../output.js';
+import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
 /** The effective configuration with every connection string masked. */
 export function redactedConfig(config: OpsConfig): Record<string, unknown> {
@@ -43,4 +46,48 @@ export function configValidateCommand(config: OpsConfig): CommandOutcome {
 export function configShowCommand(config: OpsConfig): CommandOutcome {
   const json = redactedConfig(config);
   return { exitCode: EXIT.ok, json, text: JSON.stringify(json, null, 2) };
+}
+
+export function configChangesTable(changes: ConfigChange[]): string {
+  if (changes.length === 0) return 'no differences';
+  const show = (v: unknown) => (v === undefined ? '-' : JSON.stringify(v).slice(0, 80));
+  return renderTable(changes, [
+    { header: 'PATH', value: (c) => c.path },
+    { header: 'CHANGE', value: (c) => c.change },
+    { header: 'DEPLOYED', value: (c) => show(c.from) },
+    { header: 'LOCAL', value: (c) => show(c.to) },
+  ]);
+}
+
+/** `opsctl config diff`: the deployed configuration against the local file. Exit 1 when they differ. */
+export async function configDiffCommand(config: OpsConfig, store: ConfigStore): Promise<CommandOutcome> {
+  const local = JSON.parse(await readFile(config.source, 'utf8')) as unknown;
+  const remote = await store.get();
+  const changes = diffConfig(remote ? (JSON.parse(remote.text) as unknown) : {}, local);
+  const head = remote ? `${store.label} version ${remote.version}${remote.description ? ` (${remote.description})` : ''} vs ${config.source}` : `${store.label} does not exist yet; everything in ${config.source} would be added`;
+  return { exitCode: changes.length === 0 ? EXIT.ok : EXIT.degraded, json: { parameter: store.label, deployedVersion: remote?.version ?? null, changes }, text: `${head}\n\n${configChangesTable(changes)}` };
+}
+
+/**
+ * `opsctl config push`: the local file, already validated by loading it (an invalid file
+ * never gets here: exit 64 with every problem), replaces the deployed version.
+ * Running functions pick it up within a minute; tasks at their next start.
+ */
+export async function configPushCommand(config: OpsConfig, store: ConfigStore): Promise<CommandOutcome> {
+  const text = await readFile(config.source, 'utf8');
+  const minified = JSON.stringify(JSON.parse(text));
+  if (Buffer.byteLength(minified) > 8192) {
+    throw new ConfigError(config.source, [{ path: '', message: `${Buffer.byteLength(minified)} bytes minified; an SSM parameter holds at most 8192` }]);
+  }
+  const remote = await store.get();
+  const changes = diffConfig(remote ? (JSON.parse(remote.text) as unknown) : {}, JSON.parse(minified));
+  if (remote && changes.length === 0) {
+    return { exitCode: EXIT.ok, json: { parameter: store.label, pushed: false, version: remote.version, changes }, text: `${store.label} version ${remote.version} already holds ${config.source}: nothing pushed` };
+  }
+  const version = await store.put(minified, pushDescription(config.source));
+  return {
+    exitCode: EXIT.ok,
+    json: { parameter: store.label, pushed: true, version, previousVersion: remote?.version ?? null, changes },
+    text: `pushed ${config.source} to ${store.label} as version ${version}; functions pick it up within a minute, tasks at their next start\n\n${configChangesTable(changes)}`,
+  };
 }
