@@ -210,12 +210,14 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
 
   program
     .command('run')
-    .description('run a scheduled job now')
-    .addArgument(new Argument('<job>', 'nightly').choices(['nightly']))
-    .option('--sample-data', 'create missing databases with the seeds\' schema and generated rows (demo)')
+    .description('run a scheduled job now, with its result (nightly = every job in order, the local cycle)')
+    .addArgument(new Argument('<job>', 'the job').choices(['nightly', 'backup-postgres', 'backup-redis', 'backup-knowledge', 'verify', 'partitions', 'drill', 'prune', 'status']))
+    .addOption(nameOption())
+    .option('--sample-data', 'nightly: create missing databases with the seeds\' schema and generated rows (demo)')
     .option('--sample-calls <n>', 'calls to generate with --sample-data', positiveInt, 20_000)
-    .action(async (_job: string, opts: { sampleData?: boolean; sampleCalls: number }) => {
-      outcome = await (await import('./commands/run-command.js')).nightlyCommand(await context(), { sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
+    .action(async (job: string, opts: { sampleData?: boolean; sampleCalls: number; name?: string }) => {
+      const { runJobCommand } = await import('./commands/run-command.js');
+      outcome = await runJobCommand(await context(), job as import('./commands/run-command.js').JobName, { name: opts.name, sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
     });
 
   try {
