@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { OpsConfig } from '../src/config/load.js';
 import { METRIC } from '../src/metrics/samples.js';
@@ -11,7 +12,7 @@ import { METRIC } from '../src/metrics/samples.js';
 export class OpsDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
 
-  constructor(scope: Construct, id: string, props: { dashboardName: string; namespace: string; ops: OpsConfig; alarms: cloudwatch.IAlarm[] }) {
+  constructor(scope: Construct, id: string, props: { dashboardName: string; namespace: string; ops: OpsConfig; alarms: cloudwatch.IAlarm[]; statusFunction: IFunction }) {
     super(scope, id);
     const { ops, namespace } = props;
     const targets = [
@@ -39,6 +40,8 @@ export class OpsDashboard extends Construct {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.days(14),
       widgets: [
+        // Seed 001's status page, rendered by the status function behind the console's sign-in.
+        [new cloudwatch.CustomWidget({ title: 'System status', functionArn: props.statusFunction.functionArn, width: 24, height: 10, updateOnRefresh: true, updateOnResize: false, updateOnTimeRangeChange: false })],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: props.alarms, width: 24, height: Math.min(12, 2 + Math.ceil(props.alarms.length / 4)) })],
         [graph('Newest backup age (hours)', perTarget(METRIC.backupAge, 'Maximum', 3600), 'hours'), graph('Backup size (MiB)', perTarget(METRIC.backupLastSize, 'Maximum', 1_048_576), 'MiB')],
         [graph('Backup duration (seconds)', perTarget(METRIC.backupDuration, 'Maximum'), 'seconds'), graph('Verified level (3 = full read)', perTarget(METRIC.verifyLevel, 'Minimum'), 'level')],

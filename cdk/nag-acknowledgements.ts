@@ -72,6 +72,11 @@ export function nagAcknowledgements(): NagAcknowledgement[] {
       reason: 'ecs:TagResource for the task RunTask creates (tags propagate from the task definition); limited by the condition ecs:CreateAction = RunTask, the task ARN does not exist beforehand.',
     },
     {
+      path: /^Status\/Role\/DefaultPolicy$/,
+      ids: ['AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:{region}:{account}:task/<{Cluster}>/*]', 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:{region}:{account}:alarm:{stackName}-*]'],
+      reason: "The status report lists the stack's schedules (scheduler:ListSchedules has no resource-level permissions), its cluster's tasks (ecs:ListTasks limited by the ecs:cluster condition; DescribeTasks on this cluster's tasks) and this stack's alarms (by name prefix): read-only.",
+    },
+    {
       path: /^ScheduleDeadLetters$/,
       ids: ['AwsSolutions-SQS3'],
       reason: 'This queue is itself the dead-letter queue of the schedules and event rules; its depth raises the ScheduleDeliveryFailed alarm.',
@@ -105,6 +110,7 @@ export function acknowledgeNagFindings(stack: Stack, refs: { bucket: IConstruct;
       .replaceAll('{Cluster}', cluster)
       .replaceAll('{region}', stack.region)
       .replaceAll('{account}', stack.account)
+      .replaceAll('{stackName}', stack.stackName)
       .replaceAll('{ReplicaBucketArn}', refs.replicaBucketArn ?? '');
     const job = /^Jobs\/(Backup|Drill)([A-Za-z]+)-([^/]+)\//.exec(rel);
     if (job) id = id.replaceAll('{component}', job[2]!.toLowerCase()).replaceAll('{name}', job[3]!);

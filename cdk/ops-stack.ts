@@ -149,6 +149,16 @@ export class OpsStack extends Stack {
     const dlq = new sqs.Queue(this, 'ScheduleDeadLetters', deadLetterQueueProps(key));
     const group = new scheduler.ScheduleGroup(this, 'Schedules', { scheduleGroupName: stage.stackName });
     const tz = TimeZone.of(ops.timezone);
+    // The status report's AWS part: schedules, the newest run of each job, alarms firing.
+    status.fn.addEnvironment('OPS_STACK_NAME', stage.stackName);
+    status.fn.addEnvironment('OPS_SCHEDULE_GROUP', stage.stackName);
+    status.fn.addEnvironment('OPS_CLUSTER_ARN', this.tasks.cluster.clusterArn);
+    status.fn.addEnvironment('OPS_RUNBOOK_BASE_URL', stage.alerts.runbookBaseUrl);
+    status.fn.addEnvironment('OPS_DASHBOARD_URL', `https://${stage.region}.console.aws.amazon.com/cloudwatch/home?region=${stage.region}#dashboards:name=${stage.stackName}`);
+    status.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['scheduler:ListSchedules'], resources: ['*'] }));
+    status.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ecs:ListTasks'], resources: ['*'], conditions: { ArnEquals: { 'ecs:cluster': this.tasks.cluster.clusterArn } } }));
+    status.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ecs:DescribeTasks'], resources: [`arn:${this.partition}:ecs:${this.region}:${this.account}:task/${this.tasks.cluster.clusterName}/*`] }));
+    status.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: [`arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:${stage.stackName}-*`] }));
     const common = { deadLetterQueue: dlq, retryAttempts: 2, maxEventAge: Duration.hours(1) };
     const schedule = (id: string, expression: string, target: scheduler.IScheduleTarget, description: string, timeZone: TimeZone | undefined = tz) =>
       new scheduler.Schedule(this, `Schedule-${id}`, { schedule: scheduler.ScheduleExpression.expression(expression, timeZone), target, scheduleGroup: group, description });
@@ -194,7 +204,7 @@ export class OpsStack extends Stack {
       targets: [new eventTargets.SnsTopic(topic, { message: events.RuleTargetInput.fromText(`ops-automation task ${events.EventField.fromPath('$.detail.taskDefinitionArn')} stopped: ${events.EventField.fromPath('$.detail.stoppedReason')}`) })],
     });
     const alarms = new OpsAlarms(this, 'Alarms', { stage, ops, namespace: ops.metrics.namespace, topics, deadLetterQueue: dlq, taskFailureRuleName: taskFailures.ruleName, functions: this.functions });
-    const dashboard = new OpsDashboard(this, 'Dashboard', { dashboardName: stage.stackName, namespace: ops.metrics.namespace, ops, alarms: alarms.alarms });
+    const dashboard = new OpsDashboard(this, 'Dashboard', { dashboardName: stage.stackName, namespace: ops.metrics.namespace, ops, alarms: alarms.alarms, statusFunction: status.fn });
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
     new CfnOutput(this, 'RepositoryUrl', { value: repositoryUrl, description: 'OPS_REPOSITORY_URL for opsctl against this stage' });

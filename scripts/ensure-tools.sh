@@ -12,6 +12,8 @@ have zstd || missing+=(zstd)
 if [ "$mode" = test ]; then
   have promtool || missing+=(prometheus)
   have redis-server || missing+=(redis-server)
+  # The status page is checked in headless Chromium (test/integration/status-page.test.ts).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   have psql || missing+=(postgresql-client)
   [ -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null || have pg_ctlcluster || missing+=(postgresql)
 fi

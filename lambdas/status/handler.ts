@@ -2,25 +2,40 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { ConfigSource } from '../../src/config/source.js';
 import { createJobContext } from '../../src/jobs/context.js';
 import { createMetrics } from '../../src/metrics/create.js';
-import { checkFreshness, emitFreshness, type FreshnessReport } from '../../src/status/freshness.js';
+import { awsTargetFromEnv, defaultAwsClients, type AwsClients } from '../../src/status/aws-status.js';
+import { emitFreshness } from '../../src/status/freshness.js';
+import { renderStatusHtml } from '../../src/status/html.js';
+import { buildStatusReport, type StatusReport } from '../../src/status/report.js';
 import { powertoolsLog } from '../shared/log.js';
 import { applyDatabaseSecret, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
 
+/** A CloudWatch dashboard custom widget calls with `widgetContext`: it gets the HTML page. */
+function isWidgetCall(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && 'widgetContext' in event;
+}
+
 /**
- * Every 15 minutes: the freshness report, with the age gauges and re-pushed last-success
- * timestamps the stale alarms read (CloudWatch cannot look back 8 or 35 days itself).
- * The same report is returned to callers (`opsctl status --remote`).
+ * Every 15 minutes: the freshness gauges and re-pushed last-success timestamps the stale
+ * alarms read (CloudWatch cannot look back 8 or 35 days itself). Every call returns the
+ * whole status report (JSON; `opsctl status --remote`), or the HTML page to a dashboard
+ * custom widget, so the console's sign-in protects it.
  */
-export async function status(deps: { source: ConfigSource; logger: Logger }): Promise<FreshnessReport> {
+export async function status(event: unknown, deps: { source: ConfigSource; logger: Logger; env?: NodeJS.ProcessEnv; aws?: AwsClients }): Promise<StatusReport | string> {
+  const env = deps.env ?? process.env;
   const config = await deps.source.current();
-  await applyDatabaseSecret(config);
-  await applyPrometheusSecret(config);
+  await applyDatabaseSecret(config, env);
+  await applyPrometheusSecret(config, env);
   const log = powertoolsLog(deps.logger);
-  const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });
+  const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log, env), env });
+  const target = awsTargetFromEnv(env);
   try {
-    const report = await checkFreshness(ctx);
-    emitFreshness(ctx, report);
-    return report;
+    const { report, freshness } = await buildStatusReport(ctx, {
+      aws: target ? { clients: deps.aws ?? (await defaultAwsClients()), target } : undefined,
+      links: { dashboard: env.OPS_DASHBOARD_URL, runbooks: env.OPS_RUNBOOK_BASE_URL ?? 'doc/runbooks/' },
+    });
+    emitFreshness(ctx, freshness);
+    deps.logger.info('status', { state: report.state, reasons: report.reasons });
+    return isWidgetCall(event) ? renderStatusHtml(report, { fragment: true }) : report;
   } finally {
     await ctx.metrics.flush();
   }
@@ -29,4 +44,4 @@ export async function status(deps: { source: ConfigSource; logger: Logger }): Pr
 const logger = new Logger({ serviceName: 'ops-status' });
 const source = configSourceFromEnv(logger);
 
-export const handler = async () => status({ source, logger });
+export const handler = async (event: unknown) => status(event, { source, logger });

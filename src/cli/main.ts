@@ -158,10 +158,11 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
 
   program
     .command('status')
-    .description('freshness of every backup and of partition maintenance: OK / DEGRADED / DOWN (exit 0 / 1 / 2)')
+    .description('backups and partitions against their thresholds, PostgreSQL and Redis live: OK / DEGRADED / DOWN (exit 0 / 1 / 2)')
     .option('--emit', 'also push the age gauges and last-success timestamps the stale alarms use')
-    .action(async (opts: { emit?: boolean }) => {
-      outcome = await (await import('./commands/status-command.js')).statusCommand(await context(), { emit: opts.emit ?? false });
+    .option('--html <file>', 'also write the report as an HTML page (green / yellow / red per check)')
+    .action(async (opts: { emit?: boolean; html?: string }) => {
+      outcome = await (await import('./commands/status-command.js')).statusCommand(await context(), { emit: opts.emit ?? false, html: opts.html });
     });
 
   program

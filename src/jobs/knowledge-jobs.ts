@@ -3,7 +3,7 @@ import { backupKnowledge } from '../backup/knowledge-backup.js';
 import { OpsError } from '../errors.js';
 import { restoreKnowledge, type KnowledgeRestoreResult } from '../restore/knowledge-restore.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
-import { runBackups, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
+import { runBackups, withRestoreMetrics, type BackupJobResult } from './runner.js';
 
 function knowledgePath(ctx: JobContext, name: string): string {
   const p = ctx.config.effective.knowledge[name]?.value;

@@ -3,7 +3,7 @@ import { ensurePartitions, type PartitionRunResult } from '../partitions/run.js'
 import { partitionStatus, type TableStatus } from '../partitions/status.js';
 import type { JobContext } from './context.js';
 import { writePartitionRecord } from '../partitions/record.js';
-import { postgresUrl } from './postgres-jobs.js';
+import { postgresUrl } from './endpoints.js';
 
 export interface PartitionJobOptions {
   dryRun: boolean;

@@ -1,22 +1,15 @@
 import { findBackup } from '../backup/catalog.js';
 import { backupPostgres } from '../backup/postgres-backup.js';
 import type { Drill } from '../backup/manifest.js';
-import type { PostgresDatabaseConfig } from '../config/schema.js';
-import { OpsError } from '../errors.js';
 import { withDatabase } from '../postgres/connect.js';
 import { drillPostgres } from '../restore/postgres-drill.js';
 import { restorePostgres, type RestoreResult } from '../restore/postgres-restore.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
+import { postgresUrl } from './endpoints.js';
 import { verifyPostgresJob } from './verify-jobs.js';
-import { runBackups, withRestoreMetrics, type BackupJobResult, type VerifyJobResult } from './runner.js';
+import { runBackups, withRestoreMetrics, type BackupJobResult } from './runner.js';
 
 export type { BackupJobResult, VerifyJobResult } from './runner.js';
-
-export function postgresUrl(ctx: JobContext, db: PostgresDatabaseConfig): string {
-  const url = ctx.config.effective.postgres[db.name]?.value;
-  if (!url) throw new OpsError('NO_URL', `postgres ${db.name} has no URL (set DATABASE_URL or postgres[].url)`, { exitCode: 64 });
-  return url;
-}
 
 export async function backupPostgresJob(ctx: JobContext, name?: string): Promise<BackupJobResult[]> {
   return runBackups(

@@ -1,6 +1,5 @@
 import { Redis } from 'ioredis';
 import { RedisConnectionError, RedisAuthError } from './errors.js';
-import { parseRedisUrl } from './endpoint.js';
 import { encodeEnd, encodeHeader, encodeRecordHead } from './logical-format.js';
 
 export interface LogicalStats {

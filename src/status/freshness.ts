@@ -2,7 +2,7 @@ import { listBackups } from '../backup/catalog.js';
 import type { Component } from '../backup/layout.js';
 import { errorMessage } from '../errors.js';
 import type { JobContext } from '../jobs/context.js';
-import { postgresUrl } from '../jobs/postgres-jobs.js';
+import { postgresUrl } from '../jobs/endpoints.js';
 import { METRIC } from '../metrics/samples.js';
 import { partitionStatus } from '../partitions/status.js';
 import { readPartitionRecord } from '../partitions/record.js';

@@ -1,10 +1,8 @@
-import net from 'node:net';
-import tls from 'node:tls';
 import pg from 'pg';
 import { errorMessage } from '../errors.js';
 import type { JobContext } from '../jobs/context.js';
-import { redisUrl } from '../jobs/redis-jobs.js';
-import { parseRedisUrl, resp } from '../redis/endpoint.js';
+import { redisUrl } from '../jobs/endpoints.js';
+import { redisRequest } from '../redis/probe.js';
 import { maskUrl } from '../util/mask.js';
 
 export type HealthState = 'OK' | 'DEGRADED' | 'DOWN';
@@ -79,31 +77,8 @@ async function pingPostgres(url: string, timeoutMs: number): Promise<string> {
   }
 }
 
-/** AUTH (when the URL carries a password) and PING on a plain socket: no client library, no reconnect loop. */
-function pingRedis(url: string, timeoutMs: number): Promise<string> {
-  const ep = parseRedisUrl(url);
-  return new Promise((resolve, reject) => {
-    const socket = ep.tls ? tls.connect({ host: ep.host, port: ep.port, servername: ep.host }) : net.connect({ host: ep.host, port: ep.port });
-    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    let buffer = '';
-    const expected = ep.password ? 2 : 1;
-    socket.on('error', (error) => reject(error));
-    socket.on(ep.tls ? 'secureConnect' : 'connect', () => {
-      const auth = ep.password ? (ep.username ? resp('AUTH', ep.username, ep.password) : resp('AUTH', ep.password)) : Buffer.alloc(0);
-      socket.write(Buffer.concat([auth, resp('PING')]));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('latin1');
-      const lines = buffer.split('\r\n').filter(Boolean);
-      const error = lines.find((l) => l.startsWith('-'));
-      if (error) {
-        socket.destroy();
-        reject(new Error(`Redis refused: ${error.slice(1)}`));
-      } else if (lines.length >= expected) {
-        socket.end();
-        resolve(lines.at(-1) === '+PONG' ? 'PONG' : `unexpected reply ${lines.at(-1)}`);
-      }
-    });
-    socket.on('close', () => reject(new Error('connection closed before PONG')));
-  });
+async function pingRedis(url: string, timeoutMs: number): Promise<string> {
+  const reply = await redisRequest(url, ['PING'], timeoutMs);
+  if (reply !== 'PONG') throw new Error(`unexpected reply to PING: ${reply}`);
+  return reply;
 }

@@ -7,7 +7,6 @@ import tar from 'tar-stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { findBackup } from '../../src/backup/catalog.js';
 import { dumpAndTtl, encodeBatch, openRedis } from '../../src/redis/logical-dump.js';
-import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { restoreKnowledge } from '../../src/restore/knowledge-restore.js';
 import { cloneBackupGeneric } from '../helpers/tamper.js';

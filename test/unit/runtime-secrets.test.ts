@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { applyPrometheusSecret } from '../../lambdas/shared/runtime.js';
 import { parseConfig } from '../../src/config/load.js';
-import { withEnvPassword } from '../../src/jobs/redis-jobs.js';
+import { withEnvPassword } from '../../src/jobs/endpoints.js';
 
 const config = (auth: object) => parseConfig(JSON.stringify({ metrics: { prometheus: { auth } } }), '/tmp/ops.config.json', {});
 

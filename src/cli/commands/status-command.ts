@@ -1,22 +1,37 @@
 import type { JobContext } from '../../jobs/context.js';
-import { checkFreshness, emitFreshness, type FreshnessReport } from '../../status/freshness.js';
+import { writeFile } from 'node:fs/promises';
+import { emitFreshness } from '../../status/freshness.js';
+import type { HealthState } from '../../status/healthcheck.js';
+import type { StatusReport } from '../../status/report.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT, colour, renderTable, type CommandOutcome, type ExitCode } from '../output.js';
 
-export function freshnessExitCode(report: FreshnessReport): ExitCode {
-  const states = [...report.backups.map((b) => b.state), ...report.partitions.map((p) => p.state)];
-  if (states.some((s) => s === 'missing' || s === 'error')) return EXIT.failed;
-  if (states.some((s) => s !== 'ok')) return EXIT.degraded;
-  return EXIT.ok;
+export function stateExitCode(state: HealthState): ExitCode {
+  return state === 'OK' ? EXIT.ok : state === 'DEGRADED' ? EXIT.degraded : EXIT.failed;
 }
 
-/** `opsctl status [--emit]`: freshness per target; with --emit also pushes the gauges the stale alarms use. */
-export async function statusCommand(ctx: JobContext, options: { emit: boolean }): Promise<CommandOutcome> {
-  const report = await checkFreshness(ctx);
-  if (options.emit) emitFreshness(ctx, report);
-  const exitCode = freshnessExitCode(report);
+/**
+ * `opsctl status [--emit] [--html FILE]`: freshness per target, the live services, and in
+ * AWS (or with --remote) schedules, tasks and alarms; --emit also pushes the gauges the
+ * stale alarms use.
+ */
+export async function statusCommand(ctx: JobContext, options: { emit: boolean; html?: string | undefined }): Promise<CommandOutcome> {
+  const { buildStatusReport } = await import('../../status/report.js');
+  const { report, freshness } = await buildStatusReport(ctx);
+  if (options.emit) emitFreshness(ctx, freshness);
+  if (options.html) await writeStatusHtml(report, options.html);
+  return statusOutcome(report);
+}
+
+export async function writeStatusHtml(report: StatusReport, file: string): Promise<void> {
+  const { renderStatusHtml } = await import('../../status/html.js');
+  await writeFile(file, renderStatusHtml(report));
+}
+
+export function statusOutcome(report: StatusReport): CommandOutcome {
+  const exitCode = stateExitCode(report.state);
   const c = colour(process.stdout.isTTY === true);
-  const paint = (state: string) => (state === 'ok' ? c.green('OK') : state === 'missing' || state === 'error' ? c.red(state.toUpperCase()) : c.yellow(state.toUpperCase()));
+  const paint = (state: string) => (state === 'ok' || state === 'OK' || state === 'ENABLED' ? c.green(state.toUpperCase()) : state === 'missing' || state === 'error' || state === 'DOWN' ? c.red(state.toUpperCase()) : c.yellow(state.toUpperCase()));
   const backups = renderTable(report.backups, [
     { header: 'COMPONENT', value: (b) => `${b.component}/${b.name}` },
     { header: 'STATE', value: (b) => paint(b.state) },
@@ -25,6 +40,7 @@ export async function statusCommand(ctx: JobContext, options: { emit: boolean })
     { header: 'LIMIT', value: (b) => formatDuration(b.thresholdSeconds), align: 'right' },
     { header: 'SIZE', value: (b) => (b.newest ? formatBytes(b.newest.bytes) : '-'), align: 'right' },
     { header: 'VERIFIED', value: (b) => (b.newest?.verifyOk === true ? `L${b.newest.verifiedLevel}` : b.newest?.verifyOk === false ? 'FAILED' : '-') },
+    { header: 'DRILL', value: (b) => (b.newest?.drillOk === true ? 'ok' : b.newest?.drillOk === false ? 'FAILED' : '-') },
     { header: 'DETAIL', value: (b) => b.detail },
   ]);
   const parts = report.partitions.length
@@ -36,8 +52,36 @@ export async function statusCommand(ctx: JobContext, options: { emit: boolean })
         { header: 'DETAIL', value: (p) => p.detail },
       ])
     : '';
-  const verdict = exitCode === EXIT.ok ? c.green('OK') : exitCode === EXIT.degraded ? c.yellow('DEGRADED') : c.red('DOWN');
-  return { exitCode, json: { state: exitCode === EXIT.ok ? 'OK' : exitCode === EXIT.degraded ? 'DEGRADED' : 'DOWN', ...report }, text: [`status: ${verdict}`, backups, parts].filter(Boolean).join('\n\n') };
+  const services = renderTable(
+    [
+      ...report.services.postgres.map((s) => ({ service: `postgres/${s.name}`, state: s.reachable ? 'OK' : 'DOWN', version: s.version ?? '-', detail: s.reachable ? `${s.connections}/${s.maxConnections} connections, ${formatBytes(s.databaseBytes ?? 0)}${s.inRecovery ? ', STANDBY' : ''}${s.replicas.map((r) => `, replica ${r.name} lag ${r.replayLagSeconds ?? 0} s`).join('')}` : s.detail })),
+      ...report.services.redis.map((s) => ({ service: `redis/${s.name}`, state: s.reachable ? 'OK' : 'DEGRADED', version: s.version ?? '-', detail: s.reachable ? `${formatBytes(s.usedMemoryBytes ?? 0)} used${s.maxMemoryBytes ? ` of ${formatBytes(s.maxMemoryBytes)}` : ', no maxmemory'}; rdb ${s.persistence?.rdbLastStatus ?? '-'}, aof ${s.persistence?.aofEnabled ? 'on' : 'off'}` : s.detail })),
+    ],
+    [
+      { header: 'SERVICE', value: (r) => r.service },
+      { header: 'STATE', value: (r) => paint(r.state) },
+      { header: 'VERSION', value: (r) => r.version },
+      { header: 'DETAIL', value: (r) => r.detail },
+    ],
+  );
+  const aws = report.aws
+    ? renderTable(
+        [
+          ...report.aws.alarmsFiring.map((a) => ({ what: `alarm ${a.name}`, state: 'ALARM', detail: a.reason })),
+          ...report.aws.schedules.map((s) => ({ what: `schedule ${s.name}`, state: s.state, detail: '' })),
+          ...report.aws.tasks.map((t) => ({ what: `task ${t.family}`, state: t.ok ? 'OK' : t.status, detail: `${t.status} exit ${t.exitCode ?? '-'} ${t.stoppedReason ?? ''}`.trim() })),
+          ...report.aws.errors.map((e) => ({ what: 'AWS', state: 'ERROR', detail: e })),
+        ],
+        [
+          { header: 'AWS', value: (r) => r.what },
+          { header: 'STATE', value: (r) => paint(r.state) },
+          { header: 'DETAIL', value: (r) => r.detail },
+        ],
+      )
+    : '';
+  const verdict = report.state === 'OK' ? c.green('OK') : report.state === 'DEGRADED' ? c.yellow('DEGRADED') : c.red('DOWN');
+  const reasons = report.reasons.map((r) => `  - ${r}`).join('\n');
+  return { exitCode, json: report, text: [`status: ${verdict}${reasons ? `\n${reasons}` : ''}`, backups, parts, services, aws].filter(Boolean).join('\n\n') };
 }
 
 /** `opsctl healthcheck`: reachability only, with seed 004's exit codes (0 OK, 1 DEGRADED, 2 DOWN). */
@@ -53,6 +97,5 @@ export async function healthcheckCommand(ctx: JobContext, options: { timeoutMs: 
     { header: 'DETAIL', value: (h) => h.detail },
   ]);
   const verdict = report.state === 'OK' ? c.green('OK') : report.state === 'DEGRADED' ? c.yellow('DEGRADED') : c.red('DOWN');
-  const exitCode = report.state === 'OK' ? EXIT.ok : report.state === 'DEGRADED' ? EXIT.degraded : EXIT.failed;
-  return { exitCode, json: report, text: `health: ${verdict}\n\n${table}` };
+  return { exitCode: stateExitCode(report.state), json: report, text: `health: ${verdict}\n\n${table}` };
 }
