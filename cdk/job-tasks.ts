@@ -36,6 +36,8 @@ export interface JobTasksProps {
 /** One scheduled or manual job: a task definition whose container runs one opsctl command. */
 export interface JobTask {
   id: string;
+  /** The `opsctl run` job name, with the target: `backup-postgres:callcenter`, `prune`. */
+  job: string;
   definition: ecs.FargateTaskDefinition;
   command: string[];
 }
@@ -66,41 +68,45 @@ export class JobTasks extends Construct {
     });
 
     for (const db of ops.postgres) {
-      const backup = this.task(`BackupPostgres-${db.name}`, ['backup', 'postgres', '--name', db.name], 'backup');
+      const backup = this.task(`BackupPostgres-${db.name}`, `backup-postgres:${db.name}`, ['backup', 'postgres', '--name', db.name], 'backup');
       this.withDatabaseSecret(backup, db.passwordSecretArn);
       this.grant(backup, `postgres/${db.name}/`, { read: true, write: true, delete: true });
       this.backups.push(backup);
 
-      const drill = this.task(`DrillPostgres-${db.name}`, ['drill', 'postgres', '--name', db.name], 'restore');
+      const drill = this.task(`DrillPostgres-${db.name}`, `drill:${db.name}`, ['drill', 'postgres', '--name', db.name], 'restore');
       this.withDatabaseSecret(drill, db.passwordSecretArn);
       this.grant(drill, `postgres/${db.name}/`, { read: true, write: true });
       this.drills.push(drill);
     }
     for (const r of ops.redis) {
-      const backup = this.task(`BackupRedis-${r.name}`, ['backup', 'redis', '--name', r.name], 'backup');
+      const backup = this.task(`BackupRedis-${r.name}`, `backup-redis:${r.name}`, ['backup', 'redis', '--name', r.name], 'backup');
       this.withRedisSecret(backup, r.passwordSecretArn);
       this.grant(backup, `redis/${r.name}/`, { read: true, write: true, delete: true });
       this.backups.push(backup);
     }
     for (const k of ops.knowledge) {
-      const backup = this.task(`BackupKnowledge-${k.name}`, ['backup', 'knowledge', '--name', k.name], 'backup');
+      const backup = this.task(`BackupKnowledge-${k.name}`, `backup-knowledge:${k.name}`, ['backup', 'knowledge', '--name', k.name], 'backup');
       this.withKnowledgeSource(backup, k.name, k.path ?? '', true);
       this.grant(backup, `knowledge/${k.name}/`, { read: true, write: true, delete: true });
       this.backups.push(backup);
     }
 
     // Manual jobs: the restore Lambda overrides the command; verify/prune run as scheduled or by hand.
-    this.restore = this.task('Restore', ['--help'], 'restore');
+    this.restore = this.task('Restore', 'restore', ['--help'], 'restore');
     for (const db of ops.postgres) this.withDatabaseSecret(this.restore, db.passwordSecretArn);
     for (const r of ops.redis) this.withRedisSecret(this.restore, r.passwordSecretArn);
     for (const k of ops.knowledge) this.withKnowledgeSource(this.restore, k.name, k.path ?? '', false);
     this.grant(this.restore, '', { read: true });
 
-    this.verify = this.task('Verify', ['verify', 'postgres', 'latest'], 'restore');
+    this.verify = this.task('Verify', 'verify', ['verify', 'postgres', 'latest'], 'restore');
     this.grant(this.verify, '', { read: true, writePattern: '*/verification.json' });
 
-    this.prune = this.task('Prune', ['prune'], 'backup');
+    this.prune = this.task('Prune', 'prune', ['prune'], 'backup');
     this.grant(this.prune, '', { read: true, delete: true });
+  }
+
+  get all(): JobTask[] {
+    return [...this.backups, ...this.drills, this.restore, this.verify, this.prune];
   }
 
   /** Every task definition the restore path may start (restore and drills). */
@@ -112,7 +118,7 @@ export class JobTasks extends Construct {
     grantRepository(task.definition.taskRole, this.props.bucket, this.props.key, `${this.props.repoPrefix}${subPrefix}`, access);
   }
 
-  private task(id: string, command: string[], sizeName: 'backup' | 'restore'): JobTask {
+  private task(id: string, job: string, command: string[], sizeName: 'backup' | 'restore'): JobTask {
     const { stage } = this.props;
     const size = stage.tasks[sizeName];
     const definition = new ecs.FargateTaskDefinition(this, id, {
@@ -135,7 +141,7 @@ export class JobTasks extends Construct {
       secrets: { OPS_CONFIG_JSON: ecs.Secret.fromSsmParameter(this.props.configParameter), ...this.prometheusSecret() },
       stopTimeout: Duration.seconds(120),
     });
-    return { id, definition, command: ['--json', ...command] };
+    return { id, job, definition, command: ['--json', ...command] };
   }
 
   private prometheusSecret(): Record<string, ecs.Secret> {

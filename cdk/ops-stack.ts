@@ -95,7 +95,7 @@ export class OpsStack extends Stack {
       configParameter,
       metricsEnvironment,
     });
-    const allTasks = [...this.tasks.backups, ...this.tasks.drills, this.tasks.restore, this.tasks.verify, this.tasks.prune];
+    const allTasks = this.tasks.all;
     if (stage.prometheus.workspaceArn) for (const t of allTasks) this.grantRemoteWrite(t.definition.taskRole, stage.prometheus.workspaceArn);
 
     // --- Lambdas.
@@ -166,11 +166,11 @@ export class OpsStack extends Stack {
       new schedulerTargets.EcsRunFargateTask(this.tasks.cluster, { ...common, taskDefinition: task.definition, vpcSubnets: subnets, securityGroups: [jobsSg], propagateTags: true, enableEcsManagedTags: true });
     const invoke = (fn: lambda.IFunction, input: unknown) => new schedulerTargets.LambdaInvoke(fn, { ...common, input: scheduler.ScheduleTargetInput.fromObject(input) });
 
-    const backupTask = (component: string, name: string) => this.tasks.backups.find((t) => t.command.join(' ') === `--json backup ${component} --name ${name}`)!;
+    const backupTask = (component: string, name: string) => this.tasks.backups.find((t) => t.job === `backup-${component}:${name}`)!;
     for (const db of ops.postgres) {
       schedule(`backup-postgres-${db.name}`, db.backup.schedule, fargate(backupTask('postgres', db.name)), `pg_dump of ${db.name} to the repository`);
       schedule(`verify-postgres-${db.name}`, db.verify.schedule, invoke(verify.fn, { component: 'postgres', name: db.name }), `verify the newest backup of ${db.name}`);
-      schedule(`drill-postgres-${db.name}`, db.drill.schedule, fargate(this.tasks.drills.find((d) => d.command.includes(db.name))!), `restore drill of ${db.name}`);
+      schedule(`drill-postgres-${db.name}`, db.drill.schedule, fargate(this.tasks.drills.find((d) => d.job === `drill:${db.name}`)!), `restore drill of ${db.name}`);
       if (db.partitions && db.partitions.tables.length > 0) schedule(`partitions-${db.name}`, db.partitions.schedule, invoke(partitions.fn, { name: db.name }), `partition maintenance of ${db.name}`);
     }
     for (const r of ops.redis) schedule(`backup-redis-${r.name}`, r.backup.schedule, fargate(backupTask('redis', r.name)), `Redis backup of ${r.name}`);
@@ -212,6 +212,10 @@ export class OpsStack extends Stack {
     new CfnOutput(this, 'StatusUrl', { value: statusUrl.url, description: 'IAM-authenticated status report' });
     for (const [name, fn] of Object.entries(this.functions)) new CfnOutput(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, { value: fn.functionName });
     new CfnOutput(this, 'ClusterArn', { value: this.tasks.cluster.clusterArn });
+    // For `opsctl … --remote <stack>`: which task definition is which job, and where tasks run.
+    new CfnOutput(this, 'JobTaskDefinitions', { value: this.toJsonString(Object.fromEntries(this.tasks.all.map((t) => [t.job, t.definition.taskDefinitionArn]))) });
+    new CfnOutput(this, 'JobSubnets', { value: vpc.selectSubnets(subnets).subnetIds.join(',') });
+    new CfnOutput(this, 'JobSecurityGroups', { value: jobsSg.securityGroupId });
     new CfnOutput(this, 'AlarmTopicArn', { value: topic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
 

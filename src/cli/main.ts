@@ -58,6 +58,9 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     return ctx;
   };
   const componentArg = () => new Argument('<component>', 'postgres | redis | knowledge').choices(AVAILABLE);
+  const remoteOption = () => new Option('--remote <stack>', 'against the deployed stack of this name (AWS credentials and AWS_REGION from the environment)').env('OPS_STACK');
+  // Progress of remote work on stderr; stdout keeps the result.
+  const remoteLine = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   const nameOption = () => new Option('--name <name>', 'only this configured database / instance / store');
 
   program
@@ -161,7 +164,13 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .description('backups and partitions against their thresholds, PostgreSQL and Redis live: OK / DEGRADED / DOWN (exit 0 / 1 / 2)')
     .option('--emit', 'also push the age gauges and last-success timestamps the stale alarms use')
     .option('--html <file>', 'also write the report as an HTML page (green / yellow / red per check)')
-    .action(async (opts: { emit?: boolean; html?: string }) => {
+    .addOption(remoteOption())
+    .action(async (opts: { emit?: boolean; html?: string; remote?: string }) => {
+      if (opts.remote) {
+        const remote = await import('./commands/remote-commands.js');
+        outcome = await remote.remoteStatusCommand(opts.remote, await remote.defaultRemoteDeps(remoteLine, signal), { html: opts.html });
+        return;
+      }
       outcome = await (await import('./commands/status-command.js')).statusCommand(await context(), { emit: opts.emit ?? false, html: opts.html });
     });
 
@@ -169,7 +178,13 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .command('healthcheck')
     .description('reachability of the repository, PostgreSQL and Redis: OK / DEGRADED / DOWN (exit 0 / 1 / 2); usable as a container health check')
     .option('--timeout <ms>', 'per check', positiveInt, 5_000)
-    .action(async (opts: { timeout: number }) => {
+    .addOption(remoteOption())
+    .action(async (opts: { timeout: number; remote?: string }) => {
+      if (opts.remote) {
+        const remote = await import('./commands/remote-commands.js');
+        outcome = await remote.remoteHealthcheckCommand(opts.remote, await remote.defaultRemoteDeps(remoteLine, signal));
+        return;
+      }
       outcome = await (await import('./commands/status-command.js')).healthcheckCommand(await context(), { timeoutMs: opts.timeout });
     });
 
@@ -216,7 +231,14 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addOption(nameOption())
     .option('--sample-data', 'nightly: create missing databases with the seeds\' schema and generated rows (demo)')
     .option('--sample-calls <n>', 'calls to generate with --sample-data', positiveInt, 20_000)
-    .action(async (job: string, opts: { sampleData?: boolean; sampleCalls: number; name?: string }) => {
+    .addOption(remoteOption())
+    .option('--no-wait', 'with --remote: start the task and return its ARN and log stream')
+    .action(async (job: string, opts: { sampleData?: boolean; sampleCalls: number; name?: string; remote?: string; wait: boolean }) => {
+      if (opts.remote) {
+        const remote = await import('./commands/remote-commands.js');
+        outcome = await remote.remoteRunCommand(opts.remote, job as import('./commands/run-command.js').JobName, await remote.defaultRemoteDeps(remoteLine, signal), { name: opts.name, wait: opts.wait });
+        return;
+      }
       const { runJobCommand } = await import('./commands/run-command.js');
       outcome = await runJobCommand(await context(), job as import('./commands/run-command.js').JobName, { name: opts.name, sampleData: opts.sampleData ?? false, sampleCalls: opts.sampleCalls });
     });
