@@ -37,7 +37,7 @@ export class JobFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: JobFunctionProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', logGroupProps(props.stage));
+    this.logGroup = new logs.LogGroup(this, 'Logs', logGroupProps(props.stage, `/ops-automation/${props.stage.stackName}/${props.handler}`));
     // Its own role writing only to its own log group (instead of AWSLambdaBasicExecutionRole's logs:* on every group).
     const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `ops-automation ${props.handler} function` });
     role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }));

@@ -61,7 +61,7 @@ export class JobTasks extends Construct {
     super(scope, id);
     const { stage, ops } = props;
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
-    this.logGroup = new logs.LogGroup(this, 'Logs', logGroupProps(stage));
+    this.logGroup = new logs.LogGroup(this, 'Logs', logGroupProps(stage, `/ops-automation/${stage.stackName}/jobs`));
     this.image = ecs.ContainerImage.fromAsset(REPO_ROOT, {
       file: 'containers/backup/Dockerfile',
       platform: stage.tasks.architecture === 'ARM64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,

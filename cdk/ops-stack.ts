@@ -226,7 +226,7 @@ export class OpsStack extends Stack {
     const v = stage.vpc;
     if (v.mode === 'import') return ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: v.vpcId, availabilityZones: v.availabilityZones, privateSubnetIds: v.privateSubnetIds });
     if (v.mode === 'lookup') return ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: v.vpcId });
-    const flowLogs = new logs.LogGroup(this, 'VpcFlowLogs', logGroupProps(stage));
+    const flowLogs = new logs.LogGroup(this, 'VpcFlowLogs', logGroupProps(stage, `/ops-automation/${stage.stackName}/vpc-flow-logs`));
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: v.maxAzs,
       natGateways: v.natGateways,

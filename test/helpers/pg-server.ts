@@ -32,14 +32,19 @@ function asPostgres(args: string[]): void {
 
 /**
  * A private PostgreSQL server (initdb in a temp dir, its own port, trust auth), for tests
- * that must stop a server: never the machine's own on 5432.
+ * that must stop a server or need a replica: never the machine's own on 5432.
  */
-export async function startPostgresServer(): Promise<TestPostgresServer> {
+export async function startPostgresServer(options: { standbyOf?: TestPostgresServer } = {}): Promise<TestPostgresServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-pg-'));
   if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
   const port = await freePort();
   const data = path.join(dir, 'data');
-  asPostgres([pgBin('initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  if (options.standbyOf) {
+    // A real streaming replica: a base backup of the primary with standby.signal and primary_conninfo (-R).
+    asPostgres([pgBin('pg_basebackup'), '-D', data, '-R', '-h', '127.0.0.1', '-p', String(options.standbyOf.port), '-U', 'postgres', '-X', 'stream', '--no-sync']);
+  } else {
+    asPostgres([pgBin('initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  }
   const server: TestPostgresServer = {
     port,
     dir,
