@@ -26,6 +26,8 @@ export interface PartitionFreshness {
   lastSuccessAt: string | null;
   ageSeconds: number | null;
   coverage: Record<string, number>;
+  /** Per table: periods ahead, the oldest partition, rows sitting in the default partition. */
+  tables: { table: string; coverage: number; partitions: number; oldest: string | null; rowsInDefault: number | null }[];
   minCoverage: number;
   detail: string;
 }
@@ -93,14 +95,17 @@ export async function checkFreshness(ctx: JobContext): Promise<FreshnessReport> 
   for (const db of ctx.config.postgres.filter((d) => (d.partitions?.tables.length ?? 0) > 0)) {
     const thresholdSeconds = ctx.config.alerts.partitionCreationStaleDays * 86_400;
     const minCoverage = db.partitions?.minCoverage ?? 0;
-    const row: PartitionFreshness = { database: db.name, state: 'ok', thresholdSeconds, lastSuccessAt: null, ageSeconds: null, coverage: {}, minCoverage, detail: '' };
+    const row: PartitionFreshness = { database: db.name, state: 'ok', thresholdSeconds, lastSuccessAt: null, ageSeconds: null, coverage: {}, tables: [], minCoverage, detail: '' };
     try {
       const record = await readPartitionRecord(ctx.repo, db.name);
       if (record) {
         row.lastSuccessAt = record.at;
         row.ageSeconds = Math.round((now.getTime() - new Date(record.at).getTime()) / 1000);
       }
-      for (const t of await partitionStatus(postgresUrl(ctx, db), db, ctx.config.timezone, now)) row.coverage[t.table] = t.coverage;
+      for (const t of await partitionStatus(postgresUrl(ctx, db), db, ctx.config.timezone, now)) {
+        row.coverage[t.table] = t.coverage;
+        row.tables.push({ table: t.table, coverage: t.coverage, partitions: t.partitions, oldest: t.oldest, rowsInDefault: t.rowsInDefault });
+      }
       const low = Object.entries(row.coverage).filter(([, c]) => c < minCoverage);
       if (row.ageSeconds === null) [row.state, row.detail] = ['missing', 'no successful partition run recorded'];
       else if (row.ageSeconds > thresholdSeconds) [row.state, row.detail] = ['stale', `last success over ${thresholdSeconds / 86_400} days ago`];

@@ -47,7 +47,7 @@ export function renderStatusHtml(report: StatusReport, options: { fragment?: boo
   const partitions = report.partitions
     .map((p) => {
       const light = partitionLight(p);
-      const coverage = Object.entries(p.coverage).map(([t, c]) => `${t} ${c}`).join(', ');
+      const coverage = p.tables.map((t) => `${t.table} ${t.coverage} (oldest ${t.oldest ?? '-'}, ${t.rowsInDefault === null ? 'no default' : `${t.rowsInDefault} rows in default`})`).join('; ');
       return `<tr>${cell(light, light)}<td>${esc(p.database)}</td><td>${p.ageSeconds === null ? 'never' : `${esc(formatDuration(p.ageSeconds))} ago`}</td><td>${esc(coverage || '-')} (min ${p.minCoverage})</td><td>${esc(p.detail)}${light === 'OK' ? '' : ` ${link(partitionRunbook(p))}`}</td></tr>`;
     })
     .join('\n');

@@ -7,7 +7,7 @@ import { monthsFrom, seedSchemaSql } from '../../src/demo/sample-database.js';
 import { createTestDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 import { cloneBackup, flipByte } from '../helpers/tamper.js';
 
-type Status = { state: string; backups: { component: string; name: string; state: string; newest: { id: string } | null }[]; partitions: { database: string; state: string }[] };
+type Status = { state: string; backups: { component: string; name: string; state: string; newest: { id: string } | null }[]; partitions: { database: string; state: string; tables: { table: string; coverage: number; oldest: string | null }[] }[] };
 
 describe('opsctl run <job> and the status it leaves (real PostgreSQL, file repository)', () => {
   let db: TestDatabase;
@@ -54,6 +54,10 @@ describe('opsctl run <job> and the status it leaves (real PostgreSQL, file repos
     const { code, report } = await status();
     assert.equal(code, 1);
     assert.deepEqual([report.backups[0]!.state, report.partitions[0]!.state], ['unverified', 'ok']);
+    assert.deepEqual(report.partitions[0]!.tables.map((t) => [t.table, t.coverage, t.oldest]), [
+      ['public.calls', 3, 'calls_2026_01'],
+      ['public.call_turns', 3, 'call_turns_2026_01'],
+    ]);
   });
 
   it('run verify: OK (exit 0)', async () => {

@@ -50,7 +50,18 @@ export function statusOutcome(report: StatusReport): CommandOutcome {
         { header: 'LAST RUN', value: (p) => (p.ageSeconds === null ? '-' : `${formatDuration(p.ageSeconds)} ago`), align: 'right' },
         { header: 'AHEAD (MIN)', value: (p) => `${Object.values(p.coverage).length ? Math.min(...Object.values(p.coverage)) : '-'} (${p.minCoverage})`, align: 'right' },
         { header: 'DETAIL', value: (p) => p.detail },
-      ])
+      ]) +
+      '\n\n' +
+      renderTable(
+        report.partitions.flatMap((p) => p.tables.map((t) => ({ database: p.database, ...t }))),
+        [
+          { header: 'TABLE', value: (t) => `${t.database}:${t.table}` },
+          { header: 'AHEAD', value: (t) => String(t.coverage), align: 'right' },
+          { header: 'PARTITIONS', value: (t) => String(t.partitions), align: 'right' },
+          { header: 'OLDEST', value: (t) => t.oldest ?? '-' },
+          { header: 'ROWS IN DEFAULT', value: (t) => (t.rowsInDefault === null ? 'no default' : String(t.rowsInDefault)), align: 'right' },
+        ],
+      )
     : '';
   const services = renderTable(
     [
