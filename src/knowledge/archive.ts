@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { HashingStream } from '../util/streams.js';
@@ -13,6 +14,9 @@ export interface FileRecord {
   linkname?: string;
 }
 
+/** Files up to this size are read whole; larger ones are streamed. */
+const SMALL_FILE = 4 << 20;
+
 /**
  * The tree as one tar stream (PAX headers where names are long or not ASCII), each
  * file's sha256 computed as it is read. `records` is complete once the stream ends.
@@ -26,6 +30,14 @@ export function packTree(entries: AsyncIterable<SourceEntry>, records: FileRecor
         if (e.type !== 'file') {
           await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
           records.push({ path: e.path, type: e.type, mode: e.mode, size: 0, ...(e.linkname ? { linkname: e.linkname } : {}) });
+          continue;
+        }
+        if (e.read && e.size <= SMALL_FILE) {
+          const data = await e.read();
+          if (data.length !== e.size) throw new Error(`${e.path} changed size while being read (${e.size} -> ${data.length} bytes)`);
+          const sha256 = createHash('sha256').update(data).digest('hex');
+          await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
+          records.push({ path: e.path, type: 'file', mode: e.mode, size: data.length, sha256 });
           continue;
         }
         const hasher = new HashingStream();
