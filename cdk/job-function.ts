@@ -72,7 +72,6 @@ export class JobFunction extends Construct {
         mainFields: ['module', 'main'],
         // Bundled CommonJS dependencies (pg, ioredis) still call require().
         banner: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
-        metafile: false,
         tsconfig: path.join(REPO_ROOT, 'tsconfig.json'),
       },
     });

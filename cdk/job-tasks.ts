@@ -10,6 +10,7 @@ import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Construct } from 'constructs';
 import type { OpsConfig } from '../src/config/load.js';
+import { prometheusSecretEnv } from '../src/metrics/create.js';
 import { REPO_ROOT } from './job-function.js';
 import { grantRepository, type RepositoryAccess } from './repository-grants.js';
 import { logGroupProps } from './secure-defaults.js';
@@ -56,6 +57,7 @@ export class JobTasks extends Construct {
   readonly verify: JobTask;
   readonly prune: JobTask;
   private readonly image: ecs.ContainerImage;
+  private readonly secrets = new Map<string, secretsmanager.ISecret>();
 
   constructor(scope: Construct, id: string, private readonly props: JobTasksProps) {
     super(scope, id);
@@ -146,26 +148,30 @@ export class JobTasks extends Construct {
 
   private prometheusSecret(): Record<string, ecs.Secret> {
     const arn = this.props.stage.prometheus.secretArn;
-    const auth = this.props.ops.metrics.prometheus.auth;
-    const envName = auth.type === 'basic' ? auth.passwordEnv : auth.type === 'bearer' ? auth.tokenEnv : undefined;
+    const envName = prometheusSecretEnv(this.props.ops.metrics.prometheus.auth);
     if (!arn || !envName) return {};
-    return { [envName]: ecs.Secret.fromSecretsManager(this.importSecret('PrometheusSecret', arn)) };
+    return { [envName]: ecs.Secret.fromSecretsManager(this.importSecret(arn)) };
   }
 
   /** libpq and node-postgres read PGPASSWORD: the password never appears in the config or the command. */
   private withDatabaseSecret(task: JobTask, arn: string | undefined): void {
     if (!arn) return;
-    task.definition.defaultContainer!.addSecret('PGPASSWORD', ecs.Secret.fromSecretsManager(this.importSecret(`DbSecret${hash(arn)}`, arn), 'password'));
+    task.definition.defaultContainer!.addSecret('PGPASSWORD', ecs.Secret.fromSecretsManager(this.importSecret(arn), 'password'));
   }
 
   private withRedisSecret(task: JobTask, arn: string | undefined): void {
     if (!arn) return;
-    task.definition.defaultContainer!.addSecret('REDISCLI_AUTH', ecs.Secret.fromSecretsManager(this.importSecret(`RedisSecret${hash(arn)}`, arn), 'password'));
+    task.definition.defaultContainer!.addSecret('REDISCLI_AUTH', ecs.Secret.fromSecretsManager(this.importSecret(arn), 'password'));
   }
 
-  private importSecret(id: string, arn: string): secretsmanager.ISecret {
-    const existing = this.node.tryFindChild(id) as secretsmanager.ISecret | undefined;
-    return existing ?? secretsmanager.Secret.fromSecretCompleteArn(this, id, arn);
+  /** One import per secret, however many tasks use it. */
+  private importSecret(arn: string): secretsmanager.ISecret {
+    let secret = this.secrets.get(arn);
+    if (!secret) {
+      secret = secretsmanager.Secret.fromSecretCompleteArn(this, `Secret${this.secrets.size}`, arn);
+      this.secrets.set(arn, secret);
+    }
+    return secret;
   }
 
   /** EFS read-only for backups, read-write for restore; an S3 source is read with the task role. */
@@ -195,24 +201,16 @@ export class JobTasks extends Construct {
     task.definition.taskRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: readOnly ? ['elasticfilesystem:ClientMount'] : ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'], resources: [fsArn] }),
     );
-    if (fs.securityGroupId) {
-      const sg = ec2.SecurityGroup.fromSecurityGroupId(this, `EfsSg-${name}-${task.id}`, fs.securityGroupId, { mutable: true });
-      if (!this.node.tryFindChild(`EfsIngress-${name}`)) {
-        new ec2.CfnSecurityGroupIngress(this, `EfsIngress-${name}`, {
-          groupId: sg.securityGroupId,
-          ipProtocol: 'tcp',
-          fromPort: 2049,
-          toPort: 2049,
-          sourceSecurityGroupId: this.props.securityGroup.securityGroupId,
-          description: `NFS from ops-automation jobs (${name})`,
-        });
-      }
+    // Backup and restore tasks both mount the store: one ingress rule per file system.
+    if (fs.securityGroupId && !this.node.tryFindChild(`EfsIngress-${name}`)) {
+      new ec2.CfnSecurityGroupIngress(this, `EfsIngress-${name}`, {
+        groupId: fs.securityGroupId,
+        ipProtocol: 'tcp',
+        fromPort: 2049,
+        toPort: 2049,
+        sourceSecurityGroupId: this.props.securityGroup.securityGroupId,
+        description: `NFS from ops-automation jobs (${name})`,
+      });
     }
   }
-}
-
-function hash(s: string): string {
-  let h = 0;
-  for (const c of s) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return h.toString(36);
 }

@@ -18,8 +18,9 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { OpsAlarms } from './alarms.js';
 import { OpsDashboard } from './dashboard.js';
-import { JobFunction, REPO_ROOT } from './job-function.js';
+import { JobFunction, LAMBDA_RUNTIME, REPO_ROOT } from './job-function.js';
 import { CONTAINER_NAME, JobTasks, TASK_LOG_STREAM_PREFIX, type JobTask } from './job-tasks.js';
+import { SSM_STANDARD_MAX_BYTES } from '../src/config/remote.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { grantRepository } from './repository-grants.js';
 import { accessLogBucketProps, backupBucketProps, deadLetterQueueProps, keyProps, logGroupProps } from './secure-defaults.js';
@@ -76,7 +77,7 @@ export class OpsStack extends Stack {
       parameterName: `/${stage.stackName}/ops-config`,
       description: 'ops-automation configuration (opsctl config push replaces it; validated before every write)',
       stringValue: opsText,
-      tier: Buffer.byteLength(opsText) > 4096 ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+      tier: Buffer.byteLength(opsText) > SSM_STANDARD_MAX_BYTES ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
     });
     const metricsEnvironment: Record<string, string> = {};
     if (stage.prometheus.remoteWriteUrl) metricsEnvironment[ops.metrics.prometheus.urlEnv] = stage.prometheus.remoteWriteUrl;
@@ -151,7 +152,7 @@ export class OpsStack extends Stack {
     const tz = TimeZone.of(ops.timezone);
     // The status report's AWS part: schedules, the newest run of each job, alarms firing.
     status.fn.addEnvironment('OPS_STACK_NAME', stage.stackName);
-    status.fn.addEnvironment('OPS_SCHEDULE_GROUP', stage.stackName);
+    status.fn.addEnvironment('OPS_SCHEDULE_GROUP', group.scheduleGroupName);
     status.fn.addEnvironment('OPS_CLUSTER_ARN', this.tasks.cluster.clusterArn);
     status.fn.addEnvironment('OPS_RUNBOOK_BASE_URL', stage.alerts.runbookBaseUrl);
     status.fn.addEnvironment('OPS_DASHBOARD_URL', `https://${stage.region}.console.aws.amazon.com/cloudwatch/home?region=${stage.region}#dashboards:name=${stage.stackName}`);
@@ -270,7 +271,7 @@ export class OpsStack extends Stack {
         ? lambda.Code.fromAsset(path.resolve(REPO_ROOT, l.asset))
         : lambda.Code.fromAsset(layerDir, {
             bundling: {
-              image: lambda.Runtime.NODEJS_24_X.bundlingImage,
+              image: LAMBDA_RUNTIME.bundlingImage,
               local: {
                 // The recipe's last stage is FROM scratch, so it is exported, not run.
                 tryBundle(outputDir: string) {
@@ -283,7 +284,7 @@ export class OpsStack extends Stack {
     return new lambda.LayerVersion(this, 'PgRestoreLayer', {
       code,
       compatibleArchitectures: [lambda.Architecture.ARM_64],
-      compatibleRuntimes: [lambda.Runtime.NODEJS_24_X],
+      compatibleRuntimes: [LAMBDA_RUNTIME],
       description: 'pg_restore and zstd with their shared libraries for Amazon Linux 2023 (lambdas/pg-restore-layer)',
     });
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../src/config/errors.js';
 import { parseConfig, type OpsConfig } from '../src/config/load.js';
+import { SSM_ADVANCED_MAX_BYTES } from '../src/config/remote.js';
 import { isScheduleExpression } from '../src/config/schema.js';
 import { StageConfigError } from './errors.js';
 
@@ -185,7 +186,7 @@ function crossProblems(stage: Stage, ops: OpsConfig, opsText: string): ConfigPro
   const problems: ConfigProblem[] = [];
   const add = (p: string, message: string) => problems.push({ path: p, message });
   if (!LOG_RETENTION_DAYS.includes(stage.logRetentionDays)) add('logRetentionDays', `CloudWatch Logs accepts ${LOG_RETENTION_DAYS.join(', ')}`);
-  if (Buffer.byteLength(opsText) > 8192) add('opsConfig', `the ops config is ${Buffer.byteLength(opsText)} bytes minified; SSM parameters hold at most 8192`);
+  if (Buffer.byteLength(opsText) > SSM_ADVANCED_MAX_BYTES) add('opsConfig', `the ops config is ${Buffer.byteLength(opsText)} bytes minified; SSM parameters hold at most ${SSM_ADVANCED_MAX_BYTES}`);
   if (ops.postgres.length + ops.redis.length + ops.knowledge.length === 0) add('opsConfig', 'configures nothing to back up');
   ops.postgres.forEach((db, i) => {
     if (!db.url) add(`opsConfig → postgres.${i}.url`, 'set the endpoint (postgresql://user@host:5432/db): tasks cannot read a local environment');

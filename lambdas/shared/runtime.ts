@@ -5,6 +5,7 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigSource, fileConfigSource } from '../../src/config/source.js';
 import { powertoolsLog } from './log.js';
 import type { OpsConfig } from '../../src/config/load.js';
+import { prometheusSecretEnv } from '../../src/metrics/create.js';
 
 /** Seconds a function trusts its cached configuration before asking SSM again. */
 export const CONFIG_MAX_AGE_SECONDS = 60;
@@ -53,8 +54,7 @@ export async function applyDatabaseSecret(config: OpsConfig, env: NodeJS.Process
  */
 export async function applyPrometheusSecret(config: OpsConfig, env: NodeJS.ProcessEnv = process.env, secrets?: SecretsProvider): Promise<void> {
   const arn = env.OPS_PROMETHEUS_SECRET_ARN;
-  const auth = config.metrics.prometheus.auth;
-  const target = auth.type === 'basic' ? auth.passwordEnv : auth.type === 'bearer' ? auth.tokenEnv : undefined;
+  const target = prometheusSecretEnv(config.metrics.prometheus.auth);
   if (!arn || !target || env[target]) return;
   const value = await (secrets ?? new SecretsProvider()).get(arn, { maxAge: 300 });
   if (typeof value !== 'string' || value === '') throw new Error(`secret ${arn} is empty`);

@@ -59,8 +59,6 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
   };
   const componentArg = () => new Argument('<component>', 'postgres | redis | knowledge').choices(AVAILABLE);
   const remoteOption = () => new Option('--remote <stack>', 'against the deployed stack of this name (AWS credentials and AWS_REGION from the environment)').env('OPS_STACK');
-  // Progress of remote work on stderr; stdout keeps the result.
-  const remoteLine = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   const nameOption = () => new Option('--name <name>', 'only this configured database / instance / store');
 
   program
@@ -168,7 +166,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .action(async (opts: { emit?: boolean; html?: string; remote?: string }) => {
       if (opts.remote) {
         const remote = await import('./commands/remote-commands.js');
-        outcome = await remote.remoteStatusCommand(opts.remote, await remote.defaultRemoteDeps(remoteLine, signal), { html: opts.html });
+        outcome = await remote.remoteStatusCommand(opts.remote, await remote.defaultRemoteDeps(signal), { html: opts.html });
         return;
       }
       outcome = await (await import('./commands/status-command.js')).statusCommand(await context(), { emit: opts.emit ?? false, html: opts.html });
@@ -182,7 +180,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .action(async (opts: { timeout: number; remote?: string }) => {
       if (opts.remote) {
         const remote = await import('./commands/remote-commands.js');
-        outcome = await remote.remoteHealthcheckCommand(opts.remote, await remote.defaultRemoteDeps(remoteLine, signal));
+        outcome = await remote.remoteHealthcheckCommand(opts.remote, await remote.defaultRemoteDeps(signal));
         return;
       }
       outcome = await (await import('./commands/status-command.js')).healthcheckCommand(await context(), { timeoutMs: opts.timeout });
@@ -236,7 +234,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .action(async (job: string, opts: { sampleData?: boolean; sampleCalls: number; name?: string; remote?: string; wait: boolean }) => {
       if (opts.remote) {
         const remote = await import('./commands/remote-commands.js');
-        outcome = await remote.remoteRunCommand(opts.remote, job as import('./commands/run-command.js').JobName, await remote.defaultRemoteDeps(remoteLine, signal), { name: opts.name, wait: opts.wait });
+        outcome = await remote.remoteRunCommand(opts.remote, job as import('./commands/run-command.js').JobName, await remote.defaultRemoteDeps(signal), { name: opts.name, wait: opts.wait });
         return;
       }
       const { runJobCommand } = await import('./commands/run-command.js');

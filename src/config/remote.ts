@@ -16,8 +16,9 @@ export interface ConfigStore {
   put(text: string, description: string): Promise<number>;
 }
 
-/** SSM standard parameters hold 4 KiB; larger configs go to the advanced tier (8 KiB). */
-const STANDARD_LIMIT = 4096;
+/** SSM standard parameters hold 4 KiB; larger configs go to the advanced tier, which holds 8 KiB. */
+export const SSM_STANDARD_MAX_BYTES = 4096;
+export const SSM_ADVANCED_MAX_BYTES = 8192;
 
 export function ssmConfigStore(name: string, client: Pick<SSMClient, 'send'>): ConfigStore {
   return {
@@ -38,7 +39,7 @@ export function ssmConfigStore(name: string, client: Pick<SSMClient, 'send'>): C
     async put(text, description) {
       const { PutParameterCommand } = await import('@aws-sdk/client-ssm');
       const out = await client.send(
-        new PutParameterCommand({ Name: name, Value: text, Type: 'String', Overwrite: true, Description: description.slice(0, 1024), Tier: Buffer.byteLength(text) > STANDARD_LIMIT ? 'Advanced' : 'Standard' }),
+        new PutParameterCommand({ Name: name, Value: text, Type: 'String', Overwrite: true, Description: description.slice(0, 1024), Tier: Buffer.byteLength(text) > SSM_STANDARD_MAX_BYTES ? 'Advanced' : 'Standard' }),
       );
       return out.Version ?? 0;
     },

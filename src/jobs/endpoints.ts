@@ -14,7 +14,7 @@ export function postgresUrl(ctx: JobContext, db: PostgresDatabaseConfig): string
 export function redisUrl(ctx: JobContext, r: RedisInstanceConfig): string {
   const url = ctx.config.effective.redis[r.name]?.value;
   if (!url) throw new OpsError('NO_URL', `redis ${r.name} has no URL (set REDIS_URL or redis[].url)`, { exitCode: 64 });
-  return withEnvPassword(url, process.env.REDISCLI_AUTH);
+  return withEnvPassword(url, ctx.env.REDISCLI_AUTH);
 }
 
 /**

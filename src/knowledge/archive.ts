@@ -27,25 +27,39 @@ export function packTree(entries: AsyncIterable<SourceEntry>, records: FileRecor
     try {
       for await (const e of entries) {
         const header = { name: e.type === 'directory' ? `${e.path}/` : e.path, mode: e.mode, mtime: e.mtime, type: e.type, size: e.type === 'file' ? e.size : 0, ...(e.linkname ? { linkname: e.linkname } : {}) };
+        const entry = (body?: Buffer) =>
+          new Promise<void>((resolve, reject) => {
+            const done = (err?: Error | null) => (err ? reject(err) : resolve());
+            if (body) pack.entry(header, body, done);
+            else pack.entry(header, done);
+          });
         if (e.type !== 'file') {
-          await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+          await entry();
           records.push({ path: e.path, type: e.type, mode: e.mode, size: 0, ...(e.linkname ? { linkname: e.linkname } : {}) });
           continue;
         }
+        const sizeUnchanged = (bytes: number) => {
+          if (bytes !== e.size) throw new Error(`${e.path} changed size while being read (${e.size} -> ${bytes} bytes)`);
+        };
+        let written: { bytes: number; sha256: string };
         if (e.read && e.size <= SMALL_FILE) {
           const data = await e.read();
-          if (data.length !== e.size) throw new Error(`${e.path} changed size while being read (${e.size} -> ${data.length} bytes)`);
-          const sha256 = createHash('sha256').update(data).digest('hex');
-          await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
-          records.push({ path: e.path, type: 'file', mode: e.mode, size: data.length, sha256 });
-          continue;
+          sizeUnchanged(data.length);
+          await entry(data);
+          written = { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+        } else {
+          const hasher = new HashingStream();
+          try {
+            await copyInto((await e.open!()).pipe(hasher), pack.entry(header) as never);
+          } catch (error) {
+            // tar-stream only says "Size mismatch": name the file and both sizes instead.
+            sizeUnchanged(hasher.bytes);
+            throw error;
+          }
+          sizeUnchanged(hasher.bytes);
+          written = { bytes: hasher.bytes, sha256: hasher.digest() };
         }
-        const hasher = new HashingStream();
-        const sink = pack.entry(header);
-        const source = await e.open!();
-        await copyInto(source.pipe(hasher), sink as never);
-        if (hasher.bytes !== e.size) throw new Error(`${e.path} changed size while being read (${e.size} -> ${hasher.bytes} bytes)`);
-        records.push({ path: e.path, type: 'file', mode: e.mode, size: hasher.bytes, sha256: hasher.digest() });
+        records.push({ path: e.path, type: 'file', mode: e.mode, size: written.bytes, sha256: written.sha256 });
       }
       pack.finalize();
     } catch (error) {

@@ -30,6 +30,11 @@ export async function createMetrics(config: OpsConfig, log: Log, env: NodeJS.Pro
   return new RecordingMetrics(sinks, log);
 }
 
+/** The environment variable the configured Prometheus auth reads its password or token from, if any. */
+export function prometheusSecretEnv(auth: OpsConfig['metrics']['prometheus']['auth']): string | undefined {
+  return auth.type === 'basic' ? auth.passwordEnv : auth.type === 'bearer' ? auth.tokenEnv : undefined;
+}
+
 async function remoteWriteAuth(auth: OpsConfig['metrics']['prometheus']['auth'], env: NodeJS.ProcessEnv): Promise<RemoteWriteAuth> {
   switch (auth.type) {
     case 'none':

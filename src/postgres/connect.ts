@@ -3,9 +3,12 @@ import { PostgresConnectionError } from './errors.js';
 
 export type PgClient = pg.Client;
 
-/** Connect or fail with a message that names the (masked) target and what to check. */
-export async function connectPostgres(url: string, applicationName = 'ops-automation'): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+/**
+ * Connect or fail with a message that names the (masked) target and what to check.
+ * `timeoutMs` bounds the connection and, when given, every query (health and status probes).
+ */
+export async function connectPostgres(url: string, applicationName = 'ops-automation', options: { timeoutMs?: number } = {}): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: options.timeoutMs ?? 10_000, query_timeout: options.timeoutMs });
   // A connection dropped later must surface through the pending query, not crash the process.
   client.on('error', () => undefined);
   try {
@@ -17,8 +20,8 @@ export async function connectPostgres(url: string, applicationName = 'ops-automa
   return client;
 }
 
-export async function withPostgres<T>(url: string, fn: (client: pg.Client) => Promise<T>, applicationName?: string): Promise<T> {
-  const client = await connectPostgres(url, applicationName);
+export async function withPostgres<T>(url: string, fn: (client: pg.Client) => Promise<T>, applicationName?: string, options: { timeoutMs?: number } = {}): Promise<T> {
+  const client = await connectPostgres(url, applicationName, options);
   try {
     return await fn(client);
   } finally {

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { RedisConnectionError, RedisAuthError } from './errors.js';
 import { encodeEnd, encodeHeader, encodeRecordHead } from './logical-format.js';
+import { parseInfo } from './probe.js';
 
 export interface LogicalStats {
   keys: number;
@@ -125,15 +126,6 @@ export async function openRedis(url: string, db?: number): Promise<Redis> {
     throw new RedisConnectionError(url, reason);
   }
   return client;
-}
-
-function parseInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
 }
 
 /** The primaries to dump: this server, or every primary of a cluster. */

@@ -1,7 +1,7 @@
-import pg from 'pg';
 import { errorMessage } from '../errors.js';
 import type { JobContext } from '../jobs/context.js';
-import { redisUrl } from '../jobs/endpoints.js';
+import { postgresUrl, redisUrl } from '../jobs/endpoints.js';
+import { withPostgres } from '../postgres/connect.js';
 import { redisRequest } from '../redis/probe.js';
 import { maskUrl } from '../util/mask.js';
 
@@ -56,25 +56,29 @@ export async function healthcheck(ctx: JobContext, options: { timeoutMs?: number
       return 'reachable';
     }),
     ...ctx.config.postgres.map((db) => {
-      const url = ctx.config.effective.postgres[db.name]?.value ?? '';
+      const url = postgresUrl(ctx, db);
       return timed('postgres', `${db.name} ${maskUrl(url)}`, true, () => pingPostgres(url, timeoutMs));
     }),
     ...ctx.config.redis.map((r) => timed('redis', `${r.name} ${maskUrl(ctx.config.effective.redis[r.name]?.value ?? '')}`, false, () => pingRedis(redisUrl(ctx, r), timeoutMs))),
   ]);
-  const state: HealthState = checks.some((c) => !c.ok && c.critical) ? 'DOWN' : checks.some((c) => !c.ok) ? 'DEGRADED' : 'OK';
-  return { state, at: ctx.now().toISOString(), checks };
+  return { state: healthState(checks), at: ctx.now().toISOString(), checks };
 }
 
-async function pingPostgres(url: string, timeoutMs: number): Promise<string> {
-  const client = new pg.Client({ connectionString: url, application_name: 'ops-automation-healthcheck', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    const { rows } = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version");
-    return `PostgreSQL ${rows[0]?.version ?? '?'}`;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+/** A failed critical check means DOWN, any other failure DEGRADED (seed 004's exit codes). */
+export function healthState(checks: { ok: boolean; critical: boolean }[]): HealthState {
+  return checks.some((c) => !c.ok && c.critical) ? 'DOWN' : checks.some((c) => !c.ok) ? 'DEGRADED' : 'OK';
+}
+
+function pingPostgres(url: string, timeoutMs: number): Promise<string> {
+  return withPostgres(
+    url,
+    async (client) => {
+      const { rows } = await client.query<{ version: string }>("SELECT current_setting('server_version') AS version");
+      return `PostgreSQL ${rows[0]?.version ?? '?'}`;
+    },
+    'ops-automation-healthcheck',
+    { timeoutMs },
+  );
 }
 
 async function pingRedis(url: string, timeoutMs: number): Promise<string> {

@@ -1,22 +1,16 @@
 import type { Component } from '../backup/layout.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import type { BackupFreshness, PartitionFreshness } from './freshness.js';
-import type { StatusReport } from './report.js';
+import type { HealthState } from './healthcheck.js';
+import { stateLight, type StatusReport } from './report.js';
 
 /** The banner and cell colours; the page test reads them back from a screenshot. */
 export const STATE_COLOURS = { OK: '#1e8e3e', DEGRADED: '#f9ab00', DOWN: '#d93025' } as const;
-type Light = keyof typeof STATE_COLOURS;
 
 const STALE_RUNBOOK: Record<Component, string> = { postgres: 'postgres-backup-stale.md', redis: 'redis-backup-stale.md', knowledge: 'knowledge-backup-stale.md' };
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-function backupLight(b: BackupFreshness): Light {
-  return b.state === 'ok' ? 'OK' : b.state === 'missing' || b.state === 'error' ? 'DOWN' : 'DEGRADED';
-}
-function partitionLight(p: PartitionFreshness): Light {
-  return p.state === 'ok' ? 'OK' : p.state === 'missing' || p.state === 'error' ? 'DOWN' : 'DEGRADED';
-}
 function backupRunbook(b: BackupFreshness): string {
   return b.state === 'verify-failed' ? 'verify-failed.md' : STALE_RUNBOOK[b.component];
 }
@@ -32,12 +26,12 @@ function partitionRunbook(p: PartitionFreshness): string {
  */
 export function renderStatusHtml(report: StatusReport, options: { fragment?: boolean } = {}): string {
   const runbooks = report.links?.runbooks ?? 'doc/runbooks/';
-  const cell = (light: Light, text: string) => `<td class="light" style="background:${STATE_COLOURS[light]}">${esc(text)}</td>`;
+  const cell = (light: HealthState, text: string) => `<td class="light" style="background:${STATE_COLOURS[light]}">${esc(text)}</td>`;
   const link = (file: string) => `<a href="${esc(runbooks + file)}">runbook</a>`;
 
   const backups = report.backups
     .map((b) => {
-      const light = backupLight(b);
+      const light = stateLight(b.state);
       const n = b.newest;
       const verified = !n ? '-' : n.verifyOk === true ? `level ${n.verifiedLevel}` : n.verifyOk === false ? 'FAILED' : 'not yet';
       const drill = n?.drillOk === true ? 'passed' : n?.drillOk === false ? 'FAILED' : '-';
@@ -46,7 +40,7 @@ export function renderStatusHtml(report: StatusReport, options: { fragment?: boo
     .join('\n');
   const partitions = report.partitions
     .map((p) => {
-      const light = partitionLight(p);
+      const light = stateLight(p.state);
       const coverage = p.tables.map((t) => `${t.table} ${t.coverage} (oldest ${t.oldest ?? '-'}, ${t.rowsInDefault === null ? 'no default' : `${t.rowsInDefault} rows in default`})`).join('; ');
       return `<tr>${cell(light, light)}<td>${esc(p.database)}</td><td>${p.ageSeconds === null ? 'never' : `${esc(formatDuration(p.ageSeconds))} ago`}</td><td>${esc(coverage || '-')} (min ${p.minCoverage})</td><td>${esc(p.detail)}${light === 'OK' ? '' : ` ${link(partitionRunbook(p))}`}</td></tr>`;
     })

@@ -25,17 +25,21 @@ export async function buildStatusReport(ctx: JobContext, options: { aws?: { clie
   return { report: { state, reasons, ...freshness, services, aws, links: options.links }, freshness };
 }
 
+/** A backup or partition state as a light: missing or unreadable is DOWN, any other problem DEGRADED. */
+export function stateLight(state: string): HealthState {
+  return state === 'ok' ? 'OK' : state === 'missing' || state === 'error' ? 'DOWN' : 'DEGRADED';
+}
+
 export function judge(freshness: FreshnessReport, services: StatusReport['services'], aws: AwsStatus | undefined): { state: HealthState; reasons: string[] } {
   const down: string[] = [];
   const degraded: string[] = [];
-  for (const b of freshness.backups) {
-    if (b.state === 'missing' || b.state === 'error') down.push(`${b.component}/${b.name}: ${b.detail}`);
-    else if (b.state !== 'ok') degraded.push(`${b.component}/${b.name}: ${b.detail}`);
-  }
-  for (const p of freshness.partitions) {
-    if (p.state === 'missing' || p.state === 'error') down.push(`partitions ${p.database}: ${p.detail}`);
-    else if (p.state !== 'ok') degraded.push(`partitions ${p.database}: ${p.detail}`);
-  }
+  const add = (state: string, reason: string) => {
+    const light = stateLight(state);
+    if (light === 'DOWN') down.push(reason);
+    else if (light === 'DEGRADED') degraded.push(reason);
+  };
+  for (const b of freshness.backups) add(b.state, `${b.component}/${b.name}: ${b.detail}`);
+  for (const p of freshness.partitions) add(p.state, `partitions ${p.database}: ${p.detail}`);
   for (const s of services.postgres) if (!s.reachable) down.push(`postgres ${s.name} unreachable: ${s.detail}`);
   for (const s of services.redis) if (!s.reachable) degraded.push(`redis ${s.name} unreachable: ${s.detail}`);
   if (aws) {

@@ -1,7 +1,7 @@
-import pg from 'pg';
 import { errorMessage } from '../errors.js';
 import type { JobContext } from '../jobs/context.js';
-import { redisUrl } from '../jobs/endpoints.js';
+import { postgresUrl, redisUrl } from '../jobs/endpoints.js';
+import { withPostgres, type PgClient } from '../postgres/connect.js';
 import { parseInfo, redisRequest } from '../redis/probe.js';
 import { maskUrl } from '../util/mask.js';
 
@@ -37,7 +37,7 @@ export interface RedisService {
  */
 export async function inspectServices(ctx: JobContext, timeoutMs = 5_000): Promise<{ postgres: PostgresService[]; redis: RedisService[] }> {
   const [postgres, redis] = await Promise.all([
-    Promise.all(ctx.config.postgres.map((db) => inspectPostgres(db.name, ctx.config.effective.postgres[db.name]?.value ?? '', timeoutMs))),
+    Promise.all(ctx.config.postgres.map((db) => inspectPostgres(db.name, postgresUrl(ctx, db), timeoutMs))),
     Promise.all(ctx.config.redis.map((r) => inspectRedis(r.name, redisUrl(ctx, r), ctx.config.effective.redis[r.name]?.value ?? '', timeoutMs))),
   ]);
   return { postgres, redis };
@@ -45,32 +45,32 @@ export async function inspectServices(ctx: JobContext, timeoutMs = 5_000): Promi
 
 async function inspectPostgres(name: string, url: string, timeoutMs: number): Promise<PostgresService> {
   const out: PostgresService = { name, target: maskUrl(url), reachable: false, version: null, connections: null, maxConnections: null, databaseBytes: null, inRecovery: null, replicas: [], detail: '' };
-  const client = new pg.Client({ connectionString: url, application_name: 'ops-automation-status', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-  client.on('error', () => undefined);
   try {
-    await client.connect();
-    out.reachable = true;
-    const { rows } = await client.query<{ version: string; connections: number; max_connections: number; bytes: string; in_recovery: boolean }>(
-      `select current_setting('server_version') as version,
-              (select count(*)::int from pg_stat_activity) as connections,
-              current_setting('max_connections')::int as max_connections,
-              pg_database_size(current_database())::text as bytes,
-              pg_is_in_recovery() as in_recovery`,
-    );
-    const r = rows[0]!;
-    Object.assign(out, { version: r.version, connections: r.connections, maxConnections: r.max_connections, databaseBytes: Number(r.bytes), inRecovery: r.in_recovery });
-    // Visible to superusers and pg_monitor; an empty list without the right is not an error.
-    const reps = await client.query<{ name: string; state: string; lag: string | null }>(
-      'select coalesce(application_name, client_addr::text) as name, state, extract(epoch from replay_lag)::text as lag from pg_stat_replication',
-    );
-    out.replicas = reps.rows.map((x) => ({ name: x.name, state: x.state, replayLagSeconds: x.lag === null ? null : Number(x.lag) }));
-    out.detail = `${out.connections}/${out.maxConnections} connections`;
+    await withPostgres(url, async (client) => inspectWith(client, out), 'ops-automation-status', { timeoutMs });
   } catch (error) {
     out.detail = errorMessage(error);
-  } finally {
-    await client.end().catch(() => undefined);
   }
   return out;
+}
+
+/** Connected: version, connections against the limit, size, standby or not, replicas and their lag. */
+async function inspectWith(client: PgClient, out: PostgresService): Promise<void> {
+  out.reachable = true;
+  const { rows } = await client.query<{ version: string; connections: number; max_connections: number; bytes: string; in_recovery: boolean }>(
+    `select current_setting('server_version') as version,
+            (select count(*)::int from pg_stat_activity) as connections,
+            current_setting('max_connections')::int as max_connections,
+            pg_database_size(current_database())::text as bytes,
+            pg_is_in_recovery() as in_recovery`,
+  );
+  const r = rows[0]!;
+  Object.assign(out, { version: r.version, connections: r.connections, maxConnections: r.max_connections, databaseBytes: Number(r.bytes), inRecovery: r.in_recovery });
+  // Visible to superusers and pg_monitor; an empty list without the right is not an error.
+  const reps = await client.query<{ name: string; state: string; lag: string | null }>(
+    'select coalesce(application_name, client_addr::text) as name, state, extract(epoch from replay_lag)::text as lag from pg_stat_replication',
+  );
+  out.replicas = reps.rows.map((x) => ({ name: x.name, state: x.state, replayLagSeconds: x.lag === null ? null : Number(x.lag) }));
+  out.detail = `${out.connections}/${out.maxConnections} connections`;
 }
 
 async function inspectRedis(name: string, url: string, configuredUrl: string, timeoutMs: number): Promise<RedisService> {

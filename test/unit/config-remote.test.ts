@@ -76,6 +76,16 @@ describe('config diff and push (SSM mocked: no local SSM)', () => {
     assert.match(out.text, /postgres\.0\.backup\.retention\.maxAgeDays\s+changed\s+30\s+14/);
   });
 
+  it('push refuses a file too large for an SSM parameter, before any AWS call', async () => {
+    const { state, store } = fakeSsm();
+    const big = path.join(dir, 'big.json');
+    const postgres = Array.from({ length: 120 }, (_, i) => ({ name: `database_${i}`, url: `postgresql://ops_backup@db-${i}.example.internal:5432/database_${i}` }));
+    await writeFile(big, JSON.stringify({ postgres }));
+    await assert.rejects(configPushCommand(loadConfig(big, {}), store), /bytes minified; an SSM parameter holds at most 8192/);
+    assert.equal(state.puts, 0);
+    assert.equal(state.value, undefined);
+  });
+
   it('push refuses an invalid file with every problem, before any AWS call (exit 64)', async () => {
     const bad = path.join(dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ postgres: [{ name: 'Bad Name', url: 'postgresql://u:secret@db/x' }], redis: [{ name: 'r', mode: 'aof' }] }));

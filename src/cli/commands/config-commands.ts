@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../../config/errors.js';
 import type { OpsConfig } from '../../config/load.js';
-import { diffConfig, pushDescription, type ConfigChange, type ConfigStore } from '../../config/remote.js';
+import { diffConfig, pushDescription, SSM_ADVANCED_MAX_BYTES, type ConfigChange, type ConfigStore, type RemoteConfig } from '../../config/remote.js';
 import { maskUrl } from '../../util/mask.js';
 import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
@@ -59,11 +59,21 @@ export function configChangesTable(changes: ConfigChange[]): string {
   ]);
 }
 
+/** The local file as stored in SSM (minified). */
+async function readLocal(config: OpsConfig): Promise<{ doc: unknown; minified: string }> {
+  const doc = JSON.parse(await readFile(config.source, 'utf8')) as unknown;
+  return { doc, minified: JSON.stringify(doc) };
+}
+
+/** The deployed version against a local document, path by path. */
+async function compareWithDeployed(local: unknown, store: ConfigStore): Promise<{ remote: RemoteConfig | undefined; changes: ConfigChange[] }> {
+  const remote = await store.get();
+  return { remote, changes: diffConfig(remote ? (JSON.parse(remote.text) as unknown) : {}, local) };
+}
+
 /** `opsctl config diff`: the deployed configuration against the local file. Exit 1 when they differ. */
 export async function configDiffCommand(config: OpsConfig, store: ConfigStore): Promise<CommandOutcome> {
-  const local = JSON.parse(await readFile(config.source, 'utf8')) as unknown;
-  const remote = await store.get();
-  const changes = diffConfig(remote ? (JSON.parse(remote.text) as unknown) : {}, local);
+  const { remote, changes } = await compareWithDeployed((await readLocal(config)).doc, store);
   const head = remote ? `${store.label} version ${remote.version}${remote.description ? ` (${remote.description})` : ''} vs ${config.source}` : `${store.label} does not exist yet; everything in ${config.source} would be added`;
   return { exitCode: changes.length === 0 ? EXIT.ok : EXIT.degraded, json: { parameter: store.label, deployedVersion: remote?.version ?? null, changes }, text: `${head}\n\n${configChangesTable(changes)}` };
 }
@@ -74,13 +84,11 @@ export async function configDiffCommand(config: OpsConfig, store: ConfigStore): 
  * Running functions pick it up within a minute; tasks at their next start.
  */
 export async function configPushCommand(config: OpsConfig, store: ConfigStore): Promise<CommandOutcome> {
-  const text = await readFile(config.source, 'utf8');
-  const minified = JSON.stringify(JSON.parse(text));
-  if (Buffer.byteLength(minified) > 8192) {
-    throw new ConfigError(config.source, [{ path: '', message: `${Buffer.byteLength(minified)} bytes minified; an SSM parameter holds at most 8192` }]);
+  const { doc, minified } = await readLocal(config);
+  if (Buffer.byteLength(minified) > SSM_ADVANCED_MAX_BYTES) {
+    throw new ConfigError(config.source, [{ path: '', message: `${Buffer.byteLength(minified)} bytes minified; an SSM parameter holds at most ${SSM_ADVANCED_MAX_BYTES}` }]);
   }
-  const remote = await store.get();
-  const changes = diffConfig(remote ? (JSON.parse(remote.text) as unknown) : {}, JSON.parse(minified));
+  const { remote, changes } = await compareWithDeployed(doc, store);
   if (remote && changes.length === 0) {
     return { exitCode: EXIT.ok, json: { parameter: store.label, pushed: false, version: remote.version, changes }, text: `${store.label} version ${remote.version} already holds ${config.source}: nothing pushed` };
   }

@@ -1,8 +1,8 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { errorMessage } from '../../errors.js';
 import { RemoteError } from '../../remote/errors.js';
 import { invokeFunction, runTask, type InvokeResult, type RemoteClients, type TaskRun } from '../../remote/run.js';
 import { describeStack, type DeployedStack } from '../../remote/stack.js';
+import { healthState } from '../../status/healthcheck.js';
 import type { StatusReport } from '../../status/report.js';
 import { EXIT, renderTable, worst, type CommandOutcome, type ExitCode } from '../output.js';
 import type { JobName } from './run-command.js';
@@ -15,8 +15,10 @@ export interface RemoteDeps extends RemoteClients {
   signal?: AbortSignal | undefined;
 }
 
-export async function defaultRemoteDeps(onStatus: (line: string) => void, signal?: AbortSignal): Promise<RemoteDeps> {
+/** The real clients; progress of remote work goes to stderr, stdout keeps the result. */
+export async function defaultRemoteDeps(signal?: AbortSignal): Promise<RemoteDeps> {
   const [{ CloudFormationClient }, { LambdaClient }, { ECSClient }] = await Promise.all([import('@aws-sdk/client-cloudformation'), import('@aws-sdk/client-lambda'), import('@aws-sdk/client-ecs')]);
+  const onStatus = (line: string) => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   return { cfn: new CloudFormationClient({}), lambda: new LambdaClient({}), ecs: new ECSClient({}), onStatus, signal };
 }
 
@@ -40,7 +42,7 @@ export async function remoteHealthcheckCommand(stackName: string, deps: RemoteDe
     ...report.services.postgres.map((s) => ({ check: 'postgres', target: `${s.name} ${s.target}`, ok: s.reachable, critical: true, detail: s.reachable ? `PostgreSQL ${s.version}` : s.detail })),
     ...report.services.redis.map((s) => ({ check: 'redis', target: `${s.name} ${s.target}`, ok: s.reachable, critical: false, detail: s.reachable ? 'reachable' : s.detail })),
   ];
-  const state = checks.some((c) => !c.ok && c.critical) ? 'DOWN' : checks.some((c) => !c.ok) ? 'DEGRADED' : 'OK';
+  const state = healthState(checks);
   const text = `health (${stackName}): ${state}\n\n${renderTable(checks, [
     { header: 'CHECK', value: (c) => c.check },
     { header: 'TARGET', value: (c) => c.target },
@@ -101,11 +103,8 @@ export async function remoteRunCommand(stackName: string, job: JobName, deps: Re
   };
 }
 
+/** The payload came from JSON.parse, so it serialises back. */
 function summary(payload: unknown): string {
-  try {
-    const text = JSON.stringify(payload);
-    return text.length > 120 ? `${text.slice(0, 117)}...` : text;
-  } catch (error) {
-    return errorMessage(error);
-  }
+  const text = JSON.stringify(payload);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
