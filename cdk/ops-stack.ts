@@ -177,7 +177,7 @@ export class OpsStack extends Stack {
     for (const r of ops.redis) schedule(`backup-redis-${r.name}`, r.backup.schedule, fargate(backupTask('redis', r.name)), `Redis backup of ${r.name}`);
     for (const k of ops.knowledge) schedule(`backup-knowledge-${k.name}`, k.backup.schedule, fargate(backupTask('knowledge', k.name)), `knowledge-base backup of ${k.name}`);
     schedule('prune', stage.schedules.prune, fargate(this.tasks.prune), 'retention: delete expired backups, never the newest verified ones');
-    schedule('status', stage.schedules.status, invoke(status.fn, {}), 'freshness check: age gauges for the stale alarms');
+    schedule('status', stage.schedules.status, invoke(status.fn, { scope: 'freshness' }), 'freshness check: age gauges for the stale alarms');
 
     // --- Each new manifest (a completed backup) is verified at once.
     new events.Rule(this, 'VerifyOnManifest', {

@@ -67,6 +67,14 @@ describe('status Lambda (real PostgreSQL, Redis and repository; AWS control plan
     assert.ok(aws.calls.includes('DescribeAlarmsCommand') && aws.calls.includes('ListSchedulesCommand'));
   });
 
+  it('the 15-minute schedule ({ scope: "freshness" }) checks freshness only: no service probes, no AWS calls', async () => {
+    const aws = fakeAws({ alarm: 'stack-BackupFailed-postgres-callcenter' });
+    const report = (await invoke({ scope: 'freshness' }, aws)) as StatusReport;
+    assert.deepEqual(report.backups.map((b) => [b.component, b.state]), [['postgres', 'ok'], ['redis', 'ok']]);
+    assert.equal(report.services, undefined);
+    assert.deepEqual(aws.calls, []);
+  });
+
   it('a disabled schedule, a task that exited non-zero and a firing alarm: DEGRADED, each named', async () => {
     const report = (await invoke({}, fakeAws({ disabled: 'prune', failedTask: true, alarm: 'stack-BackupFailed-postgres-callcenter' }))) as StatusReport;
     assert.equal(report.state, 'DEGRADED');
