@@ -124,6 +124,8 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
       'retention: delete expired backups, never the newest verified ones': ['cron(0 6 * * ? *)', 'UTC'],
       'freshness check: age gauges for the stale alarms': [S.status, 'UTC'],
     });
+    const freshness = schedules.find((s) => s.Description === 'freshness check: age gauges for the stale alarms');
+    assert.deepEqual(JSON.parse(freshness.Target.Input), { scope: 'freshness' }, 'the checker computes freshness only');
     for (const s of schedules) {
       assert.deepEqual(s.Target.RetryPolicy, { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 2 });
       assert.ok(s.Target.DeadLetterConfig?.Arn, 'dead-letter queue');
