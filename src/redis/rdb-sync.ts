@@ -90,10 +90,15 @@ class Replies {
         this.buf = this.buf.subarray(end + 2);
         return line;
       }
-      if (this.failure) throw this.failure;
-      await new Promise<void>((r) => (this.waiting = r));
-      this.waiting = undefined;
+      await this.more();
     }
+  }
+
+  /** Wait for the next chunk from the socket, or fail with what ended it. */
+  private async more(): Promise<void> {
+    if (this.failure) throw this.failure;
+    await new Promise<void>((r) => (this.waiting = r));
+    this.waiting = undefined;
   }
 
   /** A RESP bulk string (`$<len>` line, then the bytes). */
@@ -107,9 +112,7 @@ class Replies {
         this.buf = this.buf.subarray(len + 2);
         return text;
       }
-      if (this.failure) throw this.failure;
-      await new Promise<void>((r) => (this.waiting = r));
-      this.waiting = undefined;
+      await this.more();
     }
   }
 
