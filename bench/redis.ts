@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fixed, measureMedian, measure, mib, OPSCTL, table, WORK } from './lib.js';
+import { fixed, measureMedian, measure, mib, OPSCTL, ROOT, table, WORK } from './lib.js';
 import { startRedis } from '../test/helpers/redis.js';
 
 async function config(name: string, body: Record<string, unknown>): Promise<string> {
@@ -17,6 +17,7 @@ export async function benchRedis(): Promise<string> {
   const rows: (string | number)[][] = [];
   const memory: (string | number)[][] = [];
   let serverCpu = { seconds: 0, wall: 0 };
+  let logicalVsPlain = 0;
   for (const keys of [1_000_000, 4_000_000]) {
     const server = await startRedis();
     try {
@@ -31,17 +32,21 @@ export async function benchRedis(): Promise<string> {
       const rdb = await measureMedian(`node ${OPSCTL} --config ${rdbCfg} backup redis`, {}, n);
       const cpuBefore = await serverCpuSeconds(server.port);
       const logical = await measureMedian(`node ${OPSCTL} --config ${logCfg} backup redis`, {}, n);
+      const cpuAfter = await serverCpuSeconds(server.port);
+      const plain = keys === 1_000_000 ? await measureMedian(`node --import tsx ${path.join(ROOT, 'bench', 'plain-redis-loop.ts')} ${server.port}`, {}, n) : undefined;
       // Where logical mode's time goes: the single-threaded server's own share.
-      if (keys === 1_000_000) serverCpu = { seconds: ((await serverCpuSeconds(server.port)) - cpuBefore) / n, wall: logical.seconds };
+      if (keys === 1_000_000) serverCpu = { seconds: (cpuAfter - cpuBefore) / n, wall: logical.seconds };
       await rm(`${WORK}/cli.rdb`, { force: true });
       if (keys === 1_000_000) {
         rows.push(
           ['redis-cli --rdb file', fixed(cli.seconds), '-', '-'],
           ['opsctl backup redis (rdb mode, zstd, file://)', fixed(rdb.seconds), fixed(rdb.seconds / cli.seconds), fixed(rdb.rssMiB, 0)],
           ['opsctl backup redis (logical mode, zstd, file://)', fixed(logical.seconds), `${Math.round(keys / logical.seconds).toLocaleString('en')} keys/s`, fixed(logical.rssMiB, 0)],
+          ['plain SCAN + pipelined DUMP/PTTL loop (ioredis, no output)', fixed(plain!.seconds), `${Math.round(keys / plain!.seconds).toLocaleString('en')} keys/s`, '-'],
         );
+        logicalVsPlain = plain!.seconds / logical.seconds;
       }
-      memory.push([keys.toLocaleString('en'), fixed(rdb.rssMiB, 0), fixed(logical.rssMiB, 0), fixed(logical.seconds)]);
+      memory.push([keys.toLocaleString('en'), fixed(rdb.rssMiB, 0), fixed(logical.rssMiB, 0), fixed(rdb.seconds / cli.seconds), Math.round(keys / logical.seconds).toLocaleString('en')]);
       await rm(`${WORK}/redis-repo-${keys}`, { recursive: true, force: true });
     } finally {
       await server.stop();
@@ -49,8 +54,13 @@ export async function benchRedis(): Promise<string> {
   }
   out.push('### Redis backup (1,000,000 keys of 64-byte strings, DEBUG POPULATE; median of 3)\n');
   out.push(table(rows, ['command', 'seconds', 'vs redis-cli / rate', 'opsctl peak RSS MiB']));
-  out.push('', '- targets: rdb mode within 1.2x of `redis-cli --rdb`; logical at least 250,000 keys/s; RSS at most 150 MiB and flat from 1M to 4M keys', '');
-  out.push(table(memory, ['keys', 'rdb mode RSS MiB', 'logical mode RSS MiB', 'logical seconds']));
+  out.push(
+    '',
+    '- targets: rdb mode within 1.2x of `redis-cli --rdb`; logical at least 250,000 keys/s (the issue measured the plain loop at 115,000 keys/s on its machine, so about 2.2x the plain loop); RSS at most 150 MiB and flat from 1M to 4M keys',
+    `- logical mode against the plain loop, same server, same minute: ${fixed(logicalVsPlain)}x its rate, while also writing the compressed archive`,
+    '',
+  );
+  out.push(table(memory, ['keys', 'rdb mode RSS MiB', 'logical mode RSS MiB', 'rdb mode vs redis-cli --rdb', 'logical keys/s']));
   out.push(
     '',
     `- redis-server's own CPU during one 1M-key logical backup: ${fixed(serverCpu.seconds)} s (INFO cpu, mean of the runs) against ${fixed(serverCpu.wall)} s wall (median): the single-threaded server alone bounds this machine at ${Math.round(1_000_000 / serverCpu.seconds).toLocaleString('en')} keys/s`,

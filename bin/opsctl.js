@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The operator CLI. The TypeScript sources are compiled to dist/ by `npm ci` (prepare).
-import { main } from '../dist/cli/main.js';
+// The operator CLI. The TypeScript sources are compiled and bundled to dist/opsctl/ by
+// `npm ci` (prepare → npm run build; scripts/bundle-cli.mjs says why bundled).
+import { main } from '../dist/opsctl/main.js';
 
 const controller = new AbortController();
 let signals = 0;

@@ -34,7 +34,7 @@ export interface WriteBackupOptions {
   onProgress?: ((bytes: number) => void) | undefined;
   /** Upper estimate of the payload size (e.g. the database's size), for S3 part sizing. */
   sizeHint?: number | undefined;
-  start(id: string): Promise<PayloadSource> | PayloadSource;
+  start(): Promise<PayloadSource> | PayloadSource;
   /** Builds the manifest once the payload is stored; called only on success. */
   describe(written: WrittenPayload): Promise<Manifest> | Manifest;
 }
@@ -66,7 +66,9 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   let enc: CodecStage | null = null;
   const hasher = new HashingStream(options.onProgress);
   try {
-    source = await options.start(id);
+    // No I/O turn may pass between opening the source and piping it: a process's stdout
+    // handed to the compressor, or a stream already flowing, would lose its first bytes.
+    source = await options.start();
     // A producer that is a process hands its stdout straight to the compressor.
     enc = encoder(options.streamCodec, options.encode, source.fromProcess ? (source.stream as ProcessOutput) : undefined);
     const producers = [...source.producers, ...(enc ? [enc.done] : [])];

@@ -5,7 +5,7 @@ import { maskUrl } from '../util/mask.js';
 import { zstdVersion } from './codec.js';
 import { writeBackup } from './engine.js';
 import type { Manifest } from './manifest.js';
-import { logicalDump, type LogicalStats } from '../redis/logical-dump.js';
+import type { LogicalStats } from '../redis/logical-dump.js';
 import { syncRdb } from '../redis/rdb-sync.js';
 
 export interface RedisBackupTarget {
@@ -61,6 +61,8 @@ export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDe
       let fail!: (e: unknown) => void;
       const generated = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
       generated.catch(() => undefined);
+      // Loaded here: rdb mode never needs the Redis client library (50 ms of start-up).
+      const { logicalDump } = await import('../redis/logical-dump.js');
       const generator = logicalDump(target.url, stats);
       const stream = Readable.from(
         (async function* () {

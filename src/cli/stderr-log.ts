@@ -23,7 +23,8 @@ export function stderrProgress(): (task: string, done: number, total?: number) =
   return (task, done, total) => {
     const now = Date.now();
     if (!started.has(task)) started.set(task, now);
-    if (!tty && now - lastLine < 10_000) return;
+    // In a log, the first line comes after 10 s: a rate over the first chunk means nothing.
+    if (!tty && now - Math.max(lastLine, started.get(task) ?? now) < 10_000) return;
     lastLine = now;
     const secs = Math.max(0.001, (now - (started.get(task) ?? now)) / 1000);
     const pct = total ? ` (${Math.min(100, (100 * done) / total).toFixed(0)}%)` : '';

@@ -1,7 +1,7 @@
 import { findBackup } from '../backup/catalog.js';
 import { backupRedis } from '../backup/redis-backup.js';
 import { OpsError } from '../errors.js';
-import { placeRdbFile, restoreRedisLogical, type RedisRestoreResult } from '../restore/redis-restore.js';
+import type { RedisRestoreResult } from '../restore/redis-restore.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
 import { redisUrl } from './endpoints.js';
 import { runBackups, withRestoreMetrics, type BackupJobResult } from './runner.js';
@@ -30,6 +30,7 @@ export async function restoreRedisJob(
   const isUrl = /^rediss?:\/\//.test(request.target);
   if (logical && !isUrl) throw new OpsError('BAD_TARGET', `a logical Redis backup restores into a server: --target redis://host:port (got "${request.target}")`, { exitCode: 64 });
   if (!logical && isUrl) throw new OpsError('BAD_TARGET', 'an RDB backup is restored by a stopped server: --target is its data directory (see doc/runbooks/restore-redis.md)', { exitCode: 64 });
+  const { placeRdbFile, restoreRedisLogical } = await import('../restore/redis-restore.js');
   const result = await withRestoreMetrics(ctx, 'redis', r.name, () =>
     logical
       ? restoreRedisLogical(entry, request.target, { confirm: request.confirm, replace: request.replace ?? false }, { repo: ctx.repo, log: ctx.log })

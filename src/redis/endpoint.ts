@@ -20,10 +20,3 @@ export function parseRedisUrl(url: string): RedisEndpoint {
     db: Number(u.pathname.replace('/', '') || 0),
   };
 }
-
-/** A command in RESP, as the replication handshake sends it. */
-export function resp(...args: string[]): Buffer {
-  const parts = [`*${args.length}\r\n`];
-  for (const a of args) parts.push(`$${Buffer.byteLength(a)}\r\n${a}\r\n`);
-  return Buffer.from(parts.join(''));
-}

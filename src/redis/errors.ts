@@ -18,7 +18,7 @@ export class RedisConnectionError extends RedisBackupError {
 }
 
 export class RedisAuthError extends RedisBackupError {
-  constructor(url: string, reply: string) {
+  constructor(url: string, readonly reply: string) {
     super('REDIS_AUTH_FAILED', `Redis at ${maskUrl(url)} refused the credentials (${reply}): check the password in REDIS_URL or the secret`, { context: { url: maskUrl(url) } });
     this.name = 'RedisAuthError';
   }
@@ -32,4 +32,9 @@ export class SyncRefusedError extends RedisBackupError {
     });
     this.name = 'SyncRefusedError';
   }
+}
+
+/** Whether a Redis error reply means the credentials were missing or wrong. */
+export function isAuthFailure(message: string): boolean {
+  return /NOAUTH|WRONGPASS|invalid password|invalid username-password/i.test(message);
 }

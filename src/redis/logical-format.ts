@@ -63,6 +63,11 @@ export function dumpFooter(payload: Buffer): { rdbVersion: number; crcOk: boolea
 /** Parses the archive into objects: header first, then records, then `{ end: count }`. */
 export class LogicalReader extends Transform {
   private buf: Buffer = Buffer.alloc(0);
+  // Chunks are only joined once the next step has all the bytes it needs: a big record
+  // arriving in many chunks is assembled once, not re-copied with every chunk.
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
+  private need = 0;
   private state: 'magic' | 'header' | 'records' | 'done' = 'magic';
   header: LogicalHeader | undefined;
   endCount: number | undefined;
@@ -72,57 +77,71 @@ export class LogicalReader extends Transform {
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.parts.push(chunk);
+    this.partsBytes += chunk.length;
+    if (this.partsBytes < this.need) return cb();
+    this.buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsBytes);
     try {
       this.drain();
       cb();
     } catch (error) {
       cb(error as Error);
+    } finally {
+      this.parts = this.buf.length ? [this.buf] : [];
+      this.partsBytes = this.buf.length;
     }
+  }
+
+  /** Not enough bytes for the next step: wait until `bytes` are buffered. */
+  private wait(bytes: number): void {
+    this.need = bytes;
   }
 
   private drain(): void {
     for (;;) {
       if (this.state === 'magic') {
-        if (this.buf.length < MAGIC.length) return;
+        if (this.buf.length < MAGIC.length) return this.wait(MAGIC.length);
         if (!this.buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('not an ops-automation logical Redis archive (bad magic)');
         this.buf = this.buf.subarray(MAGIC.length);
         this.state = 'header';
       } else if (this.state === 'header') {
-        if (this.buf.length < 4) return;
+        if (this.buf.length < 4) return this.wait(4);
         const len = this.buf.readUInt32BE(0);
-        if (this.buf.length < 4 + len) return;
+        if (this.buf.length < 4 + len) return this.wait(4 + len);
         this.header = JSON.parse(this.buf.toString('utf8', 4, 4 + len)) as LogicalHeader;
         this.buf = this.buf.subarray(4 + len);
         this.state = 'records';
       } else if (this.state === 'records') {
-        if (this.buf.length < 1) return;
+        if (this.buf.length < 1) return this.wait(1);
         const type = this.buf[0];
         if (type === 0x45) {
-          if (this.buf.length < 9) return;
+          if (this.buf.length < 9) return this.wait(9);
           this.endCount = Number(this.buf.readBigUInt64BE(1));
           this.buf = this.buf.subarray(9);
           this.state = 'done';
           continue;
         }
         if (type !== 0x4b) throw new Error(`corrupt archive: unexpected record type 0x${type?.toString(16)}`);
-        if (this.buf.length < 7) return;
+        if (this.buf.length < 7) return this.wait(7);
         const keyLen = this.buf.readUInt32BE(3);
-        if (this.buf.length < 7 + keyLen + 12) return;
+        if (this.buf.length < 7 + keyLen + 12) return this.wait(7 + keyLen + 12);
         const payloadLen = this.buf.readUInt32BE(7 + keyLen + 8);
         const total = 7 + keyLen + 12 + payloadLen;
-        if (this.buf.length < total) return;
+        if (this.buf.length < total) return this.wait(total);
+        const payload = this.buf.subarray(7 + keyLen + 12, total);
         const record: LogicalRecord = {
           db: this.buf.readUInt16BE(1),
           key: Buffer.from(this.buf.subarray(7, 7 + keyLen)),
           expireAtMs: Number(this.buf.readBigInt64BE(7 + keyLen)),
-          payload: Buffer.from(this.buf.subarray(7 + keyLen + 12, total)),
+          // Small payloads are copied so they do not pin the chunk they came in; a big one
+          // was assembled for itself and is passed on as it is.
+          payload: payload.length >= BIG_RECORD ? payload : Buffer.from(payload),
         };
         this.buf = this.buf.subarray(total);
         this.push(record);
       } else {
         if (this.buf.length > 0) throw new Error('corrupt archive: data after the end record');
-        return;
+        return this.wait(0);
       }
     }
   }
@@ -132,3 +151,5 @@ export class LogicalReader extends Transform {
     cb();
   }
 }
+
+const BIG_RECORD = 64 * 1024;

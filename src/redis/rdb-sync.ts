@@ -1,8 +1,9 @@
-import net from 'node:net';
+import type net from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
-import tls from 'node:tls';
-import { RedisAuthError, RedisBackupError, RedisConnectionError, SyncRefusedError } from './errors.js';
-import { parseRedisUrl, resp } from './endpoint.js';
+import { RedisAuthError, RedisBackupError, SyncRefusedError, isAuthFailure } from './errors.js';
+import { connectSocket } from './resp-connection.js';
+import { parseRedisUrl } from './endpoint.js';
+import { encodeCommand } from './resp.js';
 
 const EOF_MARK_LENGTH = 40;
 
@@ -125,22 +126,6 @@ class Replies {
   }
 }
 
-async function connect(url: string, timeoutMs: number): Promise<net.Socket> {
-  const ep = parseRedisUrl(url);
-  return new Promise((resolve, reject) => {
-    const socket = ep.tls ? tls.connect({ host: ep.host, port: ep.port, servername: ep.host }) : net.connect({ host: ep.host, port: ep.port });
-    const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
-    socket.once(ep.tls ? 'secureConnect' : 'connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new RedisConnectionError(url, e));
-    });
-  });
-}
-
 export interface RdbSync {
   stream: Transform;
   /** From INFO server, read on the same connection before SYNC. */
@@ -157,28 +142,28 @@ export interface RdbSync {
  */
 export async function syncRdb(url: string, options: { timeoutMs?: number } = {}): Promise<RdbSync> {
   const ep = parseRedisUrl(url);
-  const socket = await connect(url, options.timeoutMs ?? 10_000);
+  const socket = await connectSocket(url, options.timeoutMs ?? 10_000);
   const replies = new Replies(socket);
   try {
     if (ep.password) {
-      socket.write(ep.username ? resp('AUTH', ep.username, ep.password) : resp('AUTH', ep.password));
+      socket.write(ep.username ? encodeCommand(['AUTH', ep.username, ep.password]) : encodeCommand(['AUTH', ep.password]));
       const r = await replies.line();
       if (r.startsWith('-')) throw new RedisAuthError(url, r.slice(1));
     }
-    socket.write(resp('INFO', 'server'));
+    socket.write(encodeCommand(['INFO', 'server']));
     let info: string;
     try {
       info = await replies.bulk();
     } catch (error) {
-      if (/NOAUTH|WRONGPASS/.test((error as Error).message)) throw new RedisAuthError(url, (error as Error).message);
+      if (isAuthFailure((error as Error).message)) throw new RedisAuthError(url, (error as Error).message);
       throw error;
     }
     const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-    socket.write(resp('REPLCONF', 'capa', 'eof', 'capa', 'psync2'));
+    socket.write(encodeCommand(['REPLCONF', 'capa', 'eof', 'capa', 'psync2']));
     await replies.line();
-    socket.write(resp('REPLCONF', 'rdb-only', '1'));
+    socket.write(encodeCommand(['REPLCONF', 'rdb-only', '1']));
     await replies.line(); // older servers answer -ERR: they then stream commands after the RDB, which we never read
-    socket.write(resp('SYNC'));
+    socket.write(encodeCommand(['SYNC']));
     const header = await replies.line();
     if (header.startsWith('-')) throw new SyncRefusedError(url, header.slice(1));
     let payload: RdbPayload;

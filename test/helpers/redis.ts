@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
 import { freePort } from './prometheus.js';
 
 export interface TestRedis {
@@ -61,7 +63,7 @@ export async function startRedis(extra: string[] = []): Promise<TestRedis> {
 }
 
 /** Every Redis type, with and without TTL, in one database. */
-export async function fillAllTypes(c: Redis): Promise<void> {
+export async function fillAllTypes(c: Redis | Cluster): Promise<void> {
   await c.set('str', 'plain');
   await c.set('str:ttl', 'expiring', 'EX', 3600);
   await c.set(Buffer.from([0xff, 0x00, 0x01]), Buffer.from([0, 1, 2, 255]).toString('latin1'));
@@ -91,4 +93,62 @@ export async function snapshot(c: Redis): Promise<Record<string, string>> {
     out[key.toString('base64')] = JSON.stringify({ type, value, ttlMinutes: ttl < 0 ? ttl : Math.round(ttl / 60_000) });
   }
   return out;
+}
+
+export interface TestCluster {
+  nodes: TestRedis[];
+  /** A client that routes by slot. */
+  client(): Cluster;
+  /** Every key of every primary, as `snapshot` gives them for one server. */
+  snapshot(): Promise<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real Redis Cluster of `size` primaries (no replicas) on private ports, slots spread by
+ * `redis-cli --cluster create`; a short node timeout so a stopped primary is marked
+ * failed within seconds.
+ */
+export async function startCluster(size = 3): Promise<TestCluster> {
+  const nodes: TestRedis[] = [];
+  const clients: Cluster[] = [];
+  try {
+    for (let i = 0; i < size; i += 1) nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000']));
+    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    for (let i = 0; ; i += 1) {
+      const states = await Promise.all(nodes.map(async (n) => {
+        const c = n.client(0);
+        const info = (await c.call('CLUSTER', 'INFO')) as string;
+        c.disconnect();
+        return /cluster_state:ok/.test(info);
+      }));
+      if (states.every(Boolean)) break;
+      if (i > 100) throw new Error('the test cluster did not reach cluster_state:ok within 10 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (error) {
+    for (const n of nodes) await n.stop();
+    throw error;
+  }
+  return {
+    nodes,
+    client() {
+      const c = new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }]);
+      clients.push(c);
+      return c;
+    },
+    async snapshot() {
+      const merged: Record<string, string> = {};
+      for (const n of nodes) {
+        const c = n.client(0);
+        if ((await c.call('ROLE') as unknown[])[0] === 'master') Object.assign(merged, await snapshot(c));
+        c.disconnect();
+      }
+      return merged;
+    },
+    async stop() {
+      for (const c of clients) c.disconnect();
+      for (const n of nodes) await n.stop();
+    },
+  };
 }

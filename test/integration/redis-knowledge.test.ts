@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readlink, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { findBackup } from '../../src/backup/catalog.js';
-import { dumpAndTtl, encodeBatch, openRedis } from '../../src/redis/logical-dump.js';
+import { dumpAndTtl, dumpMethod, encodeBatch, logicalDump } from '../../src/redis/logical-dump.js';
+import { RespConnection } from '../../src/redis/resp-connection.js';
+import { LogicalReader } from '../../src/redis/logical-format.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { restoreKnowledge } from '../../src/restore/knowledge-restore.js';
 import { cloneBackupGeneric } from '../helpers/tamper.js';
@@ -112,13 +116,43 @@ describe('Redis backups', () => {
     assert.equal((await runCli(['--config', logical, 'backup', 'redis'])).code, 0, 'logical mode works where SYNC is refused');
   });
 
+  it('a script call stops once its payloads pass 512 KiB: a big key ends the call, the rest follow in the next', async () => {
+    const server = await startRedis();
+    servers.push(server);
+    const c = server.client(0);
+    for (let i = 0; i < 12; i += 1) await c.set(`big:${i}`, randomBytes(1024 * 1024));
+    await c.call('DEBUG', 'POPULATE', '20000', 'small', '16');
+    const conn = await RespConnection.open(server.url);
+    try {
+      const method = await dumpMethod(conn, 0);
+      assert.ok(method.sha, 'the script is used');
+      const keys = ['small:1', 'small:2', 'big:0', 'big:1', 'small:3'].map((k) => Buffer.from(k));
+      const first = await dumpAndTtl(conn, method, keys);
+      assert.equal(first.length / 2, 3, 'two small keys and the first big one, then the call returned');
+      const second = await dumpAndTtl(conn, method, keys.slice(3));
+      assert.equal(second.length / 2, 1, 'the next big key alone');
+      assert.equal((await dumpAndTtl(conn, method, keys.slice(4))).length / 2, 1);
+      const small = Array.from({ length: 500 }, (_, i) => Buffer.from(`small:${i}`));
+      assert.equal((await dumpAndTtl(conn, method, small)).length / 2, 500, '500 small keys in one call');
+    } finally {
+      conn.close();
+    }
+    // The whole dump carries on from where each call stopped: every key, once.
+    const stats = { keys: 0, vanished: 0, dbs: [], nodes: [], redisVersion: '', rdbVersion: 0 };
+    const reader = new LogicalReader();
+    const seen = new Set<string>();
+    await pipeline(Readable.from(logicalDump(server.url, stats)), reader, new Writable({ objectMode: true, write: (r: { key: Buffer }, _e, cb) => (seen.add(r.key.toString()), cb()) }));
+    assert.equal(stats.keys, 20_012);
+    assert.equal(seen.size, 20_012);
+  });
+
   it('a key SCAN listed but gone before DUMP is counted as vanished, not fatal; a 3 MiB key is passed on uncopied', async () => {
-    const client = await openRedis(source.url);
+    const client = await RespConnection.open(source.url);
     try {
       // Incompressible: DUMP compresses values with LZF, a repeated character would shrink.
-      await client.set('big-random', randomBytes(3 * 1024 * 1024));
+      await client.command(['SET', 'big-random', randomBytes(3 * 1024 * 1024)]);
       const keys = [Buffer.from('str'), Buffer.from('deleted-meanwhile'), Buffer.from('big-random')];
-      const replies = await dumpAndTtl(client, keys);
+      const replies = await dumpAndTtl(client, await dumpMethod(client, 0), keys);
       const stats = { keys: 0, vanished: 0, dbs: [], nodes: [], redisVersion: '', rdbVersion: 0 };
       const out = encodeBatch(0, keys, replies, Date.now(), stats);
       assert.equal(out.records, 2);
@@ -126,9 +160,9 @@ describe('Redis backups', () => {
       assert.ok(stats.rdbVersion >= 9, `RDB version ${stats.rdbVersion} recorded`);
       assert.ok((replies[4] as Buffer).length > 3 * 1024 * 1024);
       assert.ok(out.buffers.includes(replies[4] as Buffer), 'the big payload is the very buffer Redis sent');
-      await client.del('big-random');
+      await client.command(['DEL', 'big-random']);
     } finally {
-      client.disconnect();
+      client.close();
     }
   });
 
