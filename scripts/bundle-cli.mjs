@@ -3,7 +3,11 @@
 // job: unbundled, Node resolves and compiles about 150 modules before the first command
 // (zod's 64 locale modules among them, which bundling drops as unused), about 40 ms of
 // every run. Type checking and the per-file dist/ stay with tsc.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Chunk names change with their content: start empty so no stale chunk stays behind.
+rmSync('dist/opsctl', { recursive: true, force: true });
 
 await build({
   entryPoints: { main: 'src/cli/main.ts' },

@@ -11,7 +11,7 @@ const EOF_MARK_LENGTH = 40;
  * Reads the RDB that follows a `$<len>` header (exact length) or a diskless `$EOF:<mark>`
  * header (ends with the 40-byte mark, which is stripped), then ends.
  */
-class RdbPayload extends Transform {
+export class RdbPayload extends Transform {
   private remaining: number;
   private tail: Buffer = Buffer.alloc(0);
   complete = false;
@@ -30,17 +30,31 @@ class RdbPayload extends Transform {
       if (this.remaining === 0) this.finishPayload();
       return cb();
     }
-    // Hold back the last 40 bytes: they may be the end mark.
-    const data = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
-    if (data.length >= EOF_MARK_LENGTH && data.subarray(data.length - EOF_MARK_LENGTH).equals(this.mark)) {
-      if (data.length > EOF_MARK_LENGTH) this.push(data.subarray(0, data.length - EOF_MARK_LENGTH));
+    // Hold back the last 40 bytes: they may be the end mark. Only those 40 are copied; a
+    // chunk is passed on as a slice of itself.
+    if (chunk.length < EOF_MARK_LENGTH) {
+      const data = Buffer.concat([this.tail, chunk]);
+      const keep = Math.min(EOF_MARK_LENGTH, data.length);
+      if (data.length >= EOF_MARK_LENGTH && data.subarray(data.length - EOF_MARK_LENGTH).equals(this.mark)) {
+        if (data.length > EOF_MARK_LENGTH) this.push(data.subarray(0, data.length - EOF_MARK_LENGTH));
+        this.tail = Buffer.alloc(0);
+        this.finishPayload();
+        return cb();
+      }
+      if (data.length > keep) this.push(data.subarray(0, data.length - keep));
+      this.tail = Buffer.from(data.subarray(data.length - keep));
+      return cb();
+    }
+    if (this.tail.length) this.push(this.tail);
+    const end = chunk.length - EOF_MARK_LENGTH;
+    if (chunk.subarray(end).equals(this.mark)) {
+      if (end > 0) this.push(chunk.subarray(0, end));
       this.tail = Buffer.alloc(0);
       this.finishPayload();
       return cb();
     }
-    const keep = Math.min(EOF_MARK_LENGTH, data.length);
-    if (data.length > keep) this.push(data.subarray(0, data.length - keep));
-    this.tail = Buffer.from(data.subarray(data.length - keep));
+    if (end > 0) this.push(chunk.subarray(0, end));
+    this.tail = Buffer.from(chunk.subarray(end));
     cb();
   }
 

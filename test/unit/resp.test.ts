@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { encodeEnd, encodeHeader, encodeRecordHead, LogicalReader, type LogicalRecord } from '../../src/redis/logical-format.js';
+import { RdbPayload } from '../../src/redis/rdb-sync.js';
 import { RespParser, RespProtocolError, RespReplyError, encodeCommand, type RespValue } from '../../src/redis/resp.js';
 
 function parseAll(chunks: Buffer[]): RespValue[] {
@@ -115,5 +116,35 @@ describe('logical archive reader', () => {
     assert.equal(reader.endCount, 2);
     // 513 chunks: joined a handful of times, not once per chunk (which re-copies the record 512 times).
     assert.ok(joins < 10, `chunks joined ${joins} times`);
+  });
+});
+
+describe('RDB transfer framing', () => {
+  const payload = randomBytes(1000);
+  const mark = Buffer.from('a'.repeat(40));
+
+  async function read(stream: RdbPayload, chunks: Buffer[]): Promise<{ out: Buffer; complete: boolean }> {
+    const out: Buffer[] = [];
+    stream.on('data', (c: Buffer) => out.push(c));
+    const ended = new Promise((r) => stream.once('end', r));
+    for (const c of chunks) stream.write(c);
+    await ended;
+    return { out: Buffer.concat(out), complete: stream.complete };
+  }
+
+  it('diskless ($EOF:<mark>): the payload without its 40-byte mark, whatever the chunk sizes', async () => {
+    const wire = Buffer.concat([payload, mark]);
+    for (const size of [1, 7, 39, 40, 41, 64, 999, 1000, 1039, 1040]) {
+      const got = await read(new RdbPayload(mark, 0), split(wire, size));
+      assert.ok(got.out.equals(payload), `chunk size ${size}`);
+      assert.equal(got.complete, true);
+    }
+  });
+
+  it('with a length ($<len>): exactly that many bytes, nothing of what follows', async () => {
+    for (const size of [1, 13, 1000, 1500]) {
+      const got = await read(new RdbPayload(null, payload.length), split(Buffer.concat([payload, Buffer.from('\n\n+extra')]), size));
+      assert.ok(got.out.equals(payload), `chunk size ${size}`);
+    }
   });
 });
