@@ -9,7 +9,8 @@ import { RespParser, RespReplyError, encodeCommand, type RespArg, type RespValue
 export function connectSocket(url: string, timeoutMs: number): Promise<net.Socket> {
   const ep = parseRedisUrl(url);
   return new Promise((resolve, reject) => {
-    const socket = ep.tls ? tls.connect({ host: ep.host, port: ep.port, servername: ep.host }) : net.connect({ host: ep.host, port: ep.port });
+    // SNI carries host names only; the certificate is still checked against an address.
+    const socket = ep.tls ? tls.connect({ host: ep.host, port: ep.port, ...(net.isIP(ep.host) ? {} : { servername: ep.host }) }) : net.connect({ host: ep.host, port: ep.port });
     const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
     socket.once(ep.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from './prometheus.js';
@@ -49,17 +49,19 @@ export async function startRedis(extra: string[] = []): Promise<TestRedis> {
       clients.push(c);
       return c;
     },
-    async stop() {
-      for (const c of clients) c.disconnect();
-      // Idempotent: a test may stop its server and its cleanup stop it again.
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGKILL');
-        await exited;
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop: () => stopServer(child, dir, clients),
   };
+}
+
+/** Idempotent: a test may stop its server and its cleanup stop it again. */
+async function stopServer(child: ChildProcess, dir: string, clients: Redis[]): Promise<void> {
+  for (const c of clients) c.disconnect();
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+  await rm(dir, { recursive: true, force: true });
 }
 
 /** Every Redis type, with and without TTL, in one database. */
@@ -150,5 +152,55 @@ export async function startCluster(size = 3): Promise<TestCluster> {
       for (const c of clients) c.disconnect();
       for (const n of nodes) await n.stop();
     },
+  };
+}
+
+export interface TlsRedis extends TestRedis {
+  /** The self-signed certificate (CN and SAN localhost, 127.0.0.1) clients must trust. */
+  caFile: string;
+}
+
+/**
+ * A redis-server that speaks only TLS (as ElastiCache with in-transit encryption does),
+ * with a fresh self-signed certificate; `url` is rediss://localhost:<port>.
+ */
+export async function startTlsRedis(): Promise<TlsRedis> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-redis-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir, '--repl-diskless-sync-delay', '0'],
+    { stdio: 'ignore' },
+  );
+  const clients: Redis[] = [];
+  const connect = (db = 0) => new Redis({ host: 'localhost', port, db, tls: { ca: readFileSync(cert) }, lazyConnect: true, retryStrategy: () => null });
+  for (let i = 0; ; i += 1) {
+    const probe = connect();
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      break;
+    } catch (error) {
+      probe.disconnect();
+      if (i > 100) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    port,
+    url: `rediss://localhost:${port}`,
+    dir,
+    caFile: cert,
+    client(db = 0) {
+      const c = connect(db);
+      clients.push(c);
+      return c;
+    },
+    stop: () => stopServer(child, dir, clients),
   };
 }
