@@ -73,7 +73,8 @@ export class LogicalReader extends Transform {
   endCount: number | undefined;
 
   constructor() {
-    super({ readableObjectMode: true, highWaterMark: 1 << 20 });
+    // Records are objects: a thousand of them ahead of a slow consumer, not a million.
+    super({ readableObjectMode: true, readableHighWaterMark: 1000, writableHighWaterMark: 1 << 20 });
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
@@ -128,14 +129,13 @@ export class LogicalReader extends Transform {
         const payloadLen = this.buf.readUInt32BE(7 + keyLen + 8);
         const total = 7 + keyLen + 12 + payloadLen;
         if (this.buf.length < total) return this.wait(total);
-        const payload = this.buf.subarray(7 + keyLen + 12, total);
+        // Slices, not copies: they keep their chunk alive only while the record is in use
+        // (at most a thousand records wait in this stream).
         const record: LogicalRecord = {
           db: this.buf.readUInt16BE(1),
-          key: Buffer.from(this.buf.subarray(7, 7 + keyLen)),
+          key: this.buf.subarray(7, 7 + keyLen),
           expireAtMs: Number(this.buf.readBigInt64BE(7 + keyLen)),
-          // Small payloads are copied so they do not pin the chunk they came in; a big one
-          // was assembled for itself and is passed on as it is.
-          payload: payload.length >= BIG_RECORD ? payload : Buffer.from(payload),
+          payload: this.buf.subarray(7 + keyLen + 12, total),
         };
         this.buf = this.buf.subarray(total);
         this.push(record);
@@ -151,5 +151,3 @@ export class LogicalReader extends Transform {
     cb();
   }
 }
-
-const BIG_RECORD = 64 * 1024;

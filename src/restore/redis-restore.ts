@@ -3,11 +3,12 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { BackupEntry } from '../backup/catalog.js';
 import { decoder } from '../backup/codec.js';
 import type { Log } from '../log.js';
-import { openRedis } from '../redis/client.js';
+import { RespConnection } from '../redis/resp-connection.js';
+import { RespReplyError } from '../redis/resp.js';
 import { parseRedisUrl } from '../redis/endpoint.js';
 import { RedisConnectionError } from '../redis/errors.js';
 import { LogicalReader, dumpFooter, type LogicalRecord } from '../redis/logical-format.js';
@@ -23,6 +24,11 @@ export interface RedisRestoreResult {
   restored: number;
   /** Keys whose absolute expiry had passed: skipped, as Redis itself would have dropped them. */
   expiredSkipped: number;
+  /**
+   * Records of a key this restore had already written (SCAN may list a key twice while the
+   * source rehashes): skipped. Only counted when the target was empty at the start.
+   */
+  duplicatesSkipped: number;
   seconds: number;
   placedFile?: string;
 }
@@ -47,52 +53,56 @@ interface RestoreTarget {
   rdbVersion(): Promise<number>;
   /** Keys already there, over every database (every primary of a cluster). */
   keyCount(): Promise<number>;
-  restore(db: number, commands: (string | number | Buffer)[][]): Promise<void>;
+  /** RESTOREs; with `tolerateBusy`, BUSYKEY replies are counted and returned, not thrown. */
+  restore(db: number, commands: (string | number | Buffer)[][], tolerateBusy: boolean): Promise<number>;
   close(): void;
 }
 
 const RDB_PROBE_KEY = () => `ops-automation:rdb-version-probe:${process.pid}:${Date.now()}`;
 
+/** The BUSYKEY replies to count as duplicates, or the first error that fails the restore. */
+function restoreOutcome(errors: Error[], tolerateBusy: boolean): number {
+  const failed = errors.find((e) => !(tolerateBusy && e.message.startsWith('BUSYKEY')));
+  if (failed) throw new RestoreError('REDIS_RESTORE_FAILED', `RESTORE failed: ${failed.message}`);
+  return errors.length;
+}
+
 function countKeys(info: string): number {
   return [...info.matchAll(/^db\d+:keys=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
 }
 
-function failedReply(replies: [Error | null, unknown][] | null): void {
-  const failed = (replies ?? []).find(([e]) => e);
-  if (failed) throw new RestoreError('REDIS_RESTORE_FAILED', `RESTORE failed: ${(failed[0] as Error).message}`);
-}
-
 async function openTarget(url: string): Promise<RestoreTarget> {
-  const admin = await openRedis(url);
-  const probeVersion = async (c: Redis | Cluster) => {
-    const probe = RDB_PROBE_KEY();
-    await c.set(probe, '1', 'PX', 10_000);
-    const dump = await c.dumpBuffer(probe);
-    await c.del(probe);
-    return dump ? dumpFooter(dump).rdbVersion : 0;
-  };
-  if (!/cluster_enabled:1/.test(await admin.info('cluster'))) {
-    const clients = new Map<number, Redis>([[0, admin]]);
+  const admin = await RespConnection.open(url, { db: 0 });
+  if (!/cluster_enabled:1/.test(await admin.text(['INFO', 'cluster']))) {
+    // One server: RESTOREs pipelined on our own connections, one per database (a client
+    // library's per-command objects cost more than the server's work here).
+    const clients = new Map<number, RespConnection>([[0, admin]]);
     return {
       cluster: false,
-      rdbVersion: () => probeVersion(admin),
-      keyCount: async () => countKeys(await admin.info('keyspace')),
-      async restore(db, commands) {
+      async rdbVersion() {
+        const probe = RDB_PROBE_KEY();
+        await admin.command(['SET', probe, '1', 'PX', 10_000]);
+        const dump = await admin.command(['DUMP', probe]);
+        await admin.command(['DEL', probe]);
+        return Buffer.isBuffer(dump) ? dumpFooter(dump).rdbVersion : 0;
+      },
+      keyCount: async () => countKeys(await admin.text(['INFO', 'keyspace'])),
+      async restore(db, commands, tolerateBusy) {
         let client = clients.get(db);
         if (!client) {
-          client = await openRedis(url, db);
+          client = await RespConnection.open(url, { db });
           clients.set(db, client);
         }
-        const p = client.pipeline();
-        for (const args of commands) p.call('RESTORE', ...args);
-        failedReply(await p.exec());
+        const replies = await client.pipeline(commands.map((args) => ['RESTORE', ...args]));
+        return restoreOutcome(replies.filter((r): r is RespReplyError => r instanceof RespReplyError), tolerateBusy);
       },
-      close: () => clients.forEach((c) => c.disconnect()),
+      close: () => clients.forEach((c) => c.close()),
     };
   }
-  // A cluster: the client routes each RESTORE to its slot's primary and batches the
-  // commands per node (auto-pipelining); a key whose slot moves meanwhile is redirected.
-  admin.disconnect();
+  admin.close();
+  // A cluster: ioredis' cluster client routes each RESTORE to its slot's primary and
+  // batches the commands per node (auto-pipelining); a key whose slot moves meanwhile is
+  // redirected.
   const { username, password } = parseRedisUrl(url);
   const { hostname, port } = new URL(url);
   const cluster = new Cluster([{ host: hostname, port: Number(port || 6379) }], {
@@ -111,12 +121,17 @@ async function openTarget(url: string): Promise<RestoreTarget> {
   }
   return {
     cluster: true,
-    rdbVersion: () => probeVersion(cluster),
+    async rdbVersion() {
+      const probe = RDB_PROBE_KEY();
+      await cluster.set(probe, '1', 'PX', 10_000);
+      const dump = await cluster.dumpBuffer(probe);
+      await cluster.del(probe);
+      return dump ? dumpFooter(dump).rdbVersion : 0;
+    },
     keyCount: async () => (await Promise.all(cluster.nodes('master').map((n) => n.info('keyspace')))).reduce((sum, info) => sum + countKeys(info), 0),
-    async restore(_db, commands) {
+    async restore(_db, commands, tolerateBusy) {
       const replies = await Promise.allSettled(commands.map((args) => cluster.call('RESTORE', ...args)));
-      const failed = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw new RestoreError('REDIS_RESTORE_FAILED', `RESTORE failed: ${(failed.reason as Error).message}`);
+      return restoreOutcome(replies.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error), tolerateBusy);
     },
     close: () => cluster.disconnect(),
   };
@@ -155,6 +170,11 @@ export async function restoreRedisLogical(
     const { source, hasher, gate, dec } = await decodedPayload(entry, deps.repo);
     let restored = 0;
     let expiredSkipped = 0;
+    let duplicatesSkipped = 0;
+    // An empty target holds only keys this restore wrote (or a writer started meanwhile,
+    // whose value is kept): a BUSYKEY there is a key the archive lists twice. Into a
+    // confirmed non-empty target it is a clash with data that was there, and fails.
+    const tolerateBusy = existing === 0 && !options.replace;
     let batch: LogicalRecord[] = [];
     const flush = async () => {
       const byDb = new Map<number, (string | number | Buffer)[][]>();
@@ -168,8 +188,9 @@ export async function restoreRedisLogical(
       }
       batch = [];
       for (const [db, commands] of byDb) {
-        await target.restore(db, commands);
-        restored += commands.length;
+        const duplicates = await target.restore(db, commands, tolerateBusy);
+        duplicatesSkipped += duplicates;
+        restored += commands.length - duplicates;
       }
     };
     const sink = new Writable({
@@ -190,7 +211,7 @@ export async function restoreRedisLogical(
     const reader = new LogicalReader();
     if (dec) await Promise.all([pipeline(source, hasher, gate, dec.input), pipeline(dec.output, reader, sink), dec.done]);
     else await pipeline(source, hasher, gate, reader, sink);
-    return { backupId: entry.id, target: address, mode: 'logical', restored, expiredSkipped, seconds: (Date.now() - started) / 1000 };
+    return { backupId: entry.id, target: address, mode: 'logical', restored, expiredSkipped, duplicatesSkipped, seconds: (Date.now() - started) / 1000 };
   } finally {
     target.close();
   }
@@ -218,5 +239,5 @@ export async function placeRdbFile(entry: BackupEntry, targetDir: string, option
     await rm(partial, { force: true });
     throw error;
   }
-  return { backupId: entry.id, target: dir, mode: 'rdb', restored: 1, expiredSkipped: 0, seconds: (Date.now() - started) / 1000, placedFile: file };
+  return { backupId: entry.id, target: dir, mode: 'rdb', restored: 1, expiredSkipped: 0, duplicatesSkipped: 0, seconds: (Date.now() - started) / 1000, placedFile: file };
 }

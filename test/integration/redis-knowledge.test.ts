@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { findBackup } from '../../src/backup/catalog.js';
 import { dumpAndTtl, dumpMethod, encodeBatch, logicalDump } from '../../src/redis/logical-dump.js';
 import { RespConnection } from '../../src/redis/resp-connection.js';
-import { LogicalReader } from '../../src/redis/logical-format.js';
+import { LogicalReader, MAGIC, encodeEnd } from '../../src/redis/logical-format.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { restoreKnowledge } from '../../src/restore/knowledge-restore.js';
 import { cloneBackupGeneric } from '../helpers/tamper.js';
@@ -183,6 +183,33 @@ describe('Redis backups', () => {
     const down = await runCli(['--config', c, 'backup', 'redis']);
     assert.equal(down.code, 2);
     assert.match(down.stderr, /cannot connect to redis:\/\/127\.0\.0\.1:9.*ECONNREFUSED/);
+  });
+
+  it('a key the archive lists twice (SCAN may, while the source rehashes) is restored once and counted; into a confirmed non-empty target it still fails', async () => {
+    const repoDir = `${work}/repo`;
+    const latest = await findBackup(new FileRepository(repoDir), 'redis', 'logical', 'latest');
+    await cloneBackupGeneric(repoDir, 'redis', 'logical', latest.id, '20991230T000000Z', (raw) => {
+      const plain = execFileSync('zstd', ['-dc'], { input: raw, maxBuffer: 64 << 20 });
+      // The first record after the header, written again before the end record.
+      const start = MAGIC.length + 4 + plain.readUInt32BE(MAGIC.length);
+      const keyLength = plain.readUInt32BE(start + 3);
+      const end = start + 7 + keyLength + 12 + plain.readUInt32BE(start + 7 + keyLength + 8);
+      const count = Number(plain.readBigUInt64BE(plain.length - 8));
+      const twice = Buffer.concat([plain.subarray(0, plain.length - 9), plain.subarray(start, end), encodeEnd(count + 1)]);
+      return execFileSync('zstd', ['-c', '-q'], { input: twice, maxBuffer: 64 << 20 });
+    }, true);
+    const target = await startRedis();
+    servers.push(target);
+    const r = await runCli(['--config', cfg, '--json', 'restore', 'redis', '20991230T000000Z', '--name', 'logical', '--target', target.url]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { restored: number; duplicatesSkipped: number };
+    assert.equal(out.duplicatesSkipped, 1);
+    const keys = Number(await target.client(0).dbsize()) + Number(await target.client(3).dbsize());
+    assert.equal(out.restored, keys, 'restored counts each key once');
+    const clash = await runCli(['--config', cfg, 'restore', 'redis', '20991230T000000Z', '--name', 'logical', '--target', target.url, '--confirm', `127.0.0.1:${target.port}`]);
+    assert.equal(clash.code, 2, 'keys already there before the restore are a clash, not duplicates');
+    assert.match(clash.stderr, /BUSYKEY/);
+    await rm(path.join(repoDir, 'redis', 'logical', '20991230T000000Z'), { recursive: true });
   });
 
   it('a corrupt RDB fails the CRC-64 check (level 3); a corrupt DUMP payload fails its record check', async () => {

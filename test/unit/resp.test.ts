@@ -86,7 +86,7 @@ describe('RESP parser', () => {
 });
 
 describe('logical archive reader', () => {
-  it('assembles a big record from many small chunks and passes small ones on as copies', async () => {
+  it('assembles a big record from many small chunks, joining them a handful of times', async () => {
     const big = randomBytes(2 * 1024 * 1024);
     const small = Buffer.from('payload');
     const archive = Buffer.concat([

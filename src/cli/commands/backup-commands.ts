@@ -71,7 +71,7 @@ export async function restoreCommand(ctx: JobContext, component: Component, requ
     const r = await (await redisJobs()).restoreRedisJob(ctx, request);
     const text = r.mode === 'rdb'
       ? `placed ${r.placedFile} from redis/${r.name}/${r.backupId}: start the Redis server with dir ${r.target} to load it`
-      : `restored ${r.restored} keys from redis/${r.name}/${r.backupId} into ${r.target} in ${formatDuration(r.seconds)}; ${r.expiredSkipped} already expired keys skipped`;
+      : `restored ${r.restored} keys from redis/${r.name}/${r.backupId} into ${r.target} in ${formatDuration(r.seconds)}; ${r.expiredSkipped} already expired keys skipped${r.duplicatesSkipped ? `, ${r.duplicatesSkipped} keys listed twice restored once` : ''}`;
     return { exitCode: EXIT.ok, json: r, text };
   }
   if (component === 'knowledge') {
