@@ -34,6 +34,20 @@ export async function benchRedis(): Promise<string> {
       const logical = await measureMedian(`node ${OPSCTL} --config ${logCfg} backup redis`, {}, n);
       const cpuAfter = await serverCpuSeconds(server.port);
       const plain = keys === 1_000_000 ? await measureMedian(`node --import tsx ${path.join(ROOT, 'bench', 'plain-redis-loop.ts')} ${server.port}`, {}, n) : undefined;
+      // RTO of a logical backup: RESTORE into a new empty server each run.
+      let restore: { seconds: number; rssMiB: number } | undefined;
+      if (keys === 1_000_000) {
+        const runs: { seconds: number; rssMiB: number }[] = [];
+        for (let i = 0; i < n; i += 1) {
+          const target = await startRedis();
+          try {
+            runs.push(await measure(`node ${OPSCTL} --config ${logCfg} restore redis latest --target ${target.url}`));
+          } finally {
+            await target.stop();
+          }
+        }
+        restore = { seconds: [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(n / 2)]!.seconds, rssMiB: Math.max(...runs.map((r) => r.rssMiB)) };
+      }
       // Where logical mode's time goes: the single-threaded server's own share.
       if (keys === 1_000_000) serverCpu = { seconds: (cpuAfter - cpuBefore) / n, wall: logical.seconds };
       await rm(`${WORK}/cli.rdb`, { force: true });
@@ -43,6 +57,7 @@ export async function benchRedis(): Promise<string> {
           ['opsctl backup redis (rdb mode, zstd, file://)', fixed(rdb.seconds), fixed(rdb.seconds / cli.seconds), fixed(rdb.rssMiB, 0)],
           ['opsctl backup redis (logical mode, zstd, file://)', fixed(logical.seconds), `${Math.round(keys / logical.seconds).toLocaleString('en')} keys/s`, fixed(logical.rssMiB, 0)],
           ['plain SCAN + pipelined DUMP/PTTL loop (ioredis, no output)', fixed(plain!.seconds), `${Math.round(keys / plain!.seconds).toLocaleString('en')} keys/s`, '-'],
+          ['opsctl restore redis (logical, into an empty server)', fixed(restore!.seconds), `${Math.round(keys / restore!.seconds).toLocaleString('en')} keys/s`, fixed(restore!.rssMiB, 0)],
         );
         logicalVsPlain = plain!.seconds / logical.seconds;
       }
