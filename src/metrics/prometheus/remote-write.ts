@@ -77,7 +77,10 @@ export class RemoteWriteSink implements MetricsSink {
         if (Number.isFinite(retryAfter) && retryAfter > 0) retryAfterMs = retryAfter * 1000;
       } catch (error) {
         if (error instanceof RemoteWriteError) throw error;
-        lastProblem = errorMessage(error);
+        // Our own deadline cutting the last attempt short says nothing new: keep what the
+        // receiver said before (HTTP 503 is what the operator needs to see).
+        const deadlineAbort = (error as Error).name === 'TimeoutError' && lastProblem !== '';
+        if (!deadlineAbort) lastProblem = errorMessage(error);
       }
       const backoff = Math.max(retryAfterMs, Math.min(2_000, 100 * 2 ** attempt) + Math.floor(Math.random() * 50));
       await sleep(Math.min(backoff, Math.max(0, deadline - Date.now())));
