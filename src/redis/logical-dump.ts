@@ -1,4 +1,4 @@
-import { encodeEnd, encodeHeader } from './logical-format.js';
+import { RECORD_HEAD_BYTES, encodeEnd, encodeHeader, writeRecordHead } from './logical-format.js';
 import { RedisBackupError } from './errors.js';
 import { parseInfo } from './probe.js';
 import { RespConnection } from './resp-connection.js';
@@ -100,7 +100,6 @@ export async function dumpAndTtl(connection: RespConnection, method: DumpMethod,
 
 /** Payloads above this are not copied into the batch buffer. */
 const BIG_PAYLOAD = 256 * 1024;
-const NO_EXPIRY_HIGH = 0xffffffff;
 
 /**
  * Records for one batch, written into one buffer: a key SCAN listed but DUMP no longer
@@ -112,7 +111,7 @@ export function encodeBatch(db: number, keys: Buffer[], replies: RespValue[], at
   for (let i = 0; i < keys.length; i += 1) {
     const payload = replies[2 * i];
     if (!Buffer.isBuffer(payload) || replies[2 * i + 1] === -2) continue;
-    size += 19 + keys[i]!.length + (payload.length > BIG_PAYLOAD ? 0 : payload.length);
+    size += RECORD_HEAD_BYTES + keys[i]!.length + (payload.length > BIG_PAYLOAD ? 0 : payload.length);
   }
   const out = Buffer.allocUnsafe(size);
   const buffers: Buffer[] = [];
@@ -126,24 +125,9 @@ export function encodeBatch(db: number, keys: Buffer[], replies: RespValue[], at
       stats.vanished += 1;
       continue;
     }
-    const key = keys[i]!;
     const version = payload.length >= 10 ? payload.readUInt16LE(payload.length - 10) : 0;
     if (version > stats.rdbVersion) stats.rdbVersion = version;
-    // 'K' u16 db | u32 keyLength | key | i64 expireAtMs (-1: none) | u32 dumpLength | payload
-    out[o] = 0x4b;
-    out.writeUInt16BE(db, o + 1);
-    out.writeUInt32BE(key.length, o + 3);
-    o += 7 + key.copy(out, o + 7);
-    if (typeof pttl !== 'number' || pttl < 0) {
-      out.writeUInt32BE(NO_EXPIRY_HIGH, o);
-      out.writeUInt32BE(NO_EXPIRY_HIGH, o + 4);
-    } else {
-      const expireAt = at + pttl;
-      out.writeUInt32BE(Math.floor(expireAt / 0x1_0000_0000), o);
-      out.writeUInt32BE(expireAt % 0x1_0000_0000, o + 4);
-    }
-    out.writeUInt32BE(payload.length, o + 8);
-    o += 12;
+    o = writeRecordHead(out, o, db, keys[i]!, typeof pttl !== 'number' || pttl < 0 ? -1 : at + pttl, payload.length);
     if (payload.length > BIG_PAYLOAD) {
       buffers.push(out.subarray(segment, o), payload);
       segment = o;

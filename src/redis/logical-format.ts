@@ -30,15 +30,36 @@ export function encodeHeader(header: LogicalHeader): Buffer {
   return Buffer.concat([MAGIC, len, json]);
 }
 
-/** Record head (everything before the payload); the payload buffer follows as is. */
+/** Bytes of a record head besides the key: type, db, key length, expiry, payload length. */
+export const RECORD_HEAD_BYTES = 1 + 2 + 4 + 8 + 4;
+const NO_EXPIRY_HIGH = 0xffffffff;
+
+/**
+ * Writes a record head (everything before the payload) into `out` at `offset`; returns
+ * the offset after it. The expiry goes as two 32-bit halves (exact below 2^53 ms, and
+ * cheaper than a BigInt per key).
+ */
+export function writeRecordHead(out: Buffer, offset: number, db: number, key: Buffer, expireAtMs: number, payloadLength: number): number {
+  out[offset] = 0x4b;
+  out.writeUInt16BE(db, offset + 1);
+  out.writeUInt32BE(key.length, offset + 3);
+  let o = offset + 7 + key.copy(out, offset + 7);
+  if (expireAtMs < 0) {
+    out.writeUInt32BE(NO_EXPIRY_HIGH, o);
+    out.writeUInt32BE(NO_EXPIRY_HIGH, o + 4);
+  } else {
+    out.writeUInt32BE(Math.floor(expireAtMs / 0x1_0000_0000), o);
+    out.writeUInt32BE(expireAtMs % 0x1_0000_0000, o + 4);
+  }
+  out.writeUInt32BE(payloadLength, o + 8);
+  o += 12;
+  return o;
+}
+
+/** Record head as its own buffer; the payload buffer follows as is. */
 export function encodeRecordHead(db: number, key: Buffer, expireAtMs: number, payloadLength: number): Buffer {
-  const head = Buffer.alloc(1 + 2 + 4 + key.length + 8 + 4);
-  let o = head.writeUInt8(0x4b, 0);
-  o = head.writeUInt16BE(db, o);
-  o = head.writeUInt32BE(key.length, o);
-  o += key.copy(head, o);
-  o = head.writeBigInt64BE(BigInt(expireAtMs), o);
-  head.writeUInt32BE(payloadLength, o);
+  const head = Buffer.alloc(RECORD_HEAD_BYTES + key.length);
+  writeRecordHead(head, 0, db, key, expireAtMs, payloadLength);
   return head;
 }
 

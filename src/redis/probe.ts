@@ -8,28 +8,26 @@ import { RespReplyError } from './resp.js';
  * offline queues would only hide the failure. The whole exchange is bounded by `timeoutMs`.
  */
 export async function redisRequest(url: string, args: string[], timeoutMs: number): Promise<string> {
-  let connection: RespConnection | undefined;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
+  const exchange = (async () => {
+    const connection = await RespConnection.open(url, { connectTimeoutMs: timeoutMs, replyTimeoutMs: timeoutMs, db: 0 });
+    try {
+      return await connection.text(args);
+    } finally {
+      connection.close(); // also when the deadline has already answered
+    }
+  })();
+  exchange.catch(() => undefined);
   try {
-    const exchange = (async () => {
-      connection = await RespConnection.open(url, { connectTimeoutMs: timeoutMs, replyTimeoutMs: timeoutMs, db: 0 });
-      try {
-        return await connection.text(args);
-      } finally {
-        connection.close(); // also when the deadline already passed
-      }
-    })();
-    exchange.catch(() => undefined);
     return await Promise.race([exchange, deadline]);
   } catch (error) {
     const reply = error instanceof RespReplyError ? error.message : error instanceof RedisAuthError ? error.reply : undefined;
     throw reply ? new Error(`Redis refused: ${reply}`) : error;
   } finally {
     clearTimeout(timer);
-    connection?.close();
   }
 }
 

@@ -30,31 +30,22 @@ export class RdbPayload extends Transform {
       if (this.remaining === 0) this.finishPayload();
       return cb();
     }
-    // Hold back the last 40 bytes: they may be the end mark. Only those 40 are copied; a
-    // chunk is passed on as a slice of itself.
-    if (chunk.length < EOF_MARK_LENGTH) {
-      const data = Buffer.concat([this.tail, chunk]);
-      const keep = Math.min(EOF_MARK_LENGTH, data.length);
-      if (data.length >= EOF_MARK_LENGTH && data.subarray(data.length - EOF_MARK_LENGTH).equals(this.mark)) {
-        if (data.length > EOF_MARK_LENGTH) this.push(data.subarray(0, data.length - EOF_MARK_LENGTH));
-        this.tail = Buffer.alloc(0);
-        this.finishPayload();
-        return cb();
-      }
-      if (data.length > keep) this.push(data.subarray(0, data.length - keep));
-      this.tail = Buffer.from(data.subarray(data.length - keep));
-      return cb();
-    }
-    if (this.tail.length) this.push(this.tail);
-    const end = chunk.length - EOF_MARK_LENGTH;
-    if (chunk.subarray(end).equals(this.mark)) {
-      if (end > 0) this.push(chunk.subarray(0, end));
-      this.tail = Buffer.alloc(0);
+    // Hold back the last 40 bytes: they may be the end mark. A chunk of 40 bytes or more
+    // holds any mark whole and is passed on as a slice of itself; only a shorter one is
+    // joined to the held-back bytes.
+    let data = chunk;
+    if (chunk.length < EOF_MARK_LENGTH) data = Buffer.concat([this.tail, chunk]);
+    else if (this.tail.length) this.push(this.tail);
+    this.tail = Buffer.alloc(0);
+    const end = data.length - EOF_MARK_LENGTH;
+    if (end >= 0 && data.subarray(end).equals(this.mark)) {
+      if (end > 0) this.push(data.subarray(0, end));
       this.finishPayload();
       return cb();
     }
-    if (end > 0) this.push(chunk.subarray(0, end));
-    this.tail = Buffer.from(chunk.subarray(end));
+    const keep = Math.min(EOF_MARK_LENGTH, data.length);
+    if (data.length > keep) this.push(data.subarray(0, data.length - keep));
+    this.tail = Buffer.from(data.subarray(data.length - keep));
     cb();
   }
 

@@ -32,6 +32,8 @@ export class RespParser {
   private pos = 0;
   private readonly stack: Frame[] = [];
   private big: { target: Buffer; filled: number } | null = null;
+  /** CRLF bytes still to skip after a big bulk string whose terminator had not arrived. */
+  private skipCrlf = 0;
 
   constructor(private readonly onReply: (value: RespValue) => void) {}
 
@@ -60,8 +62,6 @@ export class RespParser {
     }
     this.parse();
   }
-
-  private skipCrlf = 0;
 
   private parse(): void {
     for (;;) {
