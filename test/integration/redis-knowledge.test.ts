@@ -146,6 +146,34 @@ describe('Redis backups', () => {
     assert.equal(seen.size, 20_012);
   });
 
+  it('a flushed script cache is reloaded once (NOSCRIPT); a server refusing scripts gets pipelined DUMP/PTTL', async () => {
+    const server = await startRedis(['--rename-command', 'EVALSHA', '']);
+    servers.push(server);
+    const c = server.client(0);
+    await c.set('a', '1');
+    await c.set('b', '2', 'PX', 3_600_000);
+    const refusing = await RespConnection.open(server.url);
+    try {
+      const method = await dumpMethod(refusing, 0);
+      assert.equal(method.sha, null, 'EVALSHA refused: no script');
+      const replies = await dumpAndTtl(refusing, method, [Buffer.from('a'), Buffer.from('b')]);
+      assert.equal(replies.length, 4);
+      assert.equal(replies[1], -1);
+      assert.ok(typeof replies[3] === 'number' && replies[3] > 3_500_000, 'the TTL is read');
+    } finally {
+      refusing.close();
+    }
+    const conn = await RespConnection.open(source.url);
+    try {
+      const method = await dumpMethod(conn, 0);
+      await conn.command(['SCRIPT', 'FLUSH']);
+      const replies = await dumpAndTtl(conn, method, [Buffer.from('str')]);
+      assert.ok(Buffer.isBuffer(replies[0]), 'dumped after the script was loaded again');
+    } finally {
+      conn.close();
+    }
+  });
+
   it('a key SCAN listed but gone before DUMP is counted as vanished, not fatal; a 3 MiB key is passed on uncopied', async () => {
     const client = await RespConnection.open(source.url);
     try {
