@@ -144,9 +144,10 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--dry-run', 'print the plan as the exact SQL, change nothing')
     .option('--table <table...>', 'only these configured tables')
     .option('--at <time>', 'act as if it were this time (ISO 8601), e.g. to preview next month', parseAt)
+    .option('--confirm-drop', 'with --at and without --dry-run: drop what retention at that time drops (never the real current period or later)')
     .addOption(nameOption())
-    .action(async (opts: { dryRun?: boolean; table?: string[]; at?: Date; name?: string }) => {
-      outcome = await (await partitionCmds()).partitionsEnsureCommand(await context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name });
+    .action(async (opts: { dryRun?: boolean; table?: string[]; at?: Date; name?: string; confirmDrop?: boolean }) => {
+      outcome = await (await partitionCmds()).partitionsEnsureCommand(await context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name, confirmDrop: opts.confirmDrop ?? false });
     });
   partitions
     .command('status')

@@ -12,9 +12,11 @@ export interface PartitionJobOptions {
   tables?: string[] | undefined;
   /** Only this configured database. */
   name?: string | undefined;
+  /** With `at`: drop what the plan for that time drops (otherwise refused). */
+  confirmDrop?: boolean | undefined;
 }
 
-export type PartitionJobResult = PartitionRunResult | { database: string; status: 'failed'; error: string; errorCode: string };
+export type PartitionJobResult = PartitionRunResult | { database: string; status: 'failed'; error: string; errorCode: string; exitCode: 2 | 64 };
 
 function partitionedDatabases(ctx: JobContext, name: string | undefined) {
   const dbs = ctx.config.postgres.filter((d) => d.partitions && d.partitions.tables.length > 0 && (!name || d.name === name));
@@ -30,7 +32,17 @@ export async function ensurePartitionsJob(ctx: JobContext, options: PartitionJob
   for (const db of partitionedDatabases(ctx, options.name)) {
     const now = options.at ?? ctx.now();
     try {
-      const result = await ensurePartitions(postgresUrl(ctx, db), db, ctx.config.timezone, { dryRun: options.dryRun, now, tables: options.tables, log: ctx.log, repo: ctx.repo, env: ctx.env });
+      const result = await ensurePartitions(postgresUrl(ctx, db), db, ctx.config.timezone, {
+        dryRun: options.dryRun,
+        now,
+        realNow: ctx.now(),
+        nowOverridden: options.at !== undefined,
+        confirmDrops: options.confirmDrop ?? false,
+        tables: options.tables,
+        log: ctx.log,
+        repo: ctx.repo,
+        env: ctx.env,
+      });
       if (!options.dryRun && result.status === 'ok') {
         await writePartitionRecord(ctx.repo, db.name, { at: result.finishedAt, coverage: Object.fromEntries(result.tables.map((t) => [t.table, t.coverage])) });
       }
@@ -48,7 +60,7 @@ export async function ensurePartitionsJob(ctx: JobContext, options: PartitionJob
     } catch (error) {
       if (!options.dryRun) ctx.metrics.partitionRun(db.name, { ok: false, skipped: false, at: now, created: {}, dropped: {}, coverage: {} });
       ctx.log.error(`partitions ${db.name}: ${errorMessage(error)}`);
-      out.push({ database: db.name, status: 'failed', error: errorMessage(error), errorCode: (error as OpsError).code ?? 'UNEXPECTED' });
+      out.push({ database: db.name, status: 'failed', error: errorMessage(error), errorCode: (error as OpsError).code ?? 'UNEXPECTED', exitCode: error instanceof OpsError ? error.exitCode : 2 });
     }
   }
   return out;

@@ -13,3 +13,16 @@ export class ReadReplicaError extends PartitionError {
     this.name = 'ReadReplicaError';
   }
 }
+
+/** `--at` moved the clock and the plan would drop partitions: a preview, not a job. */
+export class DropNeedsConfirmationError extends PartitionError {
+  constructor(database: string, at: Date, partitions: string[]) {
+    super(
+      'DROP_NEEDS_CONFIRMATION',
+      `${database}: a run --at ${at.toISOString()} would drop ${partitions.length} partition(s) (${partitions.join(', ')}); nothing was changed. ` +
+        'Preview it with --dry-run, or repeat with --confirm-drop to drop them',
+      { context: { database, at: at.toISOString(), partitions }, exitCode: 64 },
+    );
+    this.name = 'DropNeedsConfirmationError';
+  }
+}

@@ -37,7 +37,13 @@ export interface TablePlan {
 
 export interface PlanSettings {
   timezone: string;
+  /** The time the plan is made for (`--at` may move it). */
   now: Date;
+  /**
+   * The wall clock. Retention never drops a partition whose range reaches the period that
+   * holds this instant, whatever `now` says: `--at` in the future must not empty live tables.
+   */
+  realNow?: Date;
 }
 
 /**
@@ -139,7 +145,9 @@ export function planTable(
 
   if (config.retention !== null) {
     const cutoffPeriod = shiftPeriod(current, config.interval, -config.retention);
-    const cutoff = boundLiteral(cutoffPeriod.start, keyType, tz);
+    const byPlan = boundLiteral(cutoffPeriod.start, keyType, tz);
+    const live = boundLiteral(periodContaining(localDateIn(settings.realNow ?? settings.now, tz), config.interval).start, keyType, tz);
+    const cutoff = byPlan < live ? byPlan : live;
     for (const child of parent.children) {
       // Upper bound from the catalog, at or before the cutoff: never the current or a future period.
       if (child.to === null || child.to > cutoff) continue;

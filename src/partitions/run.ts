@@ -6,9 +6,9 @@ import { connectPostgres } from '../postgres/connect.js';
 import { pgErrorCode } from '../postgres/errors.js';
 import { parseQualifiedName } from '../postgres/identifiers.js';
 import { existingRelations, readParents } from './catalog.js';
-import { ReadReplicaError } from './errors.js';
+import { DropNeedsConfirmationError, ReadReplicaError } from './errors.js';
 import { planTable, type TablePlan } from './plan.js';
-import { countDefaultRowsSql, createStatements, dropStatements, moveStatements } from './sql.js';
+import { countDefaultRowsSql, createStatements, dropStatements, isMoveStatement, moveStatements } from './sql.js';
 import { DEFAULT_NAMING, localDateIn, partitionName, periodContaining, shiftPeriod } from './periods.js';
 import { archivePartition } from './archive.js';
 import type { Repository } from '../repository/repository.js';
@@ -43,7 +43,16 @@ export interface PartitionRunResult {
 
 export interface PartitionRunOptions {
   dryRun: boolean;
+  /** The time the run acts for (`--at`). */
   now: Date;
+  /** The wall clock (default: the system's); retention never drops from its period on. */
+  realNow?: Date | undefined;
+  /**
+   * Set when `now` was given by hand (`--at`): a plan that would drop anything is refused
+   * unless it is a dry run or `confirmDrops` is set, before any change is made.
+   */
+  nowOverridden?: boolean | undefined;
+  confirmDrops?: boolean | undefined;
   /** Only these configured tables (as written in the config). */
   tables?: string[] | undefined;
   log: Log;
@@ -74,8 +83,12 @@ export async function ensurePartitions(url: string, db: PostgresDatabaseConfig, 
     try {
       let plans: TablePlan[] = [];
       await withLockRetries({ retries: settings?.lockRetries ?? 5, log: options.log }, 'reading the partition catalogue', async () => {
-        plans = await planAll(client, configs, timezone, options.now);
+        plans = await planAll(client, configs, timezone, options.now, options.realNow ?? new Date());
       });
+      const drops = plans.flatMap((p) => p.drop.map((d) => `${p.schema}.${d.name}`));
+      if (options.nowOverridden && !options.dryRun && !options.confirmDrops && drops.length > 0) {
+        throw new DropNeedsConfirmationError(db.name, options.now, drops);
+      }
       const tables: TableResult[] = [];
       for (const plan of plans) {
         const archive = configs.find((c) => c.table === plan.table)?.archiveBeforeDrop ?? false;
@@ -97,7 +110,7 @@ export async function ensurePartitions(url: string, db: PostgresDatabaseConfig, 
   }
 }
 
-export async function planAll(client: pg.Client, configs: NonNullable<PostgresDatabaseConfig['partitions']>['tables'], timezone: string, now: Date): Promise<TablePlan[]> {
+export async function planAll(client: pg.Client, configs: NonNullable<PostgresDatabaseConfig['partitions']>['tables'], timezone: string, now: Date, realNow: Date = new Date()): Promise<TablePlan[]> {
   const names = configs.map((t) => parseQualifiedName(t.table));
   const parents = await readParents(client, names);
   // Names the plan would create, checked in one query for tables that are not partitions of the parent.
@@ -111,7 +124,7 @@ export async function planAll(client: pg.Client, configs: NonNullable<PostgresDa
   return configs.map((t, i) => {
     const n = names[i]!;
     const parent = parents.get(`${n.schema}.${n.name}`) ?? { schema: n.schema, name: n.name, children: [], unusable: `table ${t.table} does not exist` };
-    return planTable(t, parent, { timezone, now }, taken);
+    return planTable(t, parent, { timezone, now, realNow }, taken);
   });
 }
 
@@ -145,26 +158,31 @@ async function executePlan(
           );
           continue;
         }
-        if (rowsInDefault > 0) {
-          statements = moveStatements(plan, action, await columnsOf(client, plan));
-          result.moved[action.name] = rowsInDefault;
-        }
+        if (rowsInDefault > 0) statements = moveStatements(plan, action, await columnsOf(client, plan));
       }
       if (options.dryRun) {
         sql.push('BEGIN', ...statements, 'COMMIT');
         result.created.push(action.name);
+        if (statements.some(isMoveStatement)) result.moved[action.name] = Number((await client.query<{ n: string }>(countDefaultRowsSql(plan, action))).rows[0]?.n ?? 0);
         continue;
       }
+      let moved = 0;
       await withLockRetries(options, `create ${action.name}`, async () => {
+        moved = 0;
         await client.query('BEGIN');
         try {
-          for (const s of statements) await client.query(s);
+          for (const s of statements) {
+            const r = await client.query(s);
+            // The move's own count: what this transaction took out of the default partition.
+            if (isMoveStatement(s)) moved = r.rowCount ?? 0;
+          }
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK').catch(() => undefined);
           throw error;
         }
       });
+      if (moved > 0) result.moved[action.name] = moved;
       result.created.push(action.name);
       options.log.info(`created partition ${plan.schema}.${action.name}`, { from: action.from, to: action.to, moved: result.moved[action.name] ?? 0 });
     } catch (error) {

@@ -33,8 +33,19 @@ export function createStatements(plan: TablePlan, action: CreateAction): string[
   ];
 }
 
-/** Rows of the default partition that belong to a new range move with it, in the same transaction. */
+/**
+ * Rows of the default partition that belong to a new range move with it, in the same
+ * transaction, exactly. Writes through the parent wait for the move (EXCLUSIVE on the
+ * parent alone: reads go on), so an INSERT routes its row after the new partition is
+ * attached instead of failing against the default partition's new constraint; the default
+ * partition itself is taken ACCESS EXCLUSIVE up front (ATTACH needs it anyway: no lock
+ * upgrade). The rows move by one statement that inserts exactly what it deletes: two
+ * READ COMMITTED statements (INSERT ... SELECT, then DELETE) would delete a row committed
+ * between them without having copied it. Locks go parent first, then the default
+ * partition: the order an INSERT takes them.
+ */
 export function moveStatements(plan: TablePlan, action: CreateAction, columns: string[]): string[] {
+  const parent = quoteQualified(plan.schema, plan.name);
   const child = quoteQualified(plan.schema, action.name);
   const def = quoteQualified(plan.schema, plan.defaultPartition!);
   const key = quoteIdent(plan.keyColumn!);
@@ -42,7 +53,22 @@ export function moveStatements(plan: TablePlan, action: CreateAction, columns: s
   const cols = columns.map(quoteIdent).join(', ');
   const where = `${key} >= ${typed(action.from, kt)} AND ${key} < ${typed(action.to, kt)}`;
   const [create, check, attach, dropCheck] = createStatements(plan, action) as [string, string, string, string];
-  return [create, `INSERT INTO ${child} (${cols}) SELECT ${cols} FROM ${def} WHERE ${where}`, `DELETE FROM ${def} WHERE ${where}`, check, attach, dropCheck];
+  return [
+    `LOCK TABLE ONLY ${parent} IN EXCLUSIVE MODE`,
+    `LOCK TABLE ONLY ${def} IN ACCESS EXCLUSIVE MODE`,
+    create,
+    `${MOVE_MARK} moved AS (DELETE FROM ONLY ${def} WHERE ${where} RETURNING ${cols}) INSERT INTO ${child} (${cols}) SELECT ${cols} FROM moved`,
+    check,
+    attach,
+    dropCheck,
+  ];
+}
+
+const MOVE_MARK = 'WITH';
+
+/** The statement of `moveStatements` whose row count is the number of rows moved. */
+export function isMoveStatement(statement: string): boolean {
+  return statement.startsWith(`${MOVE_MARK} moved AS (DELETE FROM `);
 }
 
 export function countDefaultRowsSql(plan: TablePlan, action: CreateAction): string {

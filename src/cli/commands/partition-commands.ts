@@ -5,7 +5,7 @@ import { EXIT, renderTable, worst, type CommandOutcome, type ExitCode } from '..
 
 export async function partitionsEnsureCommand(ctx: JobContext, options: PartitionJobOptions): Promise<CommandOutcome> {
   const results = await ensurePartitionsJob(ctx, options);
-  const codes: ExitCode[] = results.map((r) => (r.status === 'ok' ? EXIT.ok : r.status === 'skipped' ? EXIT.degraded : EXIT.failed));
+  const codes: ExitCode[] = results.map((r) => (r.status === 'ok' ? EXIT.ok : r.status === 'skipped' ? EXIT.degraded : 'exitCode' in r ? r.exitCode : EXIT.failed));
   const rows = results.flatMap((r) =>
     'tables' in r && r.tables.length > 0
       ? r.tables.map((t) => ({ db: r.database, status: t.problems.length ? 'PROBLEMS' : 'ok', table: t.table, created: t.created.join(' ') || '-', dropped: t.dropped.join(' ') || '-', coverage: String(t.coverage), detail: t.problems.join('; ') + (Object.keys(t.moved).length ? ` moved from default: ${JSON.stringify(t.moved)}` : '') }))
