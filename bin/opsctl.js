@@ -4,6 +4,9 @@
 import { main } from '../dist/opsctl/main.js';
 
 const controller = new AbortController();
+// ECS gives a task its stopTimeout (120 s in our task definitions) between SIGTERM and
+// SIGKILL. Cleanup is bounded well inside it; this is the backstop if anything still hangs.
+const STOP_GRACE_MS = Number(process.env.OPS_STOP_GRACE_MS ?? 90_000);
 let signals = 0;
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => {
@@ -11,6 +14,10 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
     // First signal: stop cleanly (abort uploads, remove partial data). Second: give up now.
     if (signals > 1) process.exit(2);
     process.stderr.write(`\nopsctl: ${signal} received, stopping and cleaning up\n`);
+    setTimeout(() => {
+      process.stderr.write(`opsctl: cleanup did not finish within ${STOP_GRACE_MS} ms, exiting\n`);
+      process.exit(2);
+    }, STOP_GRACE_MS).unref();
     controller.abort(signal);
   });
 }

@@ -18,8 +18,14 @@ export interface BackupEntry {
   name: string;
   id: string;
   startedAt: Date;
-  /** Absent: the backup is incomplete (being written, or crashed) and must not be used. */
+  /** Absent: the backup is incomplete (being written, or crashed) or broken, and must not be used. */
   manifest?: Manifest;
+  /**
+   * Why this backup cannot be used although something says it is complete: a manifest that
+   * does not parse, or one whose payload is missing or of another size. Never counted as a
+   * backup by `latest`, restore or retention; listed so a person sees it.
+   */
+  broken?: string;
   verification?: Verification;
   drill?: Drill;
   objects: ObjectInfo[];
@@ -33,6 +39,15 @@ export class BackupNotFoundError extends OpsError {
       context: { component, name, id },
     });
     this.name = 'BackupNotFoundError';
+  }
+}
+
+export class BackupBrokenError extends OpsError {
+  constructor(component: Component, name: string, id: string, reason: string) {
+    super('BACKUP_BROKEN', `${component} backup "${id}" for ${name} is broken: ${reason} (see: opsctl backups list ${component})`, {
+      context: { component, name, id, reason },
+    });
+    this.name = 'BackupBrokenError';
   }
 }
 
@@ -83,18 +98,29 @@ export async function listBackups(repo: Repository, component: Component, name: 
         objects: files,
         lastWrite: new Date(Math.max(...files.map((f) => f.lastModified.getTime()))),
       };
-      if (names.has(MANIFEST)) {
-        const manifest = await readRecord(repo, base + MANIFEST, manifestSchema);
-        if (manifest) entry.manifest = manifest;
+      // One bad record spoils only its own backup: the rest of the repository stays usable.
+      // A corrupt verification or drill record only means "not verified / not drilled".
+      const read = async <T>(file: string, schema: z.ZodType<T>): Promise<T | undefined> => {
+        if (!names.has(file)) return undefined;
+        try {
+          return await readRecord(repo, base + file, schema);
+        } catch (error) {
+          if (!(error instanceof CorruptRecordError)) throw error;
+          if (file === MANIFEST) entry.broken = error.message;
+          return undefined;
+        }
+      };
+      const manifest = await read(MANIFEST, manifestSchema);
+      const verification = await read(VERIFICATION, verificationSchema);
+      const drill = await read(DRILL, drillSchema);
+      if (manifest) {
+        const payload = files.find((f) => f.key === manifest.payload.key);
+        if (!payload) entry.broken = `manifest present but its payload ${manifest.payload.key} is missing`;
+        else if (payload.size !== manifest.payload.bytes) entry.broken = `payload ${manifest.payload.key} holds ${payload.size} bytes, manifest says ${manifest.payload.bytes}`;
+        else entry.manifest = manifest;
       }
-      if (names.has(VERIFICATION)) {
-        const verification = await readRecord(repo, base + VERIFICATION, verificationSchema);
-        if (verification) entry.verification = verification;
-      }
-      if (names.has(DRILL)) {
-        const drill = await readRecord(repo, base + DRILL, drillSchema);
-        if (drill) entry.drill = drill;
-      }
+      if (entry.manifest && verification) entry.verification = verification;
+      if (entry.manifest && drill) entry.drill = drill;
       return entry;
     }),
   );
@@ -103,11 +129,17 @@ export async function listBackups(repo: Repository, component: Component, name: 
 /** `latest` = the newest complete backup; otherwise the id given, which must be complete. */
 export async function findBackup(repo: Repository, component: Component, name: string, idOrLatest: string): Promise<BackupEntry> {
   const all = await listBackups(repo, component, name);
-  const found = idOrLatest === 'latest' ? all.find((b) => b.manifest) : all.find((b) => b.id === idOrLatest && b.manifest);
-  if (!found) throw new BackupNotFoundError(component, name, idOrLatest);
+  const found = idOrLatest === 'latest' ? all.find((b) => b.manifest) : all.find((b) => b.id === idOrLatest);
+  if (found?.broken) throw new BackupBrokenError(component, name, found.id, found.broken);
+  if (!found?.manifest) throw new BackupNotFoundError(component, name, idOrLatest);
   return found;
 }
 
+/** The exact bytes a record is stored as. */
+export function recordBytes(record: unknown): string {
+  return JSON.stringify(record, null, 2) + '\n';
+}
+
 export async function writeRecord(repo: Repository, component: Component, name: string, id: string, file: string, record: unknown): Promise<void> {
-  await repo.putBytes(backupPrefix(component, name, id) + file, JSON.stringify(record, null, 2) + '\n');
+  await repo.putBytes(backupPrefix(component, name, id) + file, recordBytes(record));
 }

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type { Log } from '../log.js';
@@ -7,7 +9,7 @@ import { encoder, codecSuffix, type CodecStage, type EncodeOptions, type Process
 import { BackupAbortedError, BackupFailedError } from './errors.js';
 import { MANIFEST, backupPrefix, formatBackupId, type Component } from './layout.js';
 import type { Manifest, StreamCodec } from './manifest.js';
-import { writeRecord } from './catalog.js';
+import { recordBytes, writeRecord } from './catalog.js';
 
 /** What a component-specific engine hands over: a raw stream and the processes behind it. */
 export interface PayloadSource {
@@ -57,8 +59,9 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   const { repo, component, name, log } = options;
   const now = options.now ?? (() => new Date());
   const startedAt = now();
-  const id = await reserveId(repo, component, name, startedAt);
+  const { id, token } = await reserveId(repo, component, name, startedAt);
   const key = `${backupPrefix(component, name, id)}${options.payloadName}${codecSuffix(options.streamCodec)}`;
+  const reservationKey = `${backupPrefix(component, name, id)}${RESERVATION}`;
   log.info(`${component} backup ${name} started`, { id, key, repository: repo.url });
 
   if (options.signal?.aborted) throw new BackupAbortedError(component, name, String(options.signal.reason ?? 'aborted'));
@@ -84,7 +87,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
     source?.stop();
     enc?.kill();
     await Promise.allSettled([...(source?.producers ?? []), ...(enc ? [enc.done] : [])]);
-    await repo.delete([key]).catch(() => undefined);
+    await repo.delete([key, reservationKey]).catch(() => undefined);
     if (options.signal?.aborted) throw new BackupAbortedError(component, name, String(options.signal.reason ?? 'aborted'));
     throw new BackupFailedError(component, name, error);
   }
@@ -93,22 +96,77 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   let manifest: Manifest;
   try {
     manifest = await options.describe(written);
-    await writeRecord(repo, component, name, id, MANIFEST, manifest);
+    await assertStillOurs(repo, component, name, id, token, written);
   } catch (error) {
+    // Another run's reservation is its own: only our payload goes.
     await repo.delete([key]).catch(() => undefined);
     throw new BackupFailedError(component, name, error);
   }
+  await writeManifest(repo, component, name, written, manifest, log);
   log.info(`${component} backup ${name} complete`, { id, bytes: written.bytes, sha256: written.sha256 });
   return { manifest, written };
 }
 
-/** The id is the start second; a suffix when another backup already started in it. */
-async function reserveId(repo: Repository, component: Component, name: string, at: Date): Promise<string> {
+const RESERVATION = 'reservation.json';
+
+/**
+ * The id is the start second, with a suffix when another backup already has it. Claimed
+ * by creating `<id>/reservation.json` exclusively, so two runs in the same second (or a
+ * run and a retry) can never write into one id.
+ */
+async function reserveId(repo: Repository, component: Component, name: string, at: Date): Promise<{ id: string; token: string }> {
   const base = formatBackupId(at);
-  const existing = await repo.list(`${backupPrefix(component, name)}${base}`);
-  if (existing.length === 0) return base;
-  let suffix = 1;
-  const taken = new Set(existing.map((o) => o.key.split('/')[2]));
-  while (taken.has(formatBackupId(at, suffix))) suffix += 1;
-  return formatBackupId(at, suffix);
+  const taken = new Set((await repo.list(`${backupPrefix(component, name)}${base}`)).map((o) => o.key.split('/')[2]));
+  const token = randomUUID();
+  const record = JSON.stringify({ token, host: hostname(), pid: process.pid, at: at.toISOString() }) + '\n';
+  for (let suffix = 0; suffix < 1000; suffix += 1) {
+    const id = formatBackupId(at, suffix);
+    if (taken.has(id)) continue;
+    if (await repo.createExclusive(`${backupPrefix(component, name, id)}${RESERVATION}`, record)) return { id, token };
+  }
+  throw new Error(`no free backup id in second ${base}: 1000 backups started in it`);
+}
+
+/**
+ * Before the manifest makes the backup count: the reservation is still ours and the payload
+ * is the one this run wrote (a store that ignored the conditional write would show it here).
+ */
+async function assertStillOurs(repo: Repository, component: Component, name: string, id: string, token: string, written: WrittenPayload): Promise<void> {
+  const prefix = backupPrefix(component, name, id);
+  const reservation = (await repo.getBytes(prefix + RESERVATION))?.toString('utf8') ?? '';
+  if (!reservation.includes(token)) throw new Error(`backup id ${id} was taken over by another run: not writing a manifest for data it may have replaced`);
+  const stored = (await repo.list(prefix)).find((o) => o.key === written.key);
+  if (!stored || stored.size !== written.bytes) throw new Error(`payload ${written.key} is ${stored ? `${stored.size} bytes, expected ${written.bytes}` : 'missing'} after the upload`);
+}
+
+/**
+ * The manifest is the commit point, and its write can fail with an unknown outcome (the
+ * store kept it but the answer was lost). End either complete (the stored manifest is
+ * ours) or not listed (manifest removed first, then the payload); never a manifest
+ * without its payload.
+ */
+async function writeManifest(repo: Repository, component: Component, name: string, written: WrittenPayload, manifest: Manifest, log: Log): Promise<void> {
+  const key = backupPrefix(component, name, written.id) + MANIFEST;
+  try {
+    await writeRecord(repo, component, name, written.id, MANIFEST, manifest);
+    return;
+  } catch (error) {
+    const expected = recordBytes(manifest);
+    const stored = await repo.getBytes(key).then(
+      (b) => (b === undefined ? 'absent' : b.equals(Buffer.from(expected)) ? 'ours' : 'other'),
+      () => 'unknown' as const,
+    );
+    if (stored === 'ours') {
+      log.warn(`${component} backup ${name}: the manifest write reported a failure but the manifest is stored intact`, { id: written.id, error: (error as Error).message });
+      return;
+    }
+    if (stored !== 'absent') {
+      const removed = await repo.delete([key]).then(() => true, () => false);
+      // A manifest we could not remove may still be there: keep its payload, so the backup is
+      // then complete rather than a manifest pointing at nothing.
+      if (!removed) throw new BackupFailedError(component, name, new Error(`the manifest write failed (${(error as Error).message}) and ${key} could not be checked or removed: the backup may be listed; the payload is kept`, { cause: error }));
+    }
+    await repo.delete([written.key, backupPrefix(component, name, written.id) + RESERVATION]).catch(() => undefined);
+    throw new BackupFailedError(component, name, error);
+  }
 }

@@ -32,6 +32,11 @@ export function planRetention(entries: BackupEntry[], policy: RetentionPolicy, n
   return newestFirst.map((entry): Decision => {
     const bytes = entry.objects.reduce((sum, o) => sum + o.size, 0);
     const keys = entry.objects.map((o) => o.key);
+    if (entry.broken) {
+      // Never counted among the kept; kept as evidence until its age would have removed it.
+      if (entry.startedAt.getTime() < cutoff) return { id: entry.id, action: 'delete', reason: `broken (${entry.broken}) and older than ${policy.maxAgeDays} days`, keys, bytes };
+      return { id: entry.id, action: 'keep', reason: `broken, not counted: ${entry.broken}` };
+    }
     if (!entry.manifest) {
       if (now.getTime() - entry.lastWrite.getTime() < INCOMPLETE_GRACE_MS) {
         return { id: entry.id, action: 'skip', reason: 'incomplete, may still be written' };

@@ -165,6 +165,12 @@ export const configSchema = z
         kmsKeyId: z.string().optional(),
         partSizeMiB: z.number().int().min(5).max(512).default(6),
         queueSize: z.number().int().min(1).max(16).default(2),
+        /** s3://: a request that sends or receives nothing for this long fails (and is retried). */
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+        /** s3://: connecting (TCP + TLS) may take this long. */
+        connectTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+        /** s3://: attempts per request, the first included (the SDK backs off between them). */
+        maxAttempts: z.number().int().min(1).max(10).default(3),
       })
       .strict()
       .prefault({}),

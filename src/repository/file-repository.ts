@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,7 +37,7 @@ export class FileRepository implements Repository {
       return { bytes: out.bytesWritten };
     } catch (error) {
       await unlink(partial).catch(() => undefined);
-      throw new RepositoryWriteError(key, error);
+      throw new RepositoryWriteError(key, await diagnosed(target, error));
     }
   }
 
@@ -51,7 +51,21 @@ export class FileRepository implements Repository {
       await rename(partial, target);
     } catch (error) {
       await unlink(partial).catch(() => undefined);
-      throw new RepositoryWriteError(key, error);
+      throw new RepositoryWriteError(key, await diagnosed(target, error));
+    }
+  }
+
+  async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
+    const target = this.resolve(key);
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      // O_CREAT|O_EXCL: of two processes, exactly one creates the file.
+      await writeFile(target, body, { flag: 'wx' });
+      await fsyncFile(target);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new RepositoryWriteError(key, await diagnosed(target, error));
     }
   }
 
@@ -152,4 +166,25 @@ async function fsyncFile(file: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * What is really wrong when a write fails. A recursive mkdir on a read-only file system
+ * reports ENOENT for the first missing directory; access(W_OK) on the nearest directory
+ * that exists tells read-only (EROFS) and permission (EACCES) apart.
+ */
+async function diagnosed(target: string, error: unknown): Promise<Error> {
+  const code = (error as NodeJS.ErrnoException).code;
+  let dir = path.dirname(target);
+  while (!(await stat(dir).then(() => true, () => false)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  const writable = await access(dir, constants.W_OK).then(() => undefined, (e: NodeJS.ErrnoException) => e.code);
+  const why =
+    writable === 'EROFS' || code === 'EROFS'
+      ? `the file system holding ${dir} is mounted read-only (EROFS): remount it read-write or point OPS_REPOSITORY_URL elsewhere`
+      : writable === 'EACCES' || writable === 'EPERM' || code === 'EACCES' || code === 'EPERM'
+        ? `permission denied writing under ${dir} (${writable ?? code}): run as a user who may write there, or fix its owner/mode`
+        : code === 'ENOSPC' || code === 'EDQUOT'
+          ? `no space left on the file system holding ${dir} (${code}): free space or move the repository`
+          : undefined;
+  return why ? Object.assign(new Error(why, { cause: error }), { code: code ?? writable }) : (error as Error);
 }

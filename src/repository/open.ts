@@ -1,13 +1,14 @@
 import type { Readable } from 'node:stream';
 import { FileRepository } from './file-repository.js';
 import type { ObjectInfo, PutOptions, PutResult, Repository } from './repository.js';
-import type { S3RepositoryOptions } from './s3-repository.js';
+import type { S3RepositoryOptions, S3Timeouts } from './s3-repository.js';
 import { parseRepositoryUrl } from './url.js';
 
 export interface OpenRepositoryOptions {
   kmsKeyId?: string | undefined;
   partSizeMiB?: number;
   queueSize?: number;
+  timeouts?: S3Timeouts | undefined;
 }
 
 export function openRepository(url: string, options: OpenRepositoryOptions = {}): Repository {
@@ -19,6 +20,7 @@ export function openRepository(url: string, options: OpenRepositoryOptions = {})
     kmsKeyId: options.kmsKeyId,
     partSizeMiB: options.partSizeMiB ?? 6,
     queueSize: options.queueSize ?? 2,
+    timeouts: options.timeouts,
   });
 }
 
@@ -44,6 +46,9 @@ class LazyS3Repository implements Repository {
   }
   async putBytes(key: string, body: Buffer | string): Promise<void> {
     return (await this.repo()).putBytes(key, body);
+  }
+  async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
+    return (await this.repo()).createExclusive(key, body);
   }
   async get(key: string, options?: { signal?: AbortSignal }): Promise<Readable> {
     return (await this.repo()).get(key, options);

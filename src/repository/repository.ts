@@ -27,6 +27,12 @@ export interface Repository {
   /** `sizeHint`: an upper estimate of the size, so S3 can pick parts big enough for 10,000 of them to hold it. */
   put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>;
   putBytes(key: string, body: Buffer | string): Promise<void>;
+  /**
+   * Create `key` only if no object has that name, atomically (file://: O_EXCL; s3://: a
+   * conditional PUT, If-None-Match: *). `false`: another writer has it. How backup ids are
+   * reserved, so two runs in the same second never share one.
+   */
+  createExclusive(key: string, body: Buffer | string): Promise<boolean>;
   get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
   /** `undefined` when absent. For small objects (manifests). */
   getBytes(key: string): Promise<Buffer | undefined>;

@@ -17,6 +17,8 @@ import { ObjectNotFoundError, RepositoryError, RepositoryWriteError } from './er
 import type { ObjectInfo, PutOptions, PutResult, Repository } from './repository.js';
 
 const MIB = 1024 * 1024;
+/** How long cleanup of a failed upload may take: SIGTERM must end the job within the task's stop timeout. */
+const ABORT_DEADLINE_MS = 5_000;
 /** S3 allows 10,000 parts; aim below that so the size hint may be a little low. */
 const MAX_PARTS_TARGET = 9_000;
 
@@ -33,17 +35,31 @@ export interface S3RepositoryOptions {
   kmsKeyId?: string | undefined;
   partSizeMiB: number;
   queueSize: number;
+  timeouts?: S3Timeouts | undefined;
   client?: S3Client;
 }
+
+/** Every request is bounded: a store that never answers must not hang a job. */
+export interface S3Timeouts {
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxAttempts: number;
+}
+
+export const DEFAULT_S3_TIMEOUTS: S3Timeouts = { requestTimeoutMs: 30_000, connectTimeoutMs: 5_000, maxAttempts: 3 };
 
 /**
  * A custom endpoint (s3rver, MinIO, …) comes from the SDK's own AWS_ENDPOINT_URL_S3;
  * such stores want path-style addressing and cannot take the SDK's default checksums.
  */
-export function createS3Client(env: Record<string, string | undefined> = process.env): S3Client {
+export function createS3Client(env: Record<string, string | undefined> = process.env, timeouts: S3Timeouts = DEFAULT_S3_TIMEOUTS): S3Client {
   const endpoint = env.AWS_ENDPOINT_URL_S3;
   return new S3Client({
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    maxAttempts: timeouts.maxAttempts,
+    // socketTimeout is an idle timeout on the socket: a stalled upload or download fails
+    // after it and is retried, instead of waiting forever.
+    requestHandler: { socketTimeout: timeouts.requestTimeoutMs, connectionTimeout: timeouts.connectTimeoutMs },
     ...(endpoint
       ? { endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
       : {}),
@@ -56,7 +72,7 @@ export class S3Repository implements Repository {
   private readonly base: string;
 
   constructor(private readonly options: S3RepositoryOptions) {
-    this.client = options.client ?? createS3Client();
+    this.client = options.client ?? createS3Client(process.env, options.timeouts);
     this.base = options.prefix ? `${options.prefix.replace(/\/+$/, '')}/` : '';
     this.url = `s3://${options.bucket}/${this.base}`;
   }
@@ -88,27 +104,36 @@ export class S3Repository implements Repository {
       // Parts of a failed upload are aborted: nothing is left that could look like a backup.
       leavePartsOnError: false,
     });
-    // Failing the body (rather than Upload.abort(), which settles before its cleanup has
-    // run) makes lib-storage abort the multipart upload before done() rejects.
-    const onAbort = () => counted.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    // On a signal: fail the body (no more parts are cut from it) and abort the Upload, so
+    // done() rejects at once even while a part request hangs; the multipart upload itself
+    // is then aborted below, with its own deadline.
+    const onAbort = () => {
+      counted.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+      void upload.abort();
+    };
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await upload.done();
       return { bytes };
     } catch (error) {
-      await this.abortUpload(key, (upload as unknown as { uploadId?: string }).uploadId);
+      await this.abortUpload(key, upload);
       throw new RepositoryWriteError(key, error);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  /** Idempotent: an upload already aborted (or never started) is fine. */
-  private async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
+  /** Idempotent: an upload already aborted (or never started) is fine. Bounded in time. */
+  private async abortUpload(key: string, upload: Upload): Promise<void> {
+    const internals = upload as unknown as { uploadId?: string; createMultiPartPromise?: Promise<{ UploadId?: string }> };
+    // The create call may still be in flight: wait a little for its id rather than leak the upload.
+    const uploadId =
+      internals.uploadId ??
+      (await Promise.race([internals.createMultiPartPromise?.then((r) => r.UploadId).catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), ABORT_DEADLINE_MS).unref())]));
     if (!uploadId) return;
     await this.client
-      .send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), UploadId: uploadId }))
+      .send(new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), UploadId: uploadId }), { abortSignal: AbortSignal.timeout(ABORT_DEADLINE_MS) })
       .catch(() => undefined);
   }
 
@@ -118,6 +143,20 @@ export class S3Repository implements Repository {
         new PutObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), Body: body, ...this.encryption() }),
       );
     } catch (error) {
+      throw new RepositoryWriteError(key, error);
+    }
+  }
+
+  async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), Body: body, IfNoneMatch: '*', ...this.encryption() }),
+      );
+      return true;
+    } catch (error) {
+      // 412: the object exists; 409: a conditional write to the same key is in flight.
+      const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+      if (status === 412 || status === 409) return false;
       throw new RepositoryWriteError(key, error);
     }
   }

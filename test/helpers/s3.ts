@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,7 @@ interface KoaContext {
   status: number;
   body: unknown;
   type: string;
+  get(header: string): string;
 }
 
 /**
@@ -34,9 +36,31 @@ interface KoaContext {
  * so tests can see whether an upload was really aborted.
  */
 function multipartExtensions(directory: string) {
+  const creating = new Set<string>();
   return async (ctx: KoaContext, next: () => Promise<void>) => {
     const bucket = ctx.path.split('/')[1] ?? '';
     const uploads = path.join(directory, bucket, '._S3rver_uploads');
+    // S3's conditional write (If-None-Match: *, since 2024), which s3rver ignores: 412 when
+    // the key exists or another conditional write of it is in flight. Check and claim
+    // happen in one turn of the event loop, so of two racing PUTs exactly one proceeds.
+    if (ctx.method === 'PUT' && ctx.get('if-none-match') === '*' && !ctx.query.uploadId) {
+      const parts = decodeURIComponent(ctx.path).split('/').slice(2);
+      const file = path.join(directory, bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`);
+      const id = `${bucket}/${parts.join('/')}`;
+      if (creating.has(id) || existsSync(file)) {
+        ctx.status = 412;
+        ctx.type = 'application/xml';
+        ctx.body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>';
+        return;
+      }
+      creating.add(id);
+      try {
+        await next();
+      } finally {
+        creating.delete(id);
+      }
+      return;
+    }
     if (ctx.method === 'DELETE' && ctx.query.uploadId) {
       await rm(path.join(uploads, path.basename(ctx.query.uploadId)), { recursive: true, force: true });
       ctx.status = 204;

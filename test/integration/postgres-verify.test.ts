@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findBackup } from '../../src/backup/catalog.js';
+import { findBackup, listBackups } from '../../src/backup/catalog.js';
 import type { Verification } from '../../src/backup/manifest.js';
 import { backupPostgres } from '../../src/backup/postgres-backup.js';
 import { silentLog } from '../../src/log.js';
@@ -131,11 +131,14 @@ describe('PostgreSQL verification levels', () => {
     assert.equal(levels(v), '1:ok 2:FAIL 3:FAIL');
   });
 
-  it('a manifest without its payload fails level 1 with the reason', async () => {
+  it('a manifest without its payload is a broken backup: never "latest", verify names it', async () => {
     await cloneBackup(repoDir, 'db', ids.zstd, '20260309T000000Z', { dropPayload: true });
-    const v = await verify('20260309T000000Z');
-    assert.equal(v.levelPassed, 0);
-    assert.match(v.failure ?? '', /level 1 \(checksum\): payload unreadable: not found in the repository/);
+    await assert.rejects(verify('20260309T000000Z'), (e: Error) => e.name === 'BackupBrokenError' && /manifest present but its payload .* is missing/.test(e.message));
+    const listed = (await listBackups(repo, 'postgres', 'db')).find((b) => b.id === '20260309T000000Z');
+    assert.equal(listed?.manifest, undefined);
+    assert.match(listed?.broken ?? '', /payload .* is missing/);
+    assert.notEqual((await findBackup(repo, 'postgres', 'db', 'latest')).id, '20260309T000000Z');
+    await rm(path.join(repoDir, 'postgres/db/20260309T000000Z'), { recursive: true });
   });
 
   it('opsctl verify exits 0 on a good backup, 2 on a bad one, and backups list shows both', async () => {

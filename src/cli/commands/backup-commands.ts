@@ -115,6 +115,8 @@ interface ListedBackup {
   name: string;
   id: string;
   complete: boolean;
+  /** Why a backup that claims to be complete cannot be used. */
+  broken: string | null;
   ageSeconds: number;
   bytes: number | null;
   codec: string | null;
@@ -128,6 +130,7 @@ export function describeEntry(entry: BackupEntry, now: Date): ListedBackup {
     name: entry.name,
     id: entry.id,
     complete: entry.manifest !== undefined,
+    broken: entry.broken ?? null,
     ageSeconds: Math.round((now.getTime() - entry.startedAt.getTime()) / 1000),
     bytes: entry.manifest?.payload.bytes ?? null,
     codec: entry.manifest?.payload.compression ?? null,
@@ -151,9 +154,10 @@ export async function backupsListCommand(ctx: JobContext, component?: Component,
     { header: 'AGE', value: (r) => formatDuration(r.ageSeconds), align: 'right' },
     { header: 'SIZE', value: (r) => (r.bytes === null ? '-' : formatBytes(r.bytes)), align: 'right' },
     { header: 'CODEC', value: (r) => r.codec ?? '-' },
-    { header: 'STATE', value: (r) => (!r.complete ? 'incomplete' : !r.verified ? 'unverified' : r.verified.ok ? `verified L${r.verified.level}` : 'VERIFY FAILED') },
+    { header: 'STATE', value: (r) => (r.broken ? `BROKEN: ${r.broken}` : !r.complete ? 'incomplete' : !r.verified ? 'unverified' : r.verified.ok ? `verified L${r.verified.level}` : 'VERIFY FAILED') },
   ]);
-  return { exitCode: EXIT.ok, json: { repository: ctx.repo.url, backups: rows }, text };
+  // A broken backup is something a person must look at: the listing still shows the rest.
+  return { exitCode: rows.some((r) => r.broken) ? EXIT.degraded : EXIT.ok, json: { repository: ctx.repo.url, backups: rows }, text };
 }
 
 export async function pruneCommand(ctx: JobContext, dryRun: boolean): Promise<CommandOutcome> {
