@@ -7,7 +7,7 @@ import { copyInto, toNodeReadable } from './streamx.js';
 
 export interface FileRecord {
   path: string;
-  type: 'file' | 'directory' | 'symlink';
+  type: 'file' | 'directory' | 'symlink' | 'link';
   mode: number;
   size: number;
   sha256?: string;

@@ -67,7 +67,7 @@ export function compareEntries(expected: FileRecord[], seen: FileRecord[]): stri
     if (!s) problems.push(`${e.path}: missing from the archive`);
     else if (s.type !== e.type) problems.push(`${e.path}: ${s.type}, manifest says ${e.type}`);
     else if (e.type === 'file' && (s.sha256 !== e.sha256 || s.size !== e.size)) problems.push(`${e.path}: sha256/size differ from the manifest`);
-    else if (e.type === 'symlink' && s.linkname !== e.linkname) problems.push(`${e.path}: link target differs`);
+    else if ((e.type === 'symlink' || e.type === 'link') && s.linkname !== e.linkname) problems.push(`${e.path}: link target differs`);
     byPath.delete(e.path);
   }
   for (const extra of byPath.keys()) problems.push(`${extra}: in the archive but not in the manifest`);

@@ -6,7 +6,8 @@ import type { Readable } from 'node:stream';
 export interface SourceEntry {
   /** `/`-separated, relative to the root. */
   path: string;
-  type: 'file' | 'directory' | 'symlink';
+  /** `link`: a hard link to the file at `linkname`, which came earlier in the walk. */
+  type: 'file' | 'directory' | 'symlink' | 'link';
   mode: number;
   mtime: Date;
   size: number;
@@ -18,6 +19,8 @@ export interface SourceEntry {
 
 /** A directory tree in a stable order: directories before their contents, names sorted. */
 export async function* walkDirectory(root: string, skipped: string[]): AsyncGenerator<SourceEntry> {
+  // Files with more than one name: the first name found is stored, the others as links to it.
+  const firstName = new Map<string, string>();
   async function* walk(rel: string): AsyncGenerator<SourceEntry> {
     const names = (await readdir(path.join(root, rel))).sort();
     for (const name of names) {
@@ -28,7 +31,10 @@ export async function* walkDirectory(root: string, skipped: string[]): AsyncGene
       if (st.isDirectory()) {
         yield { ...base, type: 'directory', size: 0 };
         yield* walk(relPath);
+      } else if (st.isFile() && st.nlink > 1 && firstName.has(`${st.dev}:${st.ino}`)) {
+        yield { ...base, type: 'link', size: 0, linkname: firstName.get(`${st.dev}:${st.ino}`)! };
       } else if (st.isFile()) {
+        if (st.nlink > 1) firstName.set(`${st.dev}:${st.ino}`, relPath);
         // Read buffers no larger than the file: a 1 MiB buffer per small file made V8 run a
         // full GC every few milliseconds under the external-memory pressure (2x slower).
         const highWaterMark = Math.min(1 << 20, Math.max(16 << 10, st.size + 1));

@@ -16,6 +16,7 @@ import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
+import { provePayload } from './payload.js';
 
 export interface RedisRestoreResult {
   backupId: string;
@@ -140,7 +141,8 @@ async function openTarget(url: string): Promise<RestoreTarget> {
 /**
  * Logical archives go back through RESTORE with absolute TTLs (ABSTTL), into one server or
  * a whole cluster. The target must be empty unless `confirm` repeats its address
- * (host:port) or `replace` is set; a target whose RDB version is older than the archive's,
+ * (host:port); `replace` then overwrites clashing keys. The payload's checksum is proven
+ * before anything is written. A target whose RDB version is older than the archive's,
  * or a cluster asked to take databases other than 0, is refused before anything is written.
  */
 export async function restoreRedisLogical(
@@ -165,7 +167,11 @@ export async function restoreRedisLogical(
       throw new RestoreError('REDIS_CLUSTER_DBS', `the backup holds keys of database(s) ${otherDbs.join(', ')} but ${address} is a cluster, which has database 0 only: restore into a standalone server`);
     }
     const existing = await target.keyCount();
-    if (existing > 0 && !options.replace && options.confirm !== address) throw new RestoreRefusedError(address, `${existing} keys`);
+    // --replace says what happens to keys that clash, not whether to write over data: a
+    // non-empty target always needs its address repeated.
+    if (existing > 0 && options.confirm !== address) throw new RestoreRefusedError(address, `${existing} keys`);
+    // RESTOREs cannot be staged and swapped: the payload is proven whole before the first one.
+    await provePayload(entry, deps.repo);
 
     const { source, hasher, gate, dec } = await decodedPayload(entry, deps.repo);
     let restored = 0;

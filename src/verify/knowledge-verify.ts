@@ -12,7 +12,7 @@ export async function verifyKnowledgeBackup(entry: BackupEntry, deps: { repo: Re
   const expected = ((entry.manifest?.details as { entries?: FileRecord[] } | undefined)?.entries ?? []) as FileRecord[];
   const seen: FileRecord[] = [];
   const { sink, done } = readTar(async (e, content) => {
-    const type = e.type === 'directory' ? 'directory' : e.type === 'symlink' ? 'symlink' : 'file';
+    const type = e.type === 'directory' || e.type === 'symlink' || e.type === 'link' ? e.type : 'file';
     if (type === 'file') seen.push({ path: e.path, type, mode: e.mode, ...(await sha256Of(content)) });
     else seen.push({ path: e.path, type, mode: e.mode, size: 0, ...(e.linkname ? { linkname: e.linkname } : {}) });
   });

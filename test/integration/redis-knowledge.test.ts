@@ -68,7 +68,7 @@ describe('Redis backups', () => {
     assert.deepEqual(after3, expected3);
   });
 
-  it('logical restore refuses a non-empty target unless --confirm repeats its address, or --replace', async () => {
+  it('logical restore refuses a non-empty target unless --confirm repeats its address, with or without --replace', async () => {
     const target = await startRedis();
     servers.push(target);
     await target.client(0).set('precious', 'keep');
@@ -83,7 +83,10 @@ describe('Redis backups', () => {
     const again = await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--confirm', address]);
     assert.equal(again.code, 2, 'existing keys without --replace');
     assert.match(again.stderr, /BUSYKEY/);
-    assert.equal((await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--replace'])).code, 0);
+    const replaceAlone = await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--replace']);
+    assert.equal(replaceAlone.code, 2, '--replace does not stand in for --confirm');
+    assert.match(replaceAlone.stderr, /is not empty .*--confirm/);
+    assert.equal((await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--replace', '--confirm', address])).code, 0);
   });
 
   it('rdb mode: SYNC over the replication protocol, CRC-64 checked, and loaded by a server started on it', async () => {
