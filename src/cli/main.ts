@@ -7,6 +7,7 @@ import { createJobContext, type JobContext } from '../jobs/context.js';
 import { createMetrics } from '../metrics/create.js';
 import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
+import { scrub, secretsOf } from '../util/mask.js';
 
 // Each command's code loads when it runs: importing every engine (ioredis, tar, the AWS
 // SDK) up front doubled the start-up time of every command.
@@ -45,7 +46,15 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
-  const config = (): OpsConfig => loadConfig(resolveConfigPath(globals().config));
+  // Every secret this run knows of, scrubbed from whatever it prints, as a last line of
+  // defence behind maskUrl (a library's error message may quote a connection string).
+  const secrets = new Set<string>(envSecrets(process.env));
+  const config = (): OpsConfig => {
+    const cfg = loadConfig(resolveConfigPath(globals().config));
+    for (const v of [...Object.values(cfg.effective.postgres), ...Object.values(cfg.effective.redis)]) if (v) for (const s of secretsOf(v.value)) secrets.add(s);
+    return cfg;
+  };
+  const print = (text: string) => process.stdout.write(scrubAll(text, secrets));
   const contexts: JobContext[] = [];
   const context = async (): Promise<JobContext> => {
     const g = globals();
@@ -247,18 +256,35 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
   } catch (error) {
     endProgressLine();
     for (const ctx of contexts) await ctx.metrics.flush();
-    return reportError(error, globals().json ?? false);
+    return reportError(error, globals().json ?? false, (t) => scrubAll(t, secrets));
   }
   // Once per command, after the job: a metrics failure is logged, never the job's.
   for (const ctx of contexts) await ctx.metrics.flush();
   endProgressLine();
   if (!outcome) return EXIT.ok;
-  if (globals().json) process.stdout.write(JSON.stringify(outcome.json, null, 2) + '\n');
-  else process.stdout.write(outcome.text + '\n');
+  if (globals().json) print(JSON.stringify(outcome.json, null, 2) + '\n');
+  else print(outcome.text + '\n');
   return outcome.exitCode;
 }
 
-function reportError(error: unknown, json: boolean): ExitCode {
+/** The secrets of the environment's connection strings and password variables. */
+function envSecrets(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!value) continue;
+    if (/_URL$/.test(name)) out.push(...secretsOf(value));
+    if (/^(PGPASSWORD|REDISCLI_AUTH)$/.test(name) && value.length >= 4) out.push(value);
+  }
+  return out;
+}
+
+/** Scrubbed as they are and as JSON would escape them. */
+function scrubAll(text: string, secrets: Set<string>): string {
+  if (secrets.size === 0) return text;
+  return scrub(text, [...secrets].flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]));
+}
+
+function reportError(error: unknown, json: boolean, clean: (text: string) => string = (t) => t): ExitCode {
   if (error instanceof CommanderError) {
     // --help and --version end here too, successfully.
     if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
@@ -269,9 +295,9 @@ function reportError(error: unknown, json: boolean): ExitCode {
   const code = error instanceof OpsError ? error.code : 'UNEXPECTED';
   if (json) {
     const problems = error instanceof ConfigError ? error.problems : undefined;
-    process.stdout.write(JSON.stringify({ error: { code, message: errorMessage(error), ...(problems ? { problems } : {}) } }, null, 2) + '\n');
+    process.stdout.write(clean(JSON.stringify({ error: { code, message: errorMessage(error), ...(problems ? { problems } : {}) } }, null, 2) + '\n'));
   }
-  process.stderr.write(`error: ${errorMessage(error)}\n`);
+  process.stderr.write(clean(`error: ${errorMessage(error)}\n`));
   if (!(error instanceof OpsError) && process.env.OPS_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
   return exitCode;
 }

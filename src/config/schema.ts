@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SEED_DEFAULTS } from './defaults.js';
+import { inlineSecrets } from '../util/mask.js';
 
 /** Names become S3 key segments and metric labels: keep them boring. */
 const name = z
@@ -35,6 +36,15 @@ const timezone = z.string().refine(isTimeZone, 'unknown IANA time zone (e.g. "UT
 /** Connection URLs in the config file must not carry a password: secrets come from the environment or Secrets Manager. */
 const urlWithoutPassword = (schemes: string[]) =>
   z.string().superRefine((value, ctx) => {
+    // Checked on the raw text first: a password holding "#" or "/" defeats a URL parser.
+    const secrets = inlineSecrets(value);
+    if (secrets.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `remove ${secrets.join(' and ')}: secrets belong in the environment (e.g. DATABASE_URL) or Secrets Manager (passwordSecretArn)`,
+      });
+      return;
+    }
     let url: URL;
     try {
       url = new URL(value);
@@ -44,12 +54,6 @@ const urlWithoutPassword = (schemes: string[]) =>
     }
     if (!schemes.includes(url.protocol)) {
       ctx.addIssue({ code: 'custom', message: `scheme must be ${schemes.join(' or ')}, got ${url.protocol}` });
-    }
-    if (url.password) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'remove the password: secrets belong in the environment (e.g. DATABASE_URL) or Secrets Manager (passwordSecretArn)',
-      });
     }
   });
 

@@ -20,7 +20,10 @@ type Header = { name: string; type: 'file' | 'symlink' | 'directory'; size?: num
 /** A hand-made archive with a manifest that seals it (checksums right): hostile input, not damaged input. */
 async function sealedArchive(repoDir: string, headers: Header[], entries: unknown[] = []) {
   const pack = tar.pack();
-  for (const h of headers) pack.entry({ mode: 0o755, ...h } as tar.Header, ...(h.type === 'file' ? ['x'] : []));
+  for (const h of headers) {
+    if (h.type === 'file') pack.entry({ mode: 0o755, ...h } as tar.Header, 'x');
+    else pack.entry({ mode: 0o755, ...h } as tar.Header);
+  }
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
