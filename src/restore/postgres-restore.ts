@@ -145,7 +145,11 @@ async function preferToolError(error: unknown, toolDone: Promise<void>): Promise
   return toolDone.then(() => error, (toolError: unknown) => toolError);
 }
 
-/** Create the database if missing; refuse one that has tables unless confirmed by name. */
+/**
+ * Create the database if missing; refuse one that holds any user object unless confirmed
+ * by name. "Empty" is no user object at all: a database with only views, functions, types,
+ * sequences, schemas or extensions has somebody's work in it too.
+ */
 async function prepareTarget(targetUrl: string, target: string, confirm: string | undefined): Promise<boolean> {
   const adminUrl = withDatabase(targetUrl, 'postgres');
   const exists = await withPostgres(adminUrl, async (c) => (await c.query('select 1 from pg_database where datname = $1', [target])).rowCount === 1);
@@ -153,15 +157,28 @@ async function prepareTarget(targetUrl: string, target: string, confirm: string 
     await withPostgres(adminUrl, (c) => c.query(`create database ${quoteIdent(target)}`));
     return true;
   }
-  const tables = await withPostgres(targetUrl, async (c) => {
-    const { rows } = await c.query<{ n: string }>(
-      `select count(*) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r','p') and n.nspname not in ('pg_catalog','information_schema') and n.nspname not like 'pg\\_toast%'`,
-    );
-    return Number(rows[0]?.n ?? 0);
-  });
-  if (tables > 0 && confirm !== target) throw new RestoreRefusedError(target, `${tables} tables`);
+  const objects = await withPostgres(targetUrl, (c) => userObjects(c));
+  const what = Object.entries(objects).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  if (what.length > 0 && confirm !== target) throw new RestoreRefusedError(target, what.join(', '));
   return false;
+}
+
+const SYSTEM_SCHEMA = `n.nspname not in ('pg_catalog','information_schema') and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'`;
+
+/** User objects by kind, as the refusal names them. */
+export async function userObjects(c: pg.Client): Promise<Record<string, number>> {
+  const { rows } = await c.query<Record<string, string>>(
+    `select
+       (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r','p','f') and ${SYSTEM_SCHEMA}) as tables,
+       (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('v','m') and ${SYSTEM_SCHEMA}) as views,
+       (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'S' and ${SYSTEM_SCHEMA}) as sequences,
+       (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace where ${SYSTEM_SCHEMA}) as functions,
+       (select count(*) from pg_type t join pg_namespace n on n.oid = t.typnamespace
+         where ${SYSTEM_SCHEMA} and ((t.typrelid = 0 and t.typcategory <> 'A') or exists (select 1 from pg_class r where r.oid = t.typrelid and r.relkind = 'c'))) as types,
+       (select count(*) from pg_namespace n where ${SYSTEM_SCHEMA} and n.nspname <> 'public') as schemas,
+       (select count(*) from pg_extension where extname <> 'plpgsql') as extensions`,
+  );
+  return Object.fromEntries(Object.entries(rows[0] ?? {}).map(([k, v]) => [k, Number(v)]));
 }
 
 /** Exact counts per table; names as pg_restore printed them (`schema.table`, quoted where needed). */

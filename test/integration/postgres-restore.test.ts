@@ -81,6 +81,29 @@ describe('PostgreSQL restore and drill', () => {
     assert.deepEqual(restored, digests);
   });
 
+  it('a database with no tables but other user objects is not empty: views, functions, types, sequences, schemas', async () => {
+    const objects: [string, string][] = [
+      ['create view v as select 1 as one', '1 views'],
+      ['create function f() returns int language sql as $$ select 1 $$', '1 functions'],
+      [`create type mood as enum ('ok', 'sad')`, '1 types'],
+      ['create type pair as (a int, b int)', '1 types'],
+      ['create sequence s', '1 sequences'],
+      ['create schema app', '1 schemas'],
+    ];
+    for (const [ddl, what] of objects) {
+      const db = await createTestDatabase('ops_test_objects');
+      targets.push(db.name);
+      await query(db.name, ddl);
+      const refused = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', db.name]);
+      assert.equal(refused.code, 2, `${ddl}: ${refused.stderr}`);
+      assert.match(refused.stderr, new RegExp(`is not empty \\(${what}\\)`), ddl);
+    }
+    const empty = await createTestDatabase('ops_test_empty');
+    targets.push(empty.name);
+    const ok = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', empty.name]);
+    assert.equal(ok.code, 0, `a database that only exists is empty: ${ok.stderr}`);
+  });
+
   it('--jobs 2 restores in parallel from a staged copy, which is removed afterwards', async () => {
     const t = target('parallel');
     const stage = path.join(work, 'stage');
@@ -151,7 +174,7 @@ describe('PostgreSQL restore and drill', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(await tableDigests(t), digests);
       const keys = await s3.keys('pg/');
-      assert.deepEqual(keys.map((k) => k.split('/').pop()).sort(), ['db.dump.zst', 'drill.json', 'manifest.json', 'verification.json']);
+      assert.deepEqual(keys.map((k) => k.split('/').pop()).sort(), ['db.dump.zst', 'drill.json', 'manifest.json', 'reservation.json', 'verification.json']);
     });
   });
 });
