@@ -81,6 +81,8 @@ export function dumpFooter(payload: Buffer): { rdbVersion: number; crcOk: boolea
   return { rdbVersion, crcOk: crc.equals(payload.subarray(payload.length - 8)) };
 }
 
+const BIG_RECORD = 4 << 20;
+
 /** Parses the archive into objects: header first, then records, then `{ end: count }`. */
 export class LogicalReader extends Transform {
   private buf: Buffer = Buffer.alloc(0);
@@ -89,6 +91,11 @@ export class LogicalReader extends Transform {
   private parts: Buffer[] = [];
   private partsBytes = 0;
   private need = 0;
+  /**
+   * A big record is received straight into one buffer of its announced size: joining its
+   * chunks at the end would hold it twice (a 200 MiB value cost 400 MiB at that moment).
+   */
+  private big: { buf: Buffer; filled: number } | undefined;
   private state: 'magic' | 'header' | 'records' | 'done' = 'magic';
   header: LogicalHeader | undefined;
   endCount: number | undefined;
@@ -99,9 +106,38 @@ export class LogicalReader extends Transform {
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    if (this.big) {
+      const take = Math.min(chunk.length, this.big.buf.length - this.big.filled);
+      chunk.copy(this.big.buf, this.big.filled, 0, take);
+      this.big.filled += take;
+      if (this.big.filled < this.big.buf.length) return cb();
+      // Complete: exactly the bytes up to the record's end; the rest of the chunk follows.
+      this.buf = this.big.buf;
+      this.big = undefined;
+      this.parts = [];
+      this.partsBytes = 0;
+      try {
+        this.drain();
+      } catch (error) {
+        return cb(error as Error);
+      }
+      this.parts = this.buf.length ? [this.buf] : [];
+      this.partsBytes = this.buf.length;
+      return take < chunk.length ? this._transform(chunk.subarray(take), _e, cb) : cb();
+    }
     this.parts.push(chunk);
     this.partsBytes += chunk.length;
-    if (this.partsBytes < this.need) return cb();
+    if (this.partsBytes < this.need) {
+      if (this.need >= BIG_RECORD) {
+        const buf = Buffer.allocUnsafe(this.need);
+        let o = 0;
+        for (const p of this.parts) o += p.copy(buf, o);
+        this.big = { buf, filled: o };
+        this.parts = [];
+        this.partsBytes = 0;
+      }
+      return cb();
+    }
     this.buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsBytes);
     try {
       this.drain();

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { maskUrl } from '../util/mask.js';
 import { parseRedisUrl } from './endpoint.js';
 import { RedisAuthError, RedisBackupError, RedisConnectionError, isAuthFailure } from './errors.js';
-import { RespParser, RespReplyError, encodeCommand, type RespArg, type RespValue } from './resp.js';
+import { RespParser, RespReplyError, encodeCommands, type RespArg, type RespValue } from './resp.js';
 
 /** A TCP or TLS socket to the URL's host, connected within `timeoutMs`. */
 export function connectSocket(url: string, timeoutMs: number): Promise<net.Socket> {
@@ -107,7 +107,13 @@ export class RespConnection {
           rejected = true;
         });
       }
-      this.socket.write(commands.length === 1 ? encodeCommand(commands[0]!) : Buffer.concat(commands.map(encodeCommand)));
+      const buffers = encodeCommands(commands);
+      if (buffers.length === 1) this.socket.write(buffers[0]!);
+      else {
+        this.socket.cork();
+        for (const b of buffers) this.socket.write(b);
+        process.nextTick(() => this.socket.uncork());
+      }
     });
   }
 

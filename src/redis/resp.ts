@@ -196,6 +196,44 @@ export function encodeCommand(args: readonly RespArg[]): Buffer {
   return out;
 }
 
+/** Arguments this big are written by reference, never copied into a command buffer. */
+const BY_REFERENCE = 1 << 20;
+
+/**
+ * Commands as buffers to write in order: small arguments packed together, a big one (a
+ * RESTORE payload of hundreds of MiB) passed through as the caller's own buffer.
+ */
+export function encodeCommands(commands: readonly (readonly RespArg[])[]): Buffer[] {
+  const out: Buffer[] = [];
+  let small: Buffer[] = [];
+  const flush = () => {
+    if (small.length) out.push(small.length === 1 ? small[0]! : Buffer.concat(small));
+    small = [];
+  };
+  for (const args of commands) {
+    if (!args.some((a) => Buffer.isBuffer(a) && a.length >= BY_REFERENCE)) {
+      small.push(encodeCommand(args));
+      continue;
+    }
+    small.push(Buffer.from(`*${args.length}\r\n`, 'latin1'));
+    for (const a of args) {
+      const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a));
+      if (b.length < BY_REFERENCE) {
+        small.push(Buffer.from(`$${b.length}\r\n`, 'latin1'), b, CRLF);
+        continue;
+      }
+      small.push(Buffer.from(`$${b.length}\r\n`, 'latin1'));
+      flush();
+      out.push(b);
+      small.push(CRLF);
+    }
+  }
+  flush();
+  return out;
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
 function decimalLength(n: number): number {
   return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : String(n).length;
 }

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { encodeEnd, encodeHeader, encodeRecordHead, LogicalReader, type LogicalRecord } from '../../src/redis/logical-format.js';
 import { RdbPayload } from '../../src/redis/rdb-sync.js';
-import { RespParser, RespProtocolError, RespReplyError, encodeCommand, type RespValue } from '../../src/redis/resp.js';
+import { RespParser, RespProtocolError, RespReplyError, encodeCommand, encodeCommands, type RespValue } from '../../src/redis/resp.js';
 
 function parseAll(chunks: Buffer[]): RespValue[] {
   const out: RespValue[] = [];
@@ -116,6 +116,52 @@ describe('logical archive reader', () => {
     assert.equal(reader.endCount, 2);
     // 513 chunks: joined a handful of times, not once per chunk (which re-copies the record 512 times).
     assert.ok(joins < 10, `chunks joined ${joins} times`);
+  });
+
+  it('receives a record of 4 MiB or more into one buffer of its size, at any chunk size and split point', async () => {
+    const big = randomBytes(5 * 1024 * 1024 + 17);
+    const archive = Buffer.concat([
+      encodeHeader({ format: 'ops-redis-logical/1', createdAt: '2026-11-22T00:00:00.000Z', redisVersion: '7.0.15', dbs: [0] }),
+      encodeRecordHead(0, Buffer.from('a'), -1, 3),
+      Buffer.from('one'),
+      encodeRecordHead(0, Buffer.from('big'), -1, big.length),
+      big,
+      encodeRecordHead(0, Buffer.from('z'), -1, 3),
+      Buffer.from('two'),
+      encodeEnd(3),
+    ]);
+    for (const size of [1, 4093, 65536, 1 << 20]) {
+      const records: LogicalRecord[] = [];
+      // Size 1: the record head arrives byte by byte, then the rest in 64 KiB chunks.
+      const chunks = size === 1 ? [archive.subarray(0, 40), ...split(archive.subarray(40, 80), 1), ...split(archive.subarray(80), 65536)] : split(archive, size);
+      // A join of the big record's chunks is a second copy of it: there must be none.
+      let bigJoins = 0;
+      const concat = Buffer.concat;
+      Buffer.concat = ((list: readonly Uint8Array[], total?: number) => {
+        const out = concat(list, total);
+        if (out.length >= 4 << 20) bigJoins += 1;
+        return out;
+      }) as typeof Buffer.concat;
+      try {
+        await pipeline(Readable.from(chunks), new LogicalReader(), new Writable({ objectMode: true, write: (r: LogicalRecord, _e, cb) => (records.push(r), cb()) }));
+      } finally {
+        Buffer.concat = concat;
+      }
+      assert.equal(bigJoins, 0, `chunks of ${size}: the big record was joined`);
+      assert.deepEqual(records.map((r) => r.key.toString()), ['a', 'big', 'z'], `chunks of ${size}`);
+      assert.ok(records[1]!.payload.equals(big), `chunks of ${size}`);
+      assert.equal(records[2]!.payload.toString(), 'two');
+    }
+  });
+});
+
+describe('RESP command encoding by reference', () => {
+  it('writes the same bytes as one buffer would, passing big arguments through uncopied', () => {
+    const big = randomBytes(3 << 20);
+    const commands = [['SET', 'k', 'v'], ['RESTORE', 'key', 0, big, 'REPLACE'], ['PING'], ['RESTORE', Buffer.from('k2'), 5, Buffer.from('small')]] as const;
+    const parts = encodeCommands(commands);
+    assert.ok(Buffer.concat(parts).equals(Buffer.concat(commands.map((c) => encodeCommand(c)))));
+    assert.ok(parts.includes(big), 'the 3 MiB argument is one of the buffers written, not a copy');
   });
 });
 
