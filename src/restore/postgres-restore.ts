@@ -15,7 +15,7 @@ import { toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
-import { RestoreChecksumError, RestoreRefusedError } from './errors.js';
+import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
 
 export interface RestoreOptions {
   /** Full URL of the target database (created if missing). */
@@ -89,6 +89,10 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
     // One transaction: a failure leaves the target as it was.
     const restore = startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--single-transaction'], { stdin: 'pipe', stdout: 'ignore', env: childEnv });
     const gate = holdLastUntil(checksum);
+    // The decoder's own failure is the cause: pg_restore, killed or starved after it,
+    // would only say "terminated by user" or "unexpected end of file".
+    let decoderFailure: unknown;
+    dec?.done.catch((e: unknown) => (decoderFailure = e));
     try {
       if (dec) await Promise.all([pipeline(source, hasher, gate, dec.input), pipeline(dec.output, restore.child.stdin!), dec.done]);
       else await pipeline(source, hasher, gate, restore.child.stdin!);
@@ -97,7 +101,9 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
       restore.kill();
       dec?.kill();
       await Promise.allSettled([restore.done, dec?.done]);
-      throw error instanceof RestoreChecksumError ? error : await preferToolError(error, restore.done);
+      if (error instanceof RestoreChecksumError) throw error;
+      if (decoderFailure) throw new RestoreError('RESTORE_DECODE_FAILED', `the payload does not decode (${manifest.payload.streamCodec}): ${errorMessage(decoderFailure)}; nothing was committed`, { cause: decoderFailure });
+      throw await preferToolError(error, restore.done);
     }
   } else {
     // pg_restore --jobs needs a seekable file: the decoded archive is written to workDir first.

@@ -6,7 +6,7 @@ import { postgresConfig, runCli, tempDir, writeConfig } from '../helpers/cli.js'
 import { adminQuery, createSeedDatabase, createTestDatabase, dropDatabase, query, tableDigests, type TestDatabase } from '../helpers/postgres.js';
 import { filesUnder } from '../helpers/repo.js';
 import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
-import { cloneBackup, flipByte } from '../helpers/tamper.js';
+import { cloneBackup, flipByte, zeroBytes } from '../helpers/tamper.js';
 
 interface RestoreJson {
   backupId: string;
@@ -124,6 +124,18 @@ describe('PostgreSQL restore and drill', () => {
     assert.match(r.stderr, /payload does not match its manifest .*restore stopped before the end/);
     const { rows } = await query(t, `select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public'`);
     assert.equal(rows[0]?.n, 0, 'the single transaction rolled back');
+  });
+
+  it('a corrupt zstd stream is reported as the decoder\'s error, not as pg_restore "terminated by user"', async () => {
+    const latest = (await filesUnder(repoDir)).find((f) => f.endsWith('manifest.json'))!.split('/')[2]!;
+    // Resealed: the checksum matches the damaged bytes (damaged before the upload), so only the decoder can tell.
+    await cloneBackup(repoDir, 'callcenter', latest, '20991231T235958Z', { payload: zeroBytes(0.3, 4096), reseal: true });
+    const t = target('undecodable');
+    const r = await runCli(['--config', cfg, 'restore', 'postgres', '20991231T235958Z', '--target', t]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /the payload does not decode \(zstd\): .*zstd/);
+    assert.doesNotMatch(r.stderr, /terminated by user/);
+    await rm(path.join(repoDir, 'postgres', 'callcenter', '20991231T235958Z'), { recursive: true, force: true });
   });
 
   it('drill: restores the newest backup into a scratch database, compares, drops it (level 4)', async () => {
