@@ -56,9 +56,9 @@ export function maskUrl(value: string): string {
 export function inlineSecrets(value: string): string[] {
   const m = SCHEME.exec(value);
   if (!m) return [];
-  const found = querySecrets(m[2]!).map((p) => `a "${p.key}" query parameter`);
+  const found = querySecrets(m[2]!).map((p) => `the "${p.key}" query parameter`);
   const { userinfo } = userinfoOf(maskQuery(m[2]!));
-  if (userinfo?.includes(':') && userinfo.slice(userinfo.indexOf(':') + 1) !== '') found.unshift('a password before the "@"');
+  if (userinfo?.includes(':') && userinfo.slice(userinfo.indexOf(':') + 1) !== '') found.unshift('the password before the "@"');
   return found;
 }
 

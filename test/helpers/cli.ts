@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeTempDir } from './tmp.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const OPSCTL = path.join(ROOT, 'bin', 'opsctl.js');
@@ -34,7 +34,7 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
 }
 
 export async function tempDir(prefix = 'ops-test-'): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 /** A config file for one seeds-style database and a repository, written to a temp dir. */

@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './prometheus.js';
+import { makeTempDir } from './tmp.js';
 
 export interface TestPostgresServer {
   port: number;
@@ -35,7 +35,7 @@ function asPostgres(args: string[]): void {
  * that must stop a server or need a replica: never the machine's own on 5432.
  */
 export async function startPostgresServer(options: { standbyOf?: TestPostgresServer } = {}): Promise<TestPostgresServer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-pg-'));
+  const dir = await makeTempDir('ops-pg-');
   if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
   const port = await freePort();
   const data = path.join(dir, 'data');

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
+import { makeTempDir } from './tmp.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,7 +24,7 @@ export interface LocalPrometheus {
 
 /** A real Prometheus (Debian package) with the remote-write receiver, its own port and data directory. */
 export async function startPrometheus(): Promise<LocalPrometheus> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-prom-'));
+  const dir = await makeTempDir('ops-prom-');
   const port = await freePort();
   await writeFile(path.join(dir, 'prometheus.yml'), 'global:\n  scrape_interval: 1m\n');
   const child: ChildProcess = spawn(

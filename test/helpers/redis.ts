@@ -1,11 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from './prometheus.js';
+import { makeTempDir } from './tmp.js';
 
 export interface TestRedis {
   port: number;
@@ -20,7 +20,7 @@ export interface TestRedis {
  * Diskless sync without the 5 s delay (NOTES.md), DEBUG enabled for POPULATE.
  */
 export async function startRedis(extra: string[] = []): Promise<TestRedis> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-redis-'));
+  const dir = await makeTempDir('ops-redis-');
   const port = await freePort();
   const child: ChildProcess = spawn(
     'redis-server',
@@ -165,7 +165,7 @@ export interface TlsRedis extends TestRedis {
  * with a fresh self-signed certificate; `url` is rediss://localhost:<port>.
  */
 export async function startTlsRedis(): Promise<TlsRedis> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-redis-tls-'));
+  const dir = await makeTempDir('ops-redis-tls-');
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
   await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1']);

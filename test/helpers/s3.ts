@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import { makeTempDir } from './tmp.js';
 
 /** A real S3 API (s3rver) on loopback with its own directory and bucket. */
 export interface LocalS3 {
@@ -90,7 +90,7 @@ function createServer(directory: string, bucket: string, port: number): S3rver {
 }
 
 export async function startLocalS3(bucket = 'backups'): Promise<LocalS3> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'ops-s3rver-'));
+  const directory = await makeTempDir('ops-s3rver-');
   let server = createServer(directory, bucket, 0);
   const { port } = (await server.run()) as { port: number };
   const endpoint = `http://127.0.0.1:${port}`;

@@ -48,7 +48,7 @@ describe('PostgreSQL backup', () => {
     const out = JSON.parse(r.stdout) as { results: { ok: boolean; id: string; bytes: number }[] };
     assert.equal(out.results[0]?.ok, true);
     const id = out.results[0]!.id;
-    assert.deepEqual(await filesUnder(repoDir), [`postgres/callcenter/${id}/db.dump.zst`, `postgres/callcenter/${id}/manifest.json`]);
+    assert.deepEqual(await filesUnder(repoDir), [`postgres/callcenter/${id}/db.dump.zst`, `postgres/callcenter/${id}/manifest.json`, `postgres/callcenter/${id}/reservation.json`]);
     const manifest = JSON.parse(await readFile(path.join(repoDir, `postgres/callcenter/${id}/manifest.json`), 'utf8'));
     assert.equal(manifest.payload.bytes, out.results[0]!.bytes);
     assert.match(manifest.payload.sha256, /^[0-9a-f]{64}$/);
@@ -108,7 +108,7 @@ describe('PostgreSQL backup', () => {
       assert.equal(r.code, 0, r.stderr);
       const id = (JSON.parse(r.stdout) as { results: { id: string; bytes: number }[] }).results[0]!;
       assert.ok(id.bytes > 5 * 1024 * 1024, `payload ${id.bytes} bytes spans several 5 MiB parts`);
-      assert.deepEqual(await s3.keys('nightly/'), [`nightly/postgres/callcenter/${id.id}/db.dump`, `nightly/postgres/callcenter/${id.id}/manifest.json`]);
+      assert.deepEqual(await s3.keys('nightly/'), [`nightly/postgres/callcenter/${id.id}/db.dump`, `nightly/postgres/callcenter/${id.id}/manifest.json`, `nightly/postgres/callcenter/${id.id}/reservation.json`]);
       assert.equal(await s3.multipartUploads(), 0);
 
       const local = path.join(dir, 'db.dump');

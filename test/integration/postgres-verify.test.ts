@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findBackup, listBackups } from '../../src/backup/catalog.js';
-import type { Verification } from '../../src/backup/manifest.js';
+import { manifestSchema, type Verification } from '../../src/backup/manifest.js';
 import { backupPostgres } from '../../src/backup/postgres-backup.js';
 import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
@@ -42,8 +42,16 @@ describe('PostgreSQL verification levels', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  const verify = async (id: string, extraTables: string[] = []): Promise<Verification> =>
-    verifyPostgresBackup(await findBackup(repo, 'postgres', 'db', id), { repo, log: silentLog }, { extraTables });
+  /**
+   * The verifier on a backup as its manifest describes it, bypassing the listing's own
+   * size check (which already marks a truncated payload BROKEN): a payload can still
+   * change between the listing and the read, and level 1 must catch that.
+   */
+  const verify = async (id: string, extraTables: string[] = []): Promise<Verification> => {
+    const listed = (await listBackups(repo, 'postgres', 'db')).find((b) => b.id === id)!;
+    const manifest = listed.manifest ?? manifestSchema.parse(JSON.parse(await readFile(path.join(repoDir, 'postgres', 'db', id, 'manifest.json'), 'utf8')));
+    return verifyPostgresBackup({ ...listed, manifest }, { repo, log: silentLog }, { extraTables });
+  };
   const levels = (v: Verification) => v.levels.map((l) => `${l.level}:${l.ok ? 'ok' : 'FAIL'}`).join(' ');
 
   for (const codec of ['zstd', 'gzip', 'none'] as const) {
@@ -62,6 +70,7 @@ describe('PostgreSQL verification levels', () => {
   for (const cut of [0.1, 0.45, 0.9, 0.9999]) {
     it(`a payload cut to ${cut * 100}% fails level 1 (size)`, async () => {
       await cloneBackup(repoDir, 'db', ids.none, '20260301T000000Z', { payload: truncate(cut) });
+      await assert.rejects(findBackup(repo, 'postgres', 'db', '20260301T000000Z'), /is broken: payload .* holds \d+ bytes, manifest says \d+/, 'the listing alone sees the size');
       const v = await verify('20260301T000000Z');
       assert.equal(v.ok, false);
       assert.equal(v.levelPassed, 0);
@@ -133,7 +142,7 @@ describe('PostgreSQL verification levels', () => {
 
   it('a manifest without its payload is a broken backup: never "latest", verify names it', async () => {
     await cloneBackup(repoDir, 'db', ids.zstd, '20260309T000000Z', { dropPayload: true });
-    await assert.rejects(verify('20260309T000000Z'), (e: Error) => e.name === 'BackupBrokenError' && /manifest present but its payload .* is missing/.test(e.message));
+    await assert.rejects(findBackup(repo, 'postgres', 'db', '20260309T000000Z'), (e: Error) => e.name === 'BackupBrokenError' && /manifest present but its payload .* is missing/.test(e.message));
     const listed = (await listBackups(repo, 'postgres', 'db')).find((b) => b.id === '20260309T000000Z');
     assert.equal(listed?.manifest, undefined);
     assert.match(listed?.broken ?? '', /payload .* is missing/);

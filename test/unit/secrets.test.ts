@@ -20,10 +20,10 @@ describe('secrets in connection strings', () => {
 
   it('config validation refuses every inline form, naming it', () => {
     const cases: [string, RegExp][] = [
-      ['postgresql://db/x?password=hunter22', /"password" query parameter/],
-      ['postgresql://db/x?sslpassword=hunter22', /"sslpassword" query parameter/],
-      ['postgresql://app:p#ss@db/x', /password before the "@"/],
-      ['postgresql://app:a/b?c@db/x', /password before the "@"/],
+      ['postgresql://db/x?password=hunter22', /the "password" query parameter/],
+      ['postgresql://db/x?sslpassword=hunter22', /the "sslpassword" query parameter/],
+      ['postgresql://app:p#ss@db/x', /the password before the "@"/],
+      ['postgresql://app:a/b?c@db/x', /the password before the "@"/],
     ];
     for (const [url, message] of cases) {
       const r = configSchema.safeParse({ postgres: [{ name: 'db', url }] });
