@@ -81,6 +81,8 @@ const partitionTable = z
     naming: z.string().optional(),
     timezone: timezone.optional(),
     archiveBeforeDrop: z.boolean().default(false),
+    /** Create every missing period between the oldest kept partition and now (missed runs). */
+    fillGaps: z.boolean().default(true),
   })
   .strict();
 

@@ -65,7 +65,11 @@ export async function runNightly(ctx: JobContext, options: NightlyOptions = {}):
       const dropped = r.tables.reduce((n, t) => n + t.dropped.length, 0);
       const coverage = Math.min(...r.tables.map((t) => t.coverage));
       const problems = r.tables.flatMap((t) => t.problems);
-      return { state: problems.length ? 'failed' : 'ok', detail: problems.length ? problems.join('; ') : `${created} created, ${dropped} dropped, ${coverage} periods ahead` };
+      const warnings = r.tables.flatMap((t) => t.warnings);
+      return {
+        state: problems.length ? 'failed' : warnings.length ? 'degraded' : 'ok',
+        detail: problems.length ? problems.join('; ') : `${created} created, ${dropped} dropped, ${coverage} periods ahead${warnings.length ? `; ${warnings.join('; ')}` : ''}`,
+      };
     });
   }
 

@@ -43,12 +43,12 @@ export async function ensurePartitionsJob(ctx: JobContext, options: PartitionJob
         repo: ctx.repo,
         env: ctx.env,
       });
-      if (!options.dryRun && result.status === 'ok') {
+      if (!options.dryRun && (result.status === 'ok' || result.status === 'warnings')) {
         await writePartitionRecord(ctx.repo, db.name, { at: result.finishedAt, coverage: Object.fromEntries(result.tables.map((t) => [t.table, t.coverage])) });
       }
       if (!options.dryRun) {
         ctx.metrics.partitionRun(db.name, {
-          ok: result.status === 'ok',
+          ok: result.status === 'ok' || result.status === 'warnings',
           skipped: result.status === 'skipped',
           at: new Date(result.finishedAt),
           created: Object.fromEntries(result.tables.map((t) => [t.table, t.created.length])),

@@ -1,6 +1,6 @@
 import type { PartitionTableConfig } from '../config/schema.js';
 import type { ChildPartition, ParentState } from './catalog.js';
-import { DEFAULT_NAMING, boundLiteral, localDateIn, namingProblem, partitionName, periodContaining, shiftPeriod, type KeyType } from './periods.js';
+import { DEFAULT_NAMING, boundLiteral, localDateIn, namingProblem, partitionName, periodContaining, shiftPeriod, type KeyType, type Period } from './periods.js';
 
 export interface CreateAction {
   name: string;
@@ -25,8 +25,15 @@ export interface TablePlan {
   defaultPartition?: string;
   create: CreateAction[];
   drop: DropAction[];
-  /** Reported, never silently skipped: wrong bounds, overlaps, gaps, unusable tables. */
+  /**
+   * What stops the run doing its job (exit 2): a period from now to `ahead` that cannot be
+   * covered, an unusable table. Reported, never silently skipped.
+   */
   problems: string[];
+  /** Done, but a person should look (exit 1): a past gap that cannot be filled, a pending detach. */
+  warnings: string[];
+  /** Start of the oldest period retention keeps (rows in the default partition before it stay there). */
+  retentionCutoff?: string;
   /** Periods after the current one that exist now, without a gap. */
   coverageBefore: number;
   /** ...and once `create` has run. */
@@ -63,6 +70,7 @@ export function planTable(
     create: [],
     drop: [],
     problems: [],
+    warnings: [],
     coverageBefore: 0,
     coverageAfter: 0,
     existing: parent.children,
@@ -88,24 +96,31 @@ export function planTable(
   const byName = new Map(parent.children.map((c) => [c.name, c]));
   const overlapping = (from: string, to: string) => parent.children.filter((c) => c.from !== null && c.to !== null && c.from < to && from < c.to);
 
+  const { back, cutoffPeriod } = periodsToHave(config, parent, current, keyType, tz);
+  if (cutoffPeriod) plan.retentionCutoff = boundLiteral(cutoffPeriod.start, keyType, tz);
   const covered: boolean[] = [];
-  for (let i = 0; i <= config.ahead; i += 1) {
+  for (let i = -back; i <= config.ahead; i += 1) {
     const period = shiftPeriod(current, config.interval, i);
+    // A period that cannot be covered is the run failing its job only from now on.
+    const report = (message: string) => (i >= 0 ? plan.problems : plan.warnings).push(message);
+    const cover = (ok: boolean) => {
+      if (i >= 0) covered.push(ok);
+    };
     const from = boundLiteral(period.start, keyType, tz);
     const to = boundLiteral(period.end, keyType, tz);
     const name = partitionName(naming, parent.name, period);
     const existing = byName.get(name);
     if (existing) {
-      if (existing.from === from && existing.to === to) covered.push(true);
+      if (existing.from === from && existing.to === to) cover(true);
       else {
-        plan.problems.push(`partition ${name} exists with bounds [${existing.from}, ${existing.to}), expected [${from}, ${to})`);
-        covered.push(false);
+        report(`partition ${name} exists with bounds [${existing.from}, ${existing.to}), expected [${from}, ${to})`);
+        cover(false);
       }
       continue;
     }
     if (Buffer.byteLength(name) > 63) {
-      plan.problems.push(`partition name ${name} is longer than PostgreSQL's 63 bytes: shorten the naming pattern`);
-      covered.push(false);
+      report(`partition name ${name} is longer than PostgreSQL's 63 bytes: shorten the naming pattern`);
+      cover(false);
       continue;
     }
     const clash = overlapping(from, to);
@@ -113,20 +128,20 @@ export function planTable(
       // Exactly the same range under another name still covers the period.
       const same = clash.find((c) => c.from === from && c.to === to);
       if (same) {
-        covered.push(true);
+        cover(true);
         continue;
       }
-      plan.problems.push(`range [${from}, ${to}) for ${name} overlaps ${clash.map((c) => `${c.name} [${c.from}, ${c.to})`).join(', ')}`);
-      covered.push(false);
+      report(`range [${from}, ${to}) for ${name} overlaps ${clash.map((c) => `${c.name} [${c.from}, ${c.to})`).join(', ')}`);
+      cover(false);
       continue;
     }
     if (takenNames.has(`${parent.schema}.${name}`)) {
-      plan.problems.push(`a table named ${parent.schema}.${name} exists but is not a partition of ${parent.schema}.${parent.name}`);
-      covered.push(false);
+      report(`a table named ${parent.schema}.${name} exists but is not a partition of ${parent.schema}.${parent.name}`);
+      cover(false);
       continue;
     }
     plan.create.push({ name, from, to });
-    covered.push(false);
+    cover(false);
   }
   const created = new Set(plan.create.map((c) => c.name));
   plan.coverageBefore = countAhead(covered);
@@ -135,16 +150,22 @@ export function planTable(
   );
 
   // Gaps between consecutive partitions, counting those this run creates: rows there
-  // would go to the default partition, or fail to insert.
+  // would go to the default partition, or fail to insert. Gaps wholly before the
+  // retention cutoff do not matter (their neighbours are being retired).
   const ranges = [...parent.children.map((c) => ({ name: c.name, from: c.from, to: c.to })), ...plan.create].sort((a, b) => ((a.from ?? '') < (b.from ?? '') ? -1 : 1));
+  const currentFrom = boundLiteral(current.start, keyType, tz);
+  const aheadEnd = boundLiteral(shiftPeriod(current, config.interval, config.ahead).end, keyType, tz);
   for (let i = 1; i < ranges.length; i += 1) {
     const a = ranges[i - 1]!;
     const b = ranges[i]!;
-    if (a.to !== null && b.from !== null && a.to < b.from) plan.problems.push(`gap between ${a.name} (to ${a.to}) and ${b.name} (from ${b.from})`);
+    if (a.to === null || b.from === null || a.to >= b.from) continue;
+    if (plan.retentionCutoff && b.from <= plan.retentionCutoff) continue;
+    const gap = `gap between ${a.name} (to ${a.to}) and ${b.name} (from ${b.from})${config.fillGaps ? '' : ' (fillGaps is off)'}`;
+    // A hole in the periods that must exist (now to `ahead`) is a failure; any other is reported.
+    (a.to < aheadEnd && b.from > currentFrom ? plan.problems : plan.warnings).push(gap);
   }
 
-  if (config.retention !== null) {
-    const cutoffPeriod = shiftPeriod(current, config.interval, -config.retention);
+  if (config.retention !== null && cutoffPeriod) {
     const byPlan = boundLiteral(cutoffPeriod.start, keyType, tz);
     const live = boundLiteral(periodContaining(localDateIn(settings.realNow ?? settings.now, tz), config.interval).start, keyType, tz);
     const cutoff = byPlan < live ? byPlan : live;
@@ -161,11 +182,27 @@ export function planTable(
     // A detach left pending by a failed run is finished whatever its age.
     for (const child of parent.children) {
       if (child.detachPending && !plan.drop.some((d) => d.name === child.name)) {
-        plan.problems.push(`partition ${child.name} has a pending detach but is within retention: finish it by hand (ALTER TABLE ... DETACH PARTITION ... FINALIZE)`);
+        plan.warnings.push(`partition ${child.name} has a pending detach but is within retention: finish it by hand (ALTER TABLE ... DETACH PARTITION ... FINALIZE)`);
       }
     }
   }
   return plan;
+}
+
+/**
+ * The periods a table must have, as offsets from the current one: up to `ahead` past it
+ * and, with fillGaps, back to the oldest existing partition (missed runs are caught up, as
+ * pg_partman's maintenance does), never before the retention cutoff.
+ */
+export function periodsToHave(config: PartitionTableConfig, parent: ParentState, current: Period, keyType: KeyType, tz: string): { back: number; cutoffPeriod: Period | undefined } {
+  const cutoffPeriod = config.retention !== null ? shiftPeriod(current, config.interval, -config.retention) : undefined;
+  let back = 0;
+  const oldestFrom = parent.children.find((c) => c.from !== null)?.from ?? null;
+  if (config.fillGaps && oldestFrom !== null) {
+    const limit = config.retention ?? 100_000;
+    while (back < limit && boundLiteral(shiftPeriod(current, config.interval, -(back + 1)).start, keyType, tz) >= oldestFrom) back += 1;
+  }
+  return { back, cutoffPeriod };
 }
 
 /** Periods after the current one (index 0) that exist without a gap. */

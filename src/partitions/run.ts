@@ -7,10 +7,12 @@ import { pgErrorCode } from '../postgres/errors.js';
 import { parseQualifiedName } from '../postgres/identifiers.js';
 import { existingRelations, readParents } from './catalog.js';
 import { DropNeedsConfirmationError, ReadReplicaError } from './errors.js';
-import { planTable, type TablePlan } from './plan.js';
+import { periodsToHave, planTable, type TablePlan } from './plan.js';
 import { countDefaultRowsSql, createStatements, dropStatements, isMoveStatement, moveStatements } from './sql.js';
 import { DEFAULT_NAMING, localDateIn, partitionName, periodContaining, shiftPeriod } from './periods.js';
 import { archivePartition } from './archive.js';
+import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
+import { literal } from './sql.js';
 import type { Repository } from '../repository/repository.js';
 
 /** One advisory lock key for partition maintenance, per database. */
@@ -24,7 +26,10 @@ export interface TableResult {
   archived: string[];
   /** Partitions that already existed and were fine. */
   skipped: string[];
+  /** The run could not do its job for this table (exit 2). */
   problems: string[];
+  /** Done, but a person should look (exit 1): rows left in the default partition, a past gap. */
+  warnings: string[];
   /** Rows moved out of the default partition, per new partition. */
   moved: Record<string, number>;
   coverage: number;
@@ -34,7 +39,8 @@ export interface TableResult {
 
 export interface PartitionRunResult {
   database: string;
-  status: 'ok' | 'problems' | 'skipped';
+  /** `warnings`: every table done, something for a person to look at (exit 1); `problems`: exit 2. */
+  status: 'ok' | 'warnings' | 'problems' | 'skipped';
   dryRun: boolean;
   startedAt: string;
   finishedAt: string;
@@ -96,7 +102,7 @@ export async function ensurePartitions(url: string, db: PostgresDatabaseConfig, 
       }
       return {
         database: db.name,
-        status: tables.some((t) => t.problems.length > 0) ? 'problems' : 'ok',
+        status: tables.some((t) => t.problems.length > 0) ? 'problems' : tables.some((t) => t.warnings.length > 0) ? 'warnings' : 'ok',
         dryRun: options.dryRun,
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
@@ -118,7 +124,9 @@ export async function planAll(client: pg.Client, configs: NonNullable<PostgresDa
     const n = names[i]!;
     const tz = t.timezone ?? timezone;
     const current = periodContaining(localDateIn(now, tz), t.interval);
-    return Array.from({ length: t.ahead + 1 }, (_, k) => ({ schema: n.schema, name: partitionName(t.naming ?? DEFAULT_NAMING[t.interval], n.name, shiftPeriod(current, t.interval, k)) }));
+    const parent = parents.get(`${n.schema}.${n.name}`);
+    const back = parent?.keyType ? periodsToHave(t, parent, current, parent.keyType, tz).back : 0;
+    return Array.from({ length: t.ahead + 1 + back }, (_, k) => ({ schema: n.schema, name: partitionName(t.naming ?? DEFAULT_NAMING[t.interval], n.name, shiftPeriod(current, t.interval, k - back)) }));
   });
   const taken = await existingRelations(client, candidates);
   return configs.map((t, i) => {
@@ -140,6 +148,7 @@ async function executePlan(
     archived: [],
     skipped: plan.existing.map((c) => c.name).filter((n) => !plan.drop.some((d) => d.name === n)),
     problems: [...plan.problems],
+    warnings: [...plan.warnings],
     moved: {},
     coverage: plan.coverageBefore,
   };
@@ -212,6 +221,22 @@ async function executePlan(
       options.log.info(`dropped partition ${plan.schema}.${action.name}`, { from: action.from, to: action.to, mode: action.mode });
     } catch (error) {
       result.problems.push(`retiring ${action.name} failed: ${errorMessage(error)}`);
+    }
+  }
+  if (plan.defaultPartition) {
+    // Rows the run could not (or may not) place: for periods older than retention, or
+    // beyond any partition. They are kept, and a person is told.
+    const def = quoteQualified(plan.schema, plan.defaultPartition);
+    const key = quoteIdent(plan.keyColumn!);
+    const cutoff = plan.retentionCutoff ? `${literal(plan.retentionCutoff)}::${plan.keyType}` : 'NULL';
+    const { rows } = await client.query<{ n: string; old: string }>(`SELECT count(*)::bigint AS n, count(*) FILTER (WHERE ${key} < ${cutoff})::bigint AS old FROM ONLY ${def}`);
+    const left = Number(rows[0]?.n ?? 0) - (options.dryRun ? Object.values(result.moved).reduce((a, b) => a + b, 0) : 0);
+    const old = Number(rows[0]?.old ?? 0);
+    if (left > 0) {
+      result.warnings.push(
+        `${left} row(s) ${options.dryRun ? 'would remain' : 'remain'} in the default partition ${plan.defaultPartition}` +
+          (old > 0 ? ` (${old} older than the retention cutoff ${plan.retentionCutoff}: kept, never moved into a partition retention would drop)` : ''),
+      );
     }
   }
   // In a dry run `created` lists what would be created, so the figure is what the run would reach.

@@ -18,6 +18,7 @@ export interface TableStatus {
   dueForRetention: string[];
   missing: string[];
   problems: string[];
+  warnings: string[];
 }
 
 /** What `partitions status` shows: read-only, no lock needed. */
@@ -27,7 +28,7 @@ export async function partitionStatus(url: string, db: PostgresDatabaseConfig, t
   const client = await connectPostgres(url, 'ops-automation-partitions-status');
   try {
     await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'`);
-    const plans = await planAll(client, settings.tables, timezone, now);
+    const plans = await planAll(client, settings.tables, timezone, now, now);
     const out: TableStatus[] = [];
     for (const plan of plans) {
       let rowsInDefault: number | null = null;
@@ -36,7 +37,7 @@ export async function partitionStatus(url: string, db: PostgresDatabaseConfig, t
         rowsInDefault = Number(rows[0]?.n ?? 0);
       }
       const unusable = plan.keyType === undefined;
-      const degraded = plan.coverageBefore < settings.minCoverage || plan.problems.length > 0 || (rowsInDefault ?? 0) > 0;
+      const degraded = plan.coverageBefore < settings.minCoverage || plan.problems.length > 0 || plan.warnings.length > 0 || (rowsInDefault ?? 0) > 0;
       out.push({
         table: plan.table,
         state: unusable ? 'failed' : degraded ? 'degraded' : 'ok',
@@ -50,6 +51,7 @@ export async function partitionStatus(url: string, db: PostgresDatabaseConfig, t
         dueForRetention: plan.drop.map((d) => d.name),
         missing: plan.create.map((c) => c.name),
         problems: plan.problems,
+        warnings: plan.warnings,
       });
     }
     return out;

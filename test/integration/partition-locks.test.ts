@@ -27,6 +27,7 @@ const plan = (defaultPartition?: string): TablePlan => ({
   create: [],
   drop: [],
   problems: [],
+    warnings: [],
   coverageBefore: 0,
   coverageAfter: 0,
   existing: [],

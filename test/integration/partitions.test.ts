@@ -165,12 +165,52 @@ describe('partition manager', () => {
     assert.equal(r.status, 'problems');
   });
 
-  it('reports the gap a run would leave between the newest partition and the current period', async () => {
+  // Seeds' migration: 2026_01..2026_05. The first run in December (a broken schedule for
+  // half a year) used to create 2026_11.. and exit 2 on "gap" forever.
+  it('catches up missed runs: every period from the oldest kept partition to 3 ahead, exit 0', async () => {
     const db = await fresh();
     const r = await run(db, '2026-11-22T12:00:00Z', dbConfig(db.url, [{ table: 'public.calls' }]));
+    assert.deepEqual(r.tables[0]?.created, monthsBetween('2026_06', '2027_02').map((m) => `calls_${m}`));
+    assert.deepEqual([r.tables[0]?.problems, r.tables[0]?.warnings, r.status], [[], [], 'ok']);
+    const dir = await tempDir();
+    const cfg = await writeConfig(dir, postgresConfig('callcenter', db.url, `file://${dir}/repo`, { partitions: { tables: [{ table: 'public.calls' }] } }));
+    const again = await runCli(['--config', cfg, 'partitions', 'ensure', '--at', '2026-11-22T12:00:00Z']);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+  });
+
+  it('catch-up stops at the retention cutoff; rows of a filled past period move out of the default partition, older rows stay (exit 1)', async () => {
+    const db = await fresh(['2025_01', '2025_02']);
+    await query(db.name, `CREATE TABLE public.call_turns_default PARTITION OF public.call_turns DEFAULT`);
+    await query(db.name, `INSERT INTO public.call_turns VALUES (1, 1, '2026-03-10 10:00+00', 'caller', 'past, kept period'), (2, 1, '2025-06-10 10:00+00', 'caller', 'older than retention')`);
+    const r = await run(db, '2026-11-22T12:00:00Z', dbConfig(db.url, [{ table: 'public.call_turns', retention: 12 }]));
+    const t = r.tables[0]!;
+    // Cutoff: 2025-11 (12 months before November 2026); 2025_01/02 are retired.
+    assert.deepEqual(t.created, monthsBetween('2025_11', '2027_02').map((m) => `call_turns_${m}`));
+    assert.deepEqual(t.dropped, ['call_turns_2025_01', 'call_turns_2025_02']);
+    assert.deepEqual(t.moved, { call_turns_2026_03: 1 });
+    assert.deepEqual(t.problems, []);
+    assert.match(t.warnings.join('\n'), /1 row\(s\) remain in the default partition call_turns_default \(1 older than the retention cutoff 2025-11-01 00:00:00\+00/);
+    assert.equal(r.status, 'warnings');
+    assert.deepEqual((await query(db.name, 'SELECT id FROM ONLY public.call_turns_default')).rows, [{ id: '2' }]);
+    const dir = await tempDir();
+    const cfg = await writeConfig(dir, postgresConfig('callcenter', db.url, `file://${dir}/repo`, { partitions: { tables: [{ table: 'public.call_turns', retention: 12 }] } }));
+    assert.equal((await runCli(['--config', cfg, 'partitions', 'ensure', '--at', '2026-11-22T12:00:00Z'])).code, 1, 'done, with something for a person: exit 1');
+  });
+
+  it('fillGaps off: the current period and ahead are created, the past gap reported (exit 1); an unfillable past period too', async () => {
+    const db = await fresh();
+    const r = await run(db, '2026-11-22T12:00:00Z', dbConfig(db.url, [{ table: 'public.calls', fillGaps: false }]));
     assert.deepEqual(r.tables[0]?.created, ['calls_2026_11', 'calls_2026_12', 'calls_2027_01', 'calls_2027_02']);
-    assert.deepEqual(r.tables[0]?.problems, ['gap between calls_2026_05 (to 2026-06-01 00:00:00+00) and calls_2026_11 (from 2026-11-01 00:00:00+00)']);
-    assert.equal(r.status, 'problems');
+    assert.deepEqual(r.tables[0]?.warnings, ['gap between calls_2026_05 (to 2026-06-01 00:00:00+00) and calls_2026_11 (from 2026-11-01 00:00:00+00) (fillGaps is off)']);
+    assert.deepEqual([r.tables[0]?.problems, r.status], [[], 'warnings']);
+
+    const other = await fresh();
+    await query(other.name, `CREATE TABLE public.calls_2026_07 (id bigint)`);
+    const o = await run(other, '2026-11-22T12:00:00Z', dbConfig(other.url, [{ table: 'public.calls' }]));
+    assert.ok(!o.tables[0]!.created.includes('calls_2026_07'));
+    assert.match(o.tables[0]!.warnings.join('\n'), /a table named public\.calls_2026_07 exists but is not a partition of public\.calls/);
+    assert.match(o.tables[0]!.warnings.join('\n'), /gap between calls_2026_06 .* and calls_2026_08/);
+    assert.deepEqual([o.tables[0]!.problems, o.status], [[], 'warnings']);
   });
 
   it('handles mixed-case and hyphenated names, quoted', async () => {

@@ -5,10 +5,10 @@ import { EXIT, renderTable, worst, type CommandOutcome, type ExitCode } from '..
 
 export async function partitionsEnsureCommand(ctx: JobContext, options: PartitionJobOptions): Promise<CommandOutcome> {
   const results = await ensurePartitionsJob(ctx, options);
-  const codes: ExitCode[] = results.map((r) => (r.status === 'ok' ? EXIT.ok : r.status === 'skipped' ? EXIT.degraded : 'exitCode' in r ? r.exitCode : EXIT.failed));
+  const codes: ExitCode[] = results.map((r) => (r.status === 'ok' ? EXIT.ok : r.status === 'skipped' || r.status === 'warnings' ? EXIT.degraded : 'exitCode' in r ? r.exitCode : EXIT.failed));
   const rows = results.flatMap((r) =>
     'tables' in r && r.tables.length > 0
-      ? r.tables.map((t) => ({ db: r.database, status: t.problems.length ? 'PROBLEMS' : 'ok', table: t.table, created: t.created.join(' ') || '-', dropped: t.dropped.join(' ') || '-', coverage: String(t.coverage), detail: t.problems.join('; ') + (Object.keys(t.moved).length ? ` moved from default: ${JSON.stringify(t.moved)}` : '') }))
+      ? r.tables.map((t) => ({ db: r.database, status: t.problems.length ? 'PROBLEMS' : t.warnings.length ? 'WARNINGS' : 'ok', table: t.table, created: t.created.join(' ') || '-', dropped: t.dropped.join(' ') || '-', coverage: String(t.coverage), detail: [...t.problems, ...t.warnings].join('; ') + (Object.keys(t.moved).length ? ` moved from default: ${JSON.stringify(t.moved)}` : '') }))
       : [{ db: r.database, status: r.status.toUpperCase(), table: '-', created: '-', dropped: '-', coverage: '-', detail: 'error' in r ? r.error : r.status === 'skipped' ? 'another run holds the advisory lock' : '' }],
   );
   let text = renderTable(rows, [
@@ -41,7 +41,7 @@ export async function partitionsStatusCommand(ctx: JobContext, options: { at?: D
     { header: 'OLDEST', value: (r) => r.t?.oldest ?? '-' },
     { header: 'NEWEST', value: (r) => r.t?.newest ?? '-' },
     { header: 'IN DEFAULT', value: (r) => (r.t?.rowsInDefault === null || !r.t ? '-' : String(r.t.rowsInDefault)), align: 'right' },
-    { header: 'DETAIL', value: (r) => r.error ?? [...(r.t?.problems ?? []), ...(r.t?.missing.length ? [`missing: ${r.t.missing.join(' ')}`] : []), ...(r.t?.dueForRetention.length ? [`past retention: ${r.t.dueForRetention.join(' ')}`] : [])].join('; ') },
+    { header: 'DETAIL', value: (r) => r.error ?? [...(r.t?.problems ?? []), ...(r.t?.warnings ?? []), ...(r.t?.missing.length ? [`missing: ${r.t.missing.join(' ')}`] : []), ...(r.t?.dueForRetention.length ? [`past retention: ${r.t.dueForRetention.join(' ')}`] : [])].join('; ') },
   ]);
   return { exitCode: worst(codes.length ? codes : [EXIT.ok]), json: { results }, text };
 }
