@@ -28,7 +28,8 @@ export async function listTables(client: pg.Client): Promise<ManifestTable[]> {
             case when p.oid is null then null else quote_ident(pn.nspname) || '.' || quote_ident(p.relname) end as parent
        from pg_class c
        join pg_namespace n on n.oid = c.relnamespace
-       left join pg_inherits i on i.inhrelid = c.oid
+       -- One row per table: with multiple inheritance, the first parent (inhseqno 1) only.
+       left join pg_inherits i on i.inhrelid = c.oid and i.inhseqno = 1
        left join pg_class p on p.oid = i.inhparent
        left join pg_namespace pn on pn.oid = p.relnamespace
       where c.relkind in ('r', 'p')

@@ -126,20 +126,24 @@ function checksumLevel(manifest: Manifest, hasher: HashingStream, readError: unk
 function catalogueLevel(manifest: Manifest, outcome: PromiseSettledResult<void>, listing: string, expect: VerifyExpectations): LevelResult {
   const base = { level: 2, name: LEVEL_NAMES[1] };
   if (outcome.status === 'rejected') return { ...base, ok: false, detail: errorMessage(outcome.reason) };
-  const listed = new Set<string>();
+  // "215; 1259 16390 TABLE Other Schema my table postgres": pg_restore prints names raw,
+  // so a line cannot be split on spaces. Each expected (schema, name) is looked for as the
+  // exact text after "TABLE ", followed by a space and the owner.
+  const tableLines: string[] = [];
   for (const line of listing.split('\n')) {
-    // "215; 1259 16390 TABLE public calls postgres"
-    const m = /^\d+; \d+ \d+ TABLE (?!DATA |ATTACH )(\S+) (.+) \S+$/.exec(line);
-    if (m) listed.add(`${m[1]}.${m[2]}`);
+    const m = /^\d+; \d+ \d+ TABLE (?!DATA |ATTACH )(.+)$/.exec(line);
+    if (m) tableLines.push(m[1]!);
   }
-  const expected = new Set((manifest.tables ?? []).map((t) => `${t.schema}.${t.name}`));
+  const expected = new Map<string, { schema: string; name: string }>();
+  for (const t of manifest.tables ?? []) expected.set(`${t.schema}.${t.name}`, t);
   for (const extra of expect.extraTables ?? []) {
     const { schema, name } = parseQualifiedName(extra);
-    expected.add(`${schema}.${name}`);
+    expected.set(`${schema}.${name}`, { schema, name });
   }
-  const missing = [...expected].filter((t) => !listed.has(t));
+  const present = (t: { schema: string; name: string }) => tableLines.some((rest) => rest.startsWith(`${t.schema} ${t.name} `));
+  const missing = [...expected].filter(([, t]) => !present(t)).map(([k]) => k);
   if (missing.length > 0) return { ...base, ok: false, detail: `missing from the archive: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ` (+${missing.length - 10})` : ''}` };
-  return { ...base, ok: true, detail: `${listed.size} tables listed, ${expected.size} expected` };
+  return { ...base, ok: true, detail: `${tableLines.length} tables listed, ${expected.size} expected` };
 }
 
 function fullReadLevel(full: PromiseSettledResult<unknown>, dec: PromiseSettledResult<unknown>, counter: CopyRowCounter): LevelResult {
