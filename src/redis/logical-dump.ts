@@ -34,7 +34,7 @@ export interface LogicalOptions {
  * declare it read-only, so it runs on replicas and under maxmemory, and let it touch keys
  * of several slots in a cluster; older servers get the plain script.
  */
-const DUMP_SCRIPT_BODY = `local call = redis.call
+const dumpScriptBody = (ttlCommand: 'PEXPIRETIME' | 'PTTL') => `local call = redis.call
 local expires = string.match(call('INFO', 'keyspace'), 'db' .. ARGV[1] .. ':keys=%d+,expires=(%d+)')
 local ttls = expires ~= nil and expires ~= '0'
 local budget = tonumber(ARGV[2])
@@ -45,13 +45,19 @@ for i = 3, #ARGV do
   local k = ARGV[i]
   local d = call('DUMP', k)
   r[n + 1] = d
-  if ttls then r[n + 2] = call('PTTL', k) else r[n + 2] = -1 end
+  if ttls then r[n + 2] = call('${ttlCommand}', k) else r[n + 2] = -1 end
   n = n + 2
   if d then used = used + #d end
   if used >= budget then break end
 end
 return r`;
-const DUMP_SCRIPTS = [`#!lua flags=no-writes,allow-cross-slot-keys\n${DUMP_SCRIPT_BODY}`, DUMP_SCRIPT_BODY];
+// Redis 7 (script flags) also has PEXPIRETIME: the absolute expiry as the server holds it,
+// so a restore with ABSTTL puts back exactly that deadline. Older servers answer PTTL,
+// which the client turns into a deadline with its own clock (late by up to the call's time).
+const DUMP_SCRIPTS: { script: string; absolute: boolean }[] = [
+  { script: `#!lua flags=no-writes,allow-cross-slot-keys\n${dumpScriptBody('PEXPIRETIME')}`, absolute: true },
+  { script: dumpScriptBody('PTTL'), absolute: false },
+];
 /** DUMP payload bytes after which a script call returns: about a millisecond of server time for plain strings. */
 export const CALL_BUDGET_BYTES = 512 * 1024;
 
@@ -59,20 +65,23 @@ export const CALL_BUDGET_BYTES = 512 * 1024;
 export interface DumpMethod {
   db: number;
   sha: string | null;
+  /** Expiries come as absolute ms (PEXPIRETIME), not as time left (PTTL). */
+  absolute: boolean;
 }
 
 /** Loads the dump script; a server that refuses scripts (ACLs, managed restrictions) gets pipelined commands. */
 export async function dumpMethod(connection: RespConnection, db: number): Promise<DumpMethod> {
-  for (const script of DUMP_SCRIPTS) {
+  for (const { script, absolute } of DUMP_SCRIPTS) {
     try {
       const sha = await connection.text(['SCRIPT', 'LOAD', script]);
       await connection.command(['EVALSHA', sha, 0, db, CALL_BUDGET_BYTES]);
-      return { db, sha };
+      return { db, sha, absolute };
     } catch (error) {
       if (!(error instanceof RespReplyError)) throw error;
     }
   }
-  return { db, sha: null };
+  const absolute = await connection.command(['PEXPIRETIME', 'ops-automation:probe']).then(() => true, (e: unknown) => (e instanceof RespReplyError ? false : Promise.reject(e)));
+  return { db, sha: null, absolute };
 }
 
 /**
@@ -92,7 +101,7 @@ export async function dumpAndTtl(connection: RespConnection, method: DumpMethod,
       return dumpAndTtl(connection, method, keys);
     }
   }
-  const replies = await connection.pipeline(keys.flatMap((k) => [['DUMP', k], ['PTTL', k]]));
+  const replies = await connection.pipeline(keys.flatMap((k) => [['DUMP', k], [method.absolute ? 'PEXPIRETIME' : 'PTTL', k]]));
   const failed = replies.find((r) => r instanceof RespReplyError);
   if (failed) throw failed;
   return replies;
@@ -106,7 +115,7 @@ const BIG_PAYLOAD = 256 * 1024;
  * finds (deleted or expired in between) is counted in `stats.vanished`, not an error; a
  * big payload is passed on as the buffer it arrived in, never copied.
  */
-export function encodeBatch(db: number, keys: Buffer[], replies: RespValue[], at: number, stats: LogicalStats): { buffers: Buffer[]; records: number } {
+export function encodeBatch(db: number, keys: Buffer[], replies: RespValue[], at: number, stats: LogicalStats, absolute = false): { buffers: Buffer[]; records: number } {
   let size = 0;
   for (let i = 0; i < keys.length; i += 1) {
     const payload = replies[2 * i];
@@ -127,7 +136,7 @@ export function encodeBatch(db: number, keys: Buffer[], replies: RespValue[], at
     }
     const version = payload.length >= 10 ? payload.readUInt16LE(payload.length - 10) : 0;
     if (version > stats.rdbVersion) stats.rdbVersion = version;
-    o = writeRecordHead(out, o, db, keys[i]!, typeof pttl !== 'number' || pttl < 0 ? -1 : at + pttl, payload.length);
+    o = writeRecordHead(out, o, db, keys[i]!, typeof pttl !== 'number' || pttl < 0 ? -1 : absolute ? pttl : at + pttl, payload.length);
     if (payload.length > BIG_PAYLOAD) {
       buffers.push(out.subarray(segment, o), payload);
       segment = o;
@@ -216,7 +225,7 @@ export async function* logicalDump(url: string, stats: LogicalStats, options: Lo
             const rest = i === 0 ? keys : keys.slice(i);
             const replies = await dumpAndTtl(worker, method, rest);
             const handled = Math.min(rest.length, replies.length / 2);
-            const out = encodeBatch(source.db, handled === rest.length ? rest : rest.slice(0, handled), replies, now(), stats);
+            const out = encodeBatch(source.db, handled === rest.length ? rest : rest.slice(0, handled), replies, now(), stats, method.absolute);
             i += handled;
             count += out.records;
             for (const b of out.buffers) buffers.push(b);
