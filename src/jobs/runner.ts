@@ -16,6 +16,8 @@ export interface BackupJobResult {
   error?: string;
   errorCode?: string;
   prune?: { deleted: number; freedBytes: number } | { error: string };
+  /** Entries the backup did not store (knowledge: FIFOs, sockets, devices), each named. */
+  skipped?: string[];
 }
 
 export interface VerifyJobResult {
@@ -50,6 +52,9 @@ export async function runBackups<T extends Target>(
     try {
       const manifest = await backup(t, ctx.progress ? (b) => ctx.progress?.(`backup ${component}/${t.name}`, b) : undefined);
       ctx.metrics.backupSucceeded(component, t.name, { at: new Date(manifest.finishedAt), durationSeconds: manifest.durationSeconds, bytes: manifest.payload.bytes });
+      const skipped = (manifest.details as { skipped?: unknown } | undefined)?.skipped;
+      const skippedList = Array.isArray(skipped) ? skipped.map(String) : [];
+      if (skippedList.length > 0) ctx.log.warn(`${component} backup ${t.name}: ${skippedList.length} entries not backed up (not regular data): ${skippedList.join(', ')}`);
       results.push({
         component,
         name: t.name,
@@ -58,6 +63,7 @@ export async function runBackups<T extends Target>(
         bytes: manifest.payload.bytes,
         durationSeconds: manifest.durationSeconds,
         compression: summary(manifest, t),
+        ...(skippedList.length > 0 ? { skipped: skippedList } : {}),
         prune: await pruneAfterBackup(ctx, component, t.name, t.backup.retention),
       });
     } catch (error) {

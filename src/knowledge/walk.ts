@@ -42,7 +42,8 @@ export async function* walkDirectory(root: string, skipped: string[]): AsyncGene
       } else if (st.isSymbolicLink()) {
         yield { ...base, type: 'symlink', size: 0, linkname: await readlink(full) };
       } else {
-        skipped.push(relPath); // sockets, FIFOs, devices: not data
+        // Sockets, FIFOs, devices: not data. Listed in the result and the manifest, not lost silently.
+        skipped.push(`${relPath} (${st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isCharacterDevice() ? 'character device' : st.isBlockDevice() ? 'block device' : 'special file'})`);
       }
     }
   }

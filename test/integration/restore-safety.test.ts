@@ -94,6 +94,7 @@ describe('restores that cannot hurt: hostile archives, swapped payloads, in-plac
   describe('real backups', () => {
     let src: string;
     let cfg: string;
+    let backupRun: { stdout: string; stderr: string };
     before(async () => {
       src = path.join(work, 'kb');
       await mkdir(path.join(src, 'docs', 'empty'), { recursive: true });
@@ -109,6 +110,15 @@ describe('restores that cannot hurt: hostile archives, swapped payloads, in-plac
       cfg = await writeConfig(work, { repository: { url: `file://${work}/repo` }, knowledge: [{ name: 'kb', path: src }] });
       const b = await runCli(['--config', cfg, '--json', 'backup', 'knowledge']);
       assert.equal(b.code, 0, b.stderr);
+      backupRun = b;
+    });
+
+    it('a FIFO is not data: the backup names it in its result, on stderr and in the manifest', async () => {
+      const result = (JSON.parse(backupRun.stdout) as { results: { skipped?: string[] }[] }).results[0]!;
+      assert.deepEqual(result.skipped, ['a-fifo (fifo)']);
+      assert.match(backupRun.stderr, /1 entries not backed up \(not regular data\): a-fifo \(fifo\)/);
+      const entry = await findBackup(new FileRepository(path.join(work, 'repo')), 'knowledge', 'kb', 'latest');
+      assert.deepEqual((entry.manifest!.details as { skipped: string[] }).skipped, ['a-fifo (fifo)']);
     });
 
     it('every legal POSIX name comes back exactly, hard links as links, GNU tar reading the same archive agrees', async () => {

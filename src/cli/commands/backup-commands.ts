@@ -22,7 +22,7 @@ export function backupOutcome(results: BackupJobResult[]): CommandOutcome {
     { header: 'BACKUP', value: (r) => r.id ?? '-' },
     { header: 'SIZE', value: (r) => (r.bytes === undefined ? '-' : formatBytes(r.bytes)), align: 'right' },
     { header: 'TIME', value: (r) => formatDuration(r.durationSeconds), align: 'right' },
-    { header: 'DETAIL', value: (r) => r.error ?? r.compression ?? '' },
+    { header: 'DETAIL', value: (r) => r.error ?? `${r.compression ?? ''}${r.skipped ? `; not backed up: ${r.skipped.join(', ')}` : ''}` },
   ]);
   return { exitCode: failed ? EXIT.failed : EXIT.ok, json: { results }, text };
 }
