@@ -1,13 +1,14 @@
 import { benchBundles } from './bundles.js';
 import { benchMetrics } from './metrics.js';
 import { benchPartitions } from './partitions.js';
+import { benchPartman } from './partman.js';
 import { benchPostgres } from './postgres.js';
 import { benchRedis } from './redis.js';
 import { benchRedisBigValue } from './redis-big-value.js';
 import { benchStartup } from './startup.js';
 
 /** `npm run bench -- [suite...]`: prints markdown for doc/performance.md. */
-const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, metrics: benchMetrics, redis: benchRedis, 'redis-big-value': benchRedisBigValue, bundles: benchBundles, startup: benchStartup };
+const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, partman: benchPartman, metrics: benchMetrics, redis: benchRedis, 'redis-big-value': benchRedisBigValue, bundles: benchBundles, startup: benchStartup };
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(suites);
 for (const name of wanted) {
   const suite = suites[name];
