@@ -11,6 +11,7 @@ import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { Construct } from 'constructs';
 import type { OpsConfig } from '../src/config/load.js';
 import { prometheusSecretEnv } from '../src/metrics/create.js';
+import { pgPasswordEnv, redisPasswordEnv } from '../src/config/secret-env.js';
 import { REPO_ROOT } from './job-function.js';
 import { grantRepository, type RepositoryAccess } from './repository-grants.js';
 import { logGroupProps } from './secure-defaults.js';
@@ -71,18 +72,18 @@ export class JobTasks extends Construct {
 
     for (const db of ops.postgres) {
       const backup = this.task(`BackupPostgres-${db.name}`, `backup-postgres:${db.name}`, ['backup', 'postgres', '--name', db.name], 'backup');
-      this.withDatabaseSecret(backup, db.passwordSecretArn);
+      this.withDatabaseSecret(backup, db.name, db.passwordSecretArn);
       this.grant(backup, `postgres/${db.name}/`, { read: true, write: true, delete: true });
       this.backups.push(backup);
 
       const drill = this.task(`DrillPostgres-${db.name}`, `drill:${db.name}`, ['drill', 'postgres', '--name', db.name], 'restore');
-      this.withDatabaseSecret(drill, db.passwordSecretArn);
+      this.withDatabaseSecret(drill, db.name, db.passwordSecretArn);
       this.grant(drill, `postgres/${db.name}/`, { read: true, write: true });
       this.drills.push(drill);
     }
     for (const r of ops.redis) {
       const backup = this.task(`BackupRedis-${r.name}`, `backup-redis:${r.name}`, ['backup', 'redis', '--name', r.name], 'backup');
-      this.withRedisSecret(backup, r.passwordSecretArn);
+      this.withRedisSecret(backup, r.name, r.passwordSecretArn);
       this.grant(backup, `redis/${r.name}/`, { read: true, write: true, delete: true });
       this.backups.push(backup);
     }
@@ -95,8 +96,8 @@ export class JobTasks extends Construct {
 
     // Manual jobs: the restore Lambda overrides the command; verify/prune run as scheduled or by hand.
     this.restore = this.task('Restore', 'restore', ['--help'], 'restore');
-    for (const db of ops.postgres) this.withDatabaseSecret(this.restore, db.passwordSecretArn);
-    for (const r of ops.redis) this.withRedisSecret(this.restore, r.passwordSecretArn);
+    for (const db of ops.postgres) this.withDatabaseSecret(this.restore, db.name, db.passwordSecretArn);
+    for (const r of ops.redis) this.withRedisSecret(this.restore, r.name, r.passwordSecretArn);
     for (const k of ops.knowledge) this.withKnowledgeSource(this.restore, k.name, k.path ?? '', false);
     this.grant(this.restore, '', { read: true });
 
@@ -104,7 +105,7 @@ export class JobTasks extends Construct {
     this.grant(this.verify, '', { read: true, writePattern: '*/verification.json' });
 
     this.prune = this.task('Prune', 'prune', ['prune'], 'backup');
-    this.grant(this.prune, '', { read: true, delete: true });
+    this.grant(this.prune, '', { read: true, delete: true, cleanup: true });
   }
 
   get all(): JobTask[] {
@@ -153,15 +154,15 @@ export class JobTasks extends Construct {
     return { [envName]: ecs.Secret.fromSecretsManager(this.importSecret(arn)) };
   }
 
-  /** libpq and node-postgres read PGPASSWORD: the password never appears in the config or the command. */
-  private withDatabaseSecret(task: JobTask, arn: string | undefined): void {
+  /** Each database's password in its own variable (OPS_PG_PASSWORD_<NAME>): never in the config or the command, never another database's. */
+  private withDatabaseSecret(task: JobTask, name: string, arn: string | undefined): void {
     if (!arn) return;
-    task.definition.defaultContainer!.addSecret('PGPASSWORD', ecs.Secret.fromSecretsManager(this.importSecret(arn), 'password'));
+    task.definition.defaultContainer!.addSecret(pgPasswordEnv(name), ecs.Secret.fromSecretsManager(this.importSecret(arn), 'password'));
   }
 
-  private withRedisSecret(task: JobTask, arn: string | undefined): void {
+  private withRedisSecret(task: JobTask, name: string, arn: string | undefined): void {
     if (!arn) return;
-    task.definition.defaultContainer!.addSecret('REDISCLI_AUTH', ecs.Secret.fromSecretsManager(this.importSecret(arn), 'password'));
+    task.definition.defaultContainer!.addSecret(redisPasswordEnv(name), ecs.Secret.fromSecretsManager(this.importSecret(arn), 'password'));
   }
 
   /** One import per secret, however many tasks use it. */

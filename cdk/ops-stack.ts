@@ -135,10 +135,12 @@ export class OpsStack extends Stack {
     for (const db of ops.postgres) grantRepository(partitions.fn, this.bucket, key, `${REPO_PREFIX}postgres/${db.name}/`, { read: true, write: true });
     grantRepository(verify.fn, this.bucket, key, REPO_PREFIX, { read: true, writePattern: '*/verification.json' });
     grantRepository(status.fn, this.bucket, key, REPO_PREFIX, { read: true });
-    const dbSecrets = [...new Set(ops.postgres.map((d) => d.passwordSecretArn).filter((a): a is string => Boolean(a)))];
-    for (const f of [partitions.fn, status.fn]) {
-      if (dbSecrets.length > 0) f.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: dbSecrets }));
-    }
+    const arns = (list: { passwordSecretArn?: string | undefined }[]) => [...new Set(list.map((t) => t.passwordSecretArn).filter((a): a is string => Boolean(a)))];
+    const dbSecrets = arns(ops.postgres);
+    // The status report probes every database and Redis: each with its own secret.
+    const statusSecrets = [...new Set([...dbSecrets, ...arns(ops.redis)])];
+    if (dbSecrets.length > 0) partitions.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: dbSecrets }));
+    if (statusSecrets.length > 0) status.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: statusSecrets }));
     for (const f of [partitions.fn, verify.fn, status.fn]) {
       if (stage.prometheus.secretArn) f.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [stage.prometheus.secretArn] }));
       if (stage.prometheus.workspaceArn) this.grantRemoteWrite(f.role!, stage.prometheus.workspaceArn);
@@ -147,7 +149,7 @@ export class OpsStack extends Stack {
     const statusUrl = status.fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
 
     // --- Schedules (EventBridge Scheduler, the configured time zone, retries, a dead-letter queue).
-    const dlq = new sqs.Queue(this, 'ScheduleDeadLetters', deadLetterQueueProps(key));
+    const dlq = new sqs.Queue(this, 'ScheduleDeadLetters', deadLetterQueueProps());
     const group = new scheduler.ScheduleGroup(this, 'Schedules', { scheduleGroupName: stage.stackName });
     const tz = TimeZone.of(ops.timezone);
     // The status report's AWS part: schedules, the newest run of each job, alarms firing.
@@ -192,6 +194,17 @@ export class OpsStack extends Stack {
 
     // --- Alerting.
     const topic = new sns.Topic(this, 'AlarmTopic', { displayName: `ops-automation ${stage.stackName}`, masterKey: key, enforceSSL: true });
+    // enforceSSL gives the topic a policy of its own, which replaces SNS's default one:
+    // without this statement CloudWatch alarms are refused sns:Publish and page no one.
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account }, ArnLike: { 'aws:SourceArn': `arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:${stage.stackName}-*` } },
+      }),
+    );
     for (const email of stage.alerts.emails) topic.addSubscription(new subscriptions.EmailSubscription(email));
     const topics: sns.ITopic[] = [topic];
     if (stage.alerts.topicArn) topics.push(sns.Topic.fromTopicArn(this, 'ExternalAlarmTopic', stage.alerts.topicArn));

@@ -9,6 +9,8 @@ export interface RepositoryAccess {
   delete?: boolean;
   /** Narrower write: only keys matching this pattern under the prefix (e.g. `*\/verification.json`). */
   writePattern?: string;
+  /** List and abort interrupted multipart uploads under the prefix (prune's cleanupIncomplete). */
+  cleanup?: boolean;
 }
 
 /**
@@ -21,6 +23,10 @@ export function grantRepository(grantee: iam.IGrantable, bucket: s3.IBucket, key
   add(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } }));
   const objectActions = [...(access.read ? ['s3:GetObject'] : []), ...(access.write ? ['s3:PutObject', 's3:AbortMultipartUpload'] : []), ...(access.delete ? ['s3:DeleteObject'] : [])];
   if (objectActions.length > 0) add(new iam.PolicyStatement({ actions: objectActions, resources: [objects] }));
+  if (access.cleanup) {
+    add(new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } }));
+    if (!access.write) add(new iam.PolicyStatement({ actions: ['s3:AbortMultipartUpload'], resources: [objects] }));
+  }
   if (access.writePattern) add(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`${bucket.bucketArn}/${prefix}${access.writePattern}`] }));
   const keyActions = [...(access.read || access.write || access.writePattern ? ['kms:Decrypt'] : []), ...(access.write || access.writePattern ? ['kms:GenerateDataKey'] : [])];
   if (keyActions.length > 0) add(new iam.PolicyStatement({ actions: keyActions, resources: [key.keyArn] }));

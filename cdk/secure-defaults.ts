@@ -83,10 +83,14 @@ export function keyProps(stage: Stage, description: string): kms.KeyProps {
 }
 
 /** Scheduler and EventBridge dead letters: encrypted, TLS only, kept the SQS maximum (14 days). */
-export function deadLetterQueueProps(key: kms.IKey): sqs.QueueProps {
+/**
+ * SQS-managed encryption (SSE-SQS): with a customer key every producer (the Scheduler's
+ * roles, EventBridge) would also need kms:GenerateDataKey and kms:Decrypt on it, and a
+ * missing grant loses exactly the messages that say a job never started.
+ */
+export function deadLetterQueueProps(): sqs.QueueProps {
   return {
-    encryption: sqs.QueueEncryption.KMS,
-    encryptionMasterKey: key,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
     retentionPeriod: Duration.days(14),
   };

@@ -6,7 +6,7 @@ import { createJobContext } from '../../src/jobs/context.js';
 import { createMetrics } from '../../src/metrics/create.js';
 import { ensurePartitionsJob, type PartitionJobResult } from '../../src/jobs/partition-jobs.js';
 import { powertoolsLog } from '../shared/log.js';
-import { applyDatabaseSecret, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
+import { applyTargetSecrets, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
 import { parseOrThrow } from '../shared/validate.js';
 
 const eventSchema = z
@@ -31,7 +31,7 @@ export class PartitionRunFailedError extends OpsError {
 export async function runPartitions(event: unknown, deps: { source: ConfigSource; logger: Logger }): Promise<{ results: PartitionJobResult[] }> {
   const request = parseOrThrow(eventSchema, event ?? {}, 'partitions request');
   const config = await deps.source.current();
-  await applyDatabaseSecret(config);
+  await applyTargetSecrets(config, process.env, undefined, { postgres: true });
   await applyPrometheusSecret(config);
   const log = powertoolsLog(deps.logger);
   const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log) });

@@ -6,6 +6,7 @@ import { ConfigSource, fileConfigSource } from '../../src/config/source.js';
 import { powertoolsLog } from './log.js';
 import type { OpsConfig } from '../../src/config/load.js';
 import { prometheusSecretEnv } from '../../src/metrics/create.js';
+import { pgPasswordEnv, redisPasswordEnv } from '../../src/config/secret-env.js';
 
 /** Seconds a function trusts its cached configuration before asking SSM again. */
 export const CONFIG_MAX_AGE_SECONDS = 60;
@@ -34,17 +35,24 @@ export function configSourceFromEnv(logger: Logger, env: NodeJS.ProcessEnv = pro
 }
 
 /**
- * libpq and node-postgres read PGPASSWORD; in AWS it comes from the database's secret
- * (RDS format: JSON with a `password` field), never from configuration.
+ * Each database's and Redis instance's password from its own secret (RDS format: JSON
+ * with a `password` field) into its own variable, never into configuration: with two
+ * databases, each is reached with its own password.
  */
-export async function applyDatabaseSecret(config: OpsConfig, env: NodeJS.ProcessEnv = process.env, secrets?: SecretsProvider): Promise<void> {
-  const arn = config.postgres.find((d) => d.passwordSecretArn)?.passwordSecretArn ?? env.OPS_DB_SECRET_ARN;
-  if (!arn || env.PGPASSWORD) return;
-  const provider = secrets ?? new SecretsProvider();
-  const value = await provider.get(arn, { maxAge: 300, transform: 'json' });
-  const password = (value as { password?: unknown } | undefined)?.password;
-  if (typeof password !== 'string') throw new Error(`secret ${arn} has no "password" field`);
-  env.PGPASSWORD = password;
+export async function applyTargetSecrets(config: OpsConfig, env: NodeJS.ProcessEnv = process.env, secrets?: SecretsProvider, which: { postgres?: boolean; redis?: boolean } = { postgres: true, redis: true }): Promise<void> {
+  const targets = [
+    ...(which.postgres ? config.postgres.map((d) => ({ arn: d.passwordSecretArn, variable: pgPasswordEnv(d.name) })) : []),
+    ...(which.redis ? config.redis.map((r) => ({ arn: r.passwordSecretArn, variable: redisPasswordEnv(r.name) })) : []),
+  ];
+  let provider = secrets;
+  for (const { arn, variable } of targets) {
+    if (!arn || env[variable]) continue;
+    provider ??= new SecretsProvider();
+    const value = await provider.get(arn, { maxAge: 300, transform: 'json' });
+    const password = (value as { password?: unknown } | undefined)?.password;
+    if (typeof password !== 'string') throw new Error(`secret ${arn} has no "password" field`);
+    env[variable] = password;
+  }
 }
 
 /**

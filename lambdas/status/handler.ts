@@ -7,7 +7,7 @@ import { checkFreshness, emitFreshness, type FreshnessReport } from '../../src/s
 import { renderStatusHtml } from '../../src/status/html.js';
 import { buildStatusReport, type StatusReport } from '../../src/status/report.js';
 import { powertoolsLog } from '../shared/log.js';
-import { applyDatabaseSecret, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
+import { applyTargetSecrets, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
 
 /** A CloudWatch dashboard custom widget calls with `widgetContext`: it gets the HTML page. */
 function isWidgetCall(event: unknown): boolean {
@@ -32,7 +32,7 @@ function isFreshnessRun(event: unknown): boolean {
 export async function status(event: unknown, deps: { source: ConfigSource; logger: Logger; env?: NodeJS.ProcessEnv; aws?: AwsClients }): Promise<StatusReport | FreshnessReport | string> {
   const env = deps.env ?? process.env;
   const config = await deps.source.current();
-  await applyDatabaseSecret(config, env);
+  await applyTargetSecrets(config, env);
   await applyPrometheusSecret(config, env);
   const log = powertoolsLog(deps.logger);
   const ctx = createJobContext(config, log, { metrics: await createMetrics(config, log, env), env });

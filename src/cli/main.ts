@@ -8,6 +8,7 @@ import { createMetrics } from '../metrics/create.js';
 import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
 import { scrub, secretsOf } from '../util/mask.js';
+import { SECRET_ENV } from '../config/secret-env.js';
 
 // Each command's code loads when it runs: importing every engine (ioredis, tar, the AWS
 // SDK) up front doubled the start-up time of every command.
@@ -273,7 +274,7 @@ function envSecrets(env: NodeJS.ProcessEnv): string[] {
   for (const [name, value] of Object.entries(env)) {
     if (!value) continue;
     if (/_URL$/.test(name)) out.push(...secretsOf(value));
-    if (/^(PGPASSWORD|REDISCLI_AUTH)$/.test(name) && value.length >= 4) out.push(value);
+    if (SECRET_ENV.test(name) && value.length >= 4) out.push(value);
   }
   return out;
 }

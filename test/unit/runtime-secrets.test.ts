@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import { applyPrometheusSecret } from '../../lambdas/shared/runtime.js';
+import { applyPrometheusSecret, applyTargetSecrets } from '../../lambdas/shared/runtime.js';
+import { createJobContext } from '../../src/jobs/context.js';
+import { postgresUrl, redisUrl } from '../../src/jobs/endpoints.js';
+import { silentLog } from '../../src/log.js';
 import { parseConfig } from '../../src/config/load.js';
 import { withEnvPassword } from '../../src/jobs/endpoints.js';
 
@@ -18,6 +21,33 @@ describe('secrets in AWS runtimes', () => {
     assert.equal(withEnvPassword('rediss://cache.example:6379', 'p@ss word'), 'rediss://:p%40ss%20word@cache.example:6379');
     assert.equal(withEnvPassword('redis://:own@cache.example:6379', 'other'), 'redis://:own@cache.example:6379');
     assert.equal(withEnvPassword('redis://cache.example:6379', undefined), 'redis://cache.example:6379');
+  });
+
+  it('two databases and two Redis instances: each reached with its own secret, never the first one\'s (Secrets Manager mocked)', async () => {
+    const cfg = parseConfig(
+      JSON.stringify({
+        postgres: [
+          { name: 'callcenter', url: 'postgresql://ops@a.example:5432/callcenter', passwordSecretArn: 'arn:secret:callcenter' },
+          { name: 'billing', url: 'postgresql://ops@b.example:5432/billing', passwordSecretArn: 'arn:secret:billing' },
+        ],
+        redis: [
+          { name: 'sessions', url: 'redis://s.example:6379', passwordSecretArn: 'arn:secret:sessions' },
+          { name: 'queue', url: 'redis://q.example:6379', passwordSecretArn: 'arn:secret:queue' },
+        ],
+      }),
+      '/tmp/ops.config.json',
+      {},
+    );
+    const asked: string[] = [];
+    const provider = { get: async (arn: string) => (asked.push(arn), { password: `pw-of-${arn.split(':').at(-1)}` }) } as unknown as SecretsProvider;
+    const env: NodeJS.ProcessEnv = {};
+    await applyTargetSecrets(cfg, env, provider);
+    assert.deepEqual(asked.sort(), ['arn:secret:billing', 'arn:secret:callcenter', 'arn:secret:queue', 'arn:secret:sessions']);
+    const ctx = createJobContext(cfg, silentLog, { env });
+    assert.equal(new URL(postgresUrl(ctx, cfg.postgres[0]!)).password, 'pw-of-callcenter');
+    assert.equal(new URL(postgresUrl(ctx, cfg.postgres[1]!)).password, 'pw-of-billing');
+    assert.equal(new URL(redisUrl(ctx, cfg.redis[0]!)).password, 'pw-of-sessions');
+    assert.equal(new URL(redisUrl(ctx, cfg.redis[1]!)).password, 'pw-of-queue');
   });
 
   it('Prometheus bearer token from the stage secret into the variable the config names (Secrets Manager mocked)', async () => {

@@ -83,8 +83,8 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
     ].sort());
     const byCommand = (cmd: string) => defs.find((c) => c.Command.join(' ') === cmd)!;
     const secretNames = (c: any) => (c.Secrets ?? []).map((s: any) => s.Name).sort();
-    assert.deepEqual(secretNames(byCommand('--json backup postgres --name callcenter')), ['OPS_CONFIG_JSON', 'PGPASSWORD']);
-    assert.deepEqual(secretNames(byCommand('--json backup redis --name sessions')), ['OPS_CONFIG_JSON', 'REDISCLI_AUTH']);
+    assert.deepEqual(secretNames(byCommand('--json backup postgres --name callcenter')), ['OPS_CONFIG_JSON', 'OPS_PG_PASSWORD_CALLCENTER']);
+    assert.deepEqual(secretNames(byCommand('--json backup redis --name sessions')), ['OPS_CONFIG_JSON', 'OPS_REDIS_PASSWORD_SESSIONS']);
     assert.deepEqual(byCommand('--json backup knowledge --name knowledge_base').MountPoints, [{ ContainerPath: '/mnt/knowledge/knowledge_base', ReadOnly: true, SourceVolume: 'knowledge-knowledge_base' }]);
     assert.deepEqual(byCommand('--json --help').MountPoints, [{ ContainerPath: '/mnt/knowledge/knowledge_base', ReadOnly: false, SourceVolume: 'knowledge-knowledge_base' }]);
     for (const c of defs) {
@@ -268,6 +268,35 @@ describe('CDK stage configuration', () => {
           return true;
         },
       );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('two databases and two Redis instances: each task carries each target\'s own secret variable, the status function may read all four', async () => {
+    const dir = await tempDir('ops-stage-two-');
+    try {
+      const secret = (n: string) => `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${n}-AbCdEf`;
+      const file = writeStage(dir, 'two', {
+        ops: (o) => {
+          o.postgres[0].passwordSecretArn = secret('callcenter');
+          o.postgres.push({ ...o.postgres[0], name: 'billing', url: 'postgresql://ops_backup@billing.example:5432/billing', passwordSecretArn: secret('billing'), partitions: undefined });
+          o.redis[0].passwordSecretArn = secret('sessions');
+          o.redis.push({ ...o.redis[0], name: 'queue', url: 'redis://queue.example:6379', passwordSecretArn: secret('queue') });
+        },
+      });
+      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out') });
+      app.synth();
+      const t = Template.fromStack(stack);
+      const defs = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((r: any) => r.Properties.ContainerDefinitions[0]);
+      const restore = defs.find((c: any) => c.Command.join(' ') === '--json --help');
+      const names = (restore.Secrets as any[]).map((x) => x.Name).sort();
+      assert.deepEqual(names, ['OPS_CONFIG_JSON', 'OPS_PG_PASSWORD_BILLING', 'OPS_PG_PASSWORD_CALLCENTER', 'OPS_REDIS_PASSWORD_QUEUE', 'OPS_REDIS_PASSWORD_SESSIONS']);
+      assert.equal(new Set(names).size, names.length, 'no variable twice');
+      const billing = (restore.Secrets as any[]).find((x) => x.Name === 'OPS_PG_PASSWORD_BILLING');
+      assert.match(JSON.stringify(billing.ValueFrom), /billing/, 'billing\'s variable holds billing\'s secret');
+      const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('StatusFunction')));
+      for (const n of ['callcenter', 'billing', 'sessions', 'queue']) assert.ok(policies.includes(secret(n)), `status may read ${n}'s secret`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
