@@ -24,7 +24,10 @@ export function grantRepository(grantee: iam.IGrantable, bucket: s3.IBucket, key
   const objectActions = [...(access.read ? ['s3:GetObject'] : []), ...(access.write ? ['s3:PutObject', 's3:AbortMultipartUpload'] : []), ...(access.delete ? ['s3:DeleteObject'] : [])];
   if (objectActions.length > 0) add(new iam.PolicyStatement({ actions: objectActions, resources: [objects] }));
   if (access.cleanup) {
-    add(new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } }));
+    // ListBucketMultipartUploads has no s3:prefix condition key (a condition on it would
+    // never match, found by the IAM sufficiency test): it lists upload metadata only, and
+    // aborting stays limited to the prefix.
+    add(new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }));
     if (!access.write) add(new iam.PolicyStatement({ actions: ['s3:AbortMultipartUpload'], resources: [objects] }));
   }
   if (access.writePattern) add(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`${bucket.bucketArn}/${prefix}${access.writePattern}`] }));

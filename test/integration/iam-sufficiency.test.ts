@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { applyTargetSecrets } from '../../lambdas/shared/runtime.js';
+import { startRestore } from '../../lambdas/restore/handler.js';
+import { restoreEnvironmentSchema } from '../../lambdas/restore/request.js';
+import { buildOpsApp, EXAMPLE_STAGE } from '../../cdk/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createJobContext, type JobContext } from '../../src/jobs/context.js';
+import { backupKnowledgeJob } from '../../src/jobs/knowledge-jobs.js';
+import { backupPostgresJob, drillPostgresJob, restorePostgresJob } from '../../src/jobs/postgres-jobs.js';
+import { pruneJob } from '../../src/jobs/prune-job.js';
+import { backupRedisJob } from '../../src/jobs/redis-jobs.js';
+import { verifyKnowledgeJob, verifyPostgresJob, verifyRedisJob } from '../../src/jobs/verify-jobs.js';
+import { checkFreshness } from '../../src/status/freshness.js';
+import { silentLog } from '../../src/log.js';
+import { S3Repository, createS3Client } from '../../src/repository/s3-repository.js';
+import { recordCalls, type AwsCall } from '../helpers/aws-calls.js';
+import { ResolvedTemplate, evaluate, requirementsOf, type Requirement, type TemplateJson } from '../helpers/iam.js';
+import { ROOT, tempDir } from '../helpers/cli.js';
+import { createSeedDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
+
+/**
+ * Sufficiency, not shape: every AWS call each job really makes (recorded by an SDK
+ * middleware while the job runs against s3rver and real PostgreSQL / Redis / files) is
+ * judged against the synthesized template, identity and resource policies together, by
+ * @cloud-copilot/iam-simulate. Control planes with no local equivalent (ECS RunTask,
+ * Secrets Manager) are mocked at the SDK: the call is recorded and answered in-process.
+ */
+describe('IAM sufficiency: every runtime call allowed to the principal that makes it (example stage; ECS and Secrets Manager mocked)', () => {
+  let t: ResolvedTemplate;
+  let template: TemplateJson;
+  let s3: LocalS3;
+  let db: TestDatabase;
+  let redis: TestRedis;
+  let work: string;
+  const callsByJob = new Map<string, { principal: string; calls: AwsCall[] }>();
+  let bucketId = '';
+  let keyId = '';
+
+  const taskRole = (command: string): string => {
+    const def = Object.values(template.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition' && (r.Properties!.ContainerDefinitions[0].Command as string[]).join(' ') === command);
+    assert.ok(def, `a task definition runs "${command}"`);
+    return (def!.Properties!.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  };
+  const functionRole = (prefix: string): string => {
+    const [, fn] = Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix))!;
+    return (fn.Properties!.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  };
+
+  before(async () => {
+    work = await tempDir('ops-iam-');
+    const { app, stack } = buildOpsApp(path.join(ROOT, EXAMPLE_STAGE), { outdir: path.join(work, 'cdk.out'), nag: false });
+    app.synth();
+    template = JSON.parse(await readFile(path.join(work, 'cdk.out', `${stack.stackName}.template.json`), 'utf8')) as TemplateJson;
+    t = new ResolvedTemplate(template, '123456789012', 'eu-central-1');
+    bucketId = t.ids('AWS::S3::Bucket').find((id) => id.startsWith('BackupBucket'))!;
+    keyId = t.ids('AWS::KMS::Key').find((id) => id.startsWith('BackupKey'))!;
+    s3 = await startLocalS3(t.ref(bucketId));
+    db = await createSeedDatabase(300, 'ops_test_iam');
+    redis = await startRedis();
+    await redis.client(0).set('session:1', 'x');
+    const kb = path.join(work, 'kb');
+    await mkdir(kb);
+    await writeFile(path.join(kb, 'faq.md'), '# FAQ\n');
+    // More than one 5 MiB part: the multipart path (create, parts, complete) is recorded too.
+    await writeFile(path.join(kb, 'scan.bin'), randomBytes(7 << 20));
+
+    const opsText = await readFile(path.join(ROOT, 'cdk/stages/example.ops.config.json'), 'utf8');
+    const env = { DATABASE_URL: db.url, REDIS_URL: redis.url, OPS_KNOWLEDGE_PATH: kb, OPS_REPOSITORY_URL: `s3://${t.ref(bucketId)}/ops` };
+    const config = parseConfig(opsText, path.join(ROOT, 'cdk/stages/example.ops.config.json'), env);
+    const job = async <R>(name: string, principal: string, run: (ctx: JobContext) => Promise<R>): Promise<R> => {
+      const calls: AwsCall[] = [];
+      callsByJob.set(name, { principal, calls });
+      const repo = new S3Repository({ bucket: t.ref(bucketId), prefix: 'ops', partSizeMiB: 5, queueSize: 2, client: recordCalls(createS3Client(s3.env), calls) });
+      return run(createJobContext(config, silentLog, { repo, env: { ...process.env, ...env } }));
+    };
+
+    const ok = (results: { ok: boolean; error?: string }[]) => assert.ok(results.every((r) => r.ok), JSON.stringify(results));
+    ok(await job('backup postgres callcenter (task)', taskRole('--json backup postgres --name callcenter'), (ctx) => backupPostgresJob(ctx, 'callcenter')));
+    ok(await job('backup redis sessions (task)', taskRole('--json backup redis --name sessions'), (ctx) => backupRedisJob(ctx, 'sessions')));
+    ok(await job('backup knowledge knowledge_base (task)', taskRole('--json backup knowledge --name knowledge_base'), (ctx) => backupKnowledgeJob(ctx, 'knowledge_base')));
+    ok(
+      await job('verify (function)', functionRole('VerifyFunction'), async (ctx) => [
+        ...(await verifyPostgresJob(ctx, 'callcenter')),
+        ...(await verifyRedisJob(ctx, 'sessions')),
+        ...(await verifyKnowledgeJob(ctx, 'knowledge_base')),
+      ]),
+    );
+    ok(await job('verify postgres (task)', taskRole('--json verify postgres latest'), (ctx) => verifyPostgresJob(ctx, undefined)));
+    const drills = await job('drill postgres callcenter (task)', taskRole('--json drill postgres --name callcenter'), (ctx) => drillPostgresJob(ctx, 'callcenter'));
+    assert.ok(drills.every((d) => d.ok), JSON.stringify(drills));
+    await job('restore postgres (task)', taskRole('--json --help'), (ctx) => restorePostgresJob(ctx, { name: 'callcenter', backupId: 'latest', target: `${db.name}_restored`, confirm: undefined, clean: false, jobs: 1 }));
+    await job('status freshness (function)', functionRole('StatusFunction'), (ctx) => checkFreshness(ctx));
+
+    // Something for prune to remove: an expired backup and an interrupted upload, both old.
+    const admin = createS3Client(s3.env);
+    await admin.send(new CreateMultipartUploadCommand({ Bucket: t.ref(bucketId), Key: 'ops/postgres/callcenter/20200101T000000Z/db.dump.zst' }));
+    const uploads = path.join(s3.directory, t.ref(bucketId), '._S3rver_uploads');
+    for (const u of await readdir(uploads)) await utimes(path.join(uploads, u), new Date('2020-01-01'), new Date('2020-01-01'));
+    const adminRepo = new S3Repository({ bucket: t.ref(bucketId), prefix: 'ops', partSizeMiB: 5, queueSize: 2, client: admin });
+    const old = { formatVersion: 1, id: '20200101T000000Z', component: 'postgres', name: 'callcenter', payload: { key: 'postgres/callcenter/20200101T000000Z/db.dump.zst', bytes: 3, sha256: '0'.repeat(64), streamCodec: 'zstd', compression: 'zstd', format: 'custom' }, startedAt: '2020-01-01T00:00:00Z', finishedAt: '2020-01-01T00:00:00Z', durationSeconds: 0, tools: {}, source: {} };
+    await adminRepo.putBytes(old.payload.key, 'old');
+    await adminRepo.putBytes('postgres/callcenter/20200101T000000Z/manifest.json', JSON.stringify(old));
+    await job('prune (task)', taskRole('--json prune'), (ctx) => pruneJob(ctx, false));
+
+    // Control planes, mocked at the SDK (recorded, answered in-process).
+    const restoreCalls: AwsCall[] = [];
+    callsByJob.set('restore request (function; ECS mocked)', { principal: functionRole('RestoreFunction'), calls: restoreCalls });
+    const ecs = recordCalls(new ECSClient({ region: 'eu-central-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), restoreCalls, () => ({ tasks: [{ taskArn: 'arn:aws:ecs:eu-central-1:123456789012:task/c/0123' }], failures: [] }));
+    const fnEnv = (prefix: string) => t.value(Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix))![1].Properties!.Environment.Variables) as Record<string, string>;
+    await startRestore({ component: 'postgres', backupId: 'latest', target: 'callcenter_restored' }, 'req-1', { ecs, env: restoreEnvironmentSchema.parse(fnEnv('RestoreFunction')) });
+    const secretCalls: AwsCall[] = [];
+    callsByJob.set('status secrets (function; Secrets Manager mocked)', { principal: functionRole('StatusFunction'), calls: secretCalls });
+    const sm = recordCalls(new SecretsManagerClient({ region: 'eu-central-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), secretCalls, () => ({ SecretString: JSON.stringify({ password: 'pw' }) }));
+    await applyTargetSecrets(config, {}, new SecretsProvider({ awsSdkV3Client: sm }));
+  });
+
+  after(async () => {
+    await removeLocalS3(s3);
+    await redis?.stop();
+    await db?.drop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  /** Every requirement of every recorded call, with the principal's verdict. */
+  async function judge(tpl: ResolvedTemplate): Promise<{ job: string; call: string; need: Requirement; allowed: boolean; detail: string }[]> {
+    const out: { job: string; call: string; need: Requirement; allowed: boolean; detail: string }[] = [];
+    for (const [job, { principal, calls }] of callsByJob) {
+      for (const call of calls) {
+        for (const need of controlPlane(tpl, call) ?? requirementsOf(call, { bucketId, keyId, t: tpl })) {
+          const v = await evaluate(tpl, { roleId: principal }, need);
+          out.push({ job, call: `${call.service}.${call.operation}`, need, allowed: v.allowed, detail: v.detail });
+        }
+      }
+    }
+    return out;
+  }
+
+  it('every recorded call of every job is allowed', async () => {
+    const ops = (job: string) => new Set(callsByJob.get(job)!.calls.map((c) => c.operation));
+    for (const op of ['CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload']) assert.ok(ops('backup knowledge knowledge_base (task)').has(op), `${op} recorded`);
+    for (const op of ['ListMultipartUploads', 'AbortMultipartUpload', 'DeleteObjects']) assert.ok(ops('prune (task)').has(op), `prune: ${op} recorded`);
+    const verdicts = await judge(t);
+    const denied = verdicts.filter((v) => !v.allowed).map((v) => `${v.job}: ${v.call} needs ${v.need.action} on ${v.need.resource} -> ${v.detail}`);
+    assert.deepEqual([...new Set(denied)], []);
+    const perJob = [...callsByJob].map(([job, { calls }]) => `${job}: ${calls.length} calls, ${new Set(calls.map((c) => `${c.service}.${c.operation}`)).size} operations`);
+    assert.ok(verdicts.length > 50, perJob.join('\n'));
+    // The figure doc/deploy.md quotes.
+    process.stdout.write(`# IAM sufficiency: ${verdicts.length} requirements of ${[...callsByJob.values()].reduce((n, j) => n + j.calls.length, 0)} calls\n# ${perJob.join('\n# ')}\n`);
+  });
+
+  /** Service-to-service paths: who calls, what, on which resource, under which policies. */
+  function servicePaths(tpl: ResolvedTemplate): { label: string; principal: { roleId: string } | { service: string }; need: Requirement }[] {
+    const topicId = tpl.ids('AWS::SNS::Topic').find((id) => id.startsWith('AlarmTopic'))!;
+    const queueId = tpl.ids('AWS::SQS::Queue').find((id) => id.startsWith('ScheduleDeadLetters'))!;
+    const alarmId = tpl.ids('AWS::CloudWatch::Alarm')[0]!;
+    const taskFailedRule = tpl.ids('AWS::Events::Rule').find((id) => id.startsWith('TaskFailed'))!;
+    const verifyRule = tpl.ids('AWS::Events::Rule').find((id) => id.startsWith('VerifyOnManifest'))!;
+    const verifyFn = tpl.ids('AWS::Lambda::Function').find((id) => id.startsWith('VerifyFunction'))!;
+    const account = { 'aws:SourceAccount': tpl.account };
+    const out: { label: string; principal: { roleId: string } | { service: string }; need: Requirement }[] = [
+      { label: 'alarm -> SNS topic', principal: { service: 'cloudwatch.amazonaws.com' }, need: { action: 'sns:Publish', resource: tpl.ref(topicId), resourcePolicyOf: topicId, context: { ...account, 'aws:SourceArn': tpl.arn(alarmId) } } },
+      { label: 'alarm -> SNS topic key (GenerateDataKey)', principal: { service: 'cloudwatch.amazonaws.com' }, need: { action: 'kms:GenerateDataKey', resource: tpl.arn(keyId), resourcePolicyOf: keyId, context: account } },
+      { label: 'alarm -> SNS topic key (Decrypt)', principal: { service: 'cloudwatch.amazonaws.com' }, need: { action: 'kms:Decrypt', resource: tpl.arn(keyId), resourcePolicyOf: keyId, context: account } },
+      { label: 'task-failed rule -> SNS topic', principal: { service: 'events.amazonaws.com' }, need: { action: 'sns:Publish', resource: tpl.ref(topicId), resourcePolicyOf: topicId, context: { ...account, 'aws:SourceArn': tpl.arn(taskFailedRule) } } },
+      { label: 'task-failed rule -> SNS topic key', principal: { service: 'events.amazonaws.com' }, need: { action: 'kms:GenerateDataKey', resource: tpl.arn(keyId), resourcePolicyOf: keyId, context: account } },
+      { label: 'manifest rule -> verify function', principal: { service: 'events.amazonaws.com' }, need: { action: 'lambda:InvokeFunction', resource: tpl.arn(verifyFn), resourcePolicyOf: verifyFn, context: { ...account, 'aws:SourceArn': tpl.arn(verifyRule) } } },
+      { label: 'manifest rule -> dead-letter queue', principal: { service: 'events.amazonaws.com' }, need: { action: 'sqs:SendMessage', resource: tpl.arn(queueId), resourcePolicyOf: queueId, context: { ...account, 'aws:SourceArn': tpl.arn(verifyRule) } } },
+    ];
+    // Every schedule's role: its target, PassRole for ECS targets, and the dead-letter queue.
+    for (const id of tpl.ids('AWS::Scheduler::Schedule')) {
+      const target = tpl.value(tpl.template.Resources[id]!.Properties!.Target) as Record<string, any>;
+      const roleId = tpl.ids('AWS::IAM::Role').find((r) => tpl.arn(r) === target.RoleArn)!;
+      const principal = { roleId };
+      if (target.EcsParameters) {
+        const defId = tpl.ids('AWS::ECS::TaskDefinition').find((d) => tpl.ref(d) === target.EcsParameters.TaskDefinitionArn)!;
+        const def = tpl.template.Resources[defId]!.Properties!;
+        out.push({ label: `${id} -> ecs:RunTask`, principal, need: { action: 'ecs:RunTask', resource: target.EcsParameters.TaskDefinitionArn, context: { 'ecs:cluster': target.Arn } } });
+        for (const role of [def.TaskRoleArn, def.ExecutionRoleArn]) out.push({ label: `${id} -> iam:PassRole`, principal, need: { action: 'iam:PassRole', resource: String(tpl.value(role)), context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } } });
+      } else {
+        out.push({ label: `${id} -> lambda:InvokeFunction`, principal, need: { action: 'lambda:InvokeFunction', resource: target.Arn } });
+      }
+      out.push({ label: `${id} -> dead-letter queue`, principal, need: { action: 'sqs:SendMessage', resource: target.DeadLetterConfig.Arn, resourcePolicyOf: queueId } });
+      // A queue under a customer key: the producer needs the key too (AWS: GenerateDataKey and Decrypt).
+      const queueKey = tpl.template.Resources[queueId]!.Properties!.KmsMasterKeyId;
+      if (queueKey) {
+        const kmsId = tpl.ids('AWS::KMS::Key').find((k) => tpl.arn(k) === tpl.value(queueKey) || tpl.ref(k) === tpl.value(queueKey))!;
+        for (const action of ['kms:GenerateDataKey', 'kms:Decrypt']) out.push({ label: `${id} -> dead-letter queue key`, principal, need: { action, resource: tpl.arn(kmsId), resourcePolicyOf: kmsId } });
+      }
+    }
+    return out;
+  }
+
+  it('service-to-service: alarms, rules and schedules reach their targets, keys and dead-letter queue', async () => {
+    const paths = servicePaths(t);
+    assert.ok(paths.length > 20, `${paths.length} paths`);
+    const denied: string[] = [];
+    for (const p of paths) {
+      const v = await evaluate(t, p.principal, p.need);
+      if (!v.allowed) denied.push(`${p.label}: ${p.need.action} on ${p.need.resource} -> ${v.detail}`);
+    }
+    assert.deepEqual(denied, []);
+  });
+
+  it('without the topic statement for CloudWatch (enforceSSL replaced the default policy), alarms cannot publish', async () => {
+    const cut = structuredClone(template);
+    for (const r of Object.values(cut.Resources)) {
+      if (r.Type === 'AWS::SNS::TopicPolicy') r.Properties!.PolicyDocument.Statement = (r.Properties!.PolicyDocument.Statement as any[]).filter((st) => st.Sid !== 'CloudWatchAlarmsPublish');
+    }
+    const tpl = new ResolvedTemplate(cut, t.account, t.region);
+    const alarm = servicePaths(tpl).find((p) => p.label === 'alarm -> SNS topic')!;
+    assert.equal((await evaluate(tpl, alarm.principal, alarm.need)).allowed, false);
+  });
+
+  for (const [label, remove, expectJob, expectAction] of [
+    ['prune may no longer list interrupted uploads', (s: any) => JSON.stringify(s).includes('s3:ListBucketMultipartUploads'), 'prune (task)', 's3:ListBucketMultipartUploads'],
+    ['the status function may no longer read the Redis secret', (s: any) => JSON.stringify(s).includes('sessions/auth'), 'status secrets (function; Secrets Manager mocked)', 'secretsmanager:GetSecretValue'],
+    ['the restore function may no longer pass the task role', (s: any) => JSON.stringify(s).includes('iam:PassRole'), 'restore request (function; ECS mocked)', 'iam:PassRole'],
+    ['backups may no longer use the key', (s: any) => JSON.stringify(s.Action).includes('kms:GenerateDataKey'), 'backup postgres callcenter (task)', 'kms:GenerateDataKey'],
+  ] as const) {
+    it(`removing one needed permission fails, naming the job, the call and the action: ${label}`, async () => {
+      const cut = structuredClone(template);
+      for (const r of Object.values(cut.Resources)) {
+        if (r.Type !== 'AWS::IAM::Policy') continue;
+        const doc = r.Properties!.PolicyDocument;
+        doc.Statement = (doc.Statement as any[]).filter((s) => !remove(s));
+      }
+      const verdicts = await judge(new ResolvedTemplate(cut, t.account, t.region));
+      const denied = verdicts.filter((v) => !v.allowed);
+      assert.ok(denied.some((v) => v.job === expectJob && v.need.action === expectAction), `expected ${expectJob} to be denied ${expectAction}; denied: ${denied.map((v) => `${v.job} ${v.call} ${v.need.action}`).join('; ')}`);
+    });
+  }
+});
+
+/** ECS and Secrets Manager calls: the actions and resources AWS authorizes them on. */
+function controlPlane(t: ResolvedTemplate, call: AwsCall): Requirement[] | undefined {
+  if (call.service === 'SecretsManager' && call.operation === 'GetSecretValue') return [{ action: 'secretsmanager:GetSecretValue', resource: String(call.input.SecretId) }];
+  if (call.service === 'ECS' && call.operation === 'RunTask') {
+    const defArn = String(call.input.taskDefinition);
+    const defId = t.ids('AWS::ECS::TaskDefinition').find((id) => t.ref(id) === defArn);
+    assert.ok(defId, `RunTask names a task definition of the stack: ${defArn}`);
+    const def = t.template.Resources[defId!]!.Properties!;
+    const roles = [def.TaskRoleArn, def.ExecutionRoleArn].map((r) => String(t.value(r)));
+    const cluster = String(call.input.cluster);
+    return [
+      { action: 'ecs:RunTask', resource: defArn, context: { 'ecs:cluster': cluster } },
+      ...roles.map((role) => ({ action: 'iam:PassRole', resource: role, context: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } })),
+      ...(call.input.tags || call.input.propagateTags ? [{ action: 'ecs:TagResource', resource: `arn:aws:ecs:${t.region}:${t.account}:task/${cluster.split('/').pop()}/0123`, context: { 'ecs:CreateAction': 'RunTask' } }] : []),
+    ];
+  }
+  return undefined;
+}
