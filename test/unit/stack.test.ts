@@ -295,7 +295,7 @@ describe('CDK stage configuration', () => {
       assert.equal(new Set(names).size, names.length, 'no variable twice');
       const billing = (restore.Secrets as any[]).find((x) => x.Name === 'OPS_PG_PASSWORD_BILLING');
       assert.match(JSON.stringify(billing.ValueFrom), /billing/, 'billing\'s variable holds billing\'s secret');
-      const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('StatusFunction')));
+      const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('StatusRole')));
       for (const n of ['callcenter', 'billing', 'sessions', 'queue']) assert.ok(policies.includes(secret(n)), `status may read ${n}'s secret`);
     } finally {
       await rm(dir, { recursive: true, force: true });
