@@ -1,4 +1,5 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { PG_MAJOR, assertPgMajors } from './versions.js';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -65,8 +66,10 @@ export class JobTasks extends Construct {
     const { stage, ops } = props;
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: props.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
     this.logGroup = new logs.LogGroup(this, 'Logs', logGroupProps(stage, `/ops-automation/${stage.stackName}/jobs`));
+    assertPgMajors(REPO_ROOT);
     this.image = ecs.ContainerImage.fromAsset(REPO_ROOT, {
       file: 'containers/backup/Dockerfile',
+      buildArgs: { PG_MAJOR: String(PG_MAJOR) },
       platform: stage.tasks.architecture === 'ARM64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
     });
 
@@ -198,7 +201,8 @@ export class JobTasks extends Construct {
       },
     });
     task.definition.defaultContainer!.addMountPoints({ sourceVolume: volume, containerPath: sourcePath, readOnly });
-    const fsArn = `arn:aws:elasticfilesystem:${this.props.stage.region}:${this.props.stage.account ?? '*'}:file-system/${fs.fileSystemId}`;
+    // The stack's own account (a token when the stage names none): never a wildcard account.
+    const fsArn = Stack.of(this).formatArn({ service: 'elasticfilesystem', region: this.props.stage.region, resource: 'file-system', resourceName: fs.fileSystemId });
     task.definition.taskRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: readOnly ? ['elasticfilesystem:ClientMount'] : ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'], resources: [fsArn] }),
     );

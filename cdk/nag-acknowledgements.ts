@@ -1,4 +1,4 @@
-import { CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -108,8 +108,10 @@ export function acknowledgeNagFindings(stack: Stack, refs: { bucket: IConstruct;
     let id = template
       .replaceAll('{Bucket}', bucket)
       .replaceAll('{Cluster}', cluster)
-      .replaceAll('{region}', stack.region)
-      .replaceAll('{account}', stack.account)
+      // An environment-agnostic stage (no account) leaves tokens: cdk-nag names them as
+      // CloudFormation pseudo parameters, and a finding id must be a plain string.
+      .replaceAll('{region}', Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region)
+      .replaceAll('{account}', Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account)
       .replaceAll('{stackName}', stack.stackName)
       .replaceAll('{ReplicaBucketArn}', refs.replicaBucketArn ?? '');
     const job = /^Jobs\/(Backup|Drill)([A-Za-z]+)-([^/]+)\//.exec(rel);

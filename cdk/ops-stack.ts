@@ -22,6 +22,7 @@ import { JobFunction, LAMBDA_RUNTIME, REPO_ROOT } from './job-function.js';
 import { CONTAINER_NAME, JobTasks, TASK_LOG_STREAM_PREFIX, type JobTask } from './job-tasks.js';
 import { SSM_STANDARD_MAX_BYTES } from '../src/config/remote.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
+import { PG_MAJOR } from './versions.js';
 import { grantRepository } from './repository-grants.js';
 import { accessLogBucketProps, backupBucketProps, deadLetterQueueProps, keyProps, logGroupProps } from './secure-defaults.js';
 import type { LoadedStage } from './stage-config.js';
@@ -288,7 +289,7 @@ export class OpsStack extends Stack {
               local: {
                 // The recipe's last stage is FROM scratch, so it is exported, not run.
                 tryBundle(outputDir: string) {
-                  const r = spawnSync('docker', ['build', '--platform', 'linux/arm64', '--output', `type=local,dest=${outputDir}`, layerDir], { stdio: 'inherit' });
+                  const r = spawnSync('docker', ['build', '--platform', 'linux/arm64', '--build-arg', `PG_MAJOR=${PG_MAJOR}`, '--output', `type=local,dest=${outputDir}`, layerDir], { stdio: 'inherit' });
                   return r.status === 0;
                 },
               },

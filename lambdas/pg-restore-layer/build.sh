@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-docker build --platform "${PLATFORM:-linux/arm64}" --build-arg "PG_MAJOR=${PG_MAJOR:-17}" --output "type=local,dest=$out" "$here"
+docker build --platform "${PLATFORM:-linux/arm64}" --build-arg "PG_MAJOR=${PG_MAJOR:-$(sed -n 's/^export const PG_MAJOR = \([0-9]*\);/\1/p' "$here/../../cdk/versions.ts")}" --output "type=local,dest=$out" "$here"
 test -x "$out/bin/pg_restore" && test -x "$out/bin/zstd"
 (cd "$out" && zip -qr "$here/pg-restore-layer.zip" bin lib)
 echo "wrote $here/pg-restore-layer.zip"

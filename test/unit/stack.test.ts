@@ -302,6 +302,19 @@ describe('CDK stage configuration', () => {
     }
   });
 
+  it('a stage without an account synthesizes offline, cdk-nag included (acknowledgements name the account as a token)', async () => {
+    const dir = await tempDir('ops-stage-noacct-');
+    try {
+      const file = writeStage(dir, 'noacct', { stage: (s) => delete s.account });
+      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out') });
+      app.synth(); // threw KeyMustResolveToString, then an unacknowledged wildcard account on the EFS grant
+      const text = JSON.stringify(Template.fromStack(stack).toJSON());
+      assert.doesNotMatch(text, /elasticfilesystem:[a-z0-9-]+:\*:/, 'no wildcard account in an ARN');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the time zone, schedules and thresholds come from the ops config: a second stage is one file away', async () => {
     const dir = await tempDir('ops-stage-');
     try {

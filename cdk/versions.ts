@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { StageConfigError } from './errors.js';
+
+/**
+ * The PostgreSQL major of both pg_dump (the job image) and pg_restore (the verify
+ * Lambda's layer). pg_restore reads only archive versions up to its own: the two must
+ * move together. Bounded by Amazon Linux 2023, whose newest client package is 17.
+ */
+export const PG_MAJOR = 17;
+
+/** The `ARG PG_MAJOR=` default of a Dockerfile, so a hand build agrees with the stack. */
+export function dockerfilePgMajor(file: string): number | undefined {
+  const m = /^ARG PG_MAJOR=(\d+)\s*$/m.exec(readFileSync(file, 'utf8'));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Synth stops when the image, the layer recipe and the constant disagree. */
+export function assertPgMajors(repoRoot: string): void {
+  const files = ['containers/backup/Dockerfile', 'lambdas/pg-restore-layer/Dockerfile'];
+  const problems = files.flatMap((f) => {
+    const v = dockerfilePgMajor(path.join(repoRoot, f));
+    return v === PG_MAJOR ? [] : [{ path: f, message: `ARG PG_MAJOR=${v ?? '(missing)'} but cdk/versions.ts PG_MAJOR is ${PG_MAJOR}: pg_dump and pg_restore must be one major (pg_restore refuses newer archive versions)` }];
+  });
+  if (problems.length > 0) throw new StageConfigError('PostgreSQL client versions', problems);
+}

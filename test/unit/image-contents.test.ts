@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { PG_MAJOR, assertPgMajors, dockerfilePgMajor } from '../../cdk/versions.js';
+import { ROOT, runCli, tempDir } from '../helpers/cli.js';
+
+/** The runtime stage's COPY lines: what the job image holds under /app, as repository paths. */
+async function imageFiles(): Promise<{ from: string; to: string }[]> {
+  const text = await readFile(path.join(ROOT, 'containers/backup/Dockerfile'), 'utf8');
+  const final = text.slice(text.lastIndexOf('\nFROM '));
+  return [...final.matchAll(/^COPY (?:--from=build )?(.+)$/gm)].flatMap((m) => {
+    const parts = m[1]!.trim().split(/\s+/);
+    const dest = parts.pop()!;
+    if (dest.startsWith('/') && !dest.startsWith('/app')) return []; // the entrypoint script, outside /app
+    return parts.map((src) => {
+      const from = src.replace(/^\/app\//, '');
+      return { from, to: dest.endsWith('/') ? path.join(dest, path.basename(from)) : dest };
+    });
+  });
+}
+
+describe('the job image ships only what the entrypoint runs (no Docker here: its /app assembled from the Dockerfile\'s COPY lines)', () => {
+  it('opsctl runs from those files alone, with no node_modules: config validate, a knowledge backup and its verification', async () => {
+    const app = await tempDir('ops-image-');
+    try {
+      for (const { from, to } of await imageFiles()) await cp(path.join(ROOT, from), path.join(app, to), { recursive: true, filter: (f) => !f.endsWith('.map') });
+      const bytes = Number(execFileSync('du', ['-sb', app], { encoding: 'utf8' }).split('\t')[0]);
+      assert.ok(bytes < 10 * 1024 * 1024, `image /app holds ${bytes} bytes`);
+      const kb = path.join(app, 'kb');
+      await mkdir(kb);
+      await writeFile(path.join(kb, 'a.md'), 'hello');
+      const cfg = path.join(app, 'job.json');
+      await writeFile(cfg, JSON.stringify({ repository: { url: `file://${app}/repo` }, knowledge: [{ name: 'kb', path: kb }] }));
+      const run = (args: string[]) => runCli(args, { cwd: app, command: [process.execPath, path.join(app, 'bin/opsctl.js')], env: { NODE_PATH: '' } });
+      assert.equal((await run(['--config', cfg, 'config', 'validate'])).code, 0);
+      const b = await run(['--config', cfg, 'backup', 'knowledge']);
+      assert.equal(b.code, 0, b.stderr);
+      const v = await run(['--config', cfg, 'verify', 'knowledge']);
+      assert.equal(v.code, 0, v.stderr + v.stdout);
+      process.stdout.write(`# job image /app: ${bytes} bytes\n`);
+    } finally {
+      await rm(app, { recursive: true, force: true });
+    }
+  });
+
+  it(`pg_dump in the image and pg_restore in the layer are one major (${PG_MAJOR}); synth stops when a Dockerfile disagrees`, async () => {
+    assert.equal(dockerfilePgMajor(path.join(ROOT, 'containers/backup/Dockerfile')), PG_MAJOR);
+    assert.equal(dockerfilePgMajor(path.join(ROOT, 'lambdas/pg-restore-layer/Dockerfile')), PG_MAJOR);
+    assertPgMajors(ROOT);
+    const fake = await tempDir('ops-pgmajor-');
+    try {
+      for (const f of ['containers/backup/Dockerfile', 'lambdas/pg-restore-layer/Dockerfile']) {
+        await mkdir(path.dirname(path.join(fake, f)), { recursive: true });
+        await cp(path.join(ROOT, f), path.join(fake, f));
+      }
+      const image = path.join(fake, 'containers/backup/Dockerfile');
+      await writeFile(image, (await readFile(image, 'utf8')).replace(`ARG PG_MAJOR=${PG_MAJOR}`, `ARG PG_MAJOR=${PG_MAJOR + 1}`));
+      assert.throws(() => assertPgMajors(fake), /containers\/backup\/Dockerfile: ARG PG_MAJOR=\d+ but cdk\/versions\.ts PG_MAJOR is \d+/);
+    } finally {
+      await rm(fake, { recursive: true, force: true });
+    }
+  });
+});
