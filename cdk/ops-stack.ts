@@ -27,6 +27,28 @@ import { grantRepository } from './repository-grants.js';
 import { accessLogBucketProps, backupBucketProps, deadLetterQueueProps, keyProps, logGroupProps } from './secure-defaults.js';
 import type { LoadedStage } from './stage-config.js';
 
+/**
+ * Interface endpoints for a VPC without a NAT gateway: image pulls (ECR API and Docker,
+ * layers come through the S3 gateway endpoint), logs, secrets, configuration, metrics,
+ * ECS (the restore and status functions), the Scheduler (status), STS, and Amazon Managed
+ * Prometheus when remote write goes there.
+ */
+export function noNatEndpoints(stage: LoadedStage['stage']): [string, ec2.IInterfaceVpcEndpointService][] {
+  const list: [string, ec2.IInterfaceVpcEndpointService][] = [
+    ['EcrApiEndpoint', ec2.InterfaceVpcEndpointAwsService.ECR],
+    ['EcrDockerEndpoint', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
+    ['LogsEndpoint', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
+    ['SecretsManagerEndpoint', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+    ['SsmEndpoint', ec2.InterfaceVpcEndpointAwsService.SSM],
+    ['MonitoringEndpoint', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING],
+    ['EcsEndpoint', ec2.InterfaceVpcEndpointAwsService.ECS],
+    ['SchedulerEndpoint', new ec2.InterfaceVpcEndpointAwsService('scheduler')],
+    ['StsEndpoint', ec2.InterfaceVpcEndpointAwsService.STS],
+  ];
+  if (stage.prometheus.workspaceArn) list.push(['PrometheusEndpoint', ec2.InterfaceVpcEndpointAwsService.PROMETHEUS_WORKSPACES]);
+  return list;
+}
+
 /** Keys of the repository inside the bucket: `ops/<component>/<name>/<backup-id>/…`. */
 export const REPO_PREFIX = 'ops/';
 
@@ -52,7 +74,8 @@ export class OpsStack extends Stack {
 
     // --- Network: the jobs' own security group, let into the databases' groups.
     const vpc = this.vpc(props.loaded);
-    const subnets: ec2.SubnetSelection = stage.vpc.mode === 'import' ? { subnets: vpc.privateSubnets } : { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+    const subnets: ec2.SubnetSelection =
+      stage.vpc.mode === 'import' ? { subnets: vpc.privateSubnets } : { subnetType: stage.vpc.mode === 'create' && stage.vpc.natGateways === 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS };
     const jobsSg = new ec2.SecurityGroup(this, 'JobsSecurityGroup', { vpc, description: 'ops-automation jobs: outbound to databases, Redis, EFS, AWS APIs', allowAllOutbound: true });
     const ports = (urls: (string | undefined)[], fallback: number) => [...new Set(urls.map((u) => (u ? Number(new URL(u).port || fallback) : fallback)))];
     const ingress = (groups: string[], portList: number[], what: string) =>
@@ -61,6 +84,15 @@ export class OpsStack extends Stack {
           new ec2.CfnSecurityGroupIngress(this, `${what}Ingress${i}-${port}`, { groupId, ipProtocol: 'tcp', fromPort: port, toPort: port, sourceSecurityGroupId: jobsSg.securityGroupId, description: `${what} from ops-automation jobs` }),
         ),
       );
+    // Without a NAT gateway the private subnets reach AWS only through endpoints: every
+    // service a task or an in-VPC function calls gets one (doc/deploy.md lists them), open
+    // to the jobs' group only.
+    if (stage.vpc.mode === 'create' && stage.vpc.natGateways === 0) {
+      for (const [endpointId, service] of noNatEndpoints(stage)) {
+        const endpoint = new ec2.InterfaceVpcEndpoint(this, endpointId, { vpc, service, privateDnsEnabled: true, subnets, open: false });
+        endpoint.connections.allowDefaultPortFrom(jobsSg, 'HTTPS from ops-automation jobs');
+      }
+    }
     ingress(stage.postgresSecurityGroupIds, ports(ops.postgres.map((d) => d.url), 5432), 'Postgres');
     ingress(stage.redisSecurityGroupIds, ports(ops.redis.map((r) => r.url), 6379), 'Redis');
 
@@ -239,15 +271,21 @@ export class OpsStack extends Stack {
 
   private vpc({ stage }: LoadedStage): ec2.IVpc {
     const v = stage.vpc;
-    if (v.mode === 'import') return ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: v.vpcId, availabilityZones: v.availabilityZones, privateSubnetIds: v.privateSubnetIds });
+    if (v.mode === 'import') {
+      const imported = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: v.vpcId, availabilityZones: v.availabilityZones, privateSubnetIds: v.privateSubnetIds, ...(v.privateRouteTableIds ? { privateSubnetRouteTableIds: v.privateRouteTableIds } : {}) });
+      // Backups stream to S3 without paying NAT data processing, when the route tables are known.
+      if (v.privateRouteTableIds) new ec2.GatewayVpcEndpoint(this, 'S3Endpoint', { vpc: imported, service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [{ subnets: imported.privateSubnets }] });
+      return imported;
+    }
     if (v.mode === 'lookup') return ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: v.vpcId });
     const flowLogs = new logs.LogGroup(this, 'VpcFlowLogs', logGroupProps(stage, `/ops-automation/${stage.stackName}/vpc-flow-logs`));
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: v.maxAzs,
       natGateways: v.natGateways,
+      // No NAT gateway: the jobs' subnets are isolated and reach AWS through endpoints.
       subnetConfiguration: [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-        { name: 'jobs', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+        { name: 'jobs', subnetType: v.natGateways === 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
       ],
       flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.REJECT } },
     });

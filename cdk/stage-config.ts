@@ -6,6 +6,7 @@ import { parseConfig, type OpsConfig } from '../src/config/load.js';
 import { SSM_ADVANCED_MAX_BYTES } from '../src/config/remote.js';
 import { isScheduleExpression } from '../src/config/schema.js';
 import { StageConfigError } from './errors.js';
+import { ALERTS } from '../src/metrics/alerts.js';
 
 /**
  * What one deployment (a stage: account, region, network, endpoints) needs beyond the
@@ -39,6 +40,8 @@ export const stageSchema = z
           vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'a VPC id like vpc-0abc1234'),
           availabilityZones: z.array(z.string().min(1)).min(1),
           privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id like subnet-0abc1234')).min(1),
+          /** The private subnets' route tables: the stack adds an S3 gateway endpoint to them (no NAT data processing for backups). */
+          privateRouteTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'a route table id like rtb-0abc1234')).optional(),
         })
         .strict(),
       /** Needs credentials at the first synth; the answer is cached in cdk.context.json. */
@@ -102,6 +105,8 @@ export const stageSchema = z
             destinationBucketArn: arn('s3'),
             destinationKmsKeyArn: arn('kms'),
             destinationAccount: z.string().regex(/^\d{12}$/).optional(),
+            /** Object Lock on this bucket replicates only into a bucket with Object Lock: say that it has it. */
+            destinationObjectLock: z.boolean().default(false),
           })
           .strict()
           .optional(),
@@ -213,5 +218,34 @@ function crossProblems(stage: Stage, ops: OpsConfig, opsText: string): ConfigPro
     add('bucket.glacierInstantRetrievalAfterDays', 'must be at least 30 days after infrequentAccessAfterDays (S3 minimum storage duration)');
   }
   if (stage.bucket.replication && stage.bucket.replication.destinationBucketArn.split(':::')[1] === undefined) add('bucket.replication.destinationBucketArn', 'expected arn:aws:s3:::bucket-name');
+  if (stage.bucket.objectLock && stage.bucket.replication && !stage.bucket.replication.destinationObjectLock) {
+    add('bucket.replication.destinationObjectLock', 'S3 replicates objects of an Object Lock bucket only into a bucket with Object Lock enabled: enable it on the destination, then set this to true');
+  }
+  for (const kind of ['backup', 'restore'] as const) {
+    const { cpu, memoryMiB } = stage.tasks[kind];
+    const allowed = FARGATE_MEMORY[cpu]!;
+    if (!allowed.includes(memoryMiB)) add(`tasks.${kind}.memoryMiB`, `Fargate runs ${cpu} CPU units with ${describeMemory(allowed)} MiB, not ${memoryMiB}`);
+  }
+  // The schedule group is named after the stack; alarms carry it in their names.
+  if (stage.stackName.length > 64) add('stackName', `at most 64 characters (the schedule group of the same name), got ${stage.stackName.length}`);
+  const longestTarget = Math.max(0, ...[...ops.postgres, ...ops.redis, ...ops.knowledge].map((t) => t.name.length + 'knowledge-'.length));
+  const longestAlarm = stage.stackName.length + 1 + Math.max(...ALERTS.map((a) => a.name.length), 'ScheduleDeliveryFailed'.length) + 1 + longestTarget;
+  if (longestAlarm > 255) add('stackName', `alarm names (<stackName>-<alert>-<target>) would reach ${longestAlarm} characters; CloudWatch allows 255: shorten the stack or target names`);
+  if (stage.vpc.mode === 'create' && (stage.postgresSecurityGroupIds.length > 0 || stage.redisSecurityGroupIds.length > 0)) {
+    add('vpc.mode', 'a created VPC is new and empty: the databases\' security groups live in another VPC, and a rule referring to the jobs\' group across VPCs needs peering. Import the databases\' VPC ("mode": "import"), or drop postgres/redisSecurityGroupIds and open the databases to the new VPC yourself (doc/deploy.md)');
+  }
   return problems;
 }
+
+/** Memory (MiB) Fargate accepts for each CPU value (AWS: task CPU and memory combinations). */
+const range = (from: number, to: number, step: number) => Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+export const FARGATE_MEMORY: Record<number, number[]> = {
+  256: [512, 1024, 2048],
+  512: range(1024, 4096, 1024),
+  1024: range(2048, 8192, 1024),
+  2048: range(4096, 16384, 1024),
+  4096: range(8192, 30720, 1024),
+  8192: range(16384, 61440, 4096),
+  16384: range(32768, 122880, 8192),
+};
+const describeMemory = (list: number[]) => (list.length <= 3 ? list.join(', ') : `${list[0]}-${list.at(-1)} in steps of ${list[1]! - list[0]!}`);

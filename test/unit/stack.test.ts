@@ -302,6 +302,70 @@ describe('CDK stage configuration', () => {
     }
   });
 
+  it('stage rules AWS would reject at deploy: Fargate sizes, name lengths, Object Lock replication, created VPC with database groups', async () => {
+    const dir = await tempDir('ops-stage-rules-');
+    try {
+      const file = writeStage(dir, 'rules', {
+        stage: (s) => {
+          s.stackName = `ops-${'x'.repeat(70)}`;
+          s.tasks = { backup: { cpu: 1024, memoryMiB: 1024 }, restore: { cpu: 256, memoryMiB: 4096 } };
+          s.bucket = { ...s.bucket, objectLock: { mode: 'GOVERNANCE', days: 30 } };
+          s.vpc = { mode: 'create', maxAzs: 2, natGateways: 1 };
+        },
+      });
+      assert.throws(
+        () => buildOpsApp(file, { nag: false }),
+        (e: unknown) => {
+          const byPath = Object.fromEntries((e as StageConfigError).problems.map((p) => [p.path, p.message]));
+          assert.match(byPath['tasks.backup.memoryMiB'] ?? '', /Fargate runs 1024 CPU units with 2048-8192 in steps of 1024 MiB, not 1024/);
+          assert.match(byPath['tasks.restore.memoryMiB'] ?? '', /Fargate runs 256 CPU units with 512, 1024, 2048 MiB, not 4096/);
+          assert.match(byPath.stackName ?? '', /at most 64 characters \(the schedule group/);
+          assert.match(byPath['bucket.replication.destinationObjectLock'] ?? '', /only into a bucket with Object Lock/);
+          assert.match(byPath['vpc.mode'] ?? '', /needs peering/);
+          return true;
+        },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a created VPC without NAT gateway: isolated subnets and an endpoint for every service the jobs call', async () => {
+    const dir = await tempDir('ops-stage-nonat-');
+    try {
+      const file = writeStage(dir, 'nonat', {
+        stage: (s) => {
+          s.vpc = { mode: 'create', maxAzs: 2, natGateways: 0 };
+          s.postgresSecurityGroupIds = [];
+          s.redisSecurityGroupIds = [];
+          delete s.account;
+        },
+      });
+      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out') });
+      app.synth();
+      const t = Template.fromStack(stack);
+      t.resourceCountIs('AWS::EC2::NatGateway', 0);
+      const services = Object.values(t.findResources('AWS::EC2::VPCEndpoint')).map((r: any) => JSON.stringify(r.Properties.ServiceName));
+      for (const svc of ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'ssm', 'monitoring', 'ecs', 'scheduler', 'sts', 'aps-workspaces', 's3']) {
+        assert.ok(services.some((x) => x.includes(`.${svc}`)), `an endpoint for ${svc}: ${services.join(' ')}`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an imported VPC with its route tables gets the S3 gateway endpoint', async () => {
+    const dir = await tempDir('ops-stage-rtb-');
+    try {
+      const file = writeStage(dir, 'rtb', { stage: (s) => (s.vpc.privateRouteTableIds = ['rtb-0a1b2c3d4e5f60718', 'rtb-0f1e2d3c4b5a69788']) });
+      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out'), nag: false });
+      app.synth();
+      Template.fromStack(stack).hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-0a1b2c3d4e5f60718', 'rtb-0f1e2d3c4b5a69788'] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a stage without an account synthesizes offline, cdk-nag included (acknowledgements name the account as a token)', async () => {
     const dir = await tempDir('ops-stage-noacct-');
     try {
