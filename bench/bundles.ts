@@ -18,5 +18,5 @@ export async function benchBundles(): Promise<string> {
     rows.push([name, size('index.mjs'), readdirSync(asset).includes('index.mjs.map') ? size('index.mjs.map') : '-']);
   }
   await rm(outdir, { recursive: true, force: true });
-  return ['### Lambda bundles (`npx cdk synth`, esbuild, minified ESM, `@aws-sdk/*` left to the runtime)\n', table(rows, ['function', 'index.mjs bytes', 'source map bytes']), '', '- target: under 1 MB minified per function'].join('\n');
+  return ['### Lambda bundles (`npx cdk synth`, esbuild, minified ESM, the AWS SDK bundled)\n', table(rows, ['function', 'index.mjs bytes', 'source map bytes']), '', '- target: under 1 MB where possible; with the SDK bundled (issue 13: the runtime copy lacks lib-storage and credential-provider-node, and its version is not the tested one) status is 1.6 MB, partitions 1.4 MB, verify 1.3 MB, restore 0.8 MB: the test bounds them at 2 MB'].join('\n');
 }

@@ -67,8 +67,10 @@ export class JobFunction extends Construct {
         minify: true,
         sourceMap: true,
         sourcesContent: false,
-        // pg's optional native binding is never used; @aws-sdk/* comes with the runtime.
-        externalModules: ['@aws-sdk/*', 'pg-native'],
+        // The SDK the code was tested with is bundled: the runtime's copy is whatever version
+        // AWS ships (and lacks lib-storage and credential-provider-node). pg's optional
+        // native binding is never used.
+        externalModules: ['pg-native'],
         mainFields: ['module', 'main'],
         // Bundled CommonJS dependencies (pg, ioredis) still call require().
         banner: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -195,12 +195,15 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
     for (const job of ['backup-postgres:callcenter', 'backup-redis:sessions', 'backup-knowledge:knowledge_base', 'drill:callcenter', 'prune', 'verify', 'restore']) assert.ok(jobs.includes(`\\"${job}\\"`), `${job} in ${jobs.slice(0, 200)}`);
   });
 
-  it('each Lambda bundle is minified ESM under 1 MB', () => {
+  // The SDK the code was tested with is bundled (the runtime's copy has no lib-storage or
+  // credential-provider-node, and its version moves): 0.8-1.6 MB, recorded in doc/deploy.md.
+  it('each Lambda bundle is minified ESM with its own AWS SDK, under 2 MB', () => {
     const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.') && existsSync(path.join(outdir, d, 'index.mjs')));
     assert.equal(assets.length, 4);
     for (const a of assets) {
-      const bytes = statSync(path.join(outdir, a, 'index.mjs')).size;
-      assert.ok(bytes < 1_000_000, `${a}: ${bytes} bytes`);
+      const text = readFileSync(path.join(outdir, a, 'index.mjs'), 'utf8');
+      assert.ok(text.length < 2_000_000, `${a}: ${text.length} bytes`);
+      assert.doesNotMatch(text, /from\s*["']@aws-sdk\//, `${a} imports no @aws-sdk package from the runtime`);
     }
   });
 });
