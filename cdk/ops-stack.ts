@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { CfnOutput, Duration, Stack, Tags, TimeZone, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, Tags, TimeZone, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -23,6 +23,7 @@ import { CONTAINER_NAME, JobTasks, TASK_LOG_STREAM_PREFIX, type JobTask } from '
 import { SSM_STANDARD_MAX_BYTES } from '../src/config/remote.js';
 import { acknowledgeNagFindings } from './nag-acknowledgements.js';
 import { PG_MAJOR } from './versions.js';
+import { configDstWarnings } from '../src/config/dst.js';
 import { grantRepository } from './repository-grants.js';
 import { accessLogBucketProps, backupBucketProps, deadLetterQueueProps, keyProps, logGroupProps } from './secure-defaults.js';
 import type { LoadedStage } from './stage-config.js';
@@ -185,6 +186,8 @@ export class OpsStack extends Stack {
     const dlq = new sqs.Queue(this, 'ScheduleDeadLetters', deadLetterQueueProps());
     const group = new scheduler.ScheduleGroup(this, 'Schedules', { scheduleGroupName: stage.stackName });
     const tz = TimeZone.of(ops.timezone);
+    // A local time that does not exist or repeats on a daylight-saving day: skipped or run once.
+    for (const w of configDstWarnings(ops)) Annotations.of(this).addWarningV2(`ops:dst:${w.schedule}:${w.date}`, w.message);
     // The status report's AWS part: schedules, the newest run of each job, alarms firing.
     status.fn.addEnvironment('OPS_STACK_NAME', stage.stackName);
     status.fn.addEnvironment('OPS_SCHEDULE_GROUP', group.scheduleGroupName);

@@ -96,3 +96,29 @@ describe('configuration', () => {
     assert.throws(() => parseConfig('{ "postgres": [', 'c.json', {}), /not valid JSON/);
   });
 });
+
+describe('schedules on daylight-saving days', () => {
+  it("warns for every run the zone skips or repeats in the next 12 months, naming the dates (the seeds' Sunday 01:00 in Europe/London)", async () => {
+    const { dstWarnings, configDstWarnings } = await import('../../src/config/dst.js');
+    const { parseConfig } = await import('../../src/config/load.js');
+    const from = new Date('2026-12-01T00:00:00Z');
+    const london = dstWarnings('backup knowledge kb', 'cron(0 1 ? * SUN *)', 'Europe/London', from);
+    assert.deepEqual(london.map((w) => [w.date, w.kind]), [['2027-03-28', 'skipped'], ['2027-10-31', 'ambiguous']]);
+    assert.match(london[0]!.message, /2027-03-28 01:00 does not exist \(clocks go forward 01:00 -> 02:00\); EventBridge Scheduler skips that run/);
+    assert.deepEqual(dstWarnings('x', 'cron(30 2 * * ? *)', 'America/New_York', from).map((w) => [w.date, w.kind]), [['2027-03-14', 'skipped']]);
+    assert.deepEqual(dstWarnings('x', 'cron(0 4 * * ? *)', 'Europe/London', from), [], '04:00 is never in a transition there');
+    assert.deepEqual(dstWarnings('x', 'cron(0 1 ? * SUN *)', 'UTC', from), []);
+    assert.deepEqual(dstWarnings('x', 'rate(15 minutes)', 'Europe/London', from), []);
+    const cfg = parseConfig(JSON.stringify({ timezone: 'Europe/London', knowledge: [{ name: 'kb', path: '/srv/kb', backup: { schedule: 'cron(0 1 ? * SUN *)' } }] }), '/tmp/ops.config.json', {});
+    assert.equal(configDstWarnings(cfg, from).length, 2);
+  });
+
+  it('opsctl config validate prints the warnings and still exits 0', async () => {
+    const { runCli, tempDir, writeConfig } = await import('../helpers/cli.js');
+    const dir = await tempDir('ops-dst-');
+    const cfg = await writeConfig(dir, { timezone: 'Europe/London', repository: { url: `file://${dir}/repo` }, knowledge: [{ name: 'kb', path: dir, backup: { schedule: 'cron(0 1 ? * SUN *)' } }] });
+    const r = await runCli(['--config', cfg, 'config', 'validate']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /warning: backup knowledge kb cron\(0 1 \? \* SUN \*\) in Europe\/London: \d{4}-03-\d\d 01:00 does not exist/);
+  });
+});

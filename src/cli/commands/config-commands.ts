@@ -3,6 +3,7 @@ import { ConfigError } from '../../config/errors.js';
 import type { OpsConfig } from '../../config/load.js';
 import { diffConfig, pushDescription, SSM_ADVANCED_MAX_BYTES, type ConfigChange, type ConfigStore, type RemoteConfig } from '../../config/remote.js';
 import { maskUrl } from '../../util/mask.js';
+import { configDstWarnings } from '../../config/dst.js';
 import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
 /** The effective configuration with every connection string masked. */
@@ -22,7 +23,8 @@ export function redactedConfig(config: OpsConfig): Record<string, unknown> {
   };
 }
 
-export function configValidateCommand(config: OpsConfig): CommandOutcome {
+export function configValidateCommand(config: OpsConfig, now = new Date()): CommandOutcome {
+  const warnings = configDstWarnings(config, now);
   const summary = {
     valid: true,
     source: config.source,
@@ -31,6 +33,7 @@ export function configValidateCommand(config: OpsConfig): CommandOutcome {
     knowledge: config.knowledge.map((k) => k.name),
     partitionedTables: config.postgres.flatMap((d) => (d.partitions?.tables ?? []).map((t) => `${d.name}:${t.table}`)),
     repository: config.effective.repositoryUrl.value,
+    warnings: warnings.map((w) => w.message),
   };
   const text = [
     `${config.source}: valid`,
@@ -39,6 +42,7 @@ export function configValidateCommand(config: OpsConfig): CommandOutcome {
     `  knowledge: ${summary.knowledge.join(', ') || '-'}`,
     `  partitioned tables: ${summary.partitionedTables.join(', ') || '-'}`,
     `  repository: ${summary.repository} (${config.effective.repositoryUrl.from})`,
+    ...warnings.map((w) => `warning: ${w.message}`),
   ].join('\n');
   return { exitCode: EXIT.ok, json: summary, text };
 }
