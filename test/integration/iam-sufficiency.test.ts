@@ -211,6 +211,74 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
     assert.deepEqual(denied, []);
   });
 
+  /** Starting a task: ECS fetches its secrets and configuration with the execution role. */
+  function taskStartPaths(tpl: ResolvedTemplate): { label: string; principal: { roleId: string }; need: Requirement }[] {
+    const out: { label: string; principal: { roleId: string }; need: Requirement }[] = [];
+    for (const id of tpl.ids('AWS::ECS::TaskDefinition')) {
+      const def = tpl.template.Resources[id]!.Properties!;
+      const roleId = (def.ExecutionRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      for (const secret of (def.ContainerDefinitions[0].Secrets ?? []) as { Name: string; ValueFrom: unknown }[]) {
+        const from = String(tpl.value(secret.ValueFrom));
+        const need: Requirement = from.startsWith('arn:aws:secretsmanager:')
+          ? { action: 'secretsmanager:GetSecretValue', resource: from.split(':').slice(0, 7).join(':') }
+          : { action: 'ssm:GetParameters', resource: from.startsWith('arn:') ? from : `arn:aws:ssm:${tpl.region}:${tpl.account}:parameter${from.startsWith('/') ? '' : '/'}${from}` };
+        out.push({ label: `${id} starts with ${secret.Name}`, principal: { roleId }, need });
+      }
+    }
+    return out;
+  }
+
+  it('starting any task: its execution role may fetch each of its secrets and its configuration', async () => {
+    const paths = taskStartPaths(t);
+    assert.ok(paths.length >= 7, `${paths.length} secrets`);
+    const denied: string[] = [];
+    for (const p of paths) if (!(await evaluate(t, p.principal, p.need)).allowed) denied.push(`${p.label}: ${p.need.action} on ${p.need.resource}`);
+    assert.deepEqual(denied, []);
+  });
+
+  it('the same holds on a stage with two databases, two Redis and no account, and on a created VPC without NAT gateway', async () => {
+    const secret = (n: string) => `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${n}-AbCdEf`;
+    const stages: Record<string, { stage: (s: any) => void; ops: (o: any) => void }> = {
+      'two databases, two Redis, no account': {
+        stage: (s) => delete s.account,
+        ops: (o) => {
+          o.postgres[0].passwordSecretArn = secret('callcenter');
+          o.postgres.push({ ...o.postgres[0], name: 'billing', url: 'postgresql://ops_backup@billing.example:5432/billing', passwordSecretArn: secret('billing'), partitions: undefined });
+          o.redis.push({ ...o.redis[0], name: 'queue', url: 'redis://queue.example:6379', passwordSecretArn: secret('queue') });
+        },
+      },
+      'created VPC without NAT gateway': {
+        stage: (s) => {
+          s.vpc = { mode: 'create', maxAzs: 2, natGateways: 0 };
+          s.postgresSecurityGroupIds = [];
+          s.redisSecurityGroupIds = [];
+        },
+        ops: () => undefined,
+      },
+    };
+    for (const [label, edit] of Object.entries(stages)) {
+      const dir = path.join(work, label.replace(/\W+/g, '-'));
+      await mkdir(dir, { recursive: true });
+      const ops = JSON.parse(await readFile(path.join(ROOT, 'cdk/stages/example.ops.config.json'), 'utf8'));
+      edit.ops(ops);
+      const stage = JSON.parse(await readFile(path.join(ROOT, EXAMPLE_STAGE), 'utf8'));
+      stage.opsConfig = 'ops.json';
+      edit.stage(stage);
+      await writeFile(path.join(dir, 'ops.json'), JSON.stringify(ops));
+      await writeFile(path.join(dir, 'stage.json'), JSON.stringify(stage));
+      const { app, stack } = buildOpsApp(path.join(dir, 'stage.json'), { outdir: path.join(dir, 'out'), nag: false });
+      app.synth();
+      const tpl = new ResolvedTemplate(JSON.parse(await readFile(path.join(dir, 'out', `${stack.stackName}.template.json`), 'utf8')) as TemplateJson, '123456789012', 'eu-central-1');
+      const denied: string[] = [];
+      for (const p of [...servicePaths(tpl), ...taskStartPaths(tpl)]) if (!(await evaluate(tpl, p.principal, p.need)).allowed) denied.push(`${p.label}: ${p.need.action} on ${p.need.resource}`);
+      const statusRole = tpl.ids('AWS::IAM::Role').find((id) => id.startsWith('StatusRole'))!;
+      for (const arn of [...new Set([...ops.postgres, ...ops.redis].map((x: { passwordSecretArn?: string }) => x.passwordSecretArn).filter(Boolean))] as string[]) {
+        if (!(await evaluate(tpl, { roleId: statusRole }, { action: 'secretsmanager:GetSecretValue', resource: arn })).allowed) denied.push(`status function: GetSecretValue on ${arn}`);
+      }
+      assert.deepEqual(denied, [], label);
+    }
+  });
+
   it('without the topic statement for CloudWatch (enforceSSL replaced the default policy), alarms cannot publish', async () => {
     const cut = structuredClone(template);
     for (const r of Object.values(cut.Resources)) {
