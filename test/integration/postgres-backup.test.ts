@@ -205,8 +205,9 @@ describe('PostgreSQL backup', () => {
       const cfg = await writeConfig(dir, postgresConfig('stopped', source.url, `file://${repoDir}`, { backup: { codec: 'none' } }));
       let pid = 0;
       const run = runCli(['--config', cfg, 'backup', 'postgres'], { env: { OPS_PG_DUMP: hang }, onSpawn: (p) => (pid = p) });
-      for (let i = 0; i < 100 && (await filesUnder(repoDir)).length === 0; i += 1) await new Promise((r) => setTimeout(r, 50));
-      assert.match((await filesUnder(repoDir))[0] ?? '', /db\.dump\.partial-/);
+      const partial = async () => (await filesUnder(repoDir)).find((f) => /db\.dump\.partial-/.test(f));
+      for (let i = 0; i < 100 && !(await partial()); i += 1) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await partial(), 'the payload is being written');
       process.kill(pid, 'SIGTERM');
       const r = await run;
       assert.equal(r.code, 2);
