@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import tar from 'tar-stream';
 import type { Manifest } from '../../src/backup/manifest.js';
 
 /**
@@ -62,4 +64,36 @@ export async function cloneBackupGeneric(repoDir: string, component: string, nam
   }
   await writeFile(path.join(dst, payloadName), payload);
   await writeFile(path.join(dst, 'manifest.json'), JSON.stringify(manifest));
+}
+
+export type ArchiveHeader = { name: string; type: 'file' | 'symlink' | 'directory'; size?: number; linkname?: string; mode?: number };
+
+/**
+ * A hand-made knowledge archive (files hold "x") and a manifest that seals it, checksums
+ * right: hostile input, not damaged input. Backup id 20260101T000000Z of knowledge/kb.
+ */
+export async function sealedKnowledgeArchive(headers: ArchiveHeader[], options: { entries?: unknown[]; source?: Record<string, unknown> } = {}) {
+  const pack = tar.pack();
+  for (const h of headers) {
+    if (h.type === 'file') pack.entry({ mode: 0o755, ...h } as tar.Header, 'x');
+    else pack.entry({ mode: 0o755, ...h } as tar.Header);
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
+  const payload = execFileSync('zstd', ['-c', '-q'], { input: Buffer.concat(chunks) });
+  const manifest = {
+    formatVersion: 1,
+    id: '20260101T000000Z',
+    component: 'knowledge',
+    name: 'kb',
+    payload: { key: 'knowledge/kb/20260101T000000Z/knowledge.tar.zst', bytes: payload.length, sha256: createHash('sha256').update(payload).digest('hex'), streamCodec: 'zstd', compression: 'zstd', format: 'tar' },
+    startedAt: '2026-01-01T00:00:00Z',
+    finishedAt: '2026-01-01T00:00:00Z',
+    durationSeconds: 0,
+    tools: {},
+    source: options.source ?? {},
+    details: { entries: options.entries ?? [] },
+  };
+  return { payload, manifest };
 }

@@ -5,15 +5,14 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import tar from 'tar-stream';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { findBackup } from '../../src/backup/catalog.js';
 import { dumpAndTtl, dumpMethod, encodeBatch, logicalDump } from '../../src/redis/logical-dump.js';
 import { RespConnection } from '../../src/redis/resp-connection.js';
 import { LogicalReader, MAGIC, encodeEnd } from '../../src/redis/logical-format.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { restoreKnowledge } from '../../src/restore/knowledge-restore.js';
-import { cloneBackupGeneric } from '../helpers/tamper.js';
+import { cloneBackupGeneric, sealedKnowledgeArchive, type ArchiveHeader } from '../helpers/tamper.js';
 import { runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { filesUnder } from '../helpers/repo.js';
 import { fillAllTypes, snapshot, startRedis, type TestRedis } from '../helpers/redis.js';
@@ -342,30 +341,6 @@ describe('knowledge-base backups', () => {
   });
 });
 
-type EvilHeader = { name: string; type: 'file' | 'symlink'; size?: number; linkname?: string };
+type EvilHeader = ArchiveHeader;
 
-async function evilArchive(headers: EvilHeader[], label: string) {
-  const pack = tar.pack();
-  for (const h of headers) {
-    if (h.type === 'file') pack.entry(h as tar.Header, 'x');
-    else pack.entry(h as tar.Header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  const payload = execFileSync('zstd', ['-c', '-q'], { input: Buffer.concat(chunks) });
-  const manifest = {
-    formatVersion: 1,
-    id: '20260101T000000Z',
-    component: 'knowledge',
-    name: 'kb',
-    payload: { key: 'knowledge/kb/20260101T000000Z/knowledge.tar.zst', bytes: payload.length, sha256: createHash('sha256').update(payload).digest('hex'), streamCodec: 'zstd', compression: 'zstd', format: 'tar' },
-    startedAt: '2026-01-01T00:00:00Z',
-    finishedAt: '2026-01-01T00:00:00Z',
-    durationSeconds: 0,
-    tools: {},
-    source: { label },
-    details: { entries: [] },
-  };
-  return { payload, manifest };
-}
+const evilArchive = (headers: EvilHeader[], label: string) => sealedKnowledgeArchive(headers, { source: { label } });

@@ -4,46 +4,23 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, readdir, rm, stat, symlink, utimes, writeFile, link } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import tar from 'tar-stream';
 import { findBackup } from '../../src/backup/catalog.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { restoreKnowledge } from '../../src/restore/knowledge-restore.js';
 import { runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { fillAllTypes, startRedis, type TestRedis } from '../helpers/redis.js';
+import { sealedKnowledgeArchive, type ArchiveHeader } from '../helpers/tamper.js';
 
 /** A listing of a tree that tar and sha256sum would agree on: names, types, modes, sizes, content. */
 const listing = (dir: string) =>
   execFileSync('bash', ['-c', `cd "${dir}" && find . -printf '%p %y %m %s %n\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum`], { encoding: 'utf8' });
 
-type Header = { name: string; type: 'file' | 'symlink' | 'directory'; size?: number; linkname?: string; mode?: number };
-
-/** A hand-made archive with a manifest that seals it (checksums right): hostile input, not damaged input. */
-async function sealedArchive(repoDir: string, headers: Header[], entries: unknown[] = []) {
-  const pack = tar.pack();
-  for (const h of headers) {
-    if (h.type === 'file') pack.entry({ mode: 0o755, ...h } as tar.Header, 'x');
-    else pack.entry({ mode: 0o755, ...h } as tar.Header);
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  const payload = execFileSync('zstd', ['-c', '-q'], { input: Buffer.concat(chunks) });
+/** A sealed hostile archive written into a file repository, and its backup entry. */
+async function sealedArchive(repoDir: string, headers: ArchiveHeader[], entries: unknown[] = []) {
+  const { payload, manifest } = await sealedKnowledgeArchive(headers, { entries });
   const dir = path.join(repoDir, 'knowledge', 'kb', '20260101T000000Z');
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'knowledge.tar.zst'), payload);
-  const manifest = {
-    formatVersion: 1,
-    id: '20260101T000000Z',
-    component: 'knowledge',
-    name: 'kb',
-    payload: { key: 'knowledge/kb/20260101T000000Z/knowledge.tar.zst', bytes: payload.length, sha256: createHash('sha256').update(payload).digest('hex'), streamCodec: 'zstd', compression: 'zstd', format: 'tar' },
-    startedAt: '2026-01-01T00:00:00Z',
-    finishedAt: '2026-01-01T00:00:00Z',
-    durationSeconds: 0,
-    tools: {},
-    source: {},
-    details: { entries },
-  };
   await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
   const repo = new FileRepository(repoDir);
   return { repo, entry: await findBackup(repo, 'knowledge', 'kb', 'latest') };
