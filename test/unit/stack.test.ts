@@ -392,6 +392,8 @@ describe('CDK stage configuration', () => {
           s.account = '210987654321';
           s.region = 'eu-west-1';
           s.vpc = { mode: 'create', maxAzs: 2, natGateways: 1 };
+          s.postgresSecurityGroupIds = [];
+          s.redisSecurityGroupIds = [];
           s.bucket = { objectLock: { mode: 'GOVERNANCE', days: 30 } };
         },
         ops: (o) => {
