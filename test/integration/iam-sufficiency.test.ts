@@ -279,6 +279,20 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
     }
   });
 
+  // A custom widget calls its function with the credentials of whoever views the dashboard:
+  // the stack's part is naming the status function; a viewer needs lambda:InvokeFunction on it.
+  it("the dashboard's custom widget calls the status function, and a viewer allowed to invoke it is allowed", async () => {
+    const [, dashboard] = Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::CloudWatch::Dashboard')!;
+    const body = JSON.parse(String(t.value(dashboard.Properties!.DashboardBody))) as { widgets: { type: string; properties: { endpoint?: string } }[] };
+    const statusFn = t.ids('AWS::Lambda::Function').find((id) => id.startsWith('StatusFunction'))!;
+    const custom = body.widgets.filter((w) => w.type === 'custom');
+    assert.deepEqual(custom.map((w) => w.properties.endpoint), [t.arn(statusFn)]);
+    const viewer = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: t.arn(statusFn) }] };
+    const { runSimulation } = await import('@cloud-copilot/iam-simulate');
+    const r = await runSimulation({ identityPolicies: [{ name: 'viewer', policy: viewer }], serviceControlPolicies: [], resourceControlPolicies: [], request: { principal: `arn:aws:iam::${t.account}:role/oncall`, action: 'lambda:InvokeFunction', resource: { resource: t.arn(statusFn), accountId: t.account }, contextVariables: {} } } as never, {});
+    assert.equal(r.resultType !== 'error' && r.overallResult, 'Allowed');
+  });
+
   it('without the topic statement for CloudWatch (enforceSSL replaced the default policy), alarms cannot publish', async () => {
     const cut = structuredClone(template);
     for (const r of Object.values(cut.Resources)) {
