@@ -7,6 +7,11 @@ import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import { configSourceFromEnv } from '../../lambdas/shared/runtime.js';
+import { ensurePartitionsJob } from '../../src/jobs/partition-jobs.js';
 import { applyTargetSecrets } from '../../lambdas/shared/runtime.js';
 import { startRestore } from '../../lambdas/restore/handler.js';
 import { restoreEnvironmentSchema } from '../../lambdas/restore/request.js';
@@ -84,6 +89,7 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
       return run(createJobContext(config, silentLog, { repo, env: { ...process.env, ...env } }));
     };
 
+    const fnEnv = (prefix: string) => t.value(Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix))![1].Properties!.Environment.Variables) as Record<string, string>;
     const ok = (results: { ok: boolean; error?: string }[]) => assert.ok(results.every((r) => r.ok), JSON.stringify(results));
     ok(await job('backup postgres callcenter (task)', taskRole('--json backup postgres --name callcenter'), (ctx) => backupPostgresJob(ctx, 'callcenter')));
     ok(await job('backup redis sessions (task)', taskRole('--json backup redis --name sessions'), (ctx) => backupRedisJob(ctx, 'sessions')));
@@ -100,6 +106,17 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
     assert.ok(drills.every((d) => d.ok), JSON.stringify(drills));
     await job('restore postgres (task)', taskRole('--json --help'), (ctx) => restorePostgresJob(ctx, { name: 'callcenter', backupId: 'latest', target: `${db.name}_restored`, confirm: undefined, clean: false, jobs: 1 }));
     await job('status freshness (function)', functionRole('StatusFunction'), (ctx) => checkFreshness(ctx));
+    const parts = await job('partitions (function)', functionRole('PartitionsFunction'), (ctx) => ensurePartitionsJob(ctx, { dryRun: false }));
+    assert.ok(parts.every((r) => r.status !== 'failed'), JSON.stringify(parts));
+
+    // Each function reads its configuration from the SSM parameter (mocked at the SDK).
+    for (const fn of ['PartitionsFunction', 'VerifyFunction', 'StatusFunction']) {
+      const calls: AwsCall[] = [];
+      callsByJob.set(`${fn} reads its configuration (SSM mocked)`, { principal: functionRole(fn), calls });
+      const ssm = recordCalls(new SSMClient({ region: 'eu-central-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), calls, () => ({ Parameter: { Value: opsText } }));
+      const source = configSourceFromEnv(new Logger({ logLevel: 'SILENT' }), fnEnv(fn), new SSMProvider({ awsSdkV3Client: ssm }));
+      await source.current();
+    }
 
     // Something for prune to remove: an expired backup and an interrupted upload, both old.
     const admin = createS3Client(s3.env);
@@ -116,7 +133,6 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
     const restoreCalls: AwsCall[] = [];
     callsByJob.set('restore request (function; ECS mocked)', { principal: functionRole('RestoreFunction'), calls: restoreCalls });
     const ecs = recordCalls(new ECSClient({ region: 'eu-central-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), restoreCalls, () => ({ tasks: [{ taskArn: 'arn:aws:ecs:eu-central-1:123456789012:task/c/0123' }], failures: [] }));
-    const fnEnv = (prefix: string) => t.value(Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix))![1].Properties!.Environment.Variables) as Record<string, string>;
     await startRestore({ component: 'postgres', backupId: 'latest', target: 'callcenter_restored' }, 'req-1', { ecs, env: restoreEnvironmentSchema.parse(fnEnv('RestoreFunction')) });
     const secretCalls: AwsCall[] = [];
     callsByJob.set('status secrets (function; Secrets Manager mocked)', { principal: functionRole('StatusFunction'), calls: secretCalls });
@@ -325,6 +341,10 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
 
 /** ECS and Secrets Manager calls: the actions and resources AWS authorizes them on. */
 function controlPlane(t: ResolvedTemplate, call: AwsCall): Requirement[] | undefined {
+  if (call.service === 'SSM' && call.operation === 'GetParameter') {
+    const name = String(call.input.Name);
+    return [{ action: 'ssm:GetParameter', resource: `arn:aws:ssm:${t.region}:${t.account}:parameter${name.startsWith('/') ? '' : '/'}${name}` }];
+  }
   if (call.service === 'SecretsManager' && call.operation === 'GetSecretValue') return [{ action: 'secretsmanager:GetSecretValue', resource: String(call.input.SecretId) }];
   if (call.service === 'ECS' && call.operation === 'RunTask') {
     const defArn = String(call.input.taskDefinition);
