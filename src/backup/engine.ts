@@ -160,7 +160,12 @@ async function writeManifest(repo: Repository, component: Component, name: strin
       log.warn(`${component} backup ${name}: the manifest write reported a failure but the manifest is stored intact`, { id: written.id, error: (error as Error).message });
       return;
     }
-    if (stored !== 'absent') {
+    if (stored === 'other') {
+      // Another run's manifest under our reserved id cannot happen unless the store ignored the
+      // reservation: touch nothing, say so.
+      throw new BackupFailedError(component, name, new Error(`the manifest write failed (${(error as Error).message}) and ${key} holds a manifest this run did not write: left as it is, with its payload`, { cause: error }));
+    }
+    if (stored === 'unknown') {
       const removed = await repo.delete([key]).then(() => true, () => false);
       // A manifest we could not remove may still be there: keep its payload, so the backup is
       // then complete rather than a manifest pointing at nothing.

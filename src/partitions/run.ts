@@ -167,7 +167,9 @@ async function executePlan(
           );
           continue;
         }
-        if (rowsInDefault > 0) statements = moveStatements(plan, action, await columnsOf(client, plan));
+        // Always the locked move when a default partition exists, even with nothing to move
+        // now: a row the application inserts after the count would otherwise make ATTACH fail.
+        statements = moveStatements(plan, action, await columnsOf(client, plan));
       }
       if (options.dryRun) {
         sql.push('BEGIN', ...statements, 'COMMIT');

@@ -84,7 +84,8 @@ export async function restoreKnowledge(entry: BackupEntry, targetDir: string, op
   // What a killed restore left: our own staging and swap directories, never the user's data.
   for (const name of (await readdir(root)).filter((n) => n.startsWith(STAGING))) await rm(path.join(root, name), { recursive: true, force: true });
   // A leftover .ops-previous-* holds data that was in the target: it counts, and goes with the rest.
-  const present = (await readdir(root)).filter((n) => !n.startsWith(STAGING));
+  // lost+found belongs to the file system at a mount point, not to the knowledge base: never moved or removed.
+  const present = (await readdir(root)).filter((n) => !n.startsWith(STAGING) && n !== 'lost+found');
   if (present.length > 0 && options.confirm !== targetDir && options.confirm !== root) throw new RestoreRefusedError(targetDir, `${present.length} entries`);
   const expected = new Map((((manifest.details as { entries?: FileRecord[] } | undefined)?.entries ?? []) as FileRecord[]).map((e) => [e.path, e]));
   const result: KnowledgeRestoreResult = { backupId: entry.id, target: root, files: 0, directories: 0, symlinks: 0, hardlinks: 0, bytes: 0, replaced: 0, seconds: 0 };

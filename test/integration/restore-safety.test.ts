@@ -147,8 +147,12 @@ describe('restores that cannot hurt: hostile archives, swapped payloads, in-plac
       await writeFile(path.join(dest, 'docs', 'faq.md'), 'damaged');
       await rm(path.join(dest, 'run.sh'));
       await writeFile(path.join(dest, 'stray.txt'), 'not in the backup');
+      // A mount point's lost+found is the file system's, not the knowledge base's.
+      await mkdir(path.join(dest, 'lost+found'));
       const r = await runCli(['--config', cfg, '--json', 'restore', 'knowledge', 'latest', '--target', dest, '--confirm', dest]);
       assert.equal(r.code, 0, r.stderr);
+      assert.ok((await stat(path.join(dest, 'lost+found'))).isDirectory(), 'lost+found kept');
+      await rm(path.join(dest, 'lost+found'), { recursive: true });
       await rm(path.join(src, 'a-fifo'));
       try {
         assert.equal(listing(dest), listing(src));
