@@ -128,7 +128,11 @@ export async function listBackups(repo: Repository, component: Component, name: 
 
 /** `latest` = the newest complete backup; otherwise the id given, which must be complete. */
 export async function findBackup(repo: Repository, component: Component, name: string, idOrLatest: string): Promise<BackupEntry> {
-  const all = await listBackups(repo, component, name);
+  return pickBackup(await listBackups(repo, component, name), component, name, idOrLatest);
+}
+
+/** `findBackup` on a listing already read. */
+export function pickBackup(all: BackupEntry[], component: Component, name: string, idOrLatest: string): BackupEntry {
   const found = idOrLatest === 'latest' ? all.find((b) => b.manifest) : all.find((b) => b.id === idOrLatest);
   if (found?.broken) throw new BackupBrokenError(component, name, found.id, found.broken);
   if (!found?.manifest) throw new BackupNotFoundError(component, name, idOrLatest);
