@@ -7,7 +7,7 @@ import type { Repository } from '../repository/repository.js';
 import { HashingStream, allInOrder, gateOn } from '../util/streams.js';
 import { encoder, codecSuffix, type CodecStage, type EncodeOptions, type ProcessOutput } from './codec.js';
 import { BackupAbortedError, BackupFailedError } from './errors.js';
-import { MANIFEST, backupPrefix, formatBackupId, type Component } from './layout.js';
+import { MANIFEST, RESERVATION, backupPrefix, formatBackupId, type Component } from './layout.js';
 import type { Manifest, StreamCodec } from './manifest.js';
 import { recordBytes, writeRecord } from './catalog.js';
 
@@ -61,7 +61,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   const startedAt = now();
   const { id, token } = await reserveId(repo, component, name, startedAt);
   const key = `${backupPrefix(component, name, id)}${options.payloadName}${codecSuffix(options.streamCodec)}`;
-  const reservationKey = `${backupPrefix(component, name, id)}${RESERVATION}`;
+  const reservation = reservationKey(component, name, id);
   log.info(`${component} backup ${name} started`, { id, key, repository: repo.url });
 
   if (options.signal?.aborted) throw new BackupAbortedError(component, name, String(options.signal.reason ?? 'aborted'));
@@ -87,7 +87,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
     source?.stop();
     enc?.kill();
     await Promise.allSettled([...(source?.producers ?? []), ...(enc ? [enc.done] : [])]);
-    await repo.delete([key, reservationKey]).catch(() => undefined);
+    await repo.delete([key, reservation]).catch(() => undefined);
     if (options.signal?.aborted) throw new BackupAbortedError(component, name, String(options.signal.reason ?? 'aborted'));
     throw new BackupFailedError(component, name, error);
   }
@@ -107,7 +107,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   return { manifest, written };
 }
 
-const RESERVATION = 'reservation.json';
+const reservationKey = (component: Component, name: string, id: string) => `${backupPrefix(component, name, id)}${RESERVATION}`;
 
 /**
  * The id is the start second, with a suffix when another backup already has it. Claimed
@@ -122,7 +122,7 @@ async function reserveId(repo: Repository, component: Component, name: string, a
   for (let suffix = 0; suffix < 1000; suffix += 1) {
     const id = formatBackupId(at, suffix);
     if (taken.has(id)) continue;
-    if (await repo.createExclusive(`${backupPrefix(component, name, id)}${RESERVATION}`, record)) return { id, token };
+    if (await repo.createExclusive(reservationKey(component, name, id), record)) return { id, token };
   }
   throw new Error(`no free backup id in second ${base}: 1000 backups started in it`);
 }
@@ -132,10 +132,9 @@ async function reserveId(repo: Repository, component: Component, name: string, a
  * is the one this run wrote (a store that ignored the conditional write would show it here).
  */
 async function assertStillOurs(repo: Repository, component: Component, name: string, id: string, token: string, written: WrittenPayload): Promise<void> {
-  const prefix = backupPrefix(component, name, id);
-  const reservation = (await repo.getBytes(prefix + RESERVATION))?.toString('utf8') ?? '';
+  const reservation = (await repo.getBytes(reservationKey(component, name, id)))?.toString('utf8') ?? '';
   if (!reservation.includes(token)) throw new Error(`backup id ${id} was taken over by another run: not writing a manifest for data it may have replaced`);
-  const stored = (await repo.list(prefix)).find((o) => o.key === written.key);
+  const stored = (await repo.list(backupPrefix(component, name, id))).find((o) => o.key === written.key);
   if (!stored || stored.size !== written.bytes) throw new Error(`payload ${written.key} is ${stored ? `${stored.size} bytes, expected ${written.bytes}` : 'missing'} after the upload`);
 }
 
@@ -171,7 +170,7 @@ async function writeManifest(repo: Repository, component: Component, name: strin
       // then complete rather than a manifest pointing at nothing.
       if (!removed) throw new BackupFailedError(component, name, new Error(`the manifest write failed (${(error as Error).message}) and ${key} could not be checked or removed: the backup may be listed; the payload is kept`, { cause: error }));
     }
-    await repo.delete([written.key, backupPrefix(component, name, written.id) + RESERVATION]).catch(() => undefined);
+    await repo.delete([written.key, reservationKey(component, name, written.id)]).catch(() => undefined);
     throw new BackupFailedError(component, name, error);
   }
 }

@@ -3,6 +3,8 @@ export type Component = (typeof COMPONENTS)[number];
 
 export const MANIFEST = 'manifest.json';
 export const VERIFICATION = 'verification.json';
+/** Created exclusively when a run claims the id: who owns this backup directory. */
+export const RESERVATION = 'reservation.json';
 export const DRILL = 'drill.json';
 
 const ID = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-(\d+))?$/;

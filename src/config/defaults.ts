@@ -25,3 +25,6 @@ export const SEED_DEFAULTS = {
     partitionCoverageMinPeriods: 2,
   },
 } as const;
+
+/** Bounds on every S3 request (not from the seeds): the schema's defaults, and the S3 client's when no config is at hand. */
+export const S3_TIMEOUT_DEFAULTS = { requestTimeoutMs: 30_000, connectTimeoutMs: 5_000, maxAttempts: 3 } as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SEED_DEFAULTS } from './defaults.js';
+import { S3_TIMEOUT_DEFAULTS, SEED_DEFAULTS } from './defaults.js';
 import { inlineSecrets } from '../util/mask.js';
 
 /** Names become S3 key segments and metric labels: keep them boring. */
@@ -172,11 +172,11 @@ export const configSchema = z
         partSizeMiB: z.number().int().min(5).max(512).default(6),
         queueSize: z.number().int().min(1).max(16).default(2),
         /** s3://: a request that sends or receives nothing for this long fails (and is retried). */
-        requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(S3_TIMEOUT_DEFAULTS.requestTimeoutMs),
         /** s3://: connecting (TCP + TLS) may take this long. */
-        connectTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+        connectTimeoutMs: z.number().int().min(100).max(60_000).default(S3_TIMEOUT_DEFAULTS.connectTimeoutMs),
         /** s3://: attempts per request, the first included (the SDK backs off between them). */
-        maxAttempts: z.number().int().min(1).max(10).default(3),
+        maxAttempts: z.number().int().min(1).max(10).default(S3_TIMEOUT_DEFAULTS.maxAttempts),
       })
       .strict()
       .prefault({}),

@@ -33,7 +33,7 @@ export function createJobContext(
         kmsKeyId: config.repository.kmsKeyId,
         partSizeMiB: config.repository.partSizeMiB,
         queueSize: config.repository.queueSize,
-        timeouts: { requestTimeoutMs: config.repository.requestTimeoutMs, connectTimeoutMs: config.repository.connectTimeoutMs, maxAttempts: config.repository.maxAttempts },
+        timeouts: config.repository,
       }),
     metrics: options.metrics ?? new NullMetrics(),
     env: options.env ?? process.env,

@@ -15,6 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, Transform } from 'node:stream';
 import { ObjectNotFoundError, RepositoryError, RepositoryWriteError } from './errors.js';
 import type { ObjectInfo, PutOptions, PutResult, Repository } from './repository.js';
+import { S3_TIMEOUT_DEFAULTS } from '../config/defaults.js';
 
 const MIB = 1024 * 1024;
 /** How long cleanup of a failed upload may take: SIGTERM must end the job within the task's stop timeout. */
@@ -46,13 +47,13 @@ export interface S3Timeouts {
   maxAttempts: number;
 }
 
-export const DEFAULT_S3_TIMEOUTS: S3Timeouts = { requestTimeoutMs: 30_000, connectTimeoutMs: 5_000, maxAttempts: 3 };
+
 
 /**
  * A custom endpoint (s3rver, MinIO, …) comes from the SDK's own AWS_ENDPOINT_URL_S3;
  * such stores want path-style addressing and cannot take the SDK's default checksums.
  */
-export function createS3Client(env: Record<string, string | undefined> = process.env, timeouts: S3Timeouts = DEFAULT_S3_TIMEOUTS): S3Client {
+export function createS3Client(env: Record<string, string | undefined> = process.env, timeouts: S3Timeouts = S3_TIMEOUT_DEFAULTS): S3Client {
   const endpoint = env.AWS_ENDPOINT_URL_S3;
   return new S3Client({
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -139,9 +140,7 @@ export class S3Repository implements Repository {
 
   async putBytes(key: string, body: Buffer | string): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), Body: body, ...this.encryption() }),
-      );
+      await this.putSmall(key, body, false);
     } catch (error) {
       throw new RepositoryWriteError(key, error);
     }
@@ -149,9 +148,7 @@ export class S3Repository implements Repository {
 
   async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), Body: body, IfNoneMatch: '*', ...this.encryption() }),
-      );
+      await this.putSmall(key, body, true);
       return true;
     } catch (error) {
       // 412: the object exists; 409: a conditional write to the same key is in flight.
@@ -159,6 +156,13 @@ export class S3Repository implements Repository {
       if (status === 412 || status === 409) return false;
       throw new RepositoryWriteError(key, error);
     }
+  }
+
+  /** One PutObject; `exclusive`: only if the key does not exist (If-None-Match: *). */
+  private async putSmall(key: string, body: Buffer | string, exclusive: boolean): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.options.bucket, Key: this.fullKey(key), Body: body, ...(exclusive ? { IfNoneMatch: '*' } : {}), ...this.encryption() }),
+    );
   }
 
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
