@@ -165,10 +165,9 @@ export function planTable(
     (a.to < aheadEnd && b.from > currentFrom ? plan.problems : plan.warnings).push(gap);
   }
 
-  if (config.retention !== null && cutoffPeriod) {
-    const byPlan = boundLiteral(cutoffPeriod.start, keyType, tz);
+  if (plan.retentionCutoff) {
     const live = boundLiteral(periodContaining(localDateIn(settings.realNow ?? settings.now, tz), config.interval).start, keyType, tz);
-    const cutoff = byPlan < live ? byPlan : live;
+    const cutoff = plan.retentionCutoff < live ? plan.retentionCutoff : live;
     for (const child of parent.children) {
       // Upper bound from the catalog, at or before the cutoff: never the current or a future period.
       if (child.to === null || child.to > cutoff) continue;

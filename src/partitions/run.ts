@@ -8,11 +8,9 @@ import { parseQualifiedName } from '../postgres/identifiers.js';
 import { existingRelations, readParents } from './catalog.js';
 import { DropNeedsConfirmationError, ReadReplicaError } from './errors.js';
 import { periodsToHave, planTable, type TablePlan } from './plan.js';
-import { countDefaultRowsSql, createStatements, dropStatements, isMoveStatement, moveStatements } from './sql.js';
+import { countDefaultRowsSql, createStatements, defaultRowsLeftSql, dropStatements, moveStatements } from './sql.js';
 import { DEFAULT_NAMING, localDateIn, partitionName, periodContaining, shiftPeriod } from './periods.js';
 import { archivePartition } from './archive.js';
-import { quoteIdent, quoteQualified } from '../postgres/identifiers.js';
-import { literal } from './sql.js';
 import type { Repository } from '../repository/repository.js';
 
 /** One advisory lock key for partition maintenance, per database. */
@@ -157,9 +155,12 @@ async function executePlan(
   for (const action of plan.create) {
     try {
       let statements = createStatements(plan, action);
+      // The statement whose row count is the number of rows moved (with a default partition).
+      let move: string | undefined;
+      let rowsInDefault = 0;
       if (plan.defaultPartition) {
         const { rows } = await client.query<{ n: string }>(countDefaultRowsSql(plan, action));
-        const rowsInDefault = Number(rows[0]?.n ?? 0);
+        rowsInDefault = Number(rows[0]?.n ?? 0);
         if (rowsInDefault > options.moveLimit) {
           result.problems.push(
             `default partition ${plan.defaultPartition} holds ${rowsInDefault} rows for [${action.from}, ${action.to}) (more than moveDefaultRowsLimit ${options.moveLimit}): ` +
@@ -169,12 +170,12 @@ async function executePlan(
         }
         // Always the locked move when a default partition exists, even with nothing to move
         // now: a row the application inserts after the count would otherwise make ATTACH fail.
-        statements = moveStatements(plan, action, await columnsOf(client, plan));
+        ({ statements, move } = moveStatements(plan, action, await columnsOf(client, plan)));
       }
       if (options.dryRun) {
         sql.push('BEGIN', ...statements, 'COMMIT');
         result.created.push(action.name);
-        if (statements.some(isMoveStatement)) result.moved[action.name] = Number((await client.query<{ n: string }>(countDefaultRowsSql(plan, action))).rows[0]?.n ?? 0);
+        if (rowsInDefault > 0) result.moved[action.name] = rowsInDefault;
         continue;
       }
       let moved = 0;
@@ -185,7 +186,7 @@ async function executePlan(
           for (const s of statements) {
             const r = await client.query(s);
             // The move's own count: what this transaction took out of the default partition.
-            if (isMoveStatement(s)) moved = r.rowCount ?? 0;
+            if (s === move) moved = r.rowCount ?? 0;
           }
           await client.query('COMMIT');
         } catch (error) {
@@ -228,10 +229,7 @@ async function executePlan(
   if (plan.defaultPartition) {
     // Rows the run could not (or may not) place: for periods older than retention, or
     // beyond any partition. They are kept, and a person is told.
-    const def = quoteQualified(plan.schema, plan.defaultPartition);
-    const key = quoteIdent(plan.keyColumn!);
-    const cutoff = plan.retentionCutoff ? `${literal(plan.retentionCutoff)}::${plan.keyType}` : 'NULL';
-    const { rows } = await client.query<{ n: string; old: string }>(`SELECT count(*)::bigint AS n, count(*) FILTER (WHERE ${key} < ${cutoff})::bigint AS old FROM ONLY ${def}`);
+    const { rows } = await client.query<{ n: string; old: string }>(defaultRowsLeftSql(plan));
     const left = Number(rows[0]?.n ?? 0) - (options.dryRun ? Object.values(result.moved).reduce((a, b) => a + b, 0) : 0);
     const old = Number(rows[0]?.old ?? 0);
     if (left > 0) {

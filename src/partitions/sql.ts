@@ -44,7 +44,7 @@ export function createStatements(plan: TablePlan, action: CreateAction): string[
  * between them without having copied it. Locks go parent first, then the default
  * partition: the order an INSERT takes them.
  */
-export function moveStatements(plan: TablePlan, action: CreateAction, columns: string[]): string[] {
+export function moveStatements(plan: TablePlan, action: CreateAction, columns: string[]): { statements: string[]; move: string } {
   const parent = quoteQualified(plan.schema, plan.name);
   const child = quoteQualified(plan.schema, action.name);
   const def = quoteQualified(plan.schema, plan.defaultPartition!);
@@ -53,22 +53,15 @@ export function moveStatements(plan: TablePlan, action: CreateAction, columns: s
   const cols = columns.map(quoteIdent).join(', ');
   const where = `${key} >= ${typed(action.from, kt)} AND ${key} < ${typed(action.to, kt)}`;
   const [create, check, attach, dropCheck] = createStatements(plan, action) as [string, string, string, string];
-  return [
-    `LOCK TABLE ONLY ${parent} IN EXCLUSIVE MODE`,
-    `LOCK TABLE ONLY ${def} IN ACCESS EXCLUSIVE MODE`,
-    create,
-    `${MOVE_MARK} moved AS (DELETE FROM ONLY ${def} WHERE ${where} RETURNING ${cols}) INSERT INTO ${child} (${cols}) SELECT ${cols} FROM moved`,
-    check,
-    attach,
-    dropCheck,
-  ];
+  const move = `WITH moved AS (DELETE FROM ONLY ${def} WHERE ${where} RETURNING ${cols}) INSERT INTO ${child} (${cols}) SELECT ${cols} FROM moved`;
+  return { statements: [`LOCK TABLE ONLY ${parent} IN EXCLUSIVE MODE`, `LOCK TABLE ONLY ${def} IN ACCESS EXCLUSIVE MODE`, create, move, check, attach, dropCheck], move };
 }
 
-const MOVE_MARK = 'WITH';
-
-/** The statement of `moveStatements` whose row count is the number of rows moved. */
-export function isMoveStatement(statement: string): boolean {
-  return statement.startsWith(`${MOVE_MARK} moved AS (DELETE FROM `);
+/** Rows still in the default partition after a run, and how many of them are older than the retention cutoff. */
+export function defaultRowsLeftSql(plan: TablePlan): string {
+  const key = quoteIdent(plan.keyColumn!);
+  const cutoff = plan.retentionCutoff ? typed(plan.retentionCutoff, plan.keyType!) : 'NULL';
+  return `SELECT count(*)::bigint AS n, count(*) FILTER (WHERE ${key} < ${cutoff})::bigint AS old FROM ONLY ${quoteQualified(plan.schema, plan.defaultPartition!)}`;
 }
 
 export function countDefaultRowsSql(plan: TablePlan, action: CreateAction): string {
