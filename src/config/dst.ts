@@ -1,4 +1,5 @@
 import type { OpsConfig } from './load.js';
+import { offsetAt } from '../util/zone.js';
 
 /**
  * EventBridge Scheduler runs a cron schedule in its time zone's wall clock: a time that
@@ -62,17 +63,7 @@ function parseCron(expression: string): Cron | undefined {
   return { minutes, hours, dom: d, months, dow: w ? w.map((x) => x - 1) : null };
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function offsetMinutes(at: number, timeZone: string): number {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
-    formatters.set(timeZone, f);
-  }
-  const p = Object.fromEntries(f.formatToParts(new Date(at)).map((x) => [x.type, x.value]));
-  const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute));
-  return Math.round((wall - Math.floor(at / 60_000) * 60_000) / 60_000);
-}
+const offsetMinutes = (at: number, timeZone: string) => Math.round(offsetAt(at, timeZone) / 60_000);
 
 /** Instants (to the minute) where the zone's UTC offset changes, within [from, to). */
 function transitions(timeZone: string, from: number, to: number): { at: number; before: number; after: number }[] {
@@ -122,7 +113,8 @@ export function dstWarnings(schedule: string, expression: string, timeZone: stri
         if (at < startMin || at >= startMin + length) continue;
         const date = `${y}-${pad(mo)}-${pad(d)}`;
         const time = `${pad(h)}:${pad(m)}`;
-        const shift = `${pad(Math.floor(startMin / 60))}:${pad(startMin % 60)} -> ${pad(Math.floor((startMin + length) / 60) % 24)}:${pad((startMin + length) % 60)}`;
+        const clock = (minutes: number) => `${pad(Math.floor(minutes / 60) % 24)}:${pad(minutes % 60)}`;
+        const [a, b] = [clock(startMin), clock(startMin + length)];
         out.push({
           schedule,
           expression,
@@ -130,8 +122,8 @@ export function dstWarnings(schedule: string, expression: string, timeZone: stri
           date,
           kind: skipped ? 'skipped' : 'ambiguous',
           message: skipped
-            ? `${schedule} ${expression} in ${timeZone}: ${date} ${time} does not exist (clocks go forward ${shift}); EventBridge Scheduler skips that run. Move it out of ${shift.split(' ')[0]}-${shift.split(' ').at(-1)} or use UTC`
-            : `${schedule} ${expression} in ${timeZone}: ${date} ${time} happens twice (clocks go back from ${shift.split(' ').at(-1)} to ${shift.split(' ')[0]}); EventBridge Scheduler runs it once`,
+            ? `${schedule} ${expression} in ${timeZone}: ${date} ${time} does not exist (clocks go forward ${a} -> ${b}); EventBridge Scheduler skips that run. Move it out of ${a}-${b} or use UTC`
+            : `${schedule} ${expression} in ${timeZone}: ${date} ${time} happens twice (clocks go back from ${b} to ${a}); EventBridge Scheduler runs it once`,
         });
       }
     }

@@ -1,3 +1,5 @@
+import { formatterFor, offsetAt } from '../util/zone.js';
+
 /** A calendar date with no time zone: the unit partitions are cut in. */
 export interface LocalDate {
   y: number;
@@ -37,39 +39,11 @@ export function addMonths(d: LocalDate, n: number): LocalDate {
   return { y: Math.floor(index / 12), m: (index % 12) + 1, d: 1 };
 }
 
-// Building an Intl.DateTimeFormat costs far more than using one: one per zone, reused.
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
 /** The wall-clock date of an instant in an IANA time zone. */
 export function localDateIn(instant: Date, timeZone: string): LocalDate {
   const parts = formatterFor(timeZone).formatToParts(instant);
   const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
   return { y: get('year'), m: get('month'), d: get('day') };
-}
-
-/** Offset of `timeZone` from UTC at an instant, in ms (east positive). */
-function offsetAt(instant: number, timeZone: string): number {
-  const parts = formatterFor(timeZone).formatToParts(new Date(instant));
-  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return asUtc - Math.floor(instant / 1000) * 1000;
 }
 
 /** The instant local midnight of `date` happens in `timeZone` (DST-aware). */
