@@ -3,12 +3,12 @@ import { link, lstat, mkdir, mkdtemp, open, readdir, rename, rm, symlink, utimes
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BackupEntry } from '../backup/catalog.js';
-import { decoder } from '../backup/codec.js';
 import type { FileRecord } from '../knowledge/archive.js';
 import { readTar } from '../knowledge/extract.js';
 import type { Repository } from '../repository/repository.js';
-import { HashingStream, holdLastUntil } from '../util/streams.js';
-import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
+import { HashingStream } from '../util/streams.js';
+import { pipeCheckedPayload } from './payload.js';
+import { RestoreError, RestoreRefusedError } from './errors.js';
 
 export class UnsafePathError extends RestoreError {
   constructor(entryPath: string, why: string) {
@@ -104,7 +104,6 @@ export async function restoreKnowledge(entry: BackupEntry, targetDir: string, op
 }
 
 async function extractInto(staging: string, entry: BackupEntry, expected: Map<string, FileRecord>, result: KnowledgeRestoreResult, repo: Repository): Promise<void> {
-  const manifest = entry.manifest!;
   const dirTimes: [string, Date][] = [];
   const { sink, done } = readTar(async (e, content) => {
     const dest = await safeDestination(staging, e.path);
@@ -155,15 +154,7 @@ async function extractInto(staging: string, entry: BackupEntry, expected: Map<st
     }
   });
 
-  const hasher = new HashingStream();
-  const gate = holdLastUntil(async () => {
-    const actual = hasher.digest();
-    if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);
-  });
-  const source = await repo.get(manifest.payload.key);
-  const dec = decoder(manifest.payload.streamCodec);
-  if (dec) await Promise.all([pipeline(source, hasher, gate, dec.input), pipeline(dec.output, sink), dec.done]);
-  else await pipeline(source, hasher, gate, sink);
+  await pipeCheckedPayload(entry, repo, [sink]);
   await done;
   // Directory times last: writing their contents changed them. lstat again: only a real directory.
   for (const [dir, mtime] of dirTimes.reverse()) {

@@ -2,10 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Cluster } from 'ioredis';
 import type { BackupEntry } from '../backup/catalog.js';
-import { decoder } from '../backup/codec.js';
 import type { Log } from '../log.js';
 import { RespConnection } from '../redis/resp-connection.js';
 import { RespReplyError } from '../redis/resp.js';
@@ -14,9 +12,8 @@ import { RedisConnectionError } from '../redis/errors.js';
 import { LogicalReader, dumpFooter, type LogicalRecord } from '../redis/logical-format.js';
 import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
-import { HashingStream, holdLastUntil } from '../util/streams.js';
-import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
-import { provePayload } from './payload.js';
+import { RestoreError, RestoreRefusedError } from './errors.js';
+import { pipeCheckedPayload, provePayload } from './payload.js';
 
 export interface RedisRestoreResult {
   backupId: string;
@@ -32,19 +29,6 @@ export interface RedisRestoreResult {
   duplicatesSkipped: number;
   seconds: number;
   placedFile?: string;
-}
-
-/** The payload, decoded, with its sha256 checked before the last bytes are released. */
-async function decodedPayload(entry: BackupEntry, repo: Repository) {
-  const manifest = entry.manifest!;
-  const hasher = new HashingStream();
-  const gate = holdLastUntil(async () => {
-    const actual = hasher.digest();
-    if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);
-  });
-  const source = await repo.get(manifest.payload.key);
-  const dec = decoder(manifest.payload.streamCodec);
-  return { source, hasher, gate, dec };
 }
 
 /** Where RESTORE commands go: one server (any database) or a cluster (database 0, routed by slot). */
@@ -173,7 +157,6 @@ export async function restoreRedisLogical(
     // RESTOREs cannot be staged and swapped: the payload is proven whole before the first one.
     await provePayload(entry, deps.repo);
 
-    const { source, hasher, gate, dec } = await decodedPayload(entry, deps.repo);
     let restored = 0;
     let expiredSkipped = 0;
     let duplicatesSkipped = 0;
@@ -214,9 +197,7 @@ export async function restoreRedisLogical(
         flush().then(() => cb(), cb);
       },
     });
-    const reader = new LogicalReader();
-    if (dec) await Promise.all([pipeline(source, hasher, gate, dec.input), pipeline(dec.output, reader, sink), dec.done]);
-    else await pipeline(source, hasher, gate, reader, sink);
+    await pipeCheckedPayload(entry, deps.repo, [new LogicalReader(), sink]);
     return { backupId: entry.id, target: address, mode: 'logical', restored, expiredSkipped, duplicatesSkipped, seconds: (Date.now() - started) / 1000 };
   } finally {
     target.close();
@@ -235,11 +216,8 @@ export async function placeRdbFile(entry: BackupEntry, targetDir: string, option
   if (exists && options.confirm !== dir && options.confirm !== targetDir) throw new RestoreRefusedError(targetDir, 'dump.rdb exists');
   await mkdir(dir, { recursive: true });
   const partial = `${file}.ops-partial`;
-  const { source, hasher, gate, dec } = await decodedPayload(entry, deps.repo);
   try {
-    const out = createWriteStream(partial);
-    if (dec) await Promise.all([pipeline(source, hasher, gate, dec.input), pipeline(dec.output, out), dec.done]);
-    else await pipeline(source, hasher, gate, out);
+    await pipeCheckedPayload(entry, deps.repo, [createWriteStream(partial)]);
     await rename(partial, file);
   } catch (error) {
     await rm(partial, { force: true });
