@@ -28,6 +28,9 @@ import { grantRepository } from './repository-grants.js';
 import { accessLogBucketProps, backupBucketProps, deadLetterQueueProps, keyProps, logGroupProps } from './secure-defaults.js';
 import type { LoadedStage } from './stage-config.js';
 
+/** The jobs' subnets in a VPC the stack creates: isolated when there is no NAT gateway. */
+const jobsSubnetType = (stage: LoadedStage['stage']) => (stage.vpc.mode === 'create' && stage.vpc.natGateways === 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS);
+
 /**
  * Interface endpoints for a VPC without a NAT gateway: image pulls (ECR API and Docker,
  * layers come through the S3 gateway endpoint), logs, secrets, configuration, metrics,
@@ -76,7 +79,7 @@ export class OpsStack extends Stack {
     // --- Network: the jobs' own security group, let into the databases' groups.
     const vpc = this.vpc(props.loaded);
     const subnets: ec2.SubnetSelection =
-      stage.vpc.mode === 'import' ? { subnets: vpc.privateSubnets } : { subnetType: stage.vpc.mode === 'create' && stage.vpc.natGateways === 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS };
+      stage.vpc.mode === 'import' ? { subnets: vpc.privateSubnets } : { subnetType: jobsSubnetType(stage) };
     const jobsSg = new ec2.SecurityGroup(this, 'JobsSecurityGroup', { vpc, description: 'ops-automation jobs: outbound to databases, Redis, EFS, AWS APIs', allowAllOutbound: true });
     const ports = (urls: (string | undefined)[], fallback: number) => [...new Set(urls.map((u) => (u ? Number(new URL(u).port || fallback) : fallback)))];
     const ingress = (groups: string[], portList: number[], what: string) =>
@@ -88,7 +91,7 @@ export class OpsStack extends Stack {
     // Without a NAT gateway the private subnets reach AWS only through endpoints: every
     // service a task or an in-VPC function calls gets one (doc/deploy.md lists them), open
     // to the jobs' group only.
-    if (stage.vpc.mode === 'create' && stage.vpc.natGateways === 0) {
+    if (jobsSubnetType(stage) === ec2.SubnetType.PRIVATE_ISOLATED) {
       for (const [endpointId, service] of noNatEndpoints(stage)) {
         const endpoint = new ec2.InterfaceVpcEndpoint(this, endpointId, { vpc, service, privateDnsEnabled: true, subnets, open: false });
         endpoint.connections.allowDefaultPortFrom(jobsSg, 'HTTPS from ops-automation jobs');
@@ -288,7 +291,7 @@ export class OpsStack extends Stack {
       // No NAT gateway: the jobs' subnets are isolated and reach AWS through endpoints.
       subnetConfiguration: [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-        { name: 'jobs', subnetType: v.natGateways === 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+        { name: 'jobs', subnetType: jobsSubnetType(stage), cidrMask: 22 },
       ],
       flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.REJECT } },
     });

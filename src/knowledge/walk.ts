@@ -17,6 +17,8 @@ export interface SourceEntry {
   read?: () => Promise<Buffer>;
 }
 
+const inode = (st: { dev: number; ino: number }) => `${st.dev}:${st.ino}`;
+
 /** A directory tree in a stable order: directories before their contents, names sorted. */
 export async function* walkDirectory(root: string, skipped: string[]): AsyncGenerator<SourceEntry> {
   // Files with more than one name: the first name found is stored, the others as links to it.
@@ -31,10 +33,10 @@ export async function* walkDirectory(root: string, skipped: string[]): AsyncGene
       if (st.isDirectory()) {
         yield { ...base, type: 'directory', size: 0 };
         yield* walk(relPath);
-      } else if (st.isFile() && st.nlink > 1 && firstName.has(`${st.dev}:${st.ino}`)) {
-        yield { ...base, type: 'link', size: 0, linkname: firstName.get(`${st.dev}:${st.ino}`)! };
+      } else if (st.isFile() && st.nlink > 1 && firstName.has(inode(st))) {
+        yield { ...base, type: 'link', size: 0, linkname: firstName.get(inode(st))! };
       } else if (st.isFile()) {
-        if (st.nlink > 1) firstName.set(`${st.dev}:${st.ino}`, relPath);
+        if (st.nlink > 1) firstName.set(inode(st), relPath);
         // Read buffers no larger than the file: a 1 MiB buffer per small file made V8 run a
         // full GC every few milliseconds under the external-memory pressure (2x slower).
         const highWaterMark = Math.min(1 << 20, Math.max(16 << 10, st.size + 1));
