@@ -148,41 +148,26 @@ export async function benchPartman(): Promise<string> {
     rows.push(['a future gap (now, +1, +5 exist)', `run_maintenance ${m}: created ${range(diff(before, await children(p)))}; the gap +2..+4 is left (partition_gap_fill() exists, by hand)`, `created ${range(r.t.created)} (to ahead = 3); ${r.t.warnings.join('; ') || r.t.problems.join('; ') || 'nothing reported'}; status ${r.status}`]);
   }
 
-  // 4. Default-partition rows for a period about to be created (+3).
-  {
-    const have = [0, 1, 2];
-    const p = await partmanWith('ops_cmp_pm_defnew', have);
-    await withClient(p, (c) => c.query(`INSERT INTO public.calls VALUES (1, '${start(3).slice(0, 10)} 12:00+00')`));
+  // 4 and 5. One row in the default partition for a period the run creates: a new one (+3)
+  // and a missing past one (-2).
+  const defaultRow = async (key: string, label: string, have: number[], rowAt: number, partmanNote: string) => {
+    const row = `INSERT INTO public.calls VALUES (1, '${start(rowAt).slice(0, 10)} 12:00+00')`;
+    const p = await partmanWith(`ops_cmp_pm_${key}`, have);
+    await withClient(p, (c) => c.query(row));
     const before = await children(p);
     const m = await partmanMaintenance(p);
-    const o = await fresh('ops_cmp_ours_defnew', false);
+    const o = await fresh(`ops_cmp_ours_${key}`, false);
     await createMonths(o, have, 'calls_');
-    await withClient(o, (c) => c.query(`CREATE TABLE public.calls_default PARTITION OF public.calls DEFAULT; INSERT INTO public.calls VALUES (1, '${start(3).slice(0, 10)} 12:00+00')`));
+    await withClient(o, (c) => c.query(`CREATE TABLE public.calls_default PARTITION OF public.calls DEFAULT; ${row}`));
     const r = await ours(o);
     rows.push([
-      'default-partition rows for a new period (+3)',
-      `run_maintenance ${m}: created ${range(diff(before, await children(p)))}; rows left in default: ${await rowsIn(p, 'calls_default')}`,
+      label,
+      `run_maintenance ${m}: created ${range(diff(before, await children(p)))}; rows left in default: ${await rowsIn(p, 'calls_default')}${partmanNote}`,
       `created ${range(r.t.created)}, moved ${JSON.stringify(r.t.moved)}; rows left in default: ${await rowsIn(o, 'calls_default')}; status ${r.status}`,
     ]);
-  }
-
-  // 5. Default-partition rows for a past period that is missing (-2 of -4..0).
-  {
-    const have = [-4, -3, -1, 0, 1, 2, 3];
-    const p = await partmanWith('ops_cmp_pm_defpast', have);
-    await withClient(p, (c) => c.query(`INSERT INTO public.calls VALUES (1, '${start(-2).slice(0, 10)} 12:00+00')`));
-    const before = await children(p);
-    const m = await partmanMaintenance(p);
-    const o = await fresh('ops_cmp_ours_defpast', false);
-    await createMonths(o, have, 'calls_');
-    await withClient(o, (c) => c.query(`CREATE TABLE public.calls_default PARTITION OF public.calls DEFAULT; INSERT INTO public.calls VALUES (1, '${start(-2).slice(0, 10)} 12:00+00')`));
-    const r = await ours(o);
-    rows.push([
-      'default-partition rows for a missing past period (-2)',
-      `run_maintenance ${m}: created ${range(diff(before, await children(p)))}; rows left in default: ${await rowsIn(p, 'calls_default')} (partition_data_time() moves them, by hand)`,
-      `created ${range(r.t.created)}, moved ${JSON.stringify(r.t.moved)}; rows left in default: ${await rowsIn(o, 'calls_default')}; status ${r.status}`,
-    ]);
-  }
+  };
+  await defaultRow('defnew', 'default-partition rows for a new period (+3)', [0, 1, 2], 3, '');
+  await defaultRow('defpast', 'default-partition rows for a missing past period (-2)', [-4, -3, -1, 0, 1, 2, 3], -2, ' (partition_data_time() moves them, by hand)');
 
   // 6. Session time zone: the same call from a session in Asia/Tokyo.
   {
