@@ -30,6 +30,18 @@ function writeStage(dir: string, name: string, edit: { stage?: (s: any) => void;
   return file;
 }
 
+/** A stage derived from the example by `edit`, synthesized (cdk-nag unless `nag` is false); its files removed after. */
+async function synthStage(name: string, edit: Parameters<typeof writeStage>[2], nag = true): Promise<{ template: Template }> {
+  const dir = await tempDir(`ops-stage-${name}-`);
+  try {
+    const { app, stack } = buildOpsApp(writeStage(dir, name, edit), { outdir: path.join(dir, 'out'), nag });
+    app.synth();
+    return { template: Template.fromStack(stack) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
   let dir: string;
   let template: Template;
@@ -277,32 +289,24 @@ describe('CDK stage configuration', () => {
   });
 
   it('two databases and two Redis instances: each task carries each target\'s own secret variable, the status function may read all four', async () => {
-    const dir = await tempDir('ops-stage-two-');
-    try {
-      const secret = (n: string) => `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${n}-AbCdEf`;
-      const file = writeStage(dir, 'two', {
-        ops: (o) => {
-          o.postgres[0].passwordSecretArn = secret('callcenter');
-          o.postgres.push({ ...o.postgres[0], name: 'billing', url: 'postgresql://ops_backup@billing.example:5432/billing', passwordSecretArn: secret('billing'), partitions: undefined });
-          o.redis[0].passwordSecretArn = secret('sessions');
-          o.redis.push({ ...o.redis[0], name: 'queue', url: 'redis://queue.example:6379', passwordSecretArn: secret('queue') });
-        },
-      });
-      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out') });
-      app.synth();
-      const t = Template.fromStack(stack);
-      const defs = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((r: any) => r.Properties.ContainerDefinitions[0]);
-      const restore = defs.find((c: any) => c.Command.join(' ') === '--json --help');
-      const names = (restore.Secrets as any[]).map((x) => x.Name).sort();
-      assert.deepEqual(names, ['OPS_CONFIG_JSON', 'OPS_PG_PASSWORD_BILLING', 'OPS_PG_PASSWORD_CALLCENTER', 'OPS_REDIS_PASSWORD_QUEUE', 'OPS_REDIS_PASSWORD_SESSIONS']);
-      assert.equal(new Set(names).size, names.length, 'no variable twice');
-      const billing = (restore.Secrets as any[]).find((x) => x.Name === 'OPS_PG_PASSWORD_BILLING');
-      assert.match(JSON.stringify(billing.ValueFrom), /billing/, 'billing\'s variable holds billing\'s secret');
-      const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('StatusRole')));
-      for (const n of ['callcenter', 'billing', 'sessions', 'queue']) assert.ok(policies.includes(secret(n)), `status may read ${n}'s secret`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const secret = (n: string) => `arn:aws:secretsmanager:eu-central-1:123456789012:secret:${n}-AbCdEf`;
+    const { template: t } = await synthStage('two', {
+      ops: (o) => {
+        o.postgres[0].passwordSecretArn = secret('callcenter');
+        o.postgres.push({ ...o.postgres[0], name: 'billing', url: 'postgresql://ops_backup@billing.example:5432/billing', passwordSecretArn: secret('billing'), partitions: undefined });
+        o.redis[0].passwordSecretArn = secret('sessions');
+        o.redis.push({ ...o.redis[0], name: 'queue', url: 'redis://queue.example:6379', passwordSecretArn: secret('queue') });
+      },
+    });
+    const defs = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((r: any) => r.Properties.ContainerDefinitions[0]);
+    const restore = defs.find((c: any) => c.Command.join(' ') === '--json --help');
+    const names = (restore.Secrets as any[]).map((x) => x.Name).sort();
+    assert.deepEqual(names, ['OPS_CONFIG_JSON', 'OPS_PG_PASSWORD_BILLING', 'OPS_PG_PASSWORD_CALLCENTER', 'OPS_REDIS_PASSWORD_QUEUE', 'OPS_REDIS_PASSWORD_SESSIONS']);
+    assert.equal(new Set(names).size, names.length, 'no variable twice');
+    const billing = (restore.Secrets as any[]).find((x) => x.Name === 'OPS_PG_PASSWORD_BILLING');
+    assert.match(JSON.stringify(billing.ValueFrom), /billing/, 'billing\'s variable holds billing\'s secret');
+    const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('StatusRole')));
+    for (const n of ['callcenter', 'billing', 'sessions', 'queue']) assert.ok(policies.includes(secret(n)), `status may read ${n}'s secret`);
   });
 
   it('stage rules AWS would reject at deploy: Fargate sizes, name lengths, Object Lock replication, created VPC with database groups', async () => {
@@ -334,52 +338,30 @@ describe('CDK stage configuration', () => {
   });
 
   it('a created VPC without NAT gateway: isolated subnets and an endpoint for every service the jobs call', async () => {
-    const dir = await tempDir('ops-stage-nonat-');
-    try {
-      const file = writeStage(dir, 'nonat', {
-        stage: (s) => {
-          s.vpc = { mode: 'create', maxAzs: 2, natGateways: 0 };
-          s.postgresSecurityGroupIds = [];
-          s.redisSecurityGroupIds = [];
-          delete s.account;
-        },
-      });
-      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out') });
-      app.synth();
-      const t = Template.fromStack(stack);
-      t.resourceCountIs('AWS::EC2::NatGateway', 0);
-      const services = Object.values(t.findResources('AWS::EC2::VPCEndpoint')).map((r: any) => JSON.stringify(r.Properties.ServiceName));
-      for (const svc of ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'ssm', 'monitoring', 'ecs', 'scheduler', 'sts', 'aps-workspaces', 's3']) {
-        assert.ok(services.some((x) => x.includes(`.${svc}`)), `an endpoint for ${svc}: ${services.join(' ')}`);
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
+    const { template: t } = await synthStage('nonat', {
+      stage: (s) => {
+        s.vpc = { mode: 'create', maxAzs: 2, natGateways: 0 };
+        s.postgresSecurityGroupIds = [];
+        s.redisSecurityGroupIds = [];
+        delete s.account;
+      },
+    });
+    t.resourceCountIs('AWS::EC2::NatGateway', 0);
+    const services = Object.values(t.findResources('AWS::EC2::VPCEndpoint')).map((r: any) => JSON.stringify(r.Properties.ServiceName));
+    for (const svc of ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'ssm', 'monitoring', 'ecs', 'scheduler', 'sts', 'aps-workspaces', 's3']) {
+      assert.ok(services.some((x) => x.includes(`.${svc}`)), `an endpoint for ${svc}: ${services.join(' ')}`);
     }
   });
 
   it('an imported VPC with its route tables gets the S3 gateway endpoint', async () => {
-    const dir = await tempDir('ops-stage-rtb-');
-    try {
-      const file = writeStage(dir, 'rtb', { stage: (s) => (s.vpc.privateRouteTableIds = ['rtb-0a1b2c3d4e5f60718', 'rtb-0f1e2d3c4b5a69788']) });
-      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out'), nag: false });
-      app.synth();
-      Template.fromStack(stack).hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-0a1b2c3d4e5f60718', 'rtb-0f1e2d3c4b5a69788'] });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { template } = await synthStage('rtb', { stage: (s) => (s.vpc.privateRouteTableIds = ['rtb-0a1b2c3d4e5f60718', 'rtb-0f1e2d3c4b5a69788']) }, false);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', RouteTableIds: ['rtb-0a1b2c3d4e5f60718', 'rtb-0f1e2d3c4b5a69788'] });
   });
 
   it('a stage without an account synthesizes offline, cdk-nag included (acknowledgements name the account as a token)', async () => {
-    const dir = await tempDir('ops-stage-noacct-');
-    try {
-      const file = writeStage(dir, 'noacct', { stage: (s) => delete s.account });
-      const { app, stack } = buildOpsApp(file, { outdir: path.join(dir, 'out') });
-      app.synth(); // threw KeyMustResolveToString, then an unacknowledged wildcard account on the EFS grant
-      const text = JSON.stringify(Template.fromStack(stack).toJSON());
-      assert.doesNotMatch(text, /elasticfilesystem:[a-z0-9-]+:\*:/, 'no wildcard account in an ARN');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    // The synth threw KeyMustResolveToString, then an unacknowledged wildcard account on the EFS grant.
+    const { template } = await synthStage('noacct', { stage: (s) => delete s.account });
+    assert.doesNotMatch(JSON.stringify(template.toJSON()), /elasticfilesystem:[a-z0-9-]+:\*:/, 'no wildcard account in an ARN');
   });
 
   it('the time zone, schedules and thresholds come from the ops config: a second stage is one file away', async () => {
