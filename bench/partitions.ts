@@ -58,6 +58,23 @@ export async function benchPartitions(): Promise<string> {
   const noops: number[] = [];
   for (let i = 0; i < 3; i += 1) noops.push((await timed(many, tables, '2026-05-20T00:00:00Z')).ms);
   rows.push(['200 tables x 15 partitions', 'first run', first200.created, fixed(first200.ms, 0)], ['200 tables x 15 partitions', 'no-op run (median of 3)', 0, fixed(noops.sort((a, b) => a - b)[1]!, 0)]);
+  // Issue 14: 30,000 rows waiting in the default partition move into the new June partition,
+  // under the locks that make writes to the table wait (median of 3 fresh databases).
+  const moves: number[] = [];
+  for (let i = 0; i < 3; i += 1) {
+    const db = 'ops_bench_parts_move';
+    await admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    await admin(`CREATE DATABASE ${db}`);
+    const c = new pg.Client({ connectionString: url(db) });
+    await c.connect();
+    await c.query(seedSchemaSql('public', ['2026_05', '2026_07']));
+    await c.query(`CREATE TABLE public.call_turns_default PARTITION OF public.call_turns DEFAULT`);
+    await c.query(`INSERT INTO public.call_turns SELECT g, 1, '2026-06-01 00:00+00'::timestamptz + g * interval '1 second', 'caller', 'waiting' FROM generate_series(1, 30000) g`);
+    await c.end();
+    moves.push((await timed(db, [{ table: 'public.call_turns', retention: 12, ahead: 1 }], '2026-06-10T00:00:00Z')).ms);
+    await admin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  }
+  rows.push(['default partition holding 30,000 rows for the new month', 'create + move (whole run, median of 3)', 1, fixed(moves.sort((a, b) => a - b)[1]!, 0)]);
   await admin(`DROP DATABASE IF EXISTS ${seeds} WITH (FORCE)`);
   await admin(`DROP DATABASE IF EXISTS ${many} WITH (FORCE)`);
   return ['### Partition maintenance (`opsctl partitions ensure` core, in-process)\n', table(rows, ['database', 'run', 'partitions created', 'ms']), '', '- target: the no-op run for 200 tables under 2,000 ms (two catalogue queries in all, not one per partition)'].join('\n');
