@@ -14,7 +14,9 @@ export type FaultAction =
   /** Read the request, never answer. */
   | { kind: 'stall' }
   /** Destroy the connection once the request arrived. */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** Answer 200 with this body without forwarding: a store that returns other bytes than it holds. */
+  | { kind: 'respond'; body: string };
 
 export interface FaultRule {
   method?: string;
@@ -83,6 +85,15 @@ export async function startFaultProxy(upstream: string, baseEnv: Record<string, 
       if (action.kind === 'reset') {
         req.resume();
         req.on('end', () => req.socket.destroy());
+        return;
+      }
+      if (action.kind === 'respond') {
+        req.resume();
+        req.on('end', () => {
+          seen.status = 200;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(action.body) });
+          res.end(action.body);
+        });
         return;
       }
       forward(req, (upstreamRes) => {

@@ -118,6 +118,20 @@ describe('repository under races and faults', () => {
     assert.deepEqual(entries.map((e) => [e.id, e.objects.length]), [], 'payload, manifest and reservation are gone');
   });
 
+  it('s3://: a failed manifest write where a manifest this run did not write is read back: nothing is deleted, the run fails', async () => {
+    const prefix = `foreign-${randomBytes(3).toString('hex')}`;
+    const repo = s3Repo(prefix, { requestTimeoutMs: 30_000, connectTimeoutMs: 2_000, maxAttempts: 1 });
+    proxy.add({ method: 'PUT', path: /manifest\.json/, action: { kind: 'forward-then-status', status: 500 } });
+    proxy.add({ method: 'GET', path: /manifest\.json/, action: { kind: 'respond', body: '{"not":"ours"}' } });
+    try {
+      await assert.rejects(backupOf(repo, randomBytes(5000), new Date('2026-12-01T04:00:00Z')), /holds a manifest this run did not write: left as it is, with its payload/);
+    } finally {
+      proxy.clear();
+    }
+    const keys = (await s3.keys(prefix)).map((k) => k.split('/').pop());
+    assert.deepEqual(keys.sort(), ['blob.bin', 'manifest.json', 'reservation.json'], 'payload, manifest and reservation all left in place');
+  });
+
   it('one truncated manifest: list shows it BROKEN (exit 1), the others verify and restore; retention never counts it', async () => {
     const work = await tempDir('ops-broken-');
     dirs.push(work);
