@@ -1,3 +1,4 @@
+import { benchArchiveDifferential } from './archive-differential.js';
 import { benchBundles } from './bundles.js';
 import { benchMetrics } from './metrics.js';
 import { benchPartitions } from './partitions.js';
@@ -6,9 +7,10 @@ import { benchPostgres } from './postgres.js';
 import { benchRedis } from './redis.js';
 import { benchRedisBigValue } from './redis-big-value.js';
 import { benchStartup } from './startup.js';
+import { benchVerify } from './verify.js';
 
 /** `npm run bench -- [suite...]`: prints markdown for doc/performance.md. */
-const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, partman: benchPartman, metrics: benchMetrics, redis: benchRedis, 'redis-big-value': benchRedisBigValue, bundles: benchBundles, startup: benchStartup };
+const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, partman: benchPartman, metrics: benchMetrics, redis: benchRedis, 'redis-big-value': benchRedisBigValue, bundles: benchBundles, startup: benchStartup, verify: benchVerify, 'archive-differential': benchArchiveDifferential };
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(suites);
 for (const name of wanted) {
   const suite = suites[name];

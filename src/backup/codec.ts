@@ -1,3 +1,4 @@
+import * as zlib from 'node:zlib';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -15,6 +16,8 @@ export interface CodecStage {
   output: Readable;
   done: Promise<void>;
   kill(): void;
+  /** True when `output` is a child's stdout, which the next process can take over at the OS level. */
+  processOutput?: boolean;
 }
 
 /** A child process's stdout: its file descriptor can be handed to the next process directly. */
@@ -42,8 +45,23 @@ export function encoder(codec: StreamCodec, options: EncodeOptions = {}, from?: 
   }
 }
 
-/** A decompressor; write into `input` (never null here). */
-export function decoder(codec: StreamCodec): (CodecStage & { input: Writable }) | null {
+type ZstdFactory = () => import('node:stream').Transform;
+
+/**
+ * Node's own zstd (node:zlib from 22.15 and 23.8; Lambda's nodejs24.x has it): where
+ * present, a zstd payload is decoded in-process and needs no binary. Node 20 has none.
+ */
+export function inProcessZstd(): ZstdFactory | undefined {
+  const factory = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress;
+  return typeof factory === 'function' ? () => factory() : undefined;
+}
+
+/**
+ * A decompressor; write into `input` (never null here). `inProcess` prefers Node's own
+ * zstd when it has one (its bytes pass through JavaScript anyway, e.g. into the archive
+ * reader); otherwise the zstd binary runs beside.
+ */
+export function decoder(codec: StreamCodec, options: { inProcess?: boolean } = {}): (CodecStage & { input: Writable }) | null {
   switch (codec) {
     case 'none':
       return null;
@@ -52,8 +70,13 @@ export function decoder(codec: StreamCodec): (CodecStage & { input: Writable }) 
       return { input: z, output: z, done: finished(z), kill: () => z.destroy() };
     }
     case 'zstd': {
+      const own = options.inProcess ? inProcessZstd() : undefined;
+      if (own) {
+        const z = own();
+        return { input: z, output: z, done: finished(z), kill: () => z.destroy() };
+      }
       const tool = startTool('zstd', toolPath('zstd'), ['-d', '-c', '-q'], { stdin: 'pipe' });
-      return { input: tool.child.stdin!, output: tool.child.stdout!, done: tool.done, kill: () => tool.kill() };
+      return { input: tool.child.stdin!, output: tool.child.stdout!, done: tool.done, kill: () => tool.kill(), processOutput: true };
     }
   }
 }

@@ -1,3 +1,4 @@
+import type { FullReader } from '../verify/postgres-verify.js';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import type { Component } from '../backup/layout.js';
 import { ConfigError } from '../config/errors.js';
@@ -86,8 +87,13 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(componentArg())
     .argument('[backup-id]', 'a backup id or "latest"', 'latest')
     .addOption(nameOption())
-    .action(async (component: Component, id: string, opts: { name?: string }) => {
-      outcome = await (await backupCmds()).verifyCommand(await context(), component, id, opts.name);
+    .addOption(
+      new Option('--full-reader <reader>', 'postgres level 3: the native archive reader, or pg_restore writing the whole script (the earlier, slower path)')
+        .choices(['native', 'pg_restore'])
+        .default('native'),
+    )
+    .action(async (component: Component, id: string, opts: { name?: string; fullReader: FullReader }) => {
+      outcome = await (await backupCmds()).verifyCommand(await context(), component, id, opts.name, opts.fullReader);
     });
 
   program

@@ -1,5 +1,5 @@
 import { verifyKnowledgeBackup } from '../verify/knowledge-verify.js';
-import { verifyPostgresBackup } from '../verify/postgres-verify.js';
+import { verifyPostgresBackup, type FullReader } from '../verify/postgres-verify.js';
 import { verifyRedisBackup } from '../verify/redis-verify.js';
 import type { JobContext } from './context.js';
 import { runVerifications, type VerifyJobResult } from './runner.js';
@@ -9,7 +9,7 @@ import { runVerifications, type VerifyJobResult } from './runner.js';
  * Lambda imports only this, so its bundle carries no Redis client or tar writer.
  */
 
-export async function verifyPostgresJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
+export async function verifyPostgresJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest', fullReader?: FullReader): Promise<VerifyJobResult[]> {
   return runVerifications(ctx, 'postgres', ctx.config.postgres, name, idOrLatest, (entry, db) =>
     verifyPostgresBackup(
       entry,
@@ -18,6 +18,7 @@ export async function verifyPostgresJob(ctx: JobContext, name: string | undefine
         log: ctx.log,
         env: ctx.env,
         now: ctx.now,
+        fullReader,
         onProgress: ctx.progress ? (bytes) => ctx.progress?.(`verify postgres/${db.name}`, bytes, entry.manifest?.payload.bytes) : undefined,
       },
       { extraTables: db.partitions?.tables.map((t) => t.table) ?? [] },

@@ -10,11 +10,11 @@ import { createTestDatabase, query, type TestDatabase } from '../helpers/postgre
 describe('every legal identifier backs up and verifies; a table with two parents is listed once', () => {
   let db: TestDatabase;
   let work: string;
-  const tables = ['"Other Schema"."calls"', 'public."my table"', 'public."таблица"', 'public."a.b"', 'public."we""ird"', 'public."UPPER"', '"Other Schema"."x y z"'];
+  const tables = ['"Other Schema"."calls"', 'public."my table"', 'public."таблица"', 'public."a.b"', 'public."we""ird"', 'public."UPPER"', '"Other Schema"."x y z"', 'public."new\nline"'];
   before(async () => {
     db = await createTestDatabase('ops_test_idents');
     work = await tempDir('ops-idents-');
-    await query(db.name, `CREATE SCHEMA "Other Schema"`);
+    await query(db.name, `CREATE SCHEMA "Other Schema"; CREATE SCHEMA "a b"; CREATE TABLE "a b"."c" (id int)`);
     for (const [i, t] of tables.entries()) await query(db.name, `CREATE TABLE ${t} (id int); INSERT INTO ${t} SELECT generate_series(1, ${i + 1})`);
     await query(db.name, `CREATE TABLE pa (a int); CREATE TABLE pb (b int); CREATE TABLE child () INHERITS (pa, pb); INSERT INTO child VALUES (1, 2)`);
   });
@@ -39,5 +39,20 @@ describe('every legal identifier backs up and verifies; a table with two parents
     const verification = (JSON.parse(v.stdout) as { results: { verification: { levelPassed: number; rowCounts: Record<string, number> } }[] }).results[0]!.verification;
     assert.equal(verification.levelPassed, 3);
     assert.equal(Object.keys(verification.rowCounts).length >= tables.length, true, JSON.stringify(verification.rowCounts));
+    assert.equal(verification.rowCounts['public."new\nline"'], tables.length, 'rows of the table whose name holds a line break');
+  });
+
+  // "TABLE a b c postgres" is what --list prints for ("a b", "c") and for ("a", "b c"):
+  // only the table of contents' own fields tell them apart.
+  it('level 2 is exact: ("a b", "c") does not stand in for an expected ("a", "b c"), and the readers are seen to disagree', async () => {
+    const cfg = await writeConfig(work, {
+      ...postgresConfig('idents', db.url, `file://${work}/repo`),
+      postgres: [{ name: 'idents', url: db.url, partitions: { tables: [{ table: 'a."b c"' }] } }],
+    } as Record<string, unknown>);
+    const v = await runCli(['--config', cfg, '--json', 'verify', 'postgres']);
+    assert.equal(v.code, 2, v.stdout + v.stderr);
+    const verification = (JSON.parse(v.stdout) as { results: { verification: { levelPassed: number; failure: string } }[] }).results[0]!.verification;
+    assert.equal(verification.levelPassed, 1);
+    assert.match(verification.failure, /the two readers disagree: the table of contents lacks \[a\.b c\], pg_restore --list lacks \[\]/);
   });
 });

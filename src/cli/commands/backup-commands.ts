@@ -1,3 +1,4 @@
+import type { FullReader } from '../../verify/postgres-verify.js';
 import { listBackups, type BackupEntry } from '../../backup/catalog.js';
 import { COMPONENTS, type Component } from '../../backup/layout.js';
 import type { JobContext } from '../../jobs/context.js';
@@ -55,10 +56,10 @@ export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
   return { exitCode: results.every((r) => r.ok) ? EXIT.ok : EXIT.failed, json: { results }, text };
 }
 
-export async function verifyCommand(ctx: JobContext, component: Component, id: string, name?: string): Promise<CommandOutcome> {
+export async function verifyCommand(ctx: JobContext, component: Component, id: string, name?: string, fullReader?: FullReader): Promise<CommandOutcome> {
   switch (component) {
     case 'postgres':
-      return verifyOutcome(await (await verifyJobs()).verifyPostgresJob(ctx, name, id));
+      return verifyOutcome(await (await verifyJobs()).verifyPostgresJob(ctx, name, id, fullReader));
     case 'redis':
       return verifyOutcome(await (await verifyJobs()).verifyRedisJob(ctx, name, id));
     default:

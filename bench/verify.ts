@@ -1,0 +1,84 @@
+import { readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ensureSampleDatabase } from '../src/demo/sample-database.js';
+import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
+
+const SERVER = process.env.OPS_BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const CALLS_1X = Number(process.env.OPS_BENCH_CALLS ?? 140_000);
+/** The verify function's time limit, and the share of it the estimate allows for the read. */
+const LAMBDA_SECONDS = 900;
+const LAMBDA_SHARE = 0.8;
+
+function dbUrl(name: string): string {
+  const u = new URL(SERVER);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+interface Row {
+  label: string;
+  native: Measured;
+  script: Measured;
+  bare: Measured;
+  stored: number;
+}
+
+/** Runs the three readers alternately, `n` rounds, and keeps each one's median time and highest RSS. */
+async function alternate(commands: string[], n = 3): Promise<Measured[]> {
+  const runs: Measured[][] = commands.map(() => []);
+  for (let round = 0; round < n; round += 1) {
+    for (const [i, c] of commands.entries()) runs[i]!.push(await measure(c));
+  }
+  return runs.map((r) => {
+    const sorted = [...r].sort((a, b) => a.seconds - b.seconds);
+    return { ...sorted[Math.floor(n / 2)]!, rssMiB: Math.max(...r.map((m) => m.rssMiB)) };
+  });
+}
+
+async function one(label: string, db: string, calls: number): Promise<Row> {
+  process.stderr.write(`preparing ${db} (${calls} calls)...\n`);
+  await ensureSampleDatabase(SERVER, db, calls);
+  const repo = path.join(WORK, `verify-${db}`);
+  await rm(repo, { recursive: true, force: true });
+  await mkdir(WORK, { recursive: true });
+  const cfg = path.join(WORK, `verify-${db}.json`);
+  await writeFile(cfg, JSON.stringify({ repository: { url: `file://${repo}` }, postgres: [{ name: 'bench', url: dbUrl(db) }] }));
+  await measure(`node ${OPSCTL} --config ${cfg} backup postgres`);
+  const dir = path.join(repo, 'postgres', 'bench');
+  const [id] = await readdir(dir);
+  const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
+  const stored = (await stat(payload)).size;
+  process.stderr.write(`${label}: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, 3 rounds)\n`);
+  const [native, script, bare] = await alternate([
+    `node ${OPSCTL} --config ${cfg} --json verify postgres`,
+    `node ${OPSCTL} --config ${cfg} --json verify postgres --full-reader pg_restore`,
+    `zstd -q -d -c ${payload} | pg_restore -f /dev/null`,
+  ]);
+  await rm(repo, { recursive: true, force: true });
+  return { label, native: native!, script: script!, bare: bare!, stored };
+}
+
+export async function benchVerify(): Promise<string> {
+  const rows = [await one('1x', 'ops_bench_1x', CALLS_1X), await one('4x', 'ops_bench_4x', CALLS_1X * 4)];
+  const out = [`### Verification levels 1-3 against pg_restore's bare read (zstd payload on file://; median of 3, alternating; highest RSS)\n`];
+  out.push(
+    table(
+      rows.flatMap((r) => [
+        [r.label, mib(r.stored), 'opsctl verify postgres (native reader)', fixed(r.native.seconds), fixed(r.native.rssMiB, 0), fixed(r.native.seconds / r.bare.seconds)],
+        [r.label, mib(r.stored), 'opsctl verify postgres --full-reader pg_restore (earlier path)', fixed(r.script.seconds), fixed(r.script.rssMiB, 0), fixed(r.script.seconds / r.bare.seconds)],
+        [r.label, mib(r.stored), 'zstd -dc payload | pg_restore -f /dev/null', fixed(r.bare.seconds), fixed(r.bare.rssMiB, 0), '1.00'],
+      ]),
+      ['database', 'stored MiB', 'command', 'seconds', 'peak RSS MiB', 'x bare read'],
+    ),
+  );
+  const [r1, r4] = rows as [Row, Row];
+  // Throughput of the larger run, whose fixed costs weigh least.
+  const rate = r4.stored / r4.native.seconds;
+  out.push(
+    '',
+    `- native verify vs bare read: 1x ${fixed(r1.native.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.native.seconds / r4.bare.seconds)}x (target <= 1.0x); earlier path 1x ${fixed(r1.script.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.script.seconds / r4.bare.seconds)}x`,
+    `- peak RSS native 1x ${fixed(r1.native.rssMiB, 0)} MiB, 4x ${fixed(r4.native.rssMiB, 0)} MiB (target <= 150, flat: 4x/1x ${fixed(r4.native.rssMiB / r1.native.rssMiB)})`,
+    `- throughput at 4x: ${mib(rate)} MiB/s of stored (zstd) payload. At that rate ${fixed(LAMBDA_SHARE * 100, 0)} % of the verify Lambda's ${LAMBDA_SECONDS} s reads ${fixed((rate * LAMBDA_SECONDS * LAMBDA_SHARE) / 1073741824, 1)} GiB stored; the function has 2 of this machine's cores' worth only at 3,538 MB memory or more, so halve it for the stack's 2,048 MB: about ${fixed((rate * LAMBDA_SECONDS * LAMBDA_SHARE) / 2 / 1073741824, 1)} GiB. Larger dumps: the verify task on Fargate (opsctl job verify), no time limit.`,
+  );
+  return out.join('\n');
+}

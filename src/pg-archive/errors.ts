@@ -1,0 +1,60 @@
+import { OpsError } from '../errors.js';
+
+/** Where in the archive a failure was found: the byte offset, and the entry being read if any. */
+export interface ArchivePosition {
+  offset: number;
+  /** `public.calls (TABLE DATA, dump id 3301)` */
+  entry?: string | undefined;
+}
+
+/** Base of every failure reading a pg_dump custom-format archive. */
+export class ArchiveError extends OpsError {
+  readonly offset: number;
+  readonly entry: string | undefined;
+  constructor(code: string, message: string, at: ArchivePosition, cause?: unknown) {
+    super(code, `${message} at byte ${at.offset}${at.entry ? ` (${at.entry})` : ''}`, { context: { ...at }, cause });
+    this.name = 'ArchiveError';
+    this.offset = at.offset;
+    this.entry = at.entry;
+  }
+}
+
+/** The bytes end before the structure does: a cut-off archive. */
+export class ArchiveTruncatedError extends ArchiveError {
+  constructor(what: string, at: ArchivePosition) {
+    super('ARCHIVE_TRUNCATED', `archive ends inside ${what}`, at);
+    this.name = 'ArchiveTruncatedError';
+  }
+}
+
+/** A field holds a value the format does not allow (magic, version, length, flag, block type, id). */
+export class ArchiveFormatError extends ArchiveError {
+  constructor(message: string, at: ArchivePosition) {
+    super('ARCHIVE_FORMAT', message, at);
+    this.name = 'ArchiveFormatError';
+  }
+}
+
+/** A data stream inside a block did not decompress. */
+export class ArchiveDecompressionError extends ArchiveError {
+  constructor(message: string, at: ArchivePosition, cause?: unknown) {
+    super('ARCHIVE_DECOMPRESSION', message, at, cause);
+    this.name = 'ArchiveDecompressionError';
+  }
+}
+
+/** The archive ends where it should, but something comes after it. */
+export class ArchiveTrailingBytesError extends ArchiveError {
+  constructor(bytes: number, at: ArchivePosition) {
+    super('ARCHIVE_TRAILING_BYTES', `${bytes} bytes after the end of the archive`, at);
+    this.name = 'ArchiveTrailingBytesError';
+  }
+}
+
+/** Data entries the table of contents promises that never came. */
+export class ArchiveMissingDataError extends ArchiveError {
+  constructor(missing: string[], at: ArchivePosition) {
+    super('ARCHIVE_MISSING_DATA', `no data block for ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5})` : ''}`, at);
+    this.name = 'ArchiveMissingDataError';
+  }
+}
