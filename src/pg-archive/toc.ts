@@ -173,9 +173,9 @@ export function parseToc(buf: Buffer): ArchiveToc {
     dumpVersion,
   };
 
-  const countAt = c.pos;
-  const count = c.int('the entry count');
-  if (count < 0) throw new ArchiveFormatError(`entry count ${count}`, { offset: countAt });
+  // pg_restore loops `for (i = 0; i < tocCount; i++)`: a negative count is an empty
+  // table of contents, and whatever follows is then bytes after the archive's end.
+  const count = Math.max(0, c.int('the entry count'));
   const entries: TocEntry[] = [];
   const seen = new Set<number>();
   for (let i = 0; i < count; i += 1) {

@@ -52,12 +52,11 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   const now = deps.now ?? (() => new Date());
   const started = now();
   const pgRestore = toolPath('pg_restore', env);
-  const tools: Record<string, string> = {};
-  try {
-    tools.pg_restore = parsePgToolVersion(await runTool('pg_restore', pgRestore, ['--version'], env)).version;
-  } catch (error) {
-    tools.pg_restore = `unavailable: ${errorMessage(error)}`;
-  }
+  // Asked while the payload streams, not before: it is one more process start.
+  const toolVersion = runTool('pg_restore', pgRestore, ['--version'], env).then(
+    (out) => parsePgToolVersion(out).version,
+    (error: unknown) => `unavailable: ${errorMessage(error)}`,
+  );
   const codec = manifest.payload.streamCodec;
   const useNative = (deps.fullReader ?? 'native') === 'native';
 
@@ -101,6 +100,7 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   } else full = nativeFullRead(nativeOutcome, native.summaryOrUndefined());
   levels.push(full.level);
 
+  const tools: Record<string, string> = { pg_restore: await toolVersion };
   const rowCounts = Object.fromEntries([...full.counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
   const verification = summarize(entry, manifest, levels, started, now(), tools, rowCounts);
   await writeRecord(deps.repo, 'postgres', entry.name, entry.id, VERIFICATION, verification);
@@ -128,10 +128,14 @@ function restoreBranch(name: string, command: string, args: string[], codec: Str
     tool.child.stdin!.on('error', () => dec.kill());
   }
   const input = dec?.input ?? tool.child.stdin!;
+  const decoded = dec?.done ?? Promise.resolve();
+  // --list stops reading after the table of contents and its decoder is then killed: the
+  // rejection comes early and is looked at (or not) later, so it is marked handled now.
+  decoded.catch(() => undefined);
   return {
     tool,
     input,
-    decoded: dec?.done ?? Promise.resolve(),
+    decoded,
     kill() {
       dec?.kill();
       input.destroy();

@@ -103,6 +103,23 @@ describe('PostgreSQL verification levels', () => {
     assert.match(v.levels[2]?.detail ?? '', /^the data block does not decompress \((incorrect data check|invalid [\w ]+)\) at byte \d+ \(public\.\w+ \(TABLE DATA, dump id \d+\)\)$/);
   });
 
+  // The verify Lambda without its layer: levels 1 and 3 are this process's own work now.
+  it('without a pg_restore binary, a gzip dump still passes levels 1 and 3 with every row counted; level 2 fails naming pg_restore', async () => {
+    const listed = (await listBackups(repo, 'postgres', 'db')).find((b) => b.id === ids.gzip)!;
+    const v = await verifyPostgresBackup(listed, { repo, log: silentLog, env: { ...process.env, OPS_PG_RESTORE: '/nonexistent/pg_restore' } });
+    assert.equal(levels(v), '1:ok 2:FAIL 3:ok');
+    assert.match(v.levels[1]?.detail ?? '', /^pg_restore --list: .*(ENOENT|not found|nonexistent)/);
+    assert.deepEqual(v.rowCounts, leafCounts);
+    assert.match(v.tools.pg_restore ?? '', /^unavailable: /);
+  });
+
+  it('--full-reader pg_restore (the earlier path) counts the same rows as the native reader', async () => {
+    const listed = (await listBackups(repo, 'postgres', 'db')).find((b) => b.id === ids.zstd)!;
+    const v = await verifyPostgresBackup(listed, { repo, log: silentLog, fullReader: 'pg_restore' });
+    assert.equal(levels(v), '1:ok 2:ok 3:ok');
+    assert.deepEqual(v.rowCounts, leafCounts);
+  });
+
   it('one flipped byte in an uncompressed dump is caught by the checksum (level 1)', async () => {
     await cloneBackup(repoDir, 'db', ids.none, '20260305T000000Z', { payload: flipByte(0.7) });
     const v = await verify('20260305T000000Z');
