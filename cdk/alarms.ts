@@ -52,9 +52,11 @@ export class OpsAlarms extends Construct {
       this.alarm(alert, `${component}-${name}`, this.metric(METRIC.backupAge, dims, 'Maximum', 30), staleSeconds[component], cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
       this.alarm('BackupFailed', `${component}-${name}`, this.metric(METRIC.backupErrors, dims, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
       this.alarm('BackupVerifyFailed', `${component}-${name}`, this.metric(METRIC.verifyErrors, dims, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      this.alarm('DrillFailed', `${component}-${name}`, this.metric(METRIC.drillErrors, dims, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      // 35 days is beyond CloudWatch's 7-day window: the freshness check pushes the drill's age.
+      this.alarm('DrillStale', `${component}-${name}`, this.metric(METRIC.drillAge, dims, 'Maximum', 30), t.drillStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
     }
     for (const db of ops.postgres) {
-      this.alarm('BackupDrillFailed', db.name, this.metric(METRIC.drillErrors, { component: 'postgres', name: db.name }, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
       if (!db.partitions || db.partitions.tables.length === 0) continue;
       const database = { database: db.name };
       this.alarm('PartitionCreationStale', db.name, this.metric(METRIC.partitionAge, database, 'Maximum', 30), t.partitionCreationStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');

@@ -58,6 +58,7 @@ export class JobTasks extends Construct {
   readonly restore: JobTask;
   readonly verify: JobTask;
   readonly prune: JobTask;
+  readonly drillAll: JobTask;
   private readonly image: ecs.ContainerImage;
   private readonly secrets = new Map<string, secretsmanager.ISecret>();
 
@@ -89,13 +90,30 @@ export class JobTasks extends Construct {
       this.withRedisSecret(backup, r.name, r.passwordSecretArn);
       this.grant(backup, `redis/${r.name}/`, { read: true, write: true, delete: true });
       this.backups.push(backup);
+
+      // The drill starts its own redis-server inside the task (the image ships one): it needs the backups, not the source.
+      const drill = this.task(`DrillRedis-${r.name}`, `drill-redis:${r.name}`, ['drill', 'redis', '--name', r.name], 'restore');
+      this.grant(drill, `redis/${r.name}/`, { read: true, write: true });
+      this.drills.push(drill);
     }
     for (const k of ops.knowledge) {
       const backup = this.task(`BackupKnowledge-${k.name}`, `backup-knowledge:${k.name}`, ['backup', 'knowledge', '--name', k.name], 'backup');
       this.withKnowledgeSource(backup, k.name, k.path ?? '', true);
       this.grant(backup, `knowledge/${k.name}/`, { read: true, write: true, delete: true });
       this.backups.push(backup);
+
+      const drill = this.task(`DrillKnowledge-${k.name}`, `drill-knowledge:${k.name}`, ['drill', 'knowledge', '--name', k.name], 'restore');
+      this.grant(drill, `knowledge/${k.name}/`, { read: true, write: true });
+      this.drills.push(drill);
     }
+
+    // The quarterly whole-system drill: every component's backups, the databases' secrets
+    // (its PostgreSQL drills restore into scratch databases beside the live ones).
+    this.drillAll = this.task('DrillAll', 'drill-all', ['drill', 'all'], 'restore');
+    for (const db of ops.postgres) this.withDatabaseSecret(this.drillAll, db.name, db.passwordSecretArn);
+    this.grant(this.drillAll, '', { read: true, writePattern: '*/drill.json' });
+    this.grant(this.drillAll, '', { writePattern: '*/verification.json' });
+    this.drills.push(this.drillAll);
 
     // Manual jobs: the restore Lambda overrides the command; verify/prune run as scheduled or by hand.
     this.restore = this.task('Restore', 'restore', ['--help'], 'restore');

@@ -17,7 +17,7 @@ export interface NagAcknowledgement {
 export function nagAcknowledgements(): NagAcknowledgement[] {
   return [
     {
-      path: /^Jobs\/((Backup|Drill)[A-Za-z]+-[^/]+|Restore|Verify|Prune)$/,
+      path: /^Jobs\/((Backup|Drill)[A-Za-z]+-[^/]+|Restore|Verify|Prune|DrillAll)$/,
       ids: ['AwsSolutions-ECS2'],
       reason: 'The container environment holds only non-secret settings (repository URL, region, metrics endpoint); the config and every password arrive as ECS secrets from SSM / Secrets Manager.',
     },
@@ -47,9 +47,14 @@ export function nagAcknowledgements(): NagAcknowledgement[] {
       reason: 'ecr:GetAuthorizationToken, needed to pull the job image, has no resource-level permissions.',
     },
     {
-      path: /^(Jobs\/(Prune|Restore|Verify)\/TaskRole|Status\/Role|Verify\/Role)\/DefaultPolicy$/,
+      path: /^(Jobs\/(Prune|Restore|Verify|DrillAll)\/TaskRole|Status\/Role|Verify\/Role)\/DefaultPolicy$/,
       ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/*]'],
-      reason: 'Verify, status, restore and prune work across every component of the repository; the actions are the exact ones each needs (read; prune also delete), no action wildcards.',
+      reason: 'Verify, status, restore, prune and the whole-system drill work across every component of the repository; the actions are the exact ones each needs (read; prune also delete), no action wildcards.',
+    },
+    {
+      path: /^Jobs\/DrillAll\/TaskRole\/DefaultPolicy$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/*/drill.json]', 'AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/*/verification.json]'],
+      reason: 'The whole-system drill may write only its records beside each manifest (drill.json, and verification.json when it verifies an unverified backup first), never the backups themselves.',
     },
     {
       path: /^(Jobs\/Verify\/TaskRole|Verify\/Role)\/DefaultPolicy$/,

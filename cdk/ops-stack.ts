@@ -215,8 +215,16 @@ export class OpsStack extends Stack {
       schedule(`drill-postgres-${db.name}`, db.drill.schedule, fargate(this.tasks.drills.find((d) => d.job === `drill:${db.name}`)!), `restore drill of ${db.name}`);
       if (db.partitions && db.partitions.tables.length > 0) schedule(`partitions-${db.name}`, db.partitions.schedule, invoke(partitions.fn, { name: db.name }), `partition maintenance of ${db.name}`);
     }
-    for (const r of ops.redis) schedule(`backup-redis-${r.name}`, r.backup.schedule, fargate(backupTask('redis', r.name)), `Redis backup of ${r.name}`);
-    for (const k of ops.knowledge) schedule(`backup-knowledge-${k.name}`, k.backup.schedule, fargate(backupTask('knowledge', k.name)), `knowledge-base backup of ${k.name}`);
+    const drillTask = (job: string) => this.tasks.drills.find((d) => d.job === job)!;
+    for (const r of ops.redis) {
+      schedule(`backup-redis-${r.name}`, r.backup.schedule, fargate(backupTask('redis', r.name)), `Redis backup of ${r.name}`);
+      schedule(`drill-redis-${r.name}`, r.drill.schedule, fargate(drillTask(`drill-redis:${r.name}`)), `restore drill of Redis ${r.name} into a scratch redis-server`);
+    }
+    for (const k of ops.knowledge) {
+      schedule(`backup-knowledge-${k.name}`, k.backup.schedule, fargate(backupTask('knowledge', k.name)), `knowledge-base backup of ${k.name}`);
+      schedule(`drill-knowledge-${k.name}`, k.drill.schedule, fargate(drillTask(`drill-knowledge:${k.name}`)), `restore drill of knowledge base ${k.name} into a scratch directory`);
+    }
+    schedule('drill-all', ops.drillAll.schedule, fargate(this.tasks.drillAll), 'quarterly disaster-recovery drill: every component, RTO and RPO');
     schedule('prune', stage.schedules.prune, fargate(this.tasks.prune), 'retention: delete expired backups, never the newest verified ones');
     schedule('status', stage.schedules.status, invoke(status.fn, { scope: 'freshness' }), 'freshness check: age gauges for the stale alarms');
 

@@ -74,10 +74,25 @@ export const drillSchema = z.object({
   name: z.string(),
   drilledAt: z.string(),
   ok: z.boolean(),
+  /** Where the drill restored to: a scratch database, a scratch redis-server's address, a scratch directory. */
   scratchDatabase: z.string(),
+  /** The restore's wall time: the measured RTO of this component. */
   restoreSeconds: z.number(),
+  /** How long the comparison took after the restore. */
+  checkSeconds: z.number().optional(),
+  /** Drill time minus the backup's consistent time (its start): the RPO the backup allowed. */
+  rpoSeconds: z.number().optional(),
+  /** Tables (postgres), keys (redis) or entries (knowledge) compared. */
   compared: z.number(),
   mismatches: z.array(z.object({ table: z.string(), expected: z.number().nullable(), actual: z.number().nullable() })),
+  /** What differed, as sentences (redis, knowledge; at most 20). */
+  differences: z.array(z.string()).optional(),
+  /** Schema of the live database against the restored one (postgres): a migration after the backup shows here. */
+  schemaChanges: z.array(z.string()).optional(),
+  /** Partitions attached on one side only (`live: public.calls_2026_12`): partition maintenance since the backup, not a migration. */
+  partitionChanges: z.array(z.string()).optional(),
+  /** Per-database key counts and value digests (redis), computed alike from the archive and the restored server. */
+  digests: z.record(z.string(), z.object({ keys: z.number(), digest: z.string() })).optional(),
   failure: z.string().optional(),
 });
 export type Drill = z.infer<typeof drillSchema>;

@@ -141,11 +141,12 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
 
   program
     .command('drill')
-    .description('restore the newest backup into a scratch database and compare row counts (level 4)')
-    .addArgument(new Argument('<component>', 'postgres').choices(['postgres']))
+    .description('restore the newest backup into a scratch database, server or directory and compare it with the backup (level 4); all: every target, with RTO and RPO')
+    .addArgument(new Argument('<component>', 'postgres, redis, knowledge, or all').choices(['postgres', 'redis', 'knowledge', 'all']))
     .addOption(nameOption())
-    .action(async (_component: string, opts: { name?: string }) => {
-      outcome = await (await backupCmds()).drillCommand(await context(), opts.name);
+    .option('--html <file>', 'drill all: also write the report as an HTML page')
+    .action(async (component: Component | 'all', opts: { name?: string; html?: string }) => {
+      outcome = await (await backupCmds()).drillCommand(await context(), component, opts.name, opts.html);
     });
 
   const parseAt = (value: string): Date => {

@@ -12,6 +12,11 @@ export const SEED_DEFAULTS = {
     knowledgeBackup: 'cron(0 1 ? * SUN *)',
     verify: 'cron(30 4 * * ? *)',
     drill: 'cron(0 6 2 * ? *)',
+    /** Seed 003: a restore on the test stand monthly, per component. */
+    redisDrill: 'cron(30 6 2 * ? *)',
+    knowledgeDrill: 'cron(0 7 2 * ? *)',
+    /** Seed 003: the whole-system disaster-recovery test quarterly (3 Jan, Apr, Jul, Oct). */
+    drillAll: 'cron(0 8 3 1,4,7,10 ? *)',
     status: 'rate(15 minutes)',
   },
   retentionDays: { postgres: 30, redis: 7, knowledge: 90 },
@@ -23,6 +28,8 @@ export const SEED_DEFAULTS = {
     knowledgeBackupStaleDays: 8,
     partitionCreationStaleDays: 35,
     partitionCoverageMinPeriods: 2,
+    /** A monthly drill plus slack: older than this, DrillStale fires. */
+    drillStaleDays: 35,
   },
 } as const;
 

@@ -141,6 +141,10 @@ const redisInstance = z
       })
       .strict()
       .prefault({}),
+    drill: z
+      .object({ schedule: cron.default(SEED_DEFAULTS.schedules.redisDrill) })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -155,6 +159,10 @@ const knowledgeStore = z
         schedule: cron.default(SEED_DEFAULTS.schedules.knowledgeBackup),
         retention: retention(SEED_DEFAULTS.retentionDays.knowledge),
       })
+      .strict()
+      .prefault({}),
+    drill: z
+      .object({ schedule: cron.default(SEED_DEFAULTS.schedules.knowledgeDrill) })
       .strict()
       .prefault({}),
   })
@@ -183,6 +191,11 @@ export const configSchema = z
     postgres: z.array(postgresDatabase).default([]),
     redis: z.array(redisInstance).default([]),
     knowledge: z.array(knowledgeStore).default([]),
+    /** `opsctl drill all` on its own schedule: the whole-system disaster-recovery drill. */
+    drillAll: z
+      .object({ schedule: cron.default(SEED_DEFAULTS.schedules.drillAll) })
+      .strict()
+      .prefault({}),
     metrics: z
       .object({
         namespace: z.string().regex(/^[A-Za-z0-9_./#:-]{1,255}$/).default('OpsAutomation'),
@@ -211,6 +224,7 @@ export const configSchema = z
         redisBackupStaleHours: z.number().positive().default(SEED_DEFAULTS.alerts.redisBackupStaleHours),
         knowledgeBackupStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.knowledgeBackupStaleDays),
         partitionCreationStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.partitionCreationStaleDays),
+        drillStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.drillStaleDays),
       })
       .strict()
       .prefault({}),

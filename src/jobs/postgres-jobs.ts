@@ -3,6 +3,7 @@ import { backupPostgres } from '../backup/postgres-backup.js';
 import type { Drill } from '../backup/manifest.js';
 import { withDatabase } from '../postgres/connect.js';
 import { drillPostgres } from '../restore/postgres-drill.js';
+import type { DrillDeps } from '../drill/record.js';
 import { restorePostgres, type RestoreResult } from '../restore/postgres-restore.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
 import { postgresUrl } from './endpoints.js';
@@ -62,7 +63,7 @@ export async function restorePostgresJob(ctx: JobContext, request: RestoreReques
   return { ...result, name: db.name };
 }
 
-export async function drillPostgresJob(ctx: JobContext, name?: string): Promise<Drill[]> {
+export async function drillPostgresJob(ctx: JobContext, name?: string, options: Pick<DrillDeps, 'afterRestore' | 'scratchRoot'> = {}): Promise<Drill[]> {
   const out: Drill[] = [];
   for (const db of selectTargets('postgres', ctx.config.postgres, name)) {
     let entry = await findBackup(ctx.repo, 'postgres', db.name, 'latest');
@@ -76,10 +77,10 @@ export async function drillPostgresJob(ctx: JobContext, name?: string): Promise<
       env: ctx.env,
       now: ctx.now,
       onProgress: ctx.progress ? (bytes, total) => ctx.progress?.(`drill postgres/${db.name}`, bytes, total) : undefined,
+      ...options,
     });
     ctx.metrics.drill('postgres', db.name, { ok: drill.ok, at: new Date(drill.drilledAt), restoreSeconds: drill.restoreSeconds });
     out.push(drill);
   }
   return out;
 }
-

@@ -30,6 +30,8 @@ export const METRIC = {
   drillLastSuccess: 'backup_drill_last_success_timestamp_seconds',
   drillRestoreSeconds: 'backup_drill_restore_seconds',
   drillErrors: 'backup_drill_errors_total',
+  /** Seconds since the last successful drill (pushed by the freshness check: CloudWatch cannot look back 35 days). */
+  drillAge: 'backup_drill_age_seconds',
   restoreSeconds: 'backup_restore_seconds',
   restoreErrors: 'backup_restore_errors_total',
   partitionLastSuccess: 'partition_last_success_timestamp_seconds',

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
  * Where external programs are found. In the Lambda the pg_restore layer puts them in
  * /opt/bin; elsewhere PATH, unless an OPS_* variable points at a specific binary.
  */
-export function toolPath(tool: 'pg_dump' | 'pg_restore' | 'psql' | 'zstd', env: NodeJS.ProcessEnv = process.env): string {
-  const override = env[`OPS_${tool.toUpperCase()}`];
+export function toolPath(tool: 'pg_dump' | 'pg_restore' | 'psql' | 'zstd' | 'redis-server', env: NodeJS.ProcessEnv = process.env): string {
+  const override = env[`OPS_${tool.toUpperCase().replace(/-/g, '_')}`];
   if (override) return override;
   const layer = `/opt/bin/${tool}`;
   if (existsSync(layer)) return layer;

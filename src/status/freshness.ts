@@ -7,7 +7,19 @@ import { METRIC } from '../metrics/samples.js';
 import { partitionStatus } from '../partitions/status.js';
 import { readPartitionRecord } from '../partitions/record.js';
 
-export type FreshnessState = 'ok' | 'stale' | 'missing' | 'unverified' | 'verify-failed' | 'error';
+export type FreshnessState = 'ok' | 'stale' | 'missing' | 'unverified' | 'verify-failed' | 'drill-failed' | 'error';
+
+/** The newest restore drill of a target (of any of its backups), and the newest one that passed. */
+export interface DrillFreshness {
+  backupId: string;
+  at: string;
+  ok: boolean;
+  ageSeconds: number;
+  restoreSeconds: number;
+  failure?: string;
+  lastSuccess: { at: string; ageSeconds: number } | null;
+  thresholdSeconds: number;
+}
 
 export interface BackupFreshness {
   component: Component;
@@ -16,6 +28,7 @@ export interface BackupFreshness {
   thresholdSeconds: number;
   newest: { id: string; finishedAt: string; ageSeconds: number; bytes: number; verifiedLevel: number | null; verifyOk: boolean | null; drillOk: boolean | null } | null;
   lastVerified: { id: string; at: string; ageSeconds: number } | null;
+  drill: DrillFreshness | null;
   detail: string;
 }
 
@@ -63,6 +76,9 @@ export async function checkFreshness(ctx: JobContext): Promise<FreshnessReport> 
       const newest = entries.find((e) => e.manifest);
       const verified = entries.find((e) => e.manifest && e.verification?.ok);
       const age = (iso: string) => Math.round((now.getTime() - new Date(iso).getTime()) / 1000);
+      const drills = entries.flatMap((e) => (e.drill ? [e.drill] : [])).sort((a, b) => b.drilledAt.localeCompare(a.drilledAt));
+      const lastDrill = drills[0];
+      const lastGood = drills.find((d) => d.ok);
       const row: BackupFreshness = {
         ...t,
         state: 'ok',
@@ -79,15 +95,28 @@ export async function checkFreshness(ctx: JobContext): Promise<FreshnessReport> 
             }
           : null,
         lastVerified: verified?.verification ? { id: verified.id, at: verified.verification.verifiedAt, ageSeconds: age(verified.verification.verifiedAt) } : null,
+        drill: lastDrill
+          ? {
+              backupId: lastDrill.backupId,
+              at: lastDrill.drilledAt,
+              ok: lastDrill.ok,
+              ageSeconds: age(lastDrill.drilledAt),
+              restoreSeconds: lastDrill.restoreSeconds,
+              ...(lastDrill.failure ? { failure: lastDrill.failure } : {}),
+              lastSuccess: lastGood ? { at: lastGood.drilledAt, ageSeconds: age(lastGood.drilledAt) } : null,
+              thresholdSeconds: ctx.config.alerts.drillStaleDays * 86_400,
+            }
+          : null,
         detail: '',
       };
       if (!row.newest) [row.state, row.detail] = ['missing', 'no complete backup in the repository'];
       else if (row.newest.ageSeconds > thresholdSeconds) [row.state, row.detail] = ['stale', `newest backup older than ${thresholdSeconds / 3600} h`];
       else if (row.newest.verifyOk === false) [row.state, row.detail] = ['verify-failed', newest?.verification?.failure ?? 'verification failed'];
       else if (row.newest.verifyOk === null) [row.state, row.detail] = ['unverified', 'newest backup not verified yet'];
+      else if (row.drill && !row.drill.ok) [row.state, row.detail] = ['drill-failed', `restore drill of ${row.drill.backupId} failed: ${row.drill.failure ?? 'failed'}`];
       backups.push(row);
     } catch (error) {
-      backups.push({ ...t, state: 'error', thresholdSeconds, newest: null, lastVerified: null, detail: errorMessage(error) });
+      backups.push({ ...t, state: 'error', thresholdSeconds, newest: null, lastVerified: null, drill: null, detail: errorMessage(error) });
     }
   }
 
@@ -131,6 +160,10 @@ export function emitFreshness(ctx: JobContext, report: FreshnessReport): void {
     m.gauge(METRIC.backupAge, b.newest ? b.newest.ageSeconds : new Date(report.at).getTime() / 1000, labels, 'Seconds');
     m.gauge(METRIC.verifyLastSuccess, b.lastVerified ? new Date(b.lastVerified.at).getTime() / 1000 : 0, labels);
     m.gauge(METRIC.verifyAge, b.lastVerified ? b.lastVerified.ageSeconds : new Date(report.at).getTime() / 1000, labels, 'Seconds');
+    // A target never drilled reports a last success at the epoch: DrillStale fires for it.
+    const good = b.drill?.lastSuccess;
+    m.gauge(METRIC.drillLastSuccess, good ? new Date(good.at).getTime() / 1000 : 0, labels);
+    m.gauge(METRIC.drillAge, good ? good.ageSeconds : new Date(report.at).getTime() / 1000, labels, 'Seconds');
   }
   for (const p of report.partitions) {
     m.gauge(METRIC.partitionLastSuccess, p.lastSuccessAt ? new Date(p.lastSuccessAt).getTime() / 1000 : 0, { database: p.database });

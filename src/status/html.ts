@@ -4,15 +4,27 @@ import type { BackupFreshness, PartitionFreshness } from './freshness.js';
 import type { HealthState } from './healthcheck.js';
 import { stateLight, type StatusReport } from './report.js';
 
+/** The page's look, shared by every report rendered as HTML (status, drill). */
+export const PAGE_STYLE = `<style>
+.ops-status{font:14px/1.4 system-ui,sans-serif;color:#202124;margin:0;padding:0}
+.ops-status .banner{color:#fff;font-weight:700;font-size:28px;padding:16px 20px}
+.ops-status .meta{margin:8px 20px;color:#5f6368}
+.ops-status .reasons{margin:8px 20px 8px 36px;padding:0}
+.ops-status h2{font-size:16px;margin:16px 20px 6px}
+.ops-status table{border-collapse:collapse;margin:0 20px;width:calc(100% - 40px)}
+.ops-status th,.ops-status td{border-bottom:1px solid #dadce0;padding:4px 8px;text-align:left;vertical-align:top}
+.ops-status td.light{color:#fff;font-weight:700;width:90px}
+</style>`;
+
 /** The banner and cell colours; the page test reads them back from a screenshot. */
 export const STATE_COLOURS = { OK: '#1e8e3e', DEGRADED: '#f9ab00', DOWN: '#d93025' } as const;
 
 const STALE_RUNBOOK: Record<Component, string> = { postgres: 'postgres-backup-stale.md', redis: 'redis-backup-stale.md', knowledge: 'knowledge-backup-stale.md' };
 
-const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function backupRunbook(b: BackupFreshness): string {
-  return b.state === 'verify-failed' ? 'verify-failed.md' : STALE_RUNBOOK[b.component];
+  return b.state === 'verify-failed' ? 'verify-failed.md' : b.state === 'drill-failed' ? 'drill-failed.md' : STALE_RUNBOOK[b.component];
 }
 function partitionRunbook(p: PartitionFreshness): string {
   return p.state === 'coverage-low' ? 'partition-coverage-low.md' : p.state === 'error' ? 'partition-management-failed.md' : 'partition-creation-stale.md';
@@ -34,7 +46,8 @@ export function renderStatusHtml(report: StatusReport, options: { fragment?: boo
       const light = stateLight(b.state);
       const n = b.newest;
       const verified = !n ? '-' : n.verifyOk === true ? `level ${n.verifiedLevel}` : n.verifyOk === false ? 'FAILED' : 'not yet';
-      const drill = n?.drillOk === true ? 'passed' : n?.drillOk === false ? 'FAILED' : '-';
+      const d = b.drill;
+      const drill = !d ? '-' : `${d.ok ? 'passed' : 'FAILED'} ${formatDuration(d.ageSeconds)} ago${!d.lastSuccess || d.lastSuccess.ageSeconds > d.thresholdSeconds ? ' (stale)' : ''}`;
       return `<tr>${cell(light, light)}<td>${esc(`${b.component}/${b.name}`)}</td><td>${esc(n?.id ?? '-')}</td><td>${n ? esc(formatDuration(n.ageSeconds)) : '-'} / ${esc(formatDuration(b.thresholdSeconds))}</td><td>${n ? esc(formatBytes(n.bytes)) : '-'}</td><td>${esc(verified)}</td><td>${esc(drill)}</td><td>${esc(b.detail)}${light === 'OK' ? '' : ` ${link(backupRunbook(b))}`}</td></tr>`;
     })
     .join('\n');
@@ -79,16 +92,7 @@ ${services}
 </table>
 ${aws}
 </div>`;
-  const style = `<style>
-.ops-status{font:14px/1.4 system-ui,sans-serif;color:#202124;margin:0;padding:0}
-.ops-status .banner{color:#fff;font-weight:700;font-size:28px;padding:16px 20px}
-.ops-status .meta{margin:8px 20px;color:#5f6368}
-.ops-status .reasons{margin:8px 20px 8px 36px;padding:0}
-.ops-status h2{font-size:16px;margin:16px 20px 6px}
-.ops-status table{border-collapse:collapse;margin:0 20px;width:calc(100% - 40px)}
-.ops-status th,.ops-status td{border-bottom:1px solid #dadce0;padding:4px 8px;text-align:left;vertical-align:top}
-.ops-status td.light{color:#fff;font-weight:700;width:90px}
-</style>`;
+  const style = PAGE_STYLE;
   if (options.fragment) return `${style}\n${body}`;
   return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>ops-automation: ${esc(report.state)}</title>${style}</head>\n<body style="margin:0">\n${body}\n</body></html>\n`;
 }

@@ -89,7 +89,10 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
       '--json backup knowledge --name knowledge_base',
       '--json backup postgres --name callcenter',
       '--json backup redis --name sessions',
+      '--json drill all',
+      '--json drill knowledge --name knowledge_base',
       '--json drill postgres --name callcenter',
+      '--json drill redis --name sessions',
       '--json prune',
       '--json verify postgres latest',
     ].sort());
@@ -133,6 +136,9 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
       'partition maintenance of callcenter': [S.partitions, 'UTC'],
       'Redis backup of sessions': [S.redisBackup, 'UTC'],
       'knowledge-base backup of knowledge_base': [S.knowledgeBackup, 'UTC'],
+      'restore drill of Redis sessions into a scratch redis-server': [S.redisDrill, 'UTC'],
+      'restore drill of knowledge base knowledge_base into a scratch directory': [S.knowledgeDrill, 'UTC'],
+      'quarterly disaster-recovery drill: every component, RTO and RPO': [S.drillAll, 'UTC'],
       'retention: delete expired backups, never the newest verified ones': ['cron(0 6 * * ? *)', 'UTC'],
       'freshness check: age gauges for the stale alarms': [S.status, 'UTC'],
     });
@@ -189,11 +195,11 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
     }
     const runTask = statements.filter((s) => actions(s).includes('ecs:RunTask') && s.id.startsWith('RestoreRole'));
     assert.equal(runTask.length, 1);
-    assert.equal([runTask[0].Resource].flat().length, 2, 'restore + drill task definitions only');
+    assert.equal([runTask[0].Resource].flat().length, 5, 'restore + the drill task definitions (postgres, redis, knowledge, all) only');
     assert.ok(runTask[0].Condition?.ArnEquals?.['ecs:cluster'], 'only in our cluster');
     const passRole = statements.find((s) => actions(s).includes('iam:PassRole') && s.id.startsWith('RestoreRole'));
     assert.equal(passRole.Condition.StringEquals['iam:PassedToService'], 'ecs-tasks.amazonaws.com');
-    assert.equal([passRole.Resource].flat().length, 4, 'task + execution role of the two task definitions');
+    assert.equal([passRole.Resource].flat().length, 10, 'task + execution role of those five task definitions');
     const backupPolicy = statements.filter((s) => s.id.startsWith('JobsBackupRedissessionsTaskRole'));
     const resources = JSON.stringify(backupPolicy.map((s) => s.Resource));
     assert.match(resources, /\/ops\/redis\/sessions\/\*/);
@@ -204,7 +210,7 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     for (const key of ['PartitionsFunction', 'VerifyFunction', 'RestoreFunction', 'StatusFunction', 'ClusterArn', 'JobTaskDefinitions', 'JobSubnets', 'JobSecurityGroups', 'StatusUrl', 'ConfigParameter']) assert.ok(outputs[key], key);
     const jobs = JSON.stringify(outputs.JobTaskDefinitions!.Value);
-    for (const job of ['backup-postgres:callcenter', 'backup-redis:sessions', 'backup-knowledge:knowledge_base', 'drill:callcenter', 'prune', 'verify', 'restore']) assert.ok(jobs.includes(`\\"${job}\\"`), `${job} in ${jobs.slice(0, 200)}`);
+    for (const job of ['backup-postgres:callcenter', 'backup-redis:sessions', 'backup-knowledge:knowledge_base', 'drill:callcenter', 'drill-redis:sessions', 'drill-knowledge:knowledge_base', 'drill-all', 'prune', 'verify', 'restore']) assert.ok(jobs.includes(`\\"${job}\\"`), `${job} in ${jobs.slice(0, 200)}`);
   });
 
   // The SDK the code was tested with is bundled (the runtime's copy has no lib-storage or

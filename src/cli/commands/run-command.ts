@@ -52,7 +52,7 @@ export async function runJobCommand(ctx: JobContext, job: JobName, options: { na
     case 'partitions':
       return (await import('./partition-commands.js')).partitionsEnsureCommand(ctx, { dryRun: false, name: options.name });
     case 'drill':
-      return (await backups()).drillCommand(ctx, options.name);
+      return (await backups()).drillCommand(ctx, 'postgres', options.name);
     case 'prune':
       return (await backups()).pruneCommand(ctx, false);
     case 'status':

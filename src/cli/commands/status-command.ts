@@ -1,6 +1,6 @@
 import type { JobContext } from '../../jobs/context.js';
 import { writeFile } from 'node:fs/promises';
-import { emitFreshness } from '../../status/freshness.js';
+import { emitFreshness, type BackupFreshness } from '../../status/freshness.js';
 import type { HealthState } from '../../status/healthcheck.js';
 import type { StatusReport } from '../../status/report.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
@@ -40,7 +40,7 @@ export function statusOutcome(report: StatusReport): CommandOutcome {
     { header: 'LIMIT', value: (b) => formatDuration(b.thresholdSeconds), align: 'right' },
     { header: 'SIZE', value: (b) => (b.newest ? formatBytes(b.newest.bytes) : '-'), align: 'right' },
     { header: 'VERIFIED', value: (b) => (b.newest?.verifyOk === true ? `L${b.newest.verifiedLevel}` : b.newest?.verifyOk === false ? 'FAILED' : '-') },
-    { header: 'DRILL', value: (b) => (b.newest?.drillOk === true ? 'ok' : b.newest?.drillOk === false ? 'FAILED' : '-') },
+    { header: 'DRILL', value: (b) => drillText(b.drill) },
     { header: 'DETAIL', value: (b) => b.detail },
   ]);
   const parts = report.partitions.length
@@ -109,4 +109,11 @@ export async function healthcheckCommand(ctx: JobContext, options: { timeoutMs: 
   ]);
   const verdict = report.state === 'OK' ? c.green('OK') : report.state === 'DEGRADED' ? c.yellow('DEGRADED') : c.red('DOWN');
   return { exitCode: stateExitCode(report.state), json: report, text: `health: ${verdict}\n\n${table}` };
+}
+
+/** `ok 3d ago`, `FAILED 2h ago`, `-`; `(stale)` past alerts.drillStaleDays since the last success. */
+export function drillText(d: BackupFreshness['drill']): string {
+  if (!d) return '-';
+  const stale = !d.lastSuccess || d.lastSuccess.ageSeconds > d.thresholdSeconds ? ' (stale)' : '';
+  return `${d.ok ? 'ok' : 'FAILED'} ${formatDuration(d.ageSeconds)} ago${stale}`;
 }
