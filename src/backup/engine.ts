@@ -39,6 +39,8 @@ export interface WriteBackupOptions {
   start(): Promise<PayloadSource> | PayloadSource;
   /** Builds the manifest once the payload is stored; called only on success. */
   describe(written: WrittenPayload): Promise<Manifest> | Manifest;
+  /** The configuration the backup was taken with, secrets never included: recovery from the bucket alone reads it. */
+  config?: Record<string, unknown> | undefined;
 }
 
 export interface WrittenPayload {
@@ -96,6 +98,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   let manifest: Manifest;
   try {
     manifest = await options.describe(written);
+    if (options.config) manifest = { ...manifest, config: options.config };
     await assertStillOurs(repo, component, name, id, token, written);
   } catch (error) {
     // Another run's reservation is its own: only our payload goes.

@@ -13,7 +13,7 @@ export const KNOWLEDGE_PAYLOAD = 'knowledge.tar';
 /** A directory (EFS in AWS) or an S3 prefix as one compressed tar; the manifest lists every file with its sha256. */
 export async function backupKnowledge(
   target: { name: string; path: string },
-  deps: { repo: Repository; log: Log; now?: () => Date; signal?: AbortSignal | undefined; onProgress?: ((b: number) => void) | undefined },
+  deps: { repo: Repository; log: Log; now?: () => Date; signal?: AbortSignal | undefined; onProgress?: ((b: number) => void) | undefined; config?: Record<string, unknown> | undefined },
 ): Promise<Manifest> {
   const fromS3 = target.path.startsWith('s3://');
   if (!fromS3) {
@@ -26,6 +26,7 @@ export async function backupKnowledge(
   const skipped: string[] = [];
   const tools = { zstd: await zstdVersion(), tar: 'tar-stream (ustar + pax)' };
   const { manifest } = await writeBackup({
+    config: deps.config,
     repo: deps.repo,
     component: 'knowledge',
     name: target.name,

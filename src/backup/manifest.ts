@@ -36,6 +36,8 @@ export const manifestSchema = z.object({
   source: z.record(z.string(), z.unknown()),
   tables: z.array(tableEntry).optional(),
   details: z.record(z.string(), z.unknown()).optional(),
+  /** The configuration the backup was taken with (connection strings masked, no secrets): `opsctl dr plan` reads it. */
+  config: z.record(z.string(), z.unknown()).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

@@ -29,6 +29,8 @@ export interface BackupDeps {
   now?: () => Date;
   signal?: AbortSignal | undefined;
   onProgress?: ((bytes: number) => void) | undefined;
+  /** Carried in the manifest (src/config/carried.ts). */
+  config?: Record<string, unknown> | undefined;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -83,6 +85,7 @@ export async function backupPostgres(
 
   const { dbname, env: childEnv } = libpqEnvironment(target.url, env);
   const { manifest } = await writeBackup({
+    config: deps.config,
     repo: deps.repo,
     component: 'postgres',
     name: target.name,

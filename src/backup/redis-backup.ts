@@ -20,6 +20,8 @@ export interface RedisBackupDeps {
   now?: () => Date;
   signal?: AbortSignal | undefined;
   onProgress?: ((bytes: number) => void) | undefined;
+  /** Carried in the manifest (src/config/carried.ts). */
+  config?: Record<string, unknown> | undefined;
 }
 
 export const RDB_PAYLOAD = 'dump.rdb';
@@ -39,6 +41,7 @@ export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDe
   let rdbHeader = '';
 
   const { manifest } = await writeBackup({
+    config: deps.config,
     repo: deps.repo,
     component: 'redis',
     name: target.name,

@@ -240,6 +240,26 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
       outcome = await (await configCmds()).configPushCommand(deployableConfig(), await ssmStore(opts.parameter));
     });
 
+  // Disaster recovery reads no configuration: the repository and the backups' own carried config say everything.
+  const dr = program.command('dr').description('disaster recovery from the repository alone (no configuration needed)');
+  const repositoryOption = () => new Option('--repository <url>', 'the repository: file:///abs/path or s3://bucket/prefix').env('OPS_REPOSITORY_URL').makeOptionMandatory();
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  dr.command('plan')
+    .description('list what the repository can restore, from which backups, with the exact commands')
+    .addOption(repositoryOption())
+    .action(async (opts: { repository: string }) => {
+      outcome = await (await import('./commands/dr-commands.js')).drPlanCommand(opts.repository);
+    });
+  dr.command('restore')
+    .description('restore targets from the repository alone: --target COMPONENT/NAME=TARGET for each (see dr plan)')
+    .addOption(repositoryOption())
+    .option('--target <assignment>', 'COMPONENT/NAME=TARGET: a postgresql:// URL, a redis:// URL or Redis data directory, a directory (repeat for each)', collect, [])
+    .option('--backup <assignment>', 'COMPONENT/NAME=BACKUP_ID (default: the newest verified backup)', collect, [])
+    .option('--confirm <assignment>', 'COMPONENT/NAME=NAME_OF_TARGET: restore into a non-empty target (its database name, host:port or path)', collect, [])
+    .action(async (opts: { repository: string; target: string[]; backup: string[]; confirm: string[] }) => {
+      outcome = await (await import('./commands/dr-commands.js')).drRestoreCommand(opts.repository, opts, stderrLog(globals().verbose ?? false));
+    });
+
   program
     .command('run')
     .description('run a scheduled job now, with its result (nightly = every job in order, the local cycle)')

@@ -1,6 +1,7 @@
 import { findBackup } from '../backup/catalog.js';
 import { backupKnowledge } from '../backup/knowledge-backup.js';
 import { OpsError } from '../errors.js';
+import { carriedConfig } from '../config/carried.js';
 import { restoreKnowledge, type KnowledgeRestoreResult } from '../restore/knowledge-restore.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
 import { runBackups, withRestoreMetrics, type BackupJobResult } from './runner.js';
@@ -16,7 +17,7 @@ export async function backupKnowledgeJob(ctx: JobContext, name?: string): Promis
     ctx,
     'knowledge',
     selectTargets('knowledge', ctx.config.knowledge, name),
-    (k, onProgress) => backupKnowledge({ name: k.name, path: knowledgePath(ctx, k.name) }, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, onProgress }),
+    (k, onProgress) => backupKnowledge({ name: k.name, path: knowledgePath(ctx, k.name) }, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, onProgress, config: carriedConfig(ctx.config) }),
     (m) => `${(m.details as { files: number }).files} files, ${m.payload.compression}`,
   );
 }

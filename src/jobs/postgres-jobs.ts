@@ -4,6 +4,7 @@ import type { Drill } from '../backup/manifest.js';
 import { withDatabase } from '../postgres/connect.js';
 import { drillPostgres } from '../restore/postgres-drill.js';
 import type { DrillDeps } from '../drill/record.js';
+import { carriedConfig } from '../config/carried.js';
 import { restorePostgres, type RestoreResult } from '../restore/postgres-restore.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
 import { postgresUrl } from './endpoints.js';
@@ -21,7 +22,7 @@ export async function backupPostgresJob(ctx: JobContext, name?: string): Promise
       backupPostgres(
         { name: db.name, url: postgresUrl(ctx, db) },
         { codec: db.backup.codec, level: db.backup.level, threads: db.backup.threads },
-        { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, env: ctx.env, onProgress },
+        { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, env: ctx.env, onProgress, config: carriedConfig(ctx.config) },
       ),
     (m) => m.payload.compression,
   );

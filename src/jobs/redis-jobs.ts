@@ -1,6 +1,7 @@
 import { findBackup } from '../backup/catalog.js';
 import { backupRedis } from '../backup/redis-backup.js';
 import { OpsError } from '../errors.js';
+import { carriedConfig } from '../config/carried.js';
 import type { RedisRestoreResult } from '../restore/redis-restore.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
 import { redisUrl } from './endpoints.js';
@@ -11,7 +12,7 @@ export async function backupRedisJob(ctx: JobContext, name?: string): Promise<Ba
     ctx,
     'redis',
     selectTargets('redis', ctx.config.redis, name),
-    (r, onProgress) => backupRedis({ name: r.name, url: redisUrl(ctx, r), mode: r.mode }, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, onProgress }),
+    (r, onProgress) => backupRedis({ name: r.name, url: redisUrl(ctx, r), mode: r.mode }, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, onProgress, config: carriedConfig(ctx.config) }),
     (m, r) => {
       const keys = (m.details as { keys?: number } | undefined)?.keys;
       return `${r.mode}${keys !== undefined ? `, ${keys} keys` : ''}, ${m.payload.compression}`;

@@ -2,26 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../../config/errors.js';
 import type { OpsConfig } from '../../config/load.js';
 import { diffConfig, pushDescription, SSM_ADVANCED_MAX_BYTES, type ConfigChange, type ConfigStore, type RemoteConfig } from '../../config/remote.js';
-import { maskUrl } from '../../util/mask.js';
+import { redactedConfig } from '../../config/carried.js';
 import { configDstWarnings } from '../../config/dst.js';
 import { EXIT, renderTable, type CommandOutcome } from '../output.js';
-
-/** The effective configuration with every connection string masked. */
-export function redactedConfig(config: OpsConfig): Record<string, unknown> {
-  const mask = (r: Record<string, { value: string; from: string } | undefined>) =>
-    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v ? { value: maskUrl(v.value), from: v.from } : null]));
-  const { effective, source, ...rest } = config;
-  return {
-    source,
-    ...rest,
-    effective: {
-      repositoryUrl: effective.repositoryUrl,
-      postgres: mask(effective.postgres),
-      redis: mask(effective.redis),
-      knowledge: effective.knowledge,
-    },
-  };
-}
 
 export function configValidateCommand(config: OpsConfig, now = new Date()): CommandOutcome {
   const warnings = configDstWarnings(config, now);

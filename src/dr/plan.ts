@@ -1,0 +1,99 @@
+import { listBackups, type BackupEntry } from '../backup/catalog.js';
+import { COMPONENTS, type Component } from '../backup/layout.js';
+import type { Repository } from '../repository/repository.js';
+
+/** What one target of the repository can be restored from. */
+export interface PlanItem {
+  component: Component;
+  name: string;
+  /** The backup `dr restore` takes: the newest that passed verification, else the newest complete one. */
+  backupId: string;
+  takenAt: string;
+  bytes: number;
+  verifiedLevel: number | null;
+  drillOk: boolean | null;
+  /** Where the data came from, as the backup's own configuration says (masked). */
+  source: string | null;
+  /** How it was backed up (codec, mode), from the manifest. */
+  format: string;
+  /** What a target for it looks like. */
+  targetKind: string;
+  /** The exact command that restores it; only the target is left to fill in. */
+  command: string;
+  /** Complete backups of this target in the repository, this one included. */
+  backups: number;
+  /** Why this target cannot be restored, when none of its backups can. */
+  problem?: string;
+}
+
+export interface DrPlan {
+  repository: string;
+  items: PlanItem[];
+  /** Every target name found, with or without a usable backup. */
+  targets: number;
+}
+
+const TARGET_KIND: Record<string, string> = {
+  postgres: 'postgresql://user@host:5432/database (created if missing; must be empty)',
+  'redis-logical': 'redis://host:port (an empty server)',
+  'redis-rdb': '/path/to/redis/data-dir (of a stopped redis-server; dump.rdb is placed there)',
+  knowledge: '/path/to/directory (created if missing; must be empty)',
+};
+
+/** The targets under a component's prefix: the first path segment of every key. */
+async function namesOf(repo: Repository, component: Component): Promise<string[]> {
+  const objects = await repo.list(`${component}/`);
+  return [...new Set(objects.map((o) => o.key.slice(component.length + 1).split('/')[0]!).filter(Boolean))].sort();
+}
+
+function sourceOf(entry: BackupEntry): string | null {
+  const m = entry.manifest!;
+  const config = m.config as { effective?: Record<string, Record<string, { value?: string } | null>> } | undefined;
+  const carried = config?.effective?.[m.component]?.[m.name];
+  const fromConfig = typeof carried === 'object' && carried?.value ? carried.value : typeof carried === 'string' ? carried : undefined;
+  const fromManifest = (m.source as { url?: string; path?: string }).url ?? (m.source as { path?: string }).path;
+  return fromConfig ?? fromManifest ?? null;
+}
+
+const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * Recovery from the repository alone: every component and target found in it, the backup
+ * to restore (newest verified, else newest complete), where it came from, and the exact
+ * `opsctl dr restore` command. Needs no configuration: the backups carry their own.
+ */
+export async function drPlan(repo: Repository, repositoryUrl: string): Promise<DrPlan> {
+  const items: PlanItem[] = [];
+  let targets = 0;
+  for (const component of COMPONENTS) {
+    for (const name of await namesOf(repo, component)) {
+      targets += 1;
+      const entries = (await listBackups(repo, component, name)).filter((e) => e.manifest && !e.broken);
+      const chosen = entries.find((e) => e.verification?.ok) ?? entries[0];
+      if (!chosen?.manifest) {
+        items.push({ component, name, backupId: '-', takenAt: '-', bytes: 0, verifiedLevel: null, drillOk: null, source: null, format: '-', targetKind: '-', command: '-', backups: 0, problem: 'no complete backup' });
+        continue;
+      }
+      const m = chosen.manifest;
+      const mode = (m.details as { mode?: string } | undefined)?.mode;
+      const kind = component === 'redis' ? `redis-${mode === 'logical' ? 'logical' : 'rdb'}` : component;
+      const placeholder = component === 'postgres' ? 'postgresql://HOST:5432/DATABASE' : kind === 'redis-logical' ? 'redis://HOST:6379' : '/PATH';
+      items.push({
+        component,
+        name,
+        backupId: chosen.id,
+        takenAt: m.startedAt,
+        bytes: m.payload.bytes,
+        verifiedLevel: chosen.verification?.levelPassed ?? null,
+        drillOk: chosen.drill?.ok ?? null,
+        source: sourceOf(chosen),
+        format: `${m.payload.format}${mode ? ` (${mode})` : ''}, ${m.payload.compression}`,
+        targetKind: TARGET_KIND[kind]!,
+        command: `opsctl dr restore --repository ${shellQuote(repositoryUrl)} --backup ${component}/${shellQuote(name)}=${chosen.id} --target ${component}/${shellQuote(name)}=${placeholder}`,
+        backups: entries.length,
+        ...(chosen.verification?.ok ? {} : { problem: chosen.verification ? `newest verification failed: ${chosen.verification.failure}` : 'not verified: run opsctl verify before trusting it' }),
+      });
+    }
+  }
+  return { repository: repositoryUrl, items, targets };
+}
