@@ -240,6 +240,38 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
       outcome = await (await configCmds()).configPushCommand(deployableConfig(), await ssmStore(opts.parameter));
     });
 
+  // The WAL archive: called by PostgreSQL itself (archive_command, restore_command), once per file.
+  const wal = program.command('wal').description('PostgreSQL WAL archive in the repository (archive_command / restore_command)');
+  const walCmds = () => import('./commands/wal-commands.js');
+  // No metrics sinks: PostgreSQL calls these once per file, and fetch runs while the server is down.
+  const light = () => createJobContext(config(), stderrLog(globals().verbose ?? false), { signal });
+  wal
+    .command('push')
+    .description("archive one WAL file, durably; archive_command = 'opsctl wal push %p --name N'")
+    .argument('<path>', 'the file PostgreSQL hands over (%p)')
+    .addOption(nameOption())
+    .option('--parallel <n>', 'with a backlog in archive_status/, push this many files at once', positiveInt, 4)
+    .option('--spool <dir>', 'where files pushed ahead are recorded (default: the temp directory)')
+    .action(async (file: string, opts: { name?: string; parallel: number; spool?: string }) => {
+      outcome = await (await walCmds()).walPushCommand(light(), file, opts);
+    });
+  wal
+    .command('fetch')
+    .description("restore one WAL file, checked; restore_command = 'opsctl wal fetch %f %p --name N'")
+    .argument('<file>', 'the name PostgreSQL asks for (%f)')
+    .argument('<dest>', 'where to write it (%p)')
+    .addOption(nameOption())
+    .action(async (file: string, dest: string, opts: { name?: string }) => {
+      outcome = await (await walCmds()).walFetchCommand(light(), file, dest, opts);
+    });
+  wal
+    .command('status')
+    .description('archived range per timeline, missing segments, newest segment age (exit 0 ok, 1 stale, 2 gap)')
+    .addOption(nameOption())
+    .action(async (opts: { name?: string }) => {
+      outcome = await (await walCmds()).walStatusCommand(light(), opts);
+    });
+
   // Disaster recovery reads no configuration: the repository and the backups' own carried config say everything.
   const dr = program.command('dr').description('disaster recovery from the repository alone (no configuration needed)');
   const repositoryOption = () => new Option('--repository <url>', 'the repository: file:///abs/path or s3://bucket/prefix').env('OPS_REPOSITORY_URL').makeOptionMandatory();

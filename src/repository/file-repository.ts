@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { access, constants, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, constants, link, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -57,15 +57,22 @@ export class FileRepository implements Repository {
 
   async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
     const target = this.resolve(key);
+    const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
     try {
       await mkdir(path.dirname(target), { recursive: true });
-      // O_CREAT|O_EXCL: of two processes, exactly one creates the file.
-      await writeFile(target, body, { flag: 'wx' });
-      await fsyncFile(target);
+      // Written whole and fsynced under a partial name, then hard-linked into place: link()
+      // fails with EEXIST if the name exists (exclusive, like O_EXCL), and a process killed
+      // at any moment leaves either nothing or the whole object under the final name.
+      await writeFile(partial, body, { flag: 'wx' });
+      await fsyncFile(partial);
+      await link(partial, target);
+      await fsyncDirectory(path.dirname(target));
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new RepositoryWriteError(key, await diagnosed(target, error));
+    } finally {
+      await unlink(partial).catch(() => undefined);
     }
   }
 
@@ -156,6 +163,16 @@ export class FileRepository implements Repository {
   async probe(): Promise<void> {
     await mkdir(this.root, { recursive: true });
     await stat(this.root);
+  }
+}
+
+/** The directory entry itself: a rename or link is durable only once its directory is synced. */
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

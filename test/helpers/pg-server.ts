@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from './prometheus.js';
@@ -34,7 +34,7 @@ function asPostgres(args: string[]): void {
  * A private PostgreSQL server (initdb in a temp dir, its own port, trust auth), for tests
  * that must stop a server or need a replica: never the machine's own on 5432.
  */
-export async function startPostgresServer(options: { standbyOf?: TestPostgresServer } = {}): Promise<TestPostgresServer> {
+export async function startPostgresServer(options: { standbyOf?: TestPostgresServer; settings?: Record<string, string> } = {}): Promise<TestPostgresServer> {
   const dir = await makeTempDir('ops-pg-');
   if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
   const port = await freePort();
@@ -50,6 +50,7 @@ export async function startPostgresServer(options: { standbyOf?: TestPostgresSer
     dir,
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     start() {
+      // Extra settings go to postgresql.auto.conf (below), not the command line: quoting archive_command through pg_ctl -o is fragile.
       asPostgres([pgBin('pg_ctl'), '-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
     },
     stop() {
@@ -64,6 +65,10 @@ export async function startPostgresServer(options: { standbyOf?: TestPostgresSer
       await rm(dir, { recursive: true, force: true });
     },
   };
+  if (options.settings) {
+    const lines = Object.entries(options.settings).map(([k, v]) => `${k} = '${v.replace(/'/g, "''")}'`);
+    appendFileSync(path.join(data, 'postgresql.auto.conf'), `${lines.join('\n')}\n`);
+  }
   server.start();
   return server;
 }

@@ -1,0 +1,45 @@
+import { selectOne, type JobContext } from '../../jobs/context.js';
+import { walFetch, walPush } from '../../wal/archive.js';
+import { WalNotArchivedError } from '../../wal/errors.js';
+import { walStatus } from '../../wal/status.js';
+import { formatDuration } from '../../util/format.js';
+import { EXIT, renderTable, type CommandOutcome } from '../output.js';
+
+const database = (ctx: JobContext, name?: string) => selectOne('postgres', ctx.config.postgres, name).name;
+
+/** `archive_command = 'opsctl wal push %p --name N'`. */
+export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; spool?: string }): Promise<CommandOutcome> {
+  const result = await walPush(file, { name: database(ctx, options.name), ...(options.parallel ? { parallel: options.parallel } : {}), ...(options.spool ? { spool: options.spool } : {}) }, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+  const ahead = result.ahead.length > 0 ? `, ${result.ahead.length} more pushed ahead` : '';
+  return { exitCode: EXIT.ok, json: result, text: `${result.file}: ${result.outcome} (${result.bytes} bytes)${ahead}` };
+}
+
+/** `restore_command = 'opsctl wal fetch %f %p --name N'`: exit 1 at once for a name the archive does not hold. */
+export async function walFetchCommand(ctx: JobContext, file: string, dest: string, options: { name?: string }): Promise<CommandOutcome> {
+  try {
+    const r = await walFetch(file, dest, { name: database(ctx, options.name) }, { repo: ctx.repo, log: ctx.log });
+    return { exitCode: EXIT.ok, json: r, text: `${r.file}: ${r.bytes} bytes, sha256 checked` };
+  } catch (error) {
+    if (!(error instanceof WalNotArchivedError)) throw error;
+    return { exitCode: EXIT.degraded, json: { file, archived: false }, text: error.message };
+  }
+}
+
+/** Archived range per timeline, gaps, newest segment age: exit 0 ok, 1 stale, 2 gap or nothing archived. */
+export async function walStatusCommand(ctx: JobContext, options: { name?: string }): Promise<CommandOutcome> {
+  const s = await walStatus(ctx.repo, database(ctx, options.name), { now: ctx.now() });
+  const table = renderTable(s.timelines, [
+    { header: 'TIMELINE', value: (t) => String(t.timeline), align: 'right' },
+    { header: 'FIRST', value: (t) => t.first },
+    { header: 'LAST', value: (t) => t.last },
+    { header: 'SEGMENTS', value: (t) => String(t.segments), align: 'right' },
+    { header: 'MISSING', value: (t) => (t.missingCount ? `${t.missingCount} (${t.missing[0]}…)` : '0'), align: 'right' },
+  ]);
+  const lines = [
+    `wal/${s.name}: ${s.newest ? `newest ${s.newest.file}, archived ${formatDuration(s.newest.ageSeconds)} ago` : 'nothing archived'}; history files for timelines ${s.histories.join(', ') || '-'}`,
+    table,
+    ...s.problems.map((p) => `problem: ${p}`),
+    ...s.warnings.map((w) => `warning: ${w}`),
+  ];
+  return { exitCode: s.problems.length > 0 ? EXIT.failed : s.warnings.length > 0 ? EXIT.degraded : EXIT.ok, json: s, text: lines.join('\n') };
+}

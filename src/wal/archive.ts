@@ -1,0 +1,141 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Log } from '../log.js';
+import type { Repository } from '../repository/repository.js';
+import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
+import { parseWalName, walKey } from './names.js';
+import { decodeWalObject, encodeWalObject, readWalHeader, sha256 } from './object.js';
+
+export interface WalDeps {
+  repo: Repository;
+  log: Log;
+  now?: () => Date;
+}
+
+export interface PushOptions {
+  name: string;
+  /** Files pushed at once when archive_status/ holds a backlog (this one included). */
+  parallel?: number;
+  /** Where files pushed ahead of PostgreSQL's asking are recorded. */
+  spool?: string;
+}
+
+export interface PushResult {
+  file: string;
+  /** archived: written now; identical: already there with the same content (PostgreSQL re-archives after a crash); spooled: pushed ahead by an earlier call. */
+  outcome: 'archived' | 'identical' | 'spooled';
+  bytes: number;
+  /** Files of the backlog pushed ahead by this call. */
+  ahead: string[];
+}
+
+export const defaultSpool = (name: string) => path.join(os.tmpdir(), 'ops-wal-spool', name);
+
+/**
+ * Writes one file into the archive, exclusively: the name is created only if it does not
+ * exist (file://: written, fsynced, then linked into place; s3://: a conditional PUT). If
+ * it exists, identical content is success and different content is refused, never
+ * overwritten.
+ */
+async function pushOne(deps: WalDeps, name: string, file: string, content: Buffer): Promise<'archived' | 'identical'> {
+  const key = walKey(name, file);
+  const { object, header } = await encodeWalObject(file, content, (deps.now ?? (() => new Date()))());
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    if (await deps.repo.createExclusive(key, object)) return 'archived';
+    const existing = await deps.repo.getBytes(key);
+    if (!existing) continue; // removed between the two calls (retention): try once more
+    let archived;
+    try {
+      archived = readWalHeader(file, existing);
+    } catch (error) {
+      if (error instanceof WalCorruptError) throw new WalConflictError(file, `damaged object (${error.message})`, header.sha256);
+      throw error;
+    }
+    if (archived.sha256 === header.sha256 && archived.bytes === header.bytes) return 'identical';
+    throw new WalConflictError(file, archived.sha256, header.sha256);
+  }
+  throw new WalConflictError(file, 'unknown (the name appeared and vanished twice)', header.sha256);
+}
+
+async function spoolHas(spool: string, file: string, content: Buffer): Promise<boolean> {
+  const recorded = await readFile(path.join(spool, `${file}.ok`), 'utf8').catch(() => undefined);
+  return recorded?.trim() === sha256(content);
+}
+
+async function record(spool: string, file: string, content: Buffer): Promise<void> {
+  await mkdir(spool, { recursive: true });
+  const tmp = path.join(spool, `.${file}.${process.pid}`);
+  await writeFile(tmp, sha256(content));
+  await rename(tmp, path.join(spool, `${file}.ok`));
+}
+
+/**
+ * `archive_command = 'opsctl wal push %p --name N'`: exit 0 only when the file is durable
+ * in the repository. With a backlog (`.ready` files waiting in archive_status/), the next
+ * ones are pushed alongside, in parallel, and recorded in the spool, so PostgreSQL's
+ * following calls for them return at once after one hash: pgBackRest's asynchronous
+ * archiving without a daemon.
+ */
+export async function walPush(filePath: string, options: PushOptions, deps: WalDeps): Promise<PushResult> {
+  const file = path.basename(filePath);
+  if (!parseWalName(file)) throw new WalNameError(file);
+  const spool = options.spool ?? defaultSpool(options.name);
+  const content = await readFile(filePath);
+  if (await spoolHas(spool, file, content)) {
+    await rm(path.join(spool, `${file}.ok`), { force: true });
+    return { file, outcome: 'spooled', bytes: content.length, ahead: [] };
+  }
+  const parallel = Math.max(1, options.parallel ?? 4);
+  const status = path.join(path.dirname(filePath), 'archive_status');
+  const waiting = (await readdir(status).catch(() => [] as string[]))
+    .filter((f) => f.endsWith('.ready'))
+    .map((f) => f.slice(0, -'.ready'.length))
+    .filter((f) => f !== file && parseWalName(f) !== undefined)
+    .sort();
+  const ahead: string[] = [];
+  const candidates = waiting.slice(0, parallel - 1);
+  const [outcome] = await Promise.all([
+    pushOne(deps, options.name, file, content),
+    ...candidates.map(async (next) => {
+      try {
+        const bytes = await readFile(path.join(path.dirname(filePath), next));
+        if (await spoolHas(spool, next, bytes)) return;
+        await pushOne(deps, options.name, next, bytes);
+        await record(spool, next, bytes);
+        ahead.push(next);
+      } catch (error) {
+        // Pushing ahead is an optimisation: PostgreSQL will ask for this file itself, and that call reports.
+        deps.log.warn(`wal push ahead of ${next} skipped: ${(error as Error).message}`);
+      }
+    }),
+  ]);
+  return { file, outcome: outcome!, bytes: content.length, ahead: ahead.sort() };
+}
+
+/**
+ * `restore_command = 'opsctl wal fetch %f %p --name N'`: the file, checked (size and
+ * sha256) before a byte reaches `dest`, written under a temporary name and renamed. A name
+ * not in the archive fails at once with no retry (recovery asks for names that do not exist).
+ */
+export async function walFetch(file: string, dest: string, options: { name: string }, deps: WalDeps): Promise<{ file: string; bytes: number }> {
+  if (!parseWalName(file)) throw new WalNameError(file);
+  const object = await deps.repo.getBytes(walKey(options.name, file));
+  if (!object) throw new WalNotArchivedError(file);
+  const { content } = await decodeWalObject(file, object);
+  const tmp = `${dest}.ops-fetch-${process.pid}`;
+  try {
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, dest);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return { file, bytes: content.length };
+}

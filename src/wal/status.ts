@@ -1,0 +1,82 @@
+import type { Repository } from '../repository/repository.js';
+import { parseWalName, segmentIndex, segmentName, walPrefix, type WalName } from './names.js';
+import { readWalHeader } from './object.js';
+
+export interface TimelineRange {
+  timeline: number;
+  first: string;
+  last: string;
+  segments: number;
+  /** Segments missing between first and last (at most 20 named). */
+  missing: string[];
+  missingCount: number;
+}
+
+export interface WalStatus {
+  name: string;
+  segmentBytes: number | null;
+  timelines: TimelineRange[];
+  histories: number[];
+  partial: string[];
+  backupLabels: string[];
+  newest: { file: string; archivedAt: string; ageSeconds: number } | null;
+  thresholdSeconds: number;
+  problems: string[];
+  warnings: string[];
+}
+
+/**
+ * What the archive of one database holds, from a listing and one header read: the
+ * archived range per timeline, the segments missing inside it, timelines without their
+ * history file, and how old the newest segment is (a push that stopped).
+ */
+export async function walStatus(repo: Repository, name: string, options: { now?: Date; thresholdSeconds?: number } = {}): Promise<WalStatus> {
+  const now = options.now ?? new Date();
+  const thresholdSeconds = options.thresholdSeconds ?? 3600;
+  const prefix = walPrefix(name);
+  const objects = (await repo.list(prefix)).filter((o) => o.key.endsWith('.zst'));
+  const parsed = objects
+    .map((o) => ({ o, w: parseWalName(o.key.slice(prefix.length, -'.zst'.length)) }))
+    .filter((x): x is { o: (typeof objects)[number]; w: WalName } => x.w !== undefined);
+  const segments = parsed.filter((x) => x.w.kind === 'segment');
+  const status: WalStatus = {
+    name,
+    segmentBytes: null,
+    timelines: [],
+    histories: parsed.filter((x) => x.w.kind === 'history').map((x) => x.w.timeline).sort((a, b) => a - b),
+    partial: parsed.filter((x) => x.w.kind === 'partial').map((x) => x.w.file),
+    backupLabels: parsed.filter((x) => x.w.kind === 'backup').map((x) => x.w.file),
+    newest: null,
+    thresholdSeconds,
+    problems: [],
+    warnings: [],
+  };
+  if (segments.length === 0) {
+    status.problems.push(`no WAL segment archived under ${repo.url}${prefix}`);
+    return status;
+  }
+  const newest = segments.reduce((a, b) => (b.o.lastModified > a.o.lastModified ? b : a));
+  const header = readWalHeader(newest.w.file, (await repo.getBytes(newest.o.key)) ?? Buffer.alloc(0));
+  const segmentBytes = header.bytes;
+  status.segmentBytes = segmentBytes;
+  status.newest = { file: newest.w.file, archivedAt: newest.o.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - newest.o.lastModified.getTime()) / 1000) };
+  if (status.newest.ageSeconds > thresholdSeconds) status.warnings.push(`newest segment ${newest.w.file} was archived ${status.newest.ageSeconds} s ago (limit ${thresholdSeconds} s): is archive_command failing, or archive_timeout unset on an idle server?`);
+
+  const byTimeline = new Map<number, number[]>();
+  for (const s of segments) (byTimeline.get(s.w.timeline) ?? byTimeline.set(s.w.timeline, []).get(s.w.timeline)!).push(segmentIndex(s.w.segment!, segmentBytes));
+  for (const [timeline, indexes] of [...byTimeline].sort(([a], [b]) => a - b)) {
+    indexes.sort((a, b) => a - b);
+    const have = new Set(indexes);
+    const missing: string[] = [];
+    let missingCount = 0;
+    for (let i = indexes[0]!; i <= indexes[indexes.length - 1]!; i += 1) {
+      if (have.has(i)) continue;
+      missingCount += 1;
+      if (missing.length < 20) missing.push(segmentName(timeline, i, segmentBytes));
+    }
+    status.timelines.push({ timeline, first: segmentName(timeline, indexes[0]!, segmentBytes), last: segmentName(timeline, indexes[indexes.length - 1]!, segmentBytes), segments: indexes.length, missing, missingCount });
+    if (missingCount > 0) status.problems.push(`timeline ${timeline}: ${missingCount} segment(s) missing, first ${missing[0]}: recovery cannot pass them`);
+    if (timeline > 1 && !status.histories.includes(timeline)) status.problems.push(`timeline ${timeline} has no ${timeline.toString(16).toUpperCase().padStart(8, '0')}.history in the archive: recovery cannot follow it`);
+  }
+  return status;
+}

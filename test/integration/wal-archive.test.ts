@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { OPSCTL, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
+import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
+
+const postgresIds = async () => {
+  const { execFileSync } = await import('node:child_process');
+  return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
+};
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Write some WAL and switch segments `n` times; wait until the archiver has handed every one over. */
+async function makeSegments(url: string, n: number): Promise<number> {
+  for (let i = 0; i < n; i += 1) {
+    await query(url, `create table if not exists t (i int, pad text); insert into t select g, repeat('x', 200) from generate_series(1, 2000) g`);
+    await query(url, 'select pg_switch_wal()');
+  }
+  for (let i = 0; i < 300; i += 1) {
+    const [s] = await query<{ archived: string; failed: string; last: string | null; current: string }>(
+      url,
+      `select archived_count::text as archived, failed_count::text as failed, last_archived_wal as last, pg_walfile_name(pg_current_wal_lsn()) as current from pg_stat_archiver`,
+    );
+    const ready = await query<{ n: string }>(url, `select count(*)::text as n from pg_ls_archive_statusdir() where name like '%.ready'`);
+    if (ready[0]!.n === '0' && Number(s!.archived) > 0) return Number(s!.archived);
+    if (Number(s!.failed) > 0 && i > 100) throw new Error(`archive_command failed ${s!.failed} times`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('archiver did not catch up');
+}
+
+for (const kind of ['file', 's3'] as const) {
+  describe(`WAL archive with archive_command = 'opsctl wal push %p' (${kind === 'file' ? 'file://' : 's3rver'} repository, a real cluster)`, () => {
+    let server: TestPostgresServer;
+    let work: string;
+    let cfg: string;
+    let s3: LocalS3 | undefined;
+    let env: Record<string, string> = {};
+    let archived = 0;
+    before(async () => {
+      work = await tempDir('ops-wal-');
+      await chmod(work, 0o755);
+      const { uid, gid } = await postgresIds();
+      const repo = path.join(work, 'repo');
+      await mkdir(repo);
+      await chown(repo, uid, gid);
+      if (kind === 's3') {
+        s3 = await startLocalS3('wal');
+        env = s3.env;
+      }
+      cfg = await writeConfig(work, { repository: { url: kind === 's3' ? 's3://wal/ops' : `file://${repo}` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1/postgres' }] });
+      await chmod(cfg, 0o644);
+      const envPrefix = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+      server = await startPostgresServer({
+        settings: {
+          wal_level: 'replica',
+          archive_mode: 'on',
+          archive_command: `env ${envPrefix} ${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main`,
+        },
+      });
+      archived = await makeSegments(server.url, 4);
+    });
+    after(async () => {
+      await server?.remove();
+      if (s3) await removeLocalS3(s3);
+      await rm(work, { recursive: true, force: true });
+    });
+    const cli = (args: string[]) => runCli(['--config', cfg, ...args], { env });
+
+    it('every segment PostgreSQL handed over is in the archive, contiguous; wal status exits 0', async () => {
+      assert.ok(archived >= 4, `${archived} archived`);
+      const r = await cli(['--json', 'wal', 'status', '--name', 'main']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const s = JSON.parse(r.stdout) as { segmentBytes: number; timelines: { timeline: number; segments: number; missingCount: number }[] };
+      assert.equal(s.segmentBytes, 16 * 1024 * 1024);
+      assert.equal(s.timelines[0]!.timeline, 1);
+      assert.equal(s.timelines[0]!.missingCount, 0);
+      assert.ok(s.timelines[0]!.segments >= 4);
+    });
+
+    it('wal fetch returns a segment byte for byte (checked), and a name not archived exits 1 at once', async () => {
+      const file = (await query<{ file: string }>(server.url, 'select last_archived_wal as file from pg_stat_archiver'))[0]!.file;
+      const original = await readFile(path.join(server.dir, 'data', 'pg_wal', file));
+      const dest = path.join(work, 'fetched');
+      const r = await cli(['wal', 'fetch', file, dest, '--name', 'main']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok((await readFile(dest)).equals(original));
+      const missing = await cli(['wal', 'fetch', '00000009000000000000000A', path.join(work, 'nothing'), '--name', 'main']);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stdout, /00000009000000000000000A is not in the archive/);
+      await assert.rejects(readFile(path.join(work, 'nothing')), /ENOENT/);
+    });
+
+    it('pushing an archived segment again with identical content exits 0; with other content it exits 2 and keeps the archived one', async () => {
+      const file = (await query<{ file: string }>(server.url, 'select last_archived_wal as file from pg_stat_archiver'))[0]!.file;
+      const dir = path.join(work, 'again', 'pg_wal');
+      await mkdir(dir, { recursive: true });
+      await copyFile(path.join(server.dir, 'data', 'pg_wal', file), path.join(dir, file));
+      const same = await cli(['--json', 'wal', 'push', path.join(dir, file), '--name', 'main']);
+      assert.equal(same.code, 0, same.stderr);
+      assert.equal((JSON.parse(same.stdout) as { outcome: string }).outcome, 'identical');
+      const bytes = await readFile(path.join(dir, file));
+      bytes[1000] = bytes[1000]! ^ 0xff;
+      await writeFile(path.join(dir, file), bytes);
+      const other = await cli(['wal', 'push', path.join(dir, file), '--name', 'main']);
+      assert.equal(other.code, 2);
+      assert.match(other.stderr, new RegExp(`${file} is already archived with other content .*not overwritten`));
+      const back = path.join(work, 'back');
+      assert.equal((await cli(['wal', 'fetch', file, back, '--name', 'main'])).code, 0);
+      assert.ok((await readFile(back)).equals(await readFile(path.join(server.dir, 'data', 'pg_wal', file))), 'the archived copy is the original');
+    });
+
+    it('a backlog in archive_status/ is pushed ahead in parallel; the next calls return at once from the spool', async () => {
+      const dir = path.join(work, 'backlog', 'pg_wal');
+      const status = path.join(dir, 'archive_status');
+      await mkdir(status, { recursive: true });
+      const seed = await readdir(path.join(server.dir, 'data', 'pg_wal'));
+      const source = path.join(server.dir, 'data', 'pg_wal', seed.find((f) => /^[0-9A-F]{24}$/.test(f))!);
+      const names = Array.from({ length: 6 }, (_, i) => `0000000700000000000000${(i + 16).toString(16).toUpperCase()}`);
+      for (const [i, n] of names.entries()) {
+        const b = await readFile(source);
+        b.writeUInt32BE(i, 200);
+        await writeFile(path.join(dir, n), b);
+        await writeFile(path.join(status, `${n}.ready`), '');
+      }
+      const spool = path.join(work, 'spool');
+      const first = await cli(['--json', 'wal', 'push', path.join(dir, names[0]!), '--name', 'main', '--parallel', '4', '--spool', spool]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.deepEqual((JSON.parse(first.stdout) as { ahead: string[] }).ahead, names.slice(1, 4));
+      const second = await cli(['--json', 'wal', 'push', path.join(dir, names[1]!), '--name', 'main', '--spool', spool]);
+      assert.equal((JSON.parse(second.stdout) as { outcome: string }).outcome, 'spooled');
+      // A spooled file whose bytes changed since is not taken on trust: pushed, and refused as a conflict.
+      const b = await readFile(path.join(dir, names[2]!));
+      b[50] = b[50]! ^ 1;
+      await writeFile(path.join(dir, names[2]!), b);
+      const changed = await cli(['wal', 'push', path.join(dir, names[2]!), '--name', 'main', '--spool', spool]);
+      assert.equal(changed.code, 2);
+    });
+
+    it('a segment deleted from the archive is found by wal status (exit 2), naming it', async () => {
+      const list = await cli(['--json', 'wal', 'status', '--name', 'main']);
+      const s = JSON.parse(list.stdout) as { timelines: { timeline: number; first: string; last: string }[] };
+      const tl1 = s.timelines.find((t) => t.timeline === 1)!;
+      const middle = `${tl1.first.slice(0, 16)}${(Number.parseInt(tl1.first.slice(16), 16) + 1).toString(16).toUpperCase().padStart(8, '0')}`;
+      if (kind === 's3') await s3!.client.send(new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({ Bucket: 'wal', Key: `ops/wal/main/${middle}.zst` }));
+      else await rm(path.join(work, 'repo', 'wal', 'main', `${middle}.zst`));
+      const r = await cli(['wal', 'status', '--name', 'main']);
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stdout, new RegExp(`problem: timeline 1: 1 segment\\(s\\) missing, first ${middle}`));
+    });
+  });
+}
+
+describe('SIGKILL during wal push leaves nothing that wal fetch returns as the segment', () => {
+  it('30 pushes killed at random moments: each name is then either absent (exit 1) or whole and checked (exit 0)', async () => {
+    const work = await tempDir('ops-wal-kill-');
+    try {
+      const cfg = await writeConfig(work, { repository: { url: `file://${work}/repo` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1/postgres' }] });
+      const dir = path.join(work, 'pg_wal');
+      await mkdir(dir);
+      const content = Buffer.alloc(16 << 20);
+      for (let i = 0; i < content.length; i += 4096) content.writeUInt32BE(i, i);
+      let whole = 0;
+      let absent = 0;
+      for (let i = 0; i < 30; i += 1) {
+        const name = `0000000300000000000000${(i + 16).toString(16).toUpperCase()}`;
+        await writeFile(path.join(dir, name), content);
+        const child = spawn(process.execPath, [OPSCTL, '--config', cfg, 'wal', 'push', path.join(dir, name), '--name', 'main'], { stdio: 'ignore' });
+        const exited = new Promise((r) => child.once('exit', r));
+        await new Promise((r) => setTimeout(r, 120 + ((i * 37) % 250)));
+        child.kill('SIGKILL');
+        await exited;
+        const out = path.join(work, `out-${i}`);
+        const r = await runCli(['--config', cfg, 'wal', 'fetch', name, out, '--name', 'main']);
+        if (r.code === 0) {
+          whole += 1;
+          assert.ok((await readFile(out)).equals(content), `${name}: fetched bytes equal the pushed file`);
+        } else {
+          absent += 1;
+          assert.equal(r.code, 1, r.stdout + r.stderr);
+          await assert.rejects(readFile(out), /ENOENT/);
+        }
+        // PostgreSQL retries: the retry succeeds, whatever the kill left.
+        const retry = await runCli(['--config', cfg, 'wal', 'push', path.join(dir, name), '--name', 'main']);
+        assert.equal(retry.code, 0, retry.stderr);
+      }
+      assert.equal(whole + absent, 30);
+      // Both outcomes happened: the kills landed before and after the object was in place.
+      assert.ok(whole > 0 && absent > 0, `${whole} whole, ${absent} absent`);
+      const leftovers = (await readdir(path.join(work, 'repo', 'wal', 'main'))).filter((f) => !f.endsWith('.zst'));
+      assert.ok(leftovers.every((f) => f.includes('.partial-')), leftovers.join(', '));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
