@@ -77,7 +77,13 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .description('back up a component to the repository (all configured targets, or --name)')
     .addArgument(componentArg())
     .addOption(nameOption())
-    .action(async (component: Component, opts: { name?: string }) => {
+    .option('--base', 'postgres: a physical base backup (pg_basebackup) for point-in-time recovery; needs the WAL archive')
+    .action(async (component: Component, opts: { name?: string; base?: boolean }) => {
+      if (opts.base) {
+        if (component !== 'postgres') throw new CommanderError(EXIT.usage, 'opsctl.usage', '--base is for postgres only');
+        outcome = await (await import('./commands/pitr-commands.js')).baseBackupCommand(await context(), opts.name);
+        return;
+      }
       outcome = await (await backupCmds()).backupCommand(await context(), component, opts.name);
     });
 
@@ -101,19 +107,42 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .description('restore a backup into a target (refuses a non-empty target unless --confirm repeats its name)')
     .addArgument(componentArg())
     .argument('<backup-id>', 'a backup id or "latest"')
-    .requiredOption('--target <target>', 'postgres: database name or postgresql:// URL; redis: redis:// URL (logical) or data directory (rdb); knowledge: directory')
+    .option('--target <target>', 'postgres: database name or postgresql:// URL; redis: redis:// URL (logical) or data directory (rdb); knowledge: directory')
     .option('--confirm <target>', 'repeat the target name to restore over existing data')
     .option('--clean', 'postgres: drop objects before recreating them')
     .option('--replace', 'redis: overwrite keys that exist in the target')
     .option('--jobs <n>', 'parallel restore with n jobs (stages a decoded copy in --work-dir)', positiveInt, 1)
     .option('--work-dir <dir>', 'where a parallel restore stages its copy (default: OS temp dir)')
     .addOption(nameOption())
-    .action(async (component: Component, id: string, opts: { target: string; confirm?: string; clean?: boolean; replace?: boolean; jobs: number; workDir?: string; name?: string }) => {
+    .option('--base', 'postgres: restore a base backup into --pgdata and recover from the WAL archive (point in time)')
+    .option('--pgdata <dir>', 'with --base: an empty directory for the restored cluster')
+    .option('--to <time>', 'with --base: recover up to this time (recovery_target_time)')
+    .option('--to-name <restore-point>', 'with --base: up to this restore point (pg_create_restore_point)')
+    .option('--to-lsn <lsn>', 'with --base: up to this LSN')
+    .option('--start', 'with --base: start the restored cluster and wait until recovery reached the target and it was promoted')
+    .option('--port <port>', 'with --start: the port to start it on', positiveInt)
+    .option('--keep-archiving', "with --base: keep archive_mode as the original had it (the restored cluster archives its new timeline)")
+    .action(async (component: Component, id: string, opts: { target?: string; confirm?: string; clean?: boolean; replace?: boolean; jobs: number; workDir?: string; name?: string; base?: boolean; pgdata?: string; to?: string; toName?: string; toLsn?: string; start?: boolean; port?: number; keepArchiving?: boolean }) => {
+      if (opts.base) {
+        if (component !== 'postgres' || !opts.pgdata) throw new CommanderError(EXIT.usage, 'opsctl.usage', '--base restores postgres into --pgdata DIR');
+        if (opts.start && !opts.port) throw new CommanderError(EXIT.usage, 'opsctl.usage', '--start needs --port P');
+        outcome = await (await import('./commands/pitr-commands.js')).restoreBaseCommand(await context(), {
+          name: opts.name,
+          backupId: id,
+          pgdata: opts.pgdata,
+          target: { time: opts.to, name: opts.toName, lsn: opts.toLsn },
+          start: opts.start ? { port: opts.port! } : undefined,
+          keepArchiving: opts.keepArchiving ?? false,
+          configPath: resolveConfigPath(globals().config),
+        });
+        return;
+      }
+      if (!opts.target) throw new CommanderError(EXIT.usage, 'opsctl.usage', "required option '--target <target>' not specified");
       outcome = await (await backupCmds()).restoreCommand(await context(), component, {
         replace: opts.replace ?? false,
         name: opts.name,
         backupId: id,
-        target: opts.target,
+        target: opts.target!,
         confirm: opts.confirm,
         clean: opts.clean ?? false,
         jobs: opts.jobs,
@@ -348,7 +377,7 @@ function reportError(error: unknown, json: boolean, clean: (text: string) => str
   if (error instanceof CommanderError) {
     // --help and --version end here too, successfully.
     if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
-    if (error.code === 'opsctl.invalidNumber') process.stderr.write(`error: ${error.message}\n`);
+    if (error.code.startsWith('opsctl.')) process.stderr.write(`error: ${error.message}\n`);
     return EXIT.usage;
   }
   const exitCode: ExitCode = error instanceof OpsError ? error.exitCode : EXIT.failed;

@@ -23,8 +23,15 @@ export function toNodeWritable(target: StreamxWritable): Writable {
     },
     final(cb) {
       if (failure) return cb(failure);
-      target.once('finish', () => cb(failure));
-      target.once('close', () => cb(failure));
+      // streamx emits both 'finish' and 'close' (which one first depends on the stream): answer once.
+      let answered = false;
+      const answer = () => {
+        if (answered) return;
+        answered = true;
+        cb(failure);
+      };
+      target.once('finish', answer);
+      target.once('close', answer);
       target.end();
     },
     destroy(error, cb) {

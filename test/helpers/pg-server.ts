@@ -34,10 +34,10 @@ function asPostgres(args: string[]): void {
  * A private PostgreSQL server (initdb in a temp dir, its own port, trust auth), for tests
  * that must stop a server or need a replica: never the machine's own on 5432.
  */
-export async function startPostgresServer(options: { standbyOf?: TestPostgresServer; settings?: Record<string, string> } = {}): Promise<TestPostgresServer> {
+export async function startPostgresServer(options: { standbyOf?: TestPostgresServer; settings?: Record<string, string>; port?: number } = {}): Promise<TestPostgresServer> {
   const dir = await makeTempDir('ops-pg-');
   if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const data = path.join(dir, 'data');
   if (options.standbyOf) {
     // A real streaming replica: a base backup of the primary with standby.signal and primary_conninfo (-R).

@@ -1,0 +1,72 @@
+import path from 'node:path';
+import { findBackup } from '../../backup/catalog.js';
+import { backupPostgresBase, baseCatalogName, type BaseDetails } from '../../backup/postgres-base.js';
+import { carriedConfig } from '../../config/carried.js';
+import { OpsError } from '../../errors.js';
+import { selectOne, type JobContext } from '../../jobs/context.js';
+import { postgresUrl } from '../../jobs/endpoints.js';
+import { restorePostgresBase, type PitrTarget } from '../../restore/postgres-pitr.js';
+import { formatBytes, formatDuration } from '../../util/format.js';
+import { segmentIndex, parseWalName } from '../../wal/names.js';
+import { walStatus } from '../../wal/status.js';
+import { EXIT, type CommandOutcome } from '../output.js';
+
+/** `opsctl backup postgres --base`: a physical base backup, complete once the WAL to its stop LSN is archived. */
+export async function baseBackupCommand(ctx: JobContext, name?: string): Promise<CommandOutcome> {
+  const db = selectOne('postgres', ctx.config.postgres, name);
+  const m = await backupPostgresBase({ name: db.name, url: postgresUrl(ctx, db) }, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, config: carriedConfig(ctx.config) });
+  const d = m.details as unknown as BaseDetails;
+  return {
+    exitCode: EXIT.ok,
+    json: { results: [{ component: 'postgres', name: db.name, ok: true, id: m.id, bytes: m.payload.bytes, startLsn: d.startLsn, stopLsn: d.stopLsn, timeline: d.timeline }] },
+    text: `postgres/${db.name} base backup ${m.id}: ${formatBytes(m.payload.bytes)}, WAL ${d.startLsn} .. ${d.stopLsn} on timeline ${d.timeline}, stop segment ${d.stopSegment} archived`,
+  };
+}
+
+export interface BaseRestoreRequest {
+  name?: string | undefined;
+  backupId: string;
+  pgdata: string;
+  target: PitrTarget;
+  start?: { port: number } | undefined;
+  keepArchiving?: boolean;
+  configPath: string;
+}
+
+/** The restore_command the restored cluster runs: this very opsctl, this configuration, the same name. */
+export function restoreCommandFor(configPath: string, name: string, env: NodeJS.ProcessEnv = process.env): string {
+  // The script this process runs (bin/opsctl.js, or the image's): the restored server calls the same one.
+  const opsctl = path.resolve(process.argv[1] ?? 'bin/opsctl.js');
+  // Where the repository came from the environment, the server's own environment may lack it.
+  const carried = ['OPS_REPOSITORY_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION'].filter((k) => env[k]).map((k) => `${k}=${JSON.stringify(env[k])}`);
+  return `${carried.length ? `env ${carried.join(' ')} ` : ''}${JSON.stringify(process.execPath)} ${JSON.stringify(opsctl)} --config ${JSON.stringify(path.resolve(configPath))} wal fetch "%f" "%p" --name ${name}`;
+}
+
+/**
+ * `opsctl restore postgres ID|latest --base --pgdata DIR [--to …] [--start --port P]`.
+ * Refused before anything is written when the archive lacks a segment between the base
+ * backup's start and the newest archived one on its timeline: recovery would stop at the
+ * gap (or, with no target, promote there, silently losing what follows).
+ */
+export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRequest): Promise<CommandOutcome> {
+  const db = selectOne('postgres', ctx.config.postgres, request.name);
+  const entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), request.backupId);
+  const d = entry.manifest!.details as unknown as BaseDetails & { segmentBytes: number };
+  const status = await walStatus(ctx.repo, db.name, { now: ctx.now() });
+  const tl = status.timelines.find((t) => t.timeline === d.timeline);
+  const startSegment = parseWalName(d.stopSegment)!;
+  const needed = tl?.missing.filter((m) => segmentIndex(parseWalName(m)!.segment!, d.segmentBytes) >= segmentIndex(startSegment.segment!, d.segmentBytes) - 1) ?? [];
+  if (!tl) throw new OpsError('PITR_NO_WAL', `the archive holds no WAL of timeline ${d.timeline} for ${db.name}: the base backup ${entry.id} cannot be made consistent`);
+  if (needed.length > 0) throw new OpsError('PITR_WAL_GAP', `segment ${needed[0]} is missing from the archive (${needed.length} in all after the base backup's start): recovery would stop there; nothing was restored`);
+  const result = await restorePostgresBase(
+    entry,
+    { pgdata: request.pgdata, target: request.target, restoreCommand: restoreCommandFor(request.configPath, db.name, ctx.env), start: request.start, keepArchiving: request.keepArchiving ?? false },
+    { repo: ctx.repo, log: ctx.log, env: ctx.env },
+  );
+  const to = request.target.time ?? request.target.name ?? request.target.lsn ?? 'the end of the archive';
+  return {
+    exitCode: EXIT.ok,
+    json: result,
+    text: `postgres/${db.name} base backup ${entry.id} restored into ${result.pgdata}, recovering to ${to}${result.started ? `: started and promoted (${result.recovery}) in ${formatDuration(result.seconds)}` : `; start it with pg_ctl -D ${result.pgdata} start`}`,
+  };
+}

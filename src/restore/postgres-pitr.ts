@@ -1,0 +1,201 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { chown, mkdir, readdir, readFile, stat, writeFile, appendFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { BackupEntry } from '../backup/catalog.js';
+import type { BaseDetails } from '../backup/postgres-base.js';
+import { decoder } from '../backup/codec.js';
+import { errorMessage } from '../errors.js';
+import type { Log } from '../log.js';
+import { runTool, startTool } from '../process/tool.js';
+import { toolPath } from '../process/tools.js';
+import type { Repository } from '../repository/repository.js';
+import { HashingStream, holdLastUntil } from '../util/streams.js';
+import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
+
+export interface PitrTarget {
+  /** ISO time or anything PostgreSQL's recovery_target_time takes. */
+  time?: string | undefined;
+  name?: string | undefined;
+  lsn?: string | undefined;
+}
+
+export interface PitrOptions {
+  pgdata: string;
+  target: PitrTarget;
+  /** The command PostgreSQL runs for each WAL file it needs (`… wal fetch "%f" "%p" --name N`). */
+  restoreCommand: string;
+  /** Start the restored cluster on this port and wait for recovery to reach the target and the server to be promoted. */
+  start?: { port: number; timeoutMs?: number } | undefined;
+  /** Keep archive_mode of the original (a restored cluster archives into the same name on its new timeline). */
+  keepArchiving?: boolean;
+}
+
+export interface PitrResult {
+  backupId: string;
+  pgdata: string;
+  startLsn: string;
+  stopLsn: string;
+  target: PitrTarget;
+  started: boolean;
+  /** What recovery said where it stopped (from the server log), when started. */
+  recovery?: string;
+  seconds: number;
+}
+
+/** PostgreSQL's server binaries (pg_ctl, pg_verifybackup) are not on PATH in Debian: the newest major's bin directory. */
+export function pgServerTool(tool: 'pg_ctl' | 'pg_verifybackup', env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = toolPath(tool, env);
+  if (explicit !== tool) return explicit;
+  if (existsSync('/usr/lib/postgresql')) {
+    for (const v of readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))) {
+      const p = `/usr/lib/postgresql/${v}/bin/${tool}`;
+      if (existsSync(p)) return p;
+    }
+  }
+  return tool;
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** The lines appended to postgresql.auto.conf: a later line wins, so the restored cluster's settings override the original's. */
+export function recoverySettings(options: Pick<PitrOptions, 'target' | 'restoreCommand' | 'keepArchiving'>): string[] {
+  const lines = [
+    '# written by opsctl restore postgres --base (point-in-time recovery)',
+    `restore_command = ${sqlString(options.restoreCommand)}`,
+    `recovery_target_timeline = 'latest'`,
+  ];
+  const t = options.target;
+  if ([t.time, t.name, t.lsn].filter(Boolean).length > 1) throw new RestoreError('PITR_TARGET', 'give one of --to, --to-name, --to-lsn', { exitCode: 64 });
+  if (t.time) lines.push(`recovery_target_time = ${sqlString(t.time)}`);
+  if (t.name) lines.push(`recovery_target_name = ${sqlString(t.name)}`);
+  if (t.lsn) {
+    if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(t.lsn)) throw new RestoreError('PITR_TARGET', `--to-lsn ${t.lsn}: an LSN looks like 16/B374D848`, { exitCode: 64 });
+    lines.push(`recovery_target_lsn = ${sqlString(t.lsn)}`);
+  }
+  // Without a target, recovery replays every archived segment and then promotes.
+  if (t.time || t.name || t.lsn) lines.push(`recovery_target_action = 'promote'`, `recovery_target_inclusive = on`);
+  if (!options.keepArchiving) lines.push(`archive_mode = 'off'`);
+  return lines;
+}
+
+/**
+ * Point-in-time recovery: the base backup extracted into an empty `pgdata` (checksum of
+ * the payload proven before the last byte reaches tar, then every file checked against
+ * PostgreSQL's own backup_manifest by pg_verifybackup), recovery settings written, and
+ * with `start` the cluster started and watched until recovery reached the target and
+ * the server was promoted, or failed saying why (target not reached, segment missing).
+ */
+export async function restorePostgresBase(entry: BackupEntry, options: PitrOptions, deps: { repo: Repository; log: Log; env?: NodeJS.ProcessEnv }): Promise<PitrResult> {
+  const started = Date.now();
+  const manifest = entry.manifest!;
+  const details = manifest.details as unknown as BaseDetails;
+  if (details?.kind !== 'base') throw new RestoreError('NOT_A_BASE_BACKUP', `${entry.id} is not a base backup (opsctl backup postgres --base takes them)`, { exitCode: 64 });
+  const env = deps.env ?? process.env;
+  const pgdata = path.resolve(options.pgdata);
+  await mkdir(pgdata, { recursive: true, mode: 0o700 });
+  const present = await readdir(pgdata);
+  if (present.length > 0) throw new RestoreRefusedError(pgdata, `${present.length} entries; a base backup restores into an empty directory only`);
+  const lines = recoverySettings(options);
+
+  const hasher = new HashingStream();
+  const gate = holdLastUntil(async () => {
+    const actual = hasher.digest();
+    if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);
+  });
+  const tar = startTool('tar', 'tar', ['-x', '-f', '-', '-C', pgdata, '--no-same-owner'], { stdin: 'pipe' });
+  const dec = decoder(manifest.payload.streamCodec)!;
+  try {
+    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key), hasher, gate, dec.input), pipeline(dec.output, tar.child.stdin!), dec.done, tar.done]);
+  } catch (error) {
+    tar.kill();
+    dec.kill();
+    throw new RestoreError('BASE_RESTORE_FAILED', `the base backup did not extract into ${pgdata}: ${errorMessage(error)}`, { cause: error });
+  }
+  // PostgreSQL's own check of every file against the backup_manifest it wrote (WAL comes from the archive: -n).
+  await runTool('pg_verifybackup', pgServerTool('pg_verifybackup', env), ['--no-parse-wal', '--quiet', pgdata], env).catch((error: unknown) => {
+    throw new RestoreError('BASE_VERIFY_FAILED', `pg_verifybackup found the extracted base backup damaged: ${errorMessage(error)}`, { cause: error });
+  });
+  await appendFile(path.join(pgdata, 'postgresql.auto.conf'), `\n${lines.join('\n')}\n`);
+  await writeFile(path.join(pgdata, 'recovery.signal'), '');
+  // The files take the owner of the directory they were restored into (root extracting for the postgres user).
+  const owner = await stat(path.dirname(pgdata));
+  const me = process.getuid?.();
+  if (me === 0 && owner.uid !== 0) await chownTree(pgdata, owner.uid, owner.gid);
+
+  const result: PitrResult = { backupId: entry.id, pgdata, startLsn: details.startLsn, stopLsn: details.stopLsn, target: options.target, started: false, seconds: 0 };
+  if (options.start) {
+    result.recovery = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, owner.uid, env);
+    result.started = true;
+  }
+  result.seconds = (Date.now() - started) / 1000;
+  return result;
+}
+
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await chown(dir, uid, gid);
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) await chownTree(p, uid, gid);
+    else await chown(p, uid, gid);
+  }
+}
+
+function asOwner(uid: number, args: string[]): string[] {
+  if (process.getuid?.() !== 0 || uid === 0) return args;
+  return ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--init-groups', ...args];
+}
+
+/**
+ * Starts the restored cluster and waits until it is out of recovery (promoted at the
+ * target) — reading its log, so a recovery that cannot go on ends the wait at once with
+ * PostgreSQL's own words (a segment the archive lacks, a target never reached).
+ */
+async function startAndWait(pgdata: string, port: number, timeoutMs: number, uid: number, env: NodeJS.ProcessEnv): Promise<string> {
+  const log = path.join(pgdata, 'ops-restore.log');
+  const pgCtl = pgServerTool('pg_ctl', env);
+  const cmd = asOwner(uid, [pgCtl, '-D', pgdata, '-l', log, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${pgdata}`, 'start']);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) return resolve();
+      readFile(log, 'utf8')
+        .catch(() => '')
+        .then((text) => {
+          const said = text.split('\n').filter((l) => /(FATAL|PANIC|ERROR):/.test(l)).slice(0, 3);
+          reject(new RestoreError('PITR_START_FAILED', `the restored cluster did not start: ${(said.length ? said : text.trim().split('\n').slice(-3)).map((l) => l.replace(/^.*?(FATAL|PANIC|ERROR|LOG):\s+/, '$1: ')).join(' / ')} (log: ${log})`));
+        });
+    });
+  });
+  const deadline = Date.now() + timeoutMs;
+  const pg = await import('pg');
+  while (Date.now() < deadline) {
+    const text = await readFile(log, 'utf8').catch(() => '');
+    const fatal = /(FATAL|PANIC):\s+(.*)/.exec(text);
+    if (fatal) {
+      const missing = /could not (?:open|find) .*?file "?(?:pg_wal\/)?([0-9A-F]{24})/.exec(text)?.[1] ?? /requested WAL segment ([0-9A-F]{24})/.exec(text)?.[1];
+      throw new RestoreError('PITR_RECOVERY_FAILED', `recovery failed: ${fatal[2]!.trim()}${missing ? ` (segment ${missing} is not in the archive)` : ''}; log: ${log}`);
+    }
+    try {
+      const c = new pg.default.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+      await c.connect();
+      try {
+        const { rows } = await c.query<{ r: boolean }>('select pg_is_in_recovery() as r');
+        if (rows[0] && !rows[0].r) {
+          const stop = /LOG:\s+(recovery stopping .*)/.exec(text)?.[1] ?? /LOG:\s+(redo done at .*)/.exec(text)?.[1] ?? 'recovery complete';
+          return stop.trim();
+        }
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    } catch {
+      // starting up, or still replaying
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new RestoreError('PITR_TIMEOUT', `the restored cluster was still in recovery after ${timeoutMs / 1000} s; log: ${log}`);
+}

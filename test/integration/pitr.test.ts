@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { OPSCTL, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
+import { freePort } from '../helpers/prometheus.js';
+
+async function sql<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+async function waitArchived(port: number): Promise<void> {
+  await sql(port, 'select pg_switch_wal()');
+  for (let i = 0; i < 300; i += 1) {
+    const [r] = await sql<{ n: string; failed: string }>(port, `select (select count(*) from pg_ls_archive_statusdir() where name like '%.ready')::text as n, failed_count::text as failed from pg_stat_archiver`);
+    if (r!.n === '0') return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('archiver did not catch up');
+}
+
+const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+
+function stopCluster(pgdata: string): void {
+  const pgCtl = `/usr/lib/postgresql/${execFileSync('ls', ['/usr/lib/postgresql']).toString().trim().split('\n').sort().pop()}/bin/pg_ctl`;
+  spawnSync('runuser', ['-u', 'postgres', '--', pgCtl, '-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
+}
+
+describe('point-in-time recovery: base backup + WAL archive, restored to a restore point, a time, an LSN, and along a new timeline (real clusters)', () => {
+  let server: TestPostgresServer;
+  let work: string;
+  let cfg: string;
+  let baseId = '';
+  let afterB = '';
+  let lsnAfterB = '';
+  const clusters: string[] = [];
+  before(async () => {
+    work = await tempDir('ops-pitr-');
+    await chmod(work, 0o755);
+    const repo = path.join(work, 'repo');
+    await mkdir(repo);
+    await chown(repo, uid, gid);
+    const port = await freePort();
+    cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres` }] });
+    await chmod(cfg, 0o644);
+    server = await startPostgresServer({
+      port,
+      settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main` },
+    });
+    await sql(port, 'create table t (id int primary key, phase text)');
+    const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base']);
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    baseId = (JSON.parse(b.stdout) as { results: { id: string }[] }).results[0]!.id;
+    await sql(port, `insert into t select g, 'A' from generate_series(1, 100) g`);
+    await sql(port, `select pg_create_restore_point('before_b')`);
+    await sql(port, `insert into t select g, 'B' from generate_series(101, 200) g`);
+    lsnAfterB = (await sql<{ l: string }>(port, 'select pg_current_wal_lsn()::text as l'))[0]!.l;
+    await new Promise((r) => setTimeout(r, 1100));
+    afterB = (await sql<{ t: string }>(port, `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`))[0]!.t;
+    await new Promise((r) => setTimeout(r, 1100));
+    await sql(port, `insert into t select g, 'C' from generate_series(201, 300) g`);
+    await waitArchived(port);
+  });
+  after(async () => {
+    for (const c of clusters) stopCluster(c);
+    await server?.remove();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const restore = async (label: string, args: string[]) => {
+    const pgdata = path.join(work, label);
+    await mkdir(pgdata, { mode: 0o700 });
+    await chown(pgdata, uid, gid);
+    await chown(work, uid, gid);
+    const port = await freePort();
+    clusters.push(pgdata);
+    const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', baseId, '--base', '--pgdata', pgdata, '--start', '--port', String(port), ...args]);
+    return { r, port, pgdata };
+  };
+  const phases = async (port: number) => (await sql<{ phase: string; n: string }>(port, 'select phase, count(*)::text as n from t group by phase order by phase')).map((x) => `${x.phase}:${x.n}`).join(' ');
+
+  it('to the restore point: exactly the rows committed before it, and the server is promoted', async () => {
+    const { r, port } = await restore('to-name', ['--to-name', 'before_b']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await phases(port), 'A:100');
+    assert.equal((await sql<{ r: boolean }>(port, 'select pg_is_in_recovery() as r'))[0]!.r, false);
+    assert.match((JSON.parse(r.stdout) as { recovery: string }).recovery, /recovery stopping at restore point "before_b"/);
+  });
+
+  it('to a time: the rows committed before it', async () => {
+    const { r, port } = await restore('to-time', ['--to', afterB]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await phases(port), 'A:100 B:100');
+  });
+
+  it('to an LSN: the rows committed before it', async () => {
+    const { r, port } = await restore('to-lsn', ['--to-lsn', lsnAfterB]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await phases(port), 'A:100 B:100');
+  });
+
+  it('with no target: every archived row', async () => {
+    const { r, port } = await restore('to-end', []);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await phases(port), 'A:100 B:100 C:100');
+  });
+
+  it('after a timeline switch: a promoted restore that keeps archiving, restored again, follows the new timeline', async () => {
+    const { r, port, pgdata } = await restore('branch', ['--to-name', 'before_b', '--keep-archiving']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    await sql(port, `insert into t select g, 'D' from generate_series(1001, 1050) g`);
+    await waitArchived(port);
+    stopCluster(pgdata);
+    const st = await runCli(['--config', cfg, '--json', 'wal', 'status', '--name', 'main']);
+    const s = JSON.parse(st.stdout) as { timelines: { timeline: number }[]; histories: number[] };
+    assert.deepEqual(s.timelines.map((t) => t.timeline), [1, 2]);
+    assert.deepEqual(s.histories, [2]);
+    const again = await restore('follow', []);
+    assert.equal(again.r.code, 0, again.r.stdout + again.r.stderr);
+    assert.equal(await phases(again.port), 'A:100 D:50', 'timeline 2: A, then D; not B and C of timeline 1');
+  });
+
+  it('a segment missing from the archive is named, and nothing is restored', async () => {
+    const dir = path.join(work, 'repo', 'wal', 'main');
+    const segs = (await readdir(dir)).filter((f) => /^00000001[0-9A-F]{16}\.zst$/.test(f)).sort();
+    const victim = segs[segs.length - 2]!;
+    await rm(path.join(dir, victim));
+    const pgdata = path.join(work, 'gap');
+    await mkdir(pgdata);
+    const r = await runCli(['--config', cfg, 'restore', 'postgres', baseId, '--base', '--pgdata', pgdata]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`segment ${victim.slice(0, 24)} is missing from the archive .*nothing was restored`));
+    assert.deepEqual(await readdir(pgdata), []);
+  });
+});
