@@ -98,7 +98,13 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
         .choices(['native', 'pg_restore'])
         .default('native'),
     )
-    .action(async (component: Component, id: string, opts: { name?: string; fullReader: FullReader }) => {
+    .option('--base', 'postgres: verify a base backup and the WAL chain after it (point-in-time recovery)')
+    .action(async (component: Component, id: string, opts: { name?: string; fullReader: FullReader; base?: boolean }) => {
+      if (opts.base) {
+        if (component !== 'postgres') throw new CommanderError(EXIT.usage, 'opsctl.usage', '--base is for postgres only');
+        outcome = await (await import('./commands/pitr-commands.js')).verifyBaseCommand(await context(), id, opts.name);
+        return;
+      }
       outcome = await (await backupCmds()).verifyCommand(await context(), component, id, opts.name, opts.fullReader);
     });
 
@@ -174,8 +180,10 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .addArgument(new Argument('<component>', 'postgres, redis, knowledge, or all').choices(['postgres', 'redis', 'knowledge', 'all']))
     .addOption(nameOption())
     .option('--html <file>', 'drill all: also write the report as an HTML page')
-    .action(async (component: Component | 'all', opts: { name?: string; html?: string }) => {
-      outcome = await (await backupCmds()).drillCommand(await context(), component, opts.name, opts.html);
+    .option('--pitr', 'postgres: restore the newest base backup to a restore point made now, on a scratch cluster')
+    .action(async (component: Component | 'all', opts: { name?: string; html?: string; pitr?: boolean }) => {
+      if (opts.pitr && component !== 'postgres') throw new CommanderError(EXIT.usage, 'opsctl.usage', '--pitr is for postgres only');
+      outcome = await (await backupCmds()).drillCommand(await context(), component, opts.name, opts.html, opts.pitr ? { configPath: resolveConfigPath(globals().config) } : undefined);
     });
 
   const parseAt = (value: string): Date => {

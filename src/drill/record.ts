@@ -27,6 +27,8 @@ export interface DrillFields {
   schemaChanges?: string[];
   partitionChanges?: string[];
   digests?: Drill['digests'];
+  /** Instead of "drill time minus the backup's start" (a PITR drill recovers to a moment just past). */
+  rpoSeconds?: number;
   failure?: string;
 }
 
@@ -48,7 +50,7 @@ export function drillRecord(entry: BackupEntry, at: Date, f: DrillFields): Drill
     scratchDatabase: f.scratch,
     restoreSeconds: f.restoreSeconds,
     ...(f.checkSeconds !== undefined ? { checkSeconds: f.checkSeconds } : {}),
-    ...(consistentAt ? { rpoSeconds: Math.max(0, (at.getTime() - consistentAt.getTime()) / 1000) } : {}),
+    ...(f.rpoSeconds !== undefined ? { rpoSeconds: f.rpoSeconds } : consistentAt ? { rpoSeconds: Math.max(0, (at.getTime() - consistentAt.getTime()) / 1000) } : {}),
     compared: f.compared,
     mismatches,
     ...(f.differences ? { differences } : {}),

@@ -70,6 +70,36 @@ export async function drillKnowledgeJob(ctx: JobContext, name?: string, options:
   );
 }
 
+/**
+ * `opsctl drill postgres --pitr`: the newest base backup (verified first, with the WAL after
+ * it) restored to a restore point made now, on a scratch cluster. Its metrics go under
+ * `<name>-pitr`, beside the dump drill's.
+ */
+export async function drillPitrJob(ctx: JobContext, name: string | undefined, restoreCommand: (db: string) => string, options: DrillOptions = {}): Promise<Drill[]> {
+  const [{ baseCatalogName }, { drillPitr }, { verifyPostgresBase }, { postgresUrl }] = await Promise.all([
+    import('../backup/postgres-base.js'),
+    import('../drill/pitr-drill.js'),
+    import('../verify/base-verify.js'),
+    import('./endpoints.js'),
+  ]);
+  const out: Drill[] = [];
+  for (const db of selectTargets('postgres', ctx.config.postgres, name)) {
+    let entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), 'latest');
+    if (!entry.verification) {
+      await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+      entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), entry.id);
+    }
+    const drill =
+      entry.verification && !levelsReadOk(entry.verification)
+        ? drillRecord(entry, ctx.now(), { scratch: '-', restoreSeconds: 0, compared: 0, failure: `verification failed: ${entry.verification.failure}` })
+        : await drillPitr(entry, postgresUrl(ctx, db), db.name, { repo: ctx.repo, log: ctx.log, restoreCommand: restoreCommand(db.name), now: ctx.now, env: ctx.env, ...(options.scratchRoot ? { scratchRoot: options.scratchRoot } : {}) });
+    await saveDrill(ctx.repo, entry, drill, ctx.log);
+    ctx.metrics.drill('postgres', `${db.name}-pitr`, { ok: drill.ok, at: new Date(drill.drilledAt), restoreSeconds: drill.restoreSeconds });
+    out.push(drill);
+  }
+  return out;
+}
+
 export interface DrillAllReport {
   startedAt: string;
   finishedAt: string;

@@ -30,6 +30,8 @@ export interface PitrOptions {
   start?: { port: number; timeoutMs?: number } | undefined;
   /** Keep archive_mode of the original (a restored cluster archives into the same name on its new timeline). */
   keepArchiving?: boolean;
+  /** Follow this timeline rather than the newest the archive holds (a drill recovers the live server's own history). */
+  timeline?: number;
 }
 
 export interface PitrResult {
@@ -60,11 +62,11 @@ export function pgServerTool(tool: 'pg_ctl' | 'pg_verifybackup', env: NodeJS.Pro
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** The lines appended to postgresql.auto.conf: a later line wins, so the restored cluster's settings override the original's. */
-export function recoverySettings(options: Pick<PitrOptions, 'target' | 'restoreCommand' | 'keepArchiving'>): string[] {
+export function recoverySettings(options: Pick<PitrOptions, 'target' | 'restoreCommand' | 'keepArchiving' | 'timeline'>): string[] {
   const lines = [
     '# written by opsctl restore postgres --base (point-in-time recovery)',
     `restore_command = ${sqlString(options.restoreCommand)}`,
-    `recovery_target_timeline = 'latest'`,
+    `recovery_target_timeline = ${options.timeline ? `'${options.timeline}'` : `'latest'`}`,
   ];
   const t = options.target;
   if ([t.time, t.name, t.lsn].filter(Boolean).length > 1) throw new RestoreError('PITR_TARGET', 'give one of --to, --to-name, --to-lsn', { exitCode: 64 });
@@ -126,7 +128,7 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
 
   const result: PitrResult = { backupId: entry.id, pgdata, startLsn: details.startLsn, stopLsn: details.stopLsn, target: options.target, started: false, seconds: 0 };
   if (options.start) {
-    result.recovery = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, owner.uid, env);
+    result.recovery = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, { uid: owner.uid, gid: owner.gid }, env);
     result.started = true;
   }
   result.seconds = (Date.now() - started) / 1000;
@@ -142,9 +144,9 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   }
 }
 
-function asOwner(uid: number, args: string[]): string[] {
-  if (process.getuid?.() !== 0 || uid === 0) return args;
-  return ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--init-groups', ...args];
+function asOwner(owner: { uid: number; gid: number }, args: string[]): string[] {
+  if (process.getuid?.() !== 0 || owner.uid === 0) return args;
+  return ['setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--init-groups', ...args];
 }
 
 /**
@@ -152,10 +154,10 @@ function asOwner(uid: number, args: string[]): string[] {
  * target) — reading its log, so a recovery that cannot go on ends the wait at once with
  * PostgreSQL's own words (a segment the archive lacks, a target never reached).
  */
-async function startAndWait(pgdata: string, port: number, timeoutMs: number, uid: number, env: NodeJS.ProcessEnv): Promise<string> {
+async function startAndWait(pgdata: string, port: number, timeoutMs: number, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv): Promise<string> {
   const log = path.join(pgdata, 'ops-restore.log');
   const pgCtl = pgServerTool('pg_ctl', env);
-  const cmd = asOwner(uid, [pgCtl, '-D', pgdata, '-l', log, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${pgdata}`, 'start']);
+  const cmd = asOwner(owner, [pgCtl, '-D', pgdata, '-l', log, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${pgdata}`, 'start']);
   await new Promise<void>((resolve, reject) => {
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -130,6 +130,29 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.equal(await phases(again.port), 'A:100 D:50', 'timeline 2: A, then D; not B and C of timeline 1');
   });
 
+  it('verify --base: the base backup and every WAL segment after it, present and intact (levels 1-3)', async () => {
+    const r = await runCli(['--config', cfg, '--json', 'verify', 'postgres', '--base', baseId]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const v = (JSON.parse(r.stdout) as { results: { verification: { levelPassed: number; levels: { detail: string }[] } }[] }).results[0]!.verification;
+    assert.equal(v.levelPassed, 3);
+    assert.match(v.levels[1]!.detail, /^\d+ files as backup_manifest lists them; WAL \S+ \.\. \S+ on timeline 1$/);
+    assert.match(v.levels[2]!.detail, /^\d+ WAL segments from 00000001\w+ to 00000001\w+ present and intact$/);
+  });
+
+  // After the branch test: the archive holds timeline 2 of a promoted clone, the live server is on 1.
+  it('drill postgres --pitr: restored to a restore point made now on a scratch cluster of its own, promoted, RTO and RPO recorded', async () => {
+    const r = await runCli(['--config', cfg, '--json', 'drill', 'postgres', '--pitr']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const d = (JSON.parse(r.stdout) as { results: { ok: boolean; compared: number; restoreSeconds: number; rpoSeconds: number; scratchDatabase: string; failure?: string }[] }).results[0]!;
+    assert.equal(d.ok, true, d.failure);
+    assert.ok(d.compared >= 1, 'every table of the restored cluster counted');
+    assert.ok(d.restoreSeconds > 0);
+    assert.ok(d.rpoSeconds >= 0 && d.rpoSeconds < 120, `RPO ${d.rpoSeconds} s`);
+    assert.match(d.scratchDatabase, /restore point ops-drill-/);
+    const drillRecord = JSON.parse(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', baseId, 'drill.json'), 'utf8')) as { ok: boolean };
+    assert.equal(drillRecord.ok, true);
+  });
+
   it('a segment missing from the archive is named, and nothing is restored', async () => {
     const dir = path.join(work, 'repo', 'wal', 'main');
     const segs = (await readdir(dir)).filter((f) => /^00000001[0-9A-F]{16}\.zst$/.test(f)).sort();
@@ -141,5 +164,8 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, new RegExp(`segment ${victim.slice(0, 24)} is missing from the archive .*nothing was restored`));
     assert.deepEqual(await readdir(pgdata), []);
+    const v = await runCli(['--config', cfg, '--json', 'verify', 'postgres', '--base', baseId]);
+    assert.equal(v.code, 2, 'verify --base finds the same gap');
+    assert.match(v.stdout, new RegExp(`WAL after the base backup: ${victim.slice(0, 24)} missing`));
   });
 });

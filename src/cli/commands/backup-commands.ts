@@ -116,8 +116,13 @@ function drillExit(drills: Drill[]): ExitCode {
   return drills.some((d) => (d.schemaChanges ?? []).length > 0) ? EXIT.degraded : EXIT.ok;
 }
 
-export async function drillCommand(ctx: JobContext, component: Component | 'all', name?: string, html?: string): Promise<CommandOutcome> {
+export async function drillCommand(ctx: JobContext, component: Component | 'all', name?: string, html?: string, pitr?: { configPath: string }): Promise<CommandOutcome> {
   const jobs = await import('../../jobs/drill-jobs.js');
+  if (pitr) {
+    const { restoreCommandFor } = await import('./pitr-commands.js');
+    const drills = await jobs.drillPitrJob(ctx, name, (db) => restoreCommandFor(pitr.configPath, db, ctx.env));
+    return { exitCode: drillExit(drills), json: { results: drills }, text: renderTable(drills, drillColumns) };
+  }
   if (component === 'all') {
     const report = await jobs.drillAllJob(ctx);
     if (html) {

@@ -70,3 +70,15 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
     text: `postgres/${db.name} base backup ${entry.id} restored into ${result.pgdata}, recovering to ${to}${result.started ? `: started and promoted (${result.recovery}) in ${formatDuration(result.seconds)}` : `; start it with pg_ctl -D ${result.pgdata} start`}`,
   };
 }
+
+/** `opsctl verify postgres --base [ID|latest]`: the base backup's checksum and files, and the WAL chain after it. */
+export async function verifyBaseCommand(ctx: JobContext, id: string, name?: string): Promise<CommandOutcome> {
+  const db = selectOne('postgres', ctx.config.postgres, name);
+  const entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), id);
+  const { verifyPostgresBase } = await import('../../verify/base-verify.js');
+  const verification = await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+  // A failure pages as BackupVerifyFailed of this database; a success leaves the dump's own verification gauge alone.
+  if (!verification.ok) ctx.metrics.verifyFailed('postgres', db.name);
+  const { verifyOutcome } = await import('./backup-commands.js');
+  return verifyOutcome([{ component: 'postgres', name: `${db.name} (base)`, backupId: entry.id, ok: verification.ok, verification }]);
+}

@@ -1,0 +1,111 @@
+import { pipeline } from 'node:stream/promises';
+import { writeRecord, type BackupEntry } from '../backup/catalog.js';
+import { decoder } from '../backup/codec.js';
+import { VERIFICATION } from '../backup/layout.js';
+import { LEVEL_NAMES, type LevelResult, type Verification } from '../backup/manifest.js';
+import type { BaseDetails } from '../backup/postgres-base.js';
+import { errorMessage } from '../errors.js';
+import { readTar } from '../knowledge/extract.js';
+import type { Log } from '../log.js';
+import type { Repository } from '../repository/repository.js';
+import { HashingStream } from '../util/streams.js';
+import { parseWalName, segmentIndex, segmentName, segmentOfLsn, walKey } from '../wal/names.js';
+import { decodeWalObject } from '../wal/object.js';
+import { walStatus } from '../wal/status.js';
+import { summarize } from './postgres-verify.js';
+
+interface ManifestFile {
+  Path: string;
+  Size: number;
+}
+
+/**
+ * Verification of a base backup: (1) the stored bytes' sha256; (2) the tar read to its end
+ * with backup_label and PostgreSQL's backup_manifest in it, every file the manifest lists
+ * present at its size; (3) every WAL segment from the backup's start to the newest
+ * archived one on its timeline present, decompressing, and matching its own sha256 — the
+ * chain a point-in-time recovery from this backup would replay.
+ */
+export async function verifyPostgresBase(entry: BackupEntry, name: string, deps: { repo: Repository; log: Log; now?: () => Date }): Promise<Verification> {
+  const manifest = entry.manifest!;
+  const details = manifest.details as unknown as BaseDetails & { segmentBytes: number };
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const hasher = new HashingStream();
+  const sizes = new Map<string, number>();
+  const texts = new Map<string, string>();
+  const { sink, done } = readTar(async (e, content) => {
+    let size = 0;
+    const keep = e.path === 'backup_label' || e.path === 'backup_manifest';
+    const parts: Buffer[] = [];
+    for await (const c of content) {
+      size += c.length;
+      if (keep) parts.push(c);
+    }
+    if (e.type === 'file') sizes.set(e.path, size);
+    if (keep) texts.set(e.path, Buffer.concat(parts).toString('utf8'));
+  });
+  let readError: unknown;
+  try {
+    const dec = decoder(manifest.payload.streamCodec)!;
+    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key), hasher, dec.input), pipeline(dec.output, sink), dec.done, done]);
+  } catch (error) {
+    readError = error;
+  }
+  const levels: LevelResult[] = [];
+  const sha = hasher.digest();
+  const l1 = { level: 1, name: LEVEL_NAMES[0] };
+  if (hasher.bytes !== manifest.payload.bytes) levels.push({ ...l1, ok: false, detail: `size ${hasher.bytes} bytes, manifest says ${manifest.payload.bytes}` });
+  else if (sha !== manifest.payload.sha256) levels.push({ ...l1, ok: false, detail: `sha256 ${sha} differs from the manifest's ${manifest.payload.sha256}` });
+  else levels.push({ ...l1, ok: true, detail: `${hasher.bytes} bytes, sha256 ${sha.slice(0, 16)}…` });
+
+  const l2 = { level: 2, name: LEVEL_NAMES[1] };
+  if (readError) levels.push({ ...l2, ok: false, detail: `tar unreadable: ${errorMessage(readError)}` });
+  else {
+    let files: ManifestFile[] = [];
+    try {
+      files = (JSON.parse(texts.get('backup_manifest') ?? '') as { Files: ManifestFile[] }).Files;
+    } catch {
+      files = [];
+    }
+    const wrong = files.filter((f) => sizes.get(f.Path) !== f.Size).map((f) => `${f.Path} (${sizes.has(f.Path) ? `${sizes.get(f.Path)} bytes, manifest ${f.Size}` : 'missing'})`);
+    if (!texts.has('backup_label') || files.length === 0) levels.push({ ...l2, ok: false, detail: 'no backup_label or no backup_manifest in the tar' });
+    else if (wrong.length > 0) levels.push({ ...l2, ok: false, detail: `${wrong.length} file(s) differ from backup_manifest, first ${wrong[0]}` });
+    else levels.push({ ...l2, ok: true, detail: `${files.length} files as backup_manifest lists them; WAL ${details.startLsn} .. ${details.stopLsn} on timeline ${details.timeline}` });
+  }
+
+  // Level 3: the WAL chain from the backup's start segment to the newest archived on its timeline.
+  const l3 = { level: 3, name: LEVEL_NAMES[2] };
+  const segBytes = details.segmentBytes;
+  const first = segmentIndex(parseWalName(segmentOfLsn(details.timeline, details.startLsn, segBytes))!.segment!, segBytes);
+  const status = await walStatus(deps.repo, name, { now: now() });
+  const tl = status.timelines.find((t) => t.timeline === details.timeline);
+  const stopIndex = segmentIndex(parseWalName(details.stopSegment)!.segment!, segBytes);
+  if (!tl) levels.push({ ...l3, ok: false, detail: `no WAL of timeline ${details.timeline} in the archive` });
+  else {
+    const last = Math.max(stopIndex, segmentIndex(parseWalName(tl.last)!.segment!, segBytes));
+    const problems: string[] = [];
+    let checked = 0;
+    for (let i = first; i <= last; i += 1) {
+      const file = segmentName(details.timeline, i, segBytes);
+      const object = await deps.repo.getBytes(walKey(name, file));
+      if (!object) {
+        problems.push(`${file} missing`);
+        if (problems.length >= 5) break;
+        continue;
+      }
+      try {
+        await decodeWalObject(file, object);
+        checked += 1;
+      } catch (error) {
+        problems.push(errorMessage(error));
+        if (problems.length >= 5) break;
+      }
+    }
+    levels.push(problems.length > 0 ? { ...l3, ok: false, detail: `WAL after the base backup: ${problems.join('; ')}` } : { ...l3, ok: true, detail: `${checked} WAL segments from ${segmentName(details.timeline, first, segBytes)} to ${segmentName(details.timeline, last, segBytes)} present and intact` });
+  }
+  const verification = summarize(entry, manifest, levels, started, now(), { zstd: manifest.tools.zstd ?? 'n/a' });
+  await writeRecord(deps.repo, 'postgres', entry.name, entry.id, VERIFICATION, verification);
+  deps.log[verification.ok ? 'info' : 'error'](`verify postgres base ${name}/${entry.id}: ${verification.ok ? 'ok' : verification.failure}`);
+  return verification;
+}
