@@ -56,6 +56,15 @@ export class OpsAlarms extends Construct {
       // 35 days is beyond CloudWatch's 7-day window: the freshness check pushes the drill's age.
       this.alarm('DrillStale', `${component}-${name}`, this.metric(METRIC.drillAge, dims, 'Maximum', 30), t.drillStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
     }
+    for (const db of ops.postgres.filter((d) => d.pitr.enabled)) {
+      const named = { name: db.name };
+      this.alarm('WalArchiveStale', db.name, this.metric(METRIC.walNewestAge, named, 'Minimum', 30), t.walArchiveStaleMinutes * 60, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
+      this.alarm('WalArchiveGap', db.name, this.metric(METRIC.walMissingSegments, named, 'Maximum', 30), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      // A counter since the server's statistics reset, pushed as a gauge: any rise within the hour.
+      this.alarm('WalPushFailed', db.name, this.metricMath(METRIC.walArchiveFailures, named), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      this.alarm('BaseBackupStale', db.name, this.metric(METRIC.baseBackupAge, named, 'Minimum', 30), t.baseBackupStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
+      this.alarm('DrillFailed', `postgres-${db.name}-pitr`, this.metric(METRIC.drillErrors, { component: 'postgres', name: `${db.name}-pitr` }, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+    }
     for (const db of ops.postgres) {
       if (!db.partitions || db.partitions.tables.length === 0) continue;
       const database = { database: db.name };
@@ -91,6 +100,16 @@ export class OpsAlarms extends Construct {
 
   private metric(metricName: string, dimensionsMap: Record<string, string>, statistic: string, periodMinutes: number): cloudwatch.Metric {
     return new cloudwatch.Metric({ namespace: this.props.namespace, metricName, dimensionsMap, statistic, period: Duration.minutes(periodMinutes) });
+  }
+
+  /** How much a counter pushed as a gauge rose within the hour: its maximum minus its minimum. */
+  private metricMath(metricName: string, dimensionsMap: Record<string, string>): cloudwatch.IMetric {
+    return new cloudwatch.MathExpression({
+      expression: 'hi - lo',
+      usingMetrics: { hi: this.metric(metricName, dimensionsMap, 'Maximum', 60), lo: this.metric(metricName, dimensionsMap, 'Minimum', 60) },
+      period: Duration.minutes(60),
+      label: `${metricName} rise per hour`,
+    });
   }
 
   private alarm(

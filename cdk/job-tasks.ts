@@ -84,6 +84,21 @@ export class JobTasks extends Construct {
       this.withDatabaseSecret(drill, db.name, db.passwordSecretArn);
       this.grant(drill, `postgres/${db.name}/`, { read: true, write: true });
       this.drills.push(drill);
+
+      if (db.pitr.enabled) {
+        // A base backup over the replication protocol: no file access on the database host.
+        const base = this.task(`BackupPostgresBase-${db.name}`, `backup-postgres-base:${db.name}`, ['backup', 'postgres', '--base', '--name', db.name], 'backup');
+        this.withDatabaseSecret(base, db.name, db.passwordSecretArn);
+        this.grant(base, `postgres/${db.name}/base/`, { read: true, write: true, delete: true });
+        this.grant(base, `wal/${db.name}/`, { read: true });
+        this.backups.push(base);
+        // The PITR drill starts a scratch cluster inside the task (the image ships the server).
+        const pitr = this.task(`DrillPitr-${db.name}`, `drill-pitr:${db.name}`, ['drill', 'postgres', '--pitr', '--name', db.name], 'restore');
+        this.withDatabaseSecret(pitr, db.name, db.passwordSecretArn);
+        this.grant(pitr, `postgres/${db.name}/base/`, { read: true, write: true });
+        this.grant(pitr, `wal/${db.name}/`, { read: true });
+        this.drills.push(pitr);
+      }
     }
     for (const r of ops.redis) {
       const backup = this.task(`BackupRedis-${r.name}`, `backup-redis:${r.name}`, ['backup', 'redis', '--name', r.name], 'backup');

@@ -62,9 +62,19 @@ export function nagAcknowledgements(): NagAcknowledgement[] {
       reason: 'Verification may write only verification.json beside each manifest, never the backups themselves.',
     },
     {
-      path: /^(Jobs\/(Backup|Drill)[A-Za-z]+-[^/]+\/TaskRole|Partitions\/Role)\/DefaultPolicy$/,
+      path: /^(Jobs\/(Backup(Postgres|Redis|Knowledge)|Drill(Postgres|Redis|Knowledge))-[^/]+\/TaskRole|Partitions\/Role)\/DefaultPolicy$/,
       ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/{component}/{name}/*]'],
       reason: "Each job writes only under its own component's key prefix; object keys are new backup ids created at run time.",
+    },
+    {
+      path: /^Jobs\/(BackupPostgresBase|DrillPitr)-[^/]+\/TaskRole\/DefaultPolicy$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/postgres/{name}/base/*]', 'AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/wal/{name}/*]'],
+      reason: "Base backups and the PITR drill work on one database's base backups (new ids at run time) and read its WAL archive (segment names chosen by PostgreSQL).",
+    },
+    {
+      path: /^WalArchivePolicy-[^/]+\/Resource$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/wal/{name}/*]'],
+      reason: "The database host's archive_command and restore_command: get and put under its own WAL prefix only (segment names are PostgreSQL's), never delete.",
     },
     {
       path: /^SchedulerRoleForTarget-[0-9a-f]+\/DefaultPolicy$/,
@@ -121,6 +131,8 @@ export function acknowledgeNagFindings(stack: Stack, refs: { bucket: IConstruct;
       .replaceAll('{ReplicaBucketArn}', refs.replicaBucketArn ?? '');
     const job = /^Jobs\/(Backup|Drill)([A-Za-z]+)-([^/]+)\//.exec(rel);
     if (job) id = id.replaceAll('{component}', job[2]!.toLowerCase()).replaceAll('{name}', job[3]!);
+    const walPolicy = /^WalArchivePolicy-([^/]+)\//.exec(rel);
+    if (walPolicy) id = id.replaceAll('{name}', walPolicy[1]!);
     if (id.includes('{component}')) {
       // The partitions function writes under each database's prefix.
       return refs.databases.map((name) => id.replaceAll('{component}', 'postgres').replaceAll('{name}', name));

@@ -225,6 +225,10 @@ export class OpsStack extends Stack {
       schedule(`drill-knowledge-${k.name}`, k.drill.schedule, fargate(drillTask(`drill-knowledge:${k.name}`)), `restore drill of knowledge base ${k.name} into a scratch directory`);
     }
     schedule('drill-all', ops.drillAll.schedule, fargate(this.tasks.drillAll), 'quarterly disaster-recovery drill: every component, RTO and RPO');
+    for (const db of ops.postgres.filter((d) => d.pitr.enabled)) {
+      schedule(`backup-postgres-base-${db.name}`, db.pitr.baseBackup.schedule, fargate(backupTask('postgres-base', db.name)), `base backup of ${db.name} for point-in-time recovery`);
+      schedule(`drill-pitr-${db.name}`, db.pitr.drill.schedule, fargate(drillTask(`drill-pitr:${db.name}`)), `point-in-time recovery drill of ${db.name}`);
+    }
     schedule('prune', stage.schedules.prune, fargate(this.tasks.prune), 'retention: delete expired backups, never the newest verified ones');
     schedule('status', stage.schedules.status, invoke(status.fn, { scope: 'freshness' }), 'freshness check: age gauges for the stale alarms');
 
@@ -271,6 +275,18 @@ export class OpsStack extends Stack {
     new CfnOutput(this, 'RepositoryUrl', { value: repositoryUrl, description: 'OPS_REPOSITORY_URL for opsctl against this stage' });
     new CfnOutput(this, 'ConfigParameter', { value: configParameter.parameterName });
     new CfnOutput(this, 'StatusUrl', { value: statusUrl.url, description: 'IAM-authenticated status report' });
+    // A self-managed database host (EC2, containers) attaches this to push and fetch its own WAL: no delete, no other prefix.
+    for (const db of ops.postgres.filter((d) => d.pitr.enabled)) {
+      const policy = new iam.ManagedPolicy(this, `WalArchivePolicy-${db.name}`, {
+        description: `opsctl wal push/fetch for ${db.name}: its own WAL prefix only, no delete`,
+        statements: [
+          new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [`${this.bucket.bucketArn}/${REPO_PREFIX}wal/${db.name}/*`] }),
+          new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${REPO_PREFIX}wal/${db.name}/*`] } } }),
+          new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
+        ],
+      });
+      new CfnOutput(this, `WalArchivePolicyArn${db.name.replace(/[^A-Za-z0-9]/g, '')}`, { value: policy.managedPolicyArn, description: `attach to ${db.name}'s host role: archive_command = opsctl wal push %p --name ${db.name}` });
+    }
     for (const [name, fn] of Object.entries(this.functions)) new CfnOutput(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, { value: fn.functionName });
     new CfnOutput(this, 'ClusterArn', { value: this.tasks.cluster.clusterArn });
     // For `opsctl … --remote <stack>`: which task definition is which job, and where tasks run.

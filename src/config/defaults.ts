@@ -17,9 +17,12 @@ export const SEED_DEFAULTS = {
     knowledgeDrill: 'cron(0 7 2 * ? *)',
     /** Seed 003: the whole-system disaster-recovery test quarterly (3 Jan, Apr, Jul, Oct). */
     drillAll: 'cron(0 8 3 1,4,7,10 ? *)',
+    /** PITR (seed 003, level 2): a weekly base backup; WAL is pushed by the server itself. */
+    baseBackup: 'cron(30 3 ? * SUN *)',
+    pitrDrill: 'cron(30 7 2 * ? *)',
     status: 'rate(15 minutes)',
   },
-  retentionDays: { postgres: 30, redis: 7, knowledge: 90 },
+  retentionDays: { postgres: 30, redis: 7, knowledge: 90, wal: 7 },
   keepVerified: 3,
   partitions: { ahead: 3, retentionMonths: 12 },
   alerts: {
@@ -30,6 +33,9 @@ export const SEED_DEFAULTS = {
     partitionCoverageMinPeriods: 2,
     /** A monthly drill plus slack: older than this, DrillStale fires. */
     drillStaleDays: 35,
+    /** Seed 003: hourly WAL archives; set archive_timeout below this on quiet servers. */
+    walArchiveStaleMinutes: 60,
+    baseBackupStaleDays: 8,
   },
 } as const;
 

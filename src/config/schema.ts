@@ -112,6 +112,23 @@ const postgresDatabase = z
       .object({ schedule: cron.default(SEED_DEFAULTS.schedules.drill) })
       .strict()
       .prefault({}),
+    /** Point-in-time recovery: base backups and the WAL archive the server pushes into (opsctl wal push). */
+    pitr: z
+      .object({
+        enabled: z.boolean().default(false),
+        baseBackup: z
+          .object({ schedule: cron.default(SEED_DEFAULTS.schedules.baseBackup), retention: retention(SEED_DEFAULTS.retentionDays.postgres) })
+          .strict()
+          .prefault({}),
+        /** WAL older than this goes, except what a kept base backup needs, and never a history file. */
+        walRetentionDays: z.number().int().min(1).default(SEED_DEFAULTS.retentionDays.wal),
+        drill: z
+          .object({ schedule: cron.default(SEED_DEFAULTS.schedules.pitrDrill) })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     partitions: z
       .object({
         schedule: cron.default(SEED_DEFAULTS.schedules.partitions),
@@ -225,6 +242,8 @@ export const configSchema = z
         knowledgeBackupStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.knowledgeBackupStaleDays),
         partitionCreationStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.partitionCreationStaleDays),
         drillStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.drillStaleDays),
+        walArchiveStaleMinutes: z.number().positive().default(SEED_DEFAULTS.alerts.walArchiveStaleMinutes),
+        baseBackupStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.baseBackupStaleDays),
       })
       .strict()
       .prefault({}),

@@ -42,5 +42,11 @@ export const METRIC = {
   partitionSkipped: 'partition_skipped_total',
   partitionCoverage: 'partition_future_coverage_months',
   freshnessLastRun: 'ops_freshness_last_run_timestamp_seconds',
+  /** PITR (pushed by the freshness check per database with postgres[].pitr.enabled). */
+  walNewestAge: 'wal_newest_segment_age_seconds',
+  walMissingSegments: 'wal_missing_segments',
+  baseBackupAge: 'base_backup_age_seconds',
+  /** pg_stat_archiver.failed_count of the live server: archive_command failures. */
+  walArchiveFailures: 'wal_archive_failures',
   metricsPushFailures: 'ops_metrics_push_failures_total',
 } as const;

@@ -6,6 +6,7 @@ import { postgresUrl } from '../jobs/endpoints.js';
 import { METRIC } from '../metrics/samples.js';
 import { partitionStatus } from '../partitions/status.js';
 import { readPartitionRecord } from '../partitions/record.js';
+import { checkPitr, type PitrFreshness } from './pitr-freshness.js';
 
 export type FreshnessState = 'ok' | 'stale' | 'missing' | 'unverified' | 'verify-failed' | 'drill-failed' | 'error';
 
@@ -49,6 +50,8 @@ export interface FreshnessReport {
   at: string;
   backups: BackupFreshness[];
   partitions: PartitionFreshness[];
+  /** Databases with point-in-time recovery enabled (postgres[].pitr). */
+  pitr: PitrFreshness[];
 }
 
 function thresholdFor(ctx: JobContext, component: Component): number {
@@ -144,7 +147,7 @@ export async function checkFreshness(ctx: JobContext): Promise<FreshnessReport> 
     }
     partitions.push(row);
   }
-  return { at: now.toISOString(), backups, partitions };
+  return { at: now.toISOString(), backups, partitions, pitr: await checkPitr(ctx) };
 }
 
 /**
@@ -169,6 +172,14 @@ export function emitFreshness(ctx: JobContext, report: FreshnessReport): void {
     m.gauge(METRIC.partitionLastSuccess, p.lastSuccessAt ? new Date(p.lastSuccessAt).getTime() / 1000 : 0, { database: p.database });
     m.gauge(METRIC.partitionAge, p.ageSeconds ?? new Date(report.at).getTime() / 1000, { database: p.database }, 'Seconds');
     for (const [table, coverage] of Object.entries(p.coverage)) m.gauge(METRIC.partitionCoverage, coverage, { database: p.database, table });
+  }
+  for (const p of report.pitr ?? []) {
+    const labels = { name: p.database };
+    const epochAge = new Date(report.at).getTime() / 1000;
+    m.gauge(METRIC.walNewestAge, p.newestSegment?.ageSeconds ?? epochAge, labels, 'Seconds');
+    m.gauge(METRIC.walMissingSegments, p.missingSegments, labels, 'Count');
+    m.gauge(METRIC.baseBackupAge, p.baseBackup?.ageSeconds ?? epochAge, labels, 'Seconds');
+    if (p.archiveFailures !== null) m.gauge(METRIC.walArchiveFailures, p.archiveFailures, labels, 'Count');
   }
   m.gauge(METRIC.freshnessLastRun, new Date(report.at).getTime() / 1000, {});
 }

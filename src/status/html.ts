@@ -86,6 +86,7 @@ ${report.reasons.length ? `<ul class="reasons">${report.reasons.map((r) => `<li>
 ${backups}
 </table>
 ${partitions ? `<h2>Partitions</h2>\n<table><tr><th></th><th>database</th><th>last run</th><th>periods ahead</th><th>detail</th></tr>\n${partitions}\n</table>` : ''}
+${report.pitr?.length ? `<h2>Point-in-time recovery</h2>\n<table><tr><th></th><th>database</th><th>newest WAL</th><th>base backup</th><th>window</th><th>detail</th></tr>\n${report.pitr.map((p) => `<tr>${cell(stateLight(p.state), stateLight(p.state))}<td>${esc(p.database)}</td><td>${p.newestSegment ? esc(`${formatDuration(p.newestSegment.ageSeconds)} ago`) : '-'}</td><td>${p.baseBackup ? esc(`${formatDuration(p.baseBackup.ageSeconds)} ago`) : '-'}</td><td>${p.window ? esc(`${p.window.from} .. ${p.window.to}`) : '-'}</td><td>${esc(p.detail)}</td></tr>`).join('\n')}\n</table>` : ''}
 <h2>Services</h2>
 <table><tr><th></th><th>service</th><th>version</th><th>detail</th></tr>
 ${services}

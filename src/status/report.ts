@@ -40,6 +40,7 @@ export function judge(freshness: FreshnessReport, services: StatusReport['servic
   };
   for (const b of freshness.backups) add(b.state, `${b.component}/${b.name}: ${b.detail}`);
   for (const p of freshness.partitions) add(p.state, `partitions ${p.database}: ${p.detail}`);
+  for (const p of freshness.pitr ?? []) add(p.state, `pitr ${p.database}: ${p.detail}`);
   for (const s of services.postgres) if (!s.reachable) down.push(`postgres ${s.name} unreachable: ${s.detail}`);
   for (const s of services.redis) if (!s.reachable) degraded.push(`redis ${s.name} unreachable: ${s.detail}`);
   if (aws) {

@@ -51,7 +51,7 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     await mkdir(repo);
     await chown(repo, uid, gid);
     const port = await freePort();
-    cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres` }] });
+    cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
     await chmod(cfg, 0o644);
     server = await startPostgresServer({
       port,
@@ -153,6 +153,20 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.equal(drillRecord.ok, true);
   });
 
+  it('opsctl status shows the PITR window per database, and the freshness gauges the WAL alarms read', async () => {
+    const r = await runCli(['--config', cfg, '--json', 'status']);
+    const report = JSON.parse(r.stdout) as { pitr: { database: string; state: string; window: { from: string; to: string } | null; missingSegments: number; archiveFailures: number | null; baseBackup: { id: string } | null }[] };
+    const p = report.pitr[0]!;
+    assert.equal(p.database, 'main');
+    assert.equal(p.state, 'ok', JSON.stringify(p));
+    assert.equal(p.missingSegments, 0);
+    assert.equal(p.baseBackup?.id, baseId);
+    assert.ok(p.window && new Date(p.window.from) < new Date(p.window.to), JSON.stringify(p.window));
+    assert.equal(p.archiveFailures, 0);
+    const text = await runCli(['--config', cfg, 'status']);
+    assert.match(text.stdout, /PITR +STATE +NEWEST WAL/);
+  });
+
   it('a segment missing from the archive is named, and nothing is restored', async () => {
     const dir = path.join(work, 'repo', 'wal', 'main');
     const segs = (await readdir(dir)).filter((f) => /^00000001[0-9A-F]{16}\.zst$/.test(f)).sort();
@@ -167,5 +181,8 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     const v = await runCli(['--config', cfg, '--json', 'verify', 'postgres', '--base', baseId]);
     assert.equal(v.code, 2, 'verify --base finds the same gap');
     assert.match(v.stdout, new RegExp(`WAL after the base backup: ${victim.slice(0, 24)} missing`));
+    const st = JSON.parse((await runCli(['--config', cfg, '--json', 'status'])).stdout) as { pitr: { state: string; missingSegments: number }[] };
+    assert.equal(st.pitr[0]!.state, 'gap');
+    assert.equal(st.pitr[0]!.missingSegments, 1);
   });
 });

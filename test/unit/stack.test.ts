@@ -11,6 +11,9 @@ import { SEED_DEFAULTS } from '../../src/config/defaults.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { rm } from 'node:fs/promises';
 
+/** Alerts of point-in-time recovery: only for databases with postgres[].pitr.enabled. */
+const PITR_ALERTS = ['WalArchiveStale', 'WalArchiveGap', 'WalPushFailed', 'BaseBackupStale'];
+
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
 const exampleStage = () => JSON.parse(readFileSync(path.join(ROOT, EXAMPLE_STAGE), 'utf8')) as Record<string, unknown>;
@@ -156,7 +159,8 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
   it('alarms: every alert of src/metrics/alerts.ts with the shared thresholds and an existing runbook; staleness treats missing data as breaching', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as any);
     const named = (alert: string) => alarms.filter((a) => a.AlarmName.startsWith(`ops-automation-example-${alert}-`));
-    for (const alert of ALERTS) assert.ok(named(alert.name).length > 0, `an alarm for ${alert.name}`);
+    // The example's database is RDS (native PITR): the WAL-archive alarms are checked on a self-managed stage below.
+    for (const alert of ALERTS.filter((a) => !PITR_ALERTS.includes(a.name))) assert.ok(named(alert.name).length > 0, `an alarm for ${alert.name}`);
     const A = SEED_DEFAULTS.alerts;
     const expectations: [string, number, string][] = [
       ['PostgresBackupStale', A.postgresBackupStaleHours * 3600, 'backup_age_seconds'],
@@ -313,6 +317,28 @@ describe('CDK stage configuration', () => {
     assert.match(JSON.stringify(billing.ValueFrom), /billing/, 'billing\'s variable holds billing\'s secret');
     const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('StatusRole')));
     for (const n of ['callcenter', 'billing', 'sessions', 'queue']) assert.ok(policies.includes(secret(n)), `status may read ${n}'s secret`);
+  });
+
+  it('a self-managed database with PITR: base-backup and PITR-drill tasks on their schedules, the WAL alarms, and a managed policy for the host limited to its own WAL prefix', async () => {
+    const { template: t } = await synthStage('pitr', {
+      ops: (o) => {
+        o.postgres[0].url = 'postgresql://ops_backup@db1.internal.example:5432/callcenter';
+        o.postgres[0].pitr = { enabled: true };
+      },
+    });
+    const commands = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((r: any) => r.Properties.ContainerDefinitions[0].Command.join(' '));
+    assert.ok(commands.includes('--json backup postgres --base --name callcenter'));
+    assert.ok(commands.includes('--json drill postgres --pitr --name callcenter'));
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((r: any) => r.Properties.AlarmName as string);
+    for (const a of [...PITR_ALERTS, 'DrillFailed-postgres-callcenter-pitr']) assert.ok(alarms.some((n) => n.includes(`-${a}`)), `${a} in ${alarms.length} alarms`);
+    const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r: any) => r.Properties.Description as string);
+    assert.ok(schedules.includes('base backup of callcenter for point-in-time recovery'));
+    assert.ok(schedules.includes('point-in-time recovery drill of callcenter'));
+    const [policy] = Object.values(t.findResources('AWS::IAM::ManagedPolicy')).map((r: any) => r.Properties.PolicyDocument.Statement);
+    const actions = (policy as any[]).flatMap((s) => [s.Action].flat());
+    assert.deepEqual([...new Set(actions)].sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    assert.match(JSON.stringify(policy), /ops\/wal\/callcenter\/\*/);
+    assert.doesNotMatch(JSON.stringify(policy), /DeleteObject|ops\/postgres/);
   });
 
   it('stage rules AWS would reject at deploy: Fargate sizes, name lengths, Object Lock replication, created VPC with database groups', async () => {

@@ -63,6 +63,16 @@ export function statusOutcome(report: StatusReport): CommandOutcome {
         ],
       )
     : '';
+  const pitr = report.pitr?.length
+    ? renderTable(report.pitr, [
+        { header: 'PITR', value: (p) => p.database },
+        { header: 'STATE', value: (p) => paint(p.state) },
+        { header: 'NEWEST WAL', value: (p) => (p.newestSegment ? `${formatDuration(p.newestSegment.ageSeconds)} ago` : '-'), align: 'right' },
+        { header: 'BASE', value: (p) => (p.baseBackup ? `${formatDuration(p.baseBackup.ageSeconds)} ago` : '-'), align: 'right' },
+        { header: 'WINDOW', value: (p) => (p.window ? `${p.window.from} .. ${p.window.to}` : '-') },
+        { header: 'DETAIL', value: (p) => p.detail },
+      ])
+    : '';
   const services = renderTable(
     [
       ...report.services.postgres.map((s) => ({ service: `postgres/${s.name}`, state: s.reachable ? 'OK' : 'DOWN', version: s.version ?? '-', detail: s.reachable ? `${s.connections}/${s.maxConnections} connections, ${formatBytes(s.databaseBytes ?? 0)}${s.inRecovery ? ', STANDBY' : ''}${s.replicas.map((r) => `, replica ${r.name} lag ${r.replayLagSeconds ?? 0} s`).join('')}` : s.detail })),
@@ -92,7 +102,7 @@ export function statusOutcome(report: StatusReport): CommandOutcome {
     : '';
   const verdict = report.state === 'OK' ? c.green('OK') : report.state === 'DEGRADED' ? c.yellow('DEGRADED') : c.red('DOWN');
   const reasons = report.reasons.map((r) => `  - ${r}`).join('\n');
-  return { exitCode, json: report, text: [`status: ${verdict}${reasons ? `\n${reasons}` : ''}`, backups, parts, services, aws].filter(Boolean).join('\n\n') };
+  return { exitCode, json: report, text: [`status: ${verdict}${reasons ? `\n${reasons}` : ''}`, backups, parts, pitr, services, aws].filter(Boolean).join('\n\n') };
 }
 
 /** `opsctl healthcheck`: reachability only, with seed 004's exit codes (0 OK, 1 DEGRADED, 2 DOWN). */
