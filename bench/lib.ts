@@ -32,7 +32,9 @@ export async function measure(command: string, env: Record<string, string> = {})
     child.on('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) return reject(new Error(`${command} exited ${code}: ${stderr.slice(-2000)}`));
-      const own = /opsctl-max-rss-kb=(\d+)/.exec(stderr)?.[1];
+      // A script of many opsctl calls reports once per call: the highest counts.
+      const reports = [...stderr.matchAll(/opsctl-max-rss-kb=(\d+)/g)].map((m) => Number(m[1]));
+      const own = reports.length > 0 ? String(Math.max(...reports)) : undefined;
       const any = /time-max-rss-kb=(\d+)/.exec(stderr)?.[1];
       resolve({ seconds, rssMiB: Number(own ?? any ?? 0) / 1024, stdout, stderr });
     });

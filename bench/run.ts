@@ -3,6 +3,7 @@ import { benchBundles } from './bundles.js';
 import { benchMetrics } from './metrics.js';
 import { benchPartitions } from './partitions.js';
 import { benchPartman } from './partman.js';
+import { benchPitr } from './pitr.js';
 import { benchPostgres } from './postgres.js';
 import { benchRedis } from './redis.js';
 import { benchRedisBigValue } from './redis-big-value.js';
@@ -10,7 +11,7 @@ import { benchStartup } from './startup.js';
 import { benchVerify } from './verify.js';
 
 /** `npm run bench -- [suite...]`: prints markdown for doc/performance.md. */
-const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, partman: benchPartman, metrics: benchMetrics, redis: benchRedis, 'redis-big-value': benchRedisBigValue, bundles: benchBundles, startup: benchStartup, verify: benchVerify, 'archive-differential': benchArchiveDifferential };
+const suites: Record<string, () => Promise<string>> = { postgres: benchPostgres, partitions: benchPartitions, partman: benchPartman, metrics: benchMetrics, redis: benchRedis, 'redis-big-value': benchRedisBigValue, bundles: benchBundles, startup: benchStartup, verify: benchVerify, 'archive-differential': benchArchiveDifferential, pitr: benchPitr };
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(suites);
 for (const name of wanted) {
   const suite = suites[name];

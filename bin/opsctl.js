@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 // The operator CLI. The TypeScript sources are compiled and bundled to dist/opsctl/ by
 // `npm ci` (prepare → npm run build; scripts/bundle-cli.mjs says why bundled).
-import { main } from '../dist/opsctl/main.js';
+
+// PostgreSQL runs `wal push` / `wal fetch` once per file: a file already pushed ahead, or a
+// segment already fetched ahead, is answered here without loading the CLI (src/wal/spool.ts).
+const argv = process.argv.slice(2);
+if (argv.includes('wal')) {
+  const { spoolFastPath } = await import('../dist/opsctl/wal-spool.js');
+  if (await spoolFastPath(argv)) process.exit(0);
+}
+const { main } = await import('../dist/opsctl/main.js');
 
 const controller = new AbortController();
 // ECS gives a task its stopTimeout (120 s in our task definitions) between SIGTERM and
@@ -22,7 +30,7 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
   });
 }
 
-const code = await main(process.argv.slice(2), controller.signal);
+const code = await main(argv, controller.signal);
 // Benchmarks read the CLI's own peak RSS (not its children's) from here.
 if (process.env.OPS_REPORT_RSS) process.stderr.write(`opsctl-max-rss-kb=${process.resourceUsage().maxRSS}\n`);
 // Exit once stdout has drained, without waiting for idle sockets of SDK clients.

@@ -10,7 +10,8 @@ import { build } from 'esbuild';
 rmSync('dist/opsctl', { recursive: true, force: true });
 
 await build({
-  entryPoints: { main: 'src/cli/main.ts' },
+  // wal-spool: the fast path for spooled WAL pushes and fetched-ahead segments, loaded before main (see bin/opsctl.js).
+  entryPoints: { main: 'src/cli/main.ts', 'wal-spool': 'src/wal/spool.ts' },
   outdir: 'dist/opsctl',
   bundle: true,
   splitting: true,

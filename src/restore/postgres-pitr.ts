@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdir, readdir, readFile, stat, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BackupEntry } from '../backup/catalog.js';
@@ -99,6 +99,8 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
   await mkdir(pgdata, { recursive: true, mode: 0o700 });
   const present = await readdir(pgdata);
   if (present.length > 0) throw new RestoreRefusedError(pgdata, `${present.length} entries; a base backup restores into an empty directory only`);
+  // PostgreSQL refuses a data directory others can read (0700, or 0750 with group access).
+  await chmod(pgdata, 0o700);
   const lines = recoverySettings(options);
 
   const hasher = new HashingStream();

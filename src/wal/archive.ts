@@ -1,11 +1,11 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
-import os from 'node:os';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { defaultSpool, recordPushed, storeFetched, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
 import { parseWalName, walKey } from './names.js';
-import { decodeWalObject, encodeWalObject, readWalHeader, sha256 } from './object.js';
+import { decodeWalObject, encodeWalObject, readWalHeader } from './object.js';
 
 export interface WalDeps {
   repo: Repository;
@@ -30,7 +30,7 @@ export interface PushResult {
   ahead: string[];
 }
 
-export const defaultSpool = (name: string) => path.join(os.tmpdir(), 'ops-wal-spool', name);
+export { defaultSpool };
 
 /**
  * Writes one file into the archive, exclusively: the name is created only if it does not
@@ -58,18 +58,6 @@ async function pushOne(deps: WalDeps, name: string, file: string, content: Buffe
   throw new WalConflictError(file, 'unknown (the name appeared and vanished twice)', header.sha256);
 }
 
-async function spoolHas(spool: string, file: string, content: Buffer): Promise<boolean> {
-  const recorded = await readFile(path.join(spool, `${file}.ok`), 'utf8').catch(() => undefined);
-  return recorded?.trim() === sha256(content);
-}
-
-async function record(spool: string, file: string, content: Buffer): Promise<void> {
-  await mkdir(spool, { recursive: true });
-  const tmp = path.join(spool, `.${file}.${process.pid}`);
-  await writeFile(tmp, sha256(content));
-  await rename(tmp, path.join(spool, `${file}.ok`));
-}
-
 /**
  * `archive_command = 'opsctl wal push %p --name N'`: exit 0 only when the file is durable
  * in the repository. With a backlog (`.ready` files waiting in archive_status/), the next
@@ -81,11 +69,8 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   const file = path.basename(filePath);
   if (!parseWalName(file)) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
+  if (await takePushed(spool, file, filePath)) return { file, outcome: 'spooled', bytes: (await readFile(filePath)).length, ahead: [] };
   const content = await readFile(filePath);
-  if (await spoolHas(spool, file, content)) {
-    await rm(path.join(spool, `${file}.ok`), { force: true });
-    return { file, outcome: 'spooled', bytes: content.length, ahead: [] };
-  }
   const parallel = Math.max(1, options.parallel ?? 4);
   const status = path.join(path.dirname(filePath), 'archive_status');
   const waiting = (await readdir(status).catch(() => [] as string[]))
@@ -99,10 +84,10 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
     pushOne(deps, options.name, file, content),
     ...candidates.map(async (next) => {
       try {
-        const bytes = await readFile(path.join(path.dirname(filePath), next));
-        if (await spoolHas(spool, next, bytes)) return;
+        const nextPath = path.join(path.dirname(filePath), next);
+        const bytes = await readFile(nextPath);
         await pushOne(deps, options.name, next, bytes);
-        await record(spool, next, bytes);
+        await recordPushed(spool, next, nextPath, bytes);
         ahead.push(next);
       } catch (error) {
         // Pushing ahead is an optimisation: PostgreSQL will ask for this file itself, and that call reports.
@@ -118,9 +103,46 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
  * sha256) before a byte reaches `dest`, written under a temporary name and renamed. A name
  * not in the archive fails at once with no retry (recovery asks for names that do not exist).
  */
-export async function walFetch(file: string, dest: string, options: { name: string }, deps: WalDeps): Promise<{ file: string; bytes: number }> {
-  if (!parseWalName(file)) throw new WalNameError(file);
-  const object = await deps.repo.getBytes(walKey(options.name, file));
+export async function walFetch(file: string, dest: string, options: { name: string; ahead?: number; spool?: string }, deps: WalDeps): Promise<{ file: string; bytes: number; ahead: string[] }> {
+  const name = parseWalName(file);
+  if (!name) throw new WalNameError(file);
+  const spool = options.spool ?? defaultSpool(options.name);
+  if (name.kind === 'segment' && (await takeFetched(spool, file, dest))) return { file, bytes: (await readFile(dest)).length, ahead: [] };
+  const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), name.kind === 'segment' ? fetchAhead(name, options.ahead ?? 4, spool, options.name, deps) : Promise.resolve([])]);
+  return { ...result, ahead };
+}
+
+/**
+ * Recovery asks for segments one by one, in order: while it replays one, the next few are
+ * fetched and checked into the spool, and bin/opsctl.js hands them over at the next calls
+ * without loading the CLI (pgBackRest's archive-get queue, without a daemon).
+ */
+async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, db: string, deps: WalDeps): Promise<string[]> {
+  const got: string[] = [];
+  const base = `${name.file.slice(0, 8)}`;
+  const log = Number.parseInt(name.file.slice(8, 16), 16);
+  const seg = Number.parseInt(name.file.slice(16, 24), 16);
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  // The next names within the same log id are certain; across a log id boundary they depend on the segment size: not guessed.
+  const names = Array.from({ length: count }, (_, i) => seg + 1 + i).filter((n) => n <= 0xff).map((n) => `${base}${hex(log)}${hex(n)}`);
+  await Promise.all(
+    names.map(async (next) => {
+      try {
+        const object = await deps.repo.getBytes(walKey(db, next));
+        if (!object) return;
+        const { content } = await decodeWalObject(next, object);
+        await storeFetched(spool, next, content);
+        got.push(next);
+      } catch {
+        // Fetching ahead is an optimisation: recovery asks for the file itself, and that call reports.
+      }
+    }),
+  );
+  return got.sort();
+}
+
+async function fetchOne(file: string, dest: string, db: string, deps: WalDeps): Promise<{ file: string; bytes: number }> {
+  const object = await deps.repo.getBytes(walKey(db, file));
   if (!object) throw new WalNotArchivedError(file);
   const { content } = await decodeWalObject(file, object);
   const tmp = `${dest}.ops-fetch-${process.pid}`;

@@ -98,6 +98,17 @@ for (const kind of ['file', 's3'] as const) {
       const r = await cli(['wal', 'fetch', file, dest, '--name', 'main']);
       assert.equal(r.code, 0, r.stderr);
       assert.ok((await readFile(dest)).equals(original));
+      // Fetching ahead: the following segment waits checked in the spool, and the next call takes it without loading the CLI.
+      const spool = path.join(work, 'fetch-spool');
+      const firstArchived = (JSON.parse((await cli(['--json', 'wal', 'status', '--name', 'main'])).stdout) as { timelines: { first: string }[] }).timelines[0]!.first;
+      const r1 = await cli(['--json', 'wal', 'fetch', firstArchived, path.join(work, 'f1'), '--name', 'main', '--spool', spool]);
+      const ahead = (JSON.parse(r1.stdout) as { ahead: string[] }).ahead;
+      assert.ok(ahead.length >= 1, r1.stdout);
+      const r2 = await cli(['wal', 'fetch', ahead[0]!, path.join(work, 'f2'), '--name', 'main', '--spool', spool]);
+      assert.equal(r2.stdout, `${ahead[0]}: fetched ahead, sha256 checked\n`);
+      const direct = await cli(['wal', 'fetch', ahead[0]!, path.join(work, 'f3'), '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'other-spool')]);
+      assert.equal(direct.code, 0);
+      assert.ok((await readFile(path.join(work, 'f2'))).equals(await readFile(path.join(work, 'f3'))), 'the segment fetched ahead is the archived one');
       const missing = await cli(['wal', 'fetch', '00000009000000000000000A', path.join(work, 'nothing'), '--name', 'main']);
       assert.equal(missing.code, 1);
       assert.match(missing.stdout, /00000009000000000000000A is not in the archive/);
@@ -142,6 +153,17 @@ for (const kind of ['file', 's3'] as const) {
       assert.deepEqual((JSON.parse(first.stdout) as { ahead: string[] }).ahead, names.slice(1, 4));
       const second = await cli(['--json', 'wal', 'push', path.join(dir, names[1]!), '--name', 'main', '--spool', spool]);
       assert.equal((JSON.parse(second.stdout) as { outcome: string }).outcome, 'spooled');
+      // As PostgreSQL calls it (no --json): answered by bin/opsctl.js's fast path, before the CLI loads.
+      const third = await cli(['wal', 'push', path.join(dir, names[3]!), '--name', 'main', '--spool', spool]);
+      assert.equal(third.code, 0, third.stderr);
+      assert.equal(third.stdout, `${names[3]}: spooled\n`);
+      // A spool others can write is not believed: the file is pushed (and found identical) instead.
+      await writeFile(path.join(spool, `${names[4]}.ok`), '{}');
+      await chmod(spool, 0o777);
+      const untrusted = await cli(['wal', 'push', path.join(dir, names[4]!), '--name', 'main', '--spool', spool]);
+      assert.equal(untrusted.code, 0, untrusted.stderr);
+      assert.match(untrusted.stdout, /: (archived|identical)/);
+      await chmod(spool, 0o700);
       // A spooled file whose bytes changed since is not taken on trust: pushed, and refused as a conflict.
       const b = await readFile(path.join(dir, names[2]!));
       b[50] = b[50]! ^ 1;

@@ -15,9 +15,9 @@ export async function walPushCommand(ctx: JobContext, file: string, options: { n
 }
 
 /** `restore_command = 'opsctl wal fetch %f %p --name N'`: exit 1 at once for a name the archive does not hold. */
-export async function walFetchCommand(ctx: JobContext, file: string, dest: string, options: { name?: string }): Promise<CommandOutcome> {
+export async function walFetchCommand(ctx: JobContext, file: string, dest: string, options: { name?: string; ahead?: number; spool?: string }): Promise<CommandOutcome> {
   try {
-    const r = await walFetch(file, dest, { name: database(ctx, options.name) }, { repo: ctx.repo, log: ctx.log });
+    const r = await walFetch(file, dest, { name: database(ctx, options.name), ...(options.ahead !== undefined ? { ahead: options.ahead } : {}), ...(options.spool ? { spool: options.spool } : {}) }, { repo: ctx.repo, log: ctx.log });
     return { exitCode: EXIT.ok, json: r, text: `${r.file}: ${r.bytes} bytes, sha256 checked` };
   } catch (error) {
     if (!(error instanceof WalNotArchivedError)) throw error;

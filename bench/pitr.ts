@@ -1,0 +1,197 @@
+import { execFileSync } from 'node:child_process';
+import { chown, mkdir, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { startPostgresServer } from '../test/helpers/pg-server.js';
+import { freePort } from '../test/helpers/prometheus.js';
+import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
+
+/**
+ * Point-in-time recovery beside pgBackRest 2.45 (Debian package), one run, same cluster:
+ * base backup, archive-push of 200 real segments (one call per segment, and with a
+ * backlog), restore to a point in time up to a promoted server.
+ */
+const SCALE = Number(process.env.OPS_BENCH_PGBENCH_SCALE ?? 70); // pgbench -s 70: about 1.05 GB of table data
+const PUSH = Number(process.env.OPS_BENCH_PUSH_SEGMENTS ?? 200);
+const pgBin = (tool: string) => `/usr/lib/postgresql/${execFileSync('ls', ['/usr/lib/postgresql']).toString().trim().split('\n').sort().pop()}/bin/${tool}`;
+const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+const asPg = (cmd: string) => `runuser -u postgres -- ${cmd}`;
+
+async function sql<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+async function caughtUp(port: number): Promise<void> {
+  await sql(port, 'select pg_switch_wal()');
+  for (let i = 0; i < 3000; i += 1) {
+    const [r] = await sql<{ n: string }>(port, `select count(*)::text as n from pg_ls_archive_statusdir() where name like '%.ready'`);
+    if (r!.n === '0') return;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error('archiver did not catch up');
+}
+
+async function owned(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await chown(dir, uid, gid);
+  return dir;
+}
+
+async function du(dir: string): Promise<number> {
+  return Number(execFileSync('du', ['-sb', dir]).toString().split('\t')[0]);
+}
+
+/** One archive_command call after another, as PostgreSQL makes them; `.ready` renamed `.done` after each success, as PostgreSQL does. */
+async function pushLoop(dir: string, files: string[], command: (file: string) => string, backlog: boolean): Promise<Measured> {
+  const status = path.join(dir, 'archive_status');
+  const script = path.join(dir, '..', `${path.basename(dir)}.sh`);
+  const lines = ['set -e'];
+  for (const f of files) {
+    lines.push(command(path.join(dir, f)));
+    if (backlog) lines.push(`mv ${status}/${f}.ready ${status}/${f}.done`);
+  }
+  await writeFile(script, lines.join('\n'));
+  await chown(script, uid, gid);
+  return measure(`bash ${script}`);
+}
+
+async function stageSegments(source: string, files: string[], dir: string, backlog: boolean): Promise<void> {
+  await owned(path.join(dir, 'archive_status'));
+  for (const f of files) {
+    await copyFile(path.join(source, f), path.join(dir, f));
+    await chown(path.join(dir, f), uid, gid);
+    if (backlog) await writeFile(path.join(dir, 'archive_status', `${f}.ready`), '');
+  }
+  execFileSync('chown', ['-R', `${uid}:${gid}`, dir]);
+}
+
+async function waitPromoted(port: number): Promise<void> {
+  for (let i = 0; i < 6000; i += 1) {
+    try {
+      const [r] = await sql<{ r: boolean }>(port, 'select pg_is_in_recovery() as r');
+      if (r && !r.r) return;
+    } catch {
+      // starting
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('not promoted');
+}
+
+export async function benchPitr(): Promise<string> {
+  const work = path.join(WORK, 'pitr');
+  await rm(work, { recursive: true, force: true });
+  await owned(work);
+  execFileSync('chmod', ['755', WORK, work]);
+  const repo = await owned(path.join(work, 'repo'));
+  const walsrc = await owned(path.join(work, 'walsrc'));
+  const pgbrRepo = await owned(path.join(work, 'pgbr'));
+  const port = await freePort();
+  const cfg = path.join(work, 'ops.config.json');
+  await writeFile(cfg, JSON.stringify({ repository: { url: `file://${repo}` }, postgres: ['main', 'push-sync', 'push-async'].map((name) => ({ name, url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: name === 'main' } })) }));
+  const pgbrConf = path.join(work, 'pgbackrest.conf');
+  const server = await startPostgresServer({
+    port,
+    settings: {
+      wal_level: 'replica',
+      archive_mode: 'on',
+      max_wal_size: '4GB',
+      archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main && pgbackrest --config=${pgbrConf} --stanza=bench archive-push %p && cp %p ${walsrc}/%f`,
+    },
+  });
+  const data = path.join(server.dir, 'data');
+  // Same codec and level on both sides: zstd level 1; two workers each (our zstd -T2, pgBackRest process-max 2).
+  await writeFile(pgbrConf, `[global]\nrepo1-path=${pgbrRepo}\ncompress-type=zst\ncompress-level=1\nprocess-max=2\nstart-fast=y\nlog-level-console=warn\nlog-path=${work}\nspool-path=${work}/pgbr-spool\n\n[bench]\npg1-path=${data}\npg1-port=${port}\npg1-socket-path=${server.dir}\n`);
+  await chown(pgbrConf, uid, gid);
+  const out: string[] = [];
+  try {
+    execFileSync('bash', ['-c', asPg(`pgbackrest --config=${pgbrConf} --stanza=bench stanza-create`)]);
+    process.stderr.write(`loading pgbench -s ${SCALE}...\n`);
+    execFileSync(pgBin('pgbench'), ['-i', '-s', String(SCALE), '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+    await caughtUp(port);
+    const dataBytes = Number((await sql<{ b: string }>(port, `select pg_database_size('postgres')::text as b`))[0]!.b);
+
+    process.stderr.write('base backups\n');
+    const ours = await measure(`node ${OPSCTL} --config ${cfg} --json backup postgres --base --name main`);
+    const oursBytes = (JSON.parse(ours.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
+    const theirs = await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --type=full backup`));
+    const theirsBytes = await du(path.join(pgbrRepo, 'backup'));
+
+    // WAL to replay: a second load after the base backups, then the target time, then a third.
+    process.stderr.write('more WAL (two more loads)\n');
+    execFileSync(pgBin('pgbench'), ['-i', '-s', String(SCALE), '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+    await caughtUp(port);
+    await new Promise((r) => setTimeout(r, 1100));
+    const target = (await sql<{ t: string }>(port, `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`))[0]!.t;
+    await new Promise((r) => setTimeout(r, 1100));
+    execFileSync(pgBin('pgbench'), ['-i', '-s', String(SCALE), '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+    await caughtUp(port);
+
+    process.stderr.write('restore to a point in time, up to a promoted server\n');
+    const r1 = await owned(path.join(work, 'restore-ours'));
+    const p1 = await freePort();
+    const restoreOurs = await measure(`node ${OPSCTL} --config ${cfg} restore postgres latest --name main --base --pgdata ${r1} --to '${target}' --start --port ${p1}`);
+    const oursRows = (await sql<{ n: string }>(p1, 'select count(*)::text as n from pgbench_accounts'))[0]!.n;
+    execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r1} -m immediate -w stop`)], { stdio: 'ignore' });
+    const r2 = await owned(path.join(work, 'restore-pgbr'));
+    const p2 = await freePort();
+    const started = process.hrtime.bigint();
+    await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${r2} --type=time '--target=${target}' --target-action=promote restore`));
+    execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -l ${work}/pgbr-restore.log -o '-p ${p2} -k ${r2} -c archive_mode=off' -w start`)], { stdio: 'ignore' });
+    await waitPromoted(p2);
+    const theirsRestoreSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const theirsRows = (await sql<{ n: string }>(p2, 'select count(*)::text as n from pgbench_accounts'))[0]!.n;
+    execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -m immediate -w stop`)], { stdio: 'ignore' });
+
+    process.stderr.write(`archive-push of ${PUSH} segments, four ways\n`);
+    const segments = (await readdir(walsrc)).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort().slice(0, PUSH);
+    const n = segments.length;
+    const rounds: [string, Measured][] = [];
+    for (const [label, backlog, cmd] of [
+      ['opsctl wal push, one call per segment (no backlog)', false, (f: string) => `node ${OPSCTL} --config ${cfg} wal push ${f} --name push-sync --parallel 1`],
+      // pg1-path: pgBackRest finds pg_wal/archive_status under it (the segments' own directory here).
+      ['pgbackrest archive-push (sync)', false, (f: string) => asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${path.dirname(path.dirname(f))} --repo1-path=${work}/pgbr-push-sync archive-push ${f}`)],
+      ['opsctl wal push with a backlog (--parallel 4, spooled)', true, (f: string) => `node ${OPSCTL} --config ${cfg} wal push ${f} --name push-async --spool ${work}/spool`],
+      ['pgbackrest archive-push --archive-async (process-max 4)', true, (f: string) => asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${path.dirname(path.dirname(f))} --repo1-path=${work}/pgbr-push-async --archive-async --process-max=4 archive-push ${f}`)],
+    ] as const) {
+      const dir = path.join(work, `push-${rounds.length}`, 'pg_wal');
+      await stageSegments(walsrc, segments, dir, backlog);
+      // pgBackRest reads the cluster's pg_control from pg1-path: give the staged directory a copy.
+      await mkdir(path.join(path.dirname(dir), 'global'), { recursive: true });
+      await copyFile(path.join(data, 'global', 'pg_control'), path.join(path.dirname(dir), 'global', 'pg_control'));
+      execFileSync('chown', ['-R', `${uid}:${gid}`, path.dirname(dir)]);
+      if (label.startsWith('pgbackrest')) execFileSync('bash', ['-c', asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --repo1-path=${work}/pgbr-push-${backlog ? 'async' : 'sync'} stanza-create`)]);
+      process.stderr.write(`  ${label}\n`);
+      rounds.push([label, await pushLoop(dir, segments, cmd, backlog)]);
+    }
+
+    out.push(`### Point-in-time recovery beside pgBackRest 2.45 (pgbench -s ${SCALE}: ${mib(dataBytes)} MiB database; zstd level 1 both, 2 workers each; one run)\n`);
+    out.push(
+      table(
+        [
+          ['base backup', 'opsctl backup postgres --base', fixed(ours.seconds), mib(oursBytes), fixed(ours.rssMiB, 0)],
+          ['base backup', 'pgbackrest backup --type=full', fixed(theirs.seconds), mib(theirsBytes), '-'],
+          ['restore to a time, to a promoted server', 'opsctl restore postgres --base --to T --start', fixed(restoreOurs.seconds), `${oursRows} rows`, fixed(restoreOurs.rssMiB, 0)],
+          ['restore to a time, to a promoted server', 'pgbackrest restore --type=time + pg_ctl start', fixed(theirsRestoreSeconds), `${theirsRows} rows`, '-'],
+          ...rounds.map(([label, m]) => [`archive-push ${n} segments`, label, `${fixed(m.seconds)} (${fixed(n / m.seconds, 1)}/s)`, '-', label.startsWith('opsctl') ? fixed(m.rssMiB, 0) : '-']),
+        ],
+        ['step', 'command', 'seconds', 'size / result', 'opsctl peak RSS MiB'],
+      ),
+      '',
+      `- base backup: ${fixed(ours.seconds / theirs.seconds)}x pgBackRest's time, ${fixed(oursBytes / theirsBytes)}x its size (target <= 1.2x time)`,
+      `- restore to a promoted server: ${fixed(restoreOurs.seconds / theirsRestoreSeconds)}x pgBackRest's (target <= 1.2x); both recovered the same rows: ${oursRows === theirsRows ? 'yes' : 'NO'}`,
+      `- push with a backlog: ${fixed(n / rounds[2]![1].seconds, 1)} segments/s vs pgBackRest async ${fixed(n / rounds[3]![1].seconds, 1)}/s (target >= 1.0x: ${fixed(rounds[3]![1].seconds / rounds[2]![1].seconds)}x); one call per segment: ${fixed(n / rounds[0]![1].seconds, 1)}/s vs ${fixed(n / rounds[1]![1].seconds, 1)}/s`,
+      `- opsctl peak RSS across all of it: ${fixed(Math.max(ours.rssMiB, restoreOurs.rssMiB, ...rounds.filter(([l]) => l.startsWith('opsctl')).map(([, m]) => m.rssMiB)), 0)} MiB (target <= 150)`,
+    );
+  } finally {
+    await server.remove();
+  }
+  return out.join('\n');
+}

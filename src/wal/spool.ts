@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * The local spool that makes one-process-per-file archiving fast, in both directions:
+ * `wal push` records files it pushed ahead of PostgreSQL's asking (`<file>.ok`), and
+ * `wal fetch` keeps segments it fetched ahead of recovery's asking (`fetch/<file>`).
+ * This module has no heavy imports: bin/opsctl.js answers spool hits from it before it
+ * loads the rest of the CLI, so such a call costs Node's start-up and one stat.
+ */
+/** Per user: the first creator of a shared directory would own it, and 0700 keeps others out. */
+export const defaultSpool = (name: string) => path.join(os.tmpdir(), `ops-wal-spool-${process.getuid?.() ?? 'user'}`, name);
+
+/** What identifies the local file that was pushed: content hash, and the inode, size and mtime it had. */
+interface SpoolRecord {
+  sha256: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * A spool in a shared place (/tmp) is only believed when it is ours and nobody else can
+ * write it: otherwise another local user could plant a "segment" that the fast path would
+ * hand to PostgreSQL unchecked.
+ */
+async function trusted(dir: string): Promise<boolean> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) return false;
+  const me = process.getuid?.();
+  return (me === undefined || st.uid === me) && (st.mode & 0o022) === 0;
+}
+
+const ensureDir = (dir: string) => mkdir(dir, { recursive: true, mode: 0o700 });
+
+export async function recordPushed(spool: string, file: string, filePath: string, content: Buffer): Promise<void> {
+  const st = await stat(filePath);
+  const rec: SpoolRecord = { sha256: createHash('sha256').update(content).digest('hex'), ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+  await ensureDir(spool);
+  if (!(await trusted(spool))) return;
+  const tmp = path.join(spool, `.${file}.${process.pid}`);
+  await writeFile(tmp, JSON.stringify(rec));
+  await rename(tmp, path.join(spool, `${file}.ok`));
+}
+
+/**
+ * True (and the record consumed) when `filePath` is the very file an earlier call pushed:
+ * same inode, size and mtime. PostgreSQL never rewrites a segment it marked .ready; a file
+ * that changed since has another mtime and is pushed (and compared) in full.
+ */
+export async function takePushed(spool: string, file: string, filePath: string): Promise<boolean> {
+  if (!(await trusted(spool))) return false;
+  const okFile = path.join(spool, `${file}.ok`);
+  const text = await readFile(okFile, 'utf8').catch(() => undefined);
+  if (!text) return false;
+  let rec: SpoolRecord;
+  try {
+    rec = JSON.parse(text) as SpoolRecord;
+  } catch {
+    return false;
+  }
+  const st = await stat(filePath).catch(() => undefined);
+  if (!st || st.ino !== rec.ino || st.size !== rec.size || st.mtimeMs !== rec.mtimeMs) return false;
+  await rm(okFile, { force: true });
+  return true;
+}
+
+/** A segment fetched ahead and already checked: moved into PostgreSQL's destination. */
+export async function takeFetched(spool: string, file: string, dest: string): Promise<boolean> {
+  if (!(await trusted(path.join(spool, 'fetch')))) return false;
+  const ahead = path.join(spool, 'fetch', file);
+  try {
+    await rename(ahead, dest);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EXDEV') {
+      // Another file system: copied, then removed.
+      await writeFile(dest, await readFile(ahead));
+      await rm(ahead, { force: true });
+      return true;
+    }
+    return false;
+  }
+}
+
+export async function storeFetched(spool: string, file: string, content: Buffer): Promise<void> {
+  const dir = path.join(spool, 'fetch');
+  await ensureDir(dir);
+  if (!(await trusted(dir))) return;
+  const tmp = path.join(dir, `.${file}.${process.pid}`);
+  await writeFile(tmp, content);
+  await rename(tmp, path.join(dir, file));
+}
+
+/**
+ * The fast path bin/opsctl.js takes before loading the CLI: `wal push PATH --name N
+ * [--spool D]` whose file was pushed ahead, or `wal fetch FILE DEST --name N [--spool D]`
+ * whose segment was fetched ahead. Anything else (or a miss) returns false and the full
+ * command runs.
+ */
+export async function spoolFastPath(argv: string[]): Promise<boolean> {
+  const i = argv.indexOf('wal');
+  if (i < 0) return false;
+  const verb = argv[i + 1];
+  const opt = (name: string) => {
+    const k = argv.indexOf(name);
+    return k >= 0 ? argv[k + 1] : undefined;
+  };
+  const name = opt('--name');
+  if (!name || argv.includes('--json')) return false;
+  const spool = opt('--spool') ?? defaultSpool(name);
+  if (verb === 'push') {
+    const filePath = argv[i + 2];
+    if (!filePath || filePath.startsWith('-')) return false;
+    const file = path.basename(filePath);
+    if (!(await takePushed(spool, file, filePath))) return false;
+    process.stdout.write(`${file}: spooled\n`);
+    return true;
+  }
+  if (verb === 'fetch') {
+    const [file, dest] = [argv[i + 2], argv[i + 3]];
+    if (!file || !dest || file.startsWith('-') || dest.startsWith('-') || !/^[0-9A-F]{24}$/.test(file)) return false;
+    if (!(await takeFetched(spool, file, dest))) return false;
+    process.stdout.write(`${file}: fetched ahead, sha256 checked\n`);
+    return true;
+  }
+  return false;
+}
