@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chown, mkdir, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import pg from 'pg';
-import { startPostgresServer } from '../test/helpers/pg-server.js';
+import { sqlOn, startPostgresServer } from '../test/helpers/pg-server.js';
 import { freePort } from '../test/helpers/prometheus.js';
 import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
 
@@ -18,15 +17,7 @@ const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
 const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
 const asPg = (cmd: string) => `runuser -u postgres -- ${cmd}`;
 
-async function sql<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-  await c.connect();
-  try {
-    return (await c.query<T>(text)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = sqlOn;
 
 async function caughtUp(port: number): Promise<void> {
   await sql(port, 'select pg_switch_wal()');

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from '../util/free-port.js';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackupEntry } from '../backup/catalog.js';
@@ -13,17 +13,6 @@ import type { Repository } from '../repository/repository.js';
 import { pgServerTool, restorePostgresBase } from '../restore/postgres-pitr.js';
 import { segmentOfLsn, walKey } from '../wal/names.js';
 import { drillRecord } from './record.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Servers refuse to run as root: as root, the scratch cluster belongs to the `postgres` user. */
 function scratchOwner(): { uid: number; gid: number } | undefined {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../util/free-port.js';
 import { toolPath } from '../process/tools.js';
 import { RespConnection } from '../redis/resp-connection.js';
 import { DrillSetupError } from './errors.js';
@@ -10,16 +10,6 @@ export interface ScratchRedis {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A redis-server of the drill's own on loopback, keeping nothing on disk beyond `dir`;

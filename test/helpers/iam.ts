@@ -36,7 +36,7 @@ export class ResolvedTemplate {
     readonly region: string,
   ) {}
 
-  private r(id: string): Resource {
+  r(id: string): Resource {
     const res = this.template.Resources[id];
     if (!res) throw new Error(`no resource ${id} in the template`);
     return res;
@@ -222,10 +222,13 @@ export interface Verdict {
 }
 
 /** One request by a principal (a role of this template, or a service) judged by the evaluator. */
-export async function evaluate(t: ResolvedTemplate, principal: { roleId: string } | { service: string }, need: Requirement): Promise<Verdict> {
-  const principalArn = 'roleId' in principal ? t.arn(principal.roleId) : principal.service;
+export async function evaluate(t: ResolvedTemplate, principal: { roleId: string } | { service: string } | { managedPolicyId: string }, need: Requirement): Promise<Verdict> {
+  // A role outside the stack (a database host's) that has only this managed policy attached.
+  const principalArn = 'roleId' in principal ? t.arn(principal.roleId) : 'service' in principal ? principal.service : `arn:aws:iam::${t.account}:role/database-host`;
+  const identityPolicies =
+    'roleId' in principal ? t.identityPolicies(principal.roleId) : 'managedPolicyId' in principal ? [{ name: principal.managedPolicyId, policy: t.value(t.r(principal.managedPolicyId).Properties!.PolicyDocument) }] : [];
   const simulation: Simulation = {
-    identityPolicies: 'roleId' in principal ? t.identityPolicies(principal.roleId) : [],
+    identityPolicies,
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     ...(need.resourcePolicyOf && t.resourcePolicy(need.resourcePolicyOf) ? { resourcePolicy: t.resourcePolicy(need.resourcePolicyOf) } : {}),

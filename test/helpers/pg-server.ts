@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { freePort } from './prometheus.js';
 import { makeTempDir } from './tmp.js';
 
@@ -71,4 +72,15 @@ export async function startPostgresServer(options: { standbyOf?: TestPostgresSer
   }
   server.start();
   return server;
+}
+
+/** One statement on a server of this file's kind (loopback, user postgres), the rows back. */
+export async function sqlOn<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
 }

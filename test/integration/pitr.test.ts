@@ -3,20 +3,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { OPSCTL, runCli, tempDir, writeConfig } from '../helpers/cli.js';
-import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
+import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
 
-async function sql<T extends pg.QueryResultRow>(port: number, text: string): Promise<T[]> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-  await c.connect();
-  try {
-    return (await c.query<T>(text)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = sqlOn;
 
 async function waitArchived(port: number): Promise<void> {
   await sql(port, 'select pg_switch_wal()');
