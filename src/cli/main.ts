@@ -183,7 +183,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .option('--pitr', 'postgres: restore the newest base backup to a restore point made now, on a scratch cluster')
     .action(async (component: Component | 'all', opts: { name?: string; html?: string; pitr?: boolean }) => {
       if (opts.pitr && component !== 'postgres') throw new CommanderError(EXIT.usage, 'opsctl.usage', '--pitr is for postgres only');
-      outcome = await (await backupCmds()).drillCommand(await context(), component, opts.name, opts.html, opts.pitr ? { configPath: resolveConfigPath(globals().config) } : undefined);
+      outcome = await (await backupCmds()).drillCommand(await context(), component, opts.name, opts.html, { configPath: resolveConfigPath(globals().config), only: opts.pitr ?? false });
     });
 
   const parseAt = (value: string): Date => {

@@ -144,6 +144,16 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.equal(drillRecord.ok, true);
   });
 
+  it('drill all includes the PITR drill where configured: the dump drill and the point-in-time drill, each with RTO and RPO', async () => {
+    assert.equal((await runCli(['--config', cfg, 'backup', 'postgres'])).code, 0);
+    const r = await runCli(['--config', cfg, '--json', 'drill', 'all']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as { drills: { component: string; name: string; ok: boolean; rpoSeconds: number }[]; notCovered: string[] };
+    assert.deepEqual(report.drills.map((d) => [`${d.component}/${d.name}`, d.ok]), [['postgres/main', true], ['postgres/main/base', true]]);
+    assert.deepEqual(report.notCovered, []);
+    assert.ok(report.drills.every((d) => d.rpoSeconds >= 0));
+  });
+
   it('opsctl status shows the PITR window per database, and the freshness gauges the WAL alarms read', async () => {
     const r = await runCli(['--config', cfg, '--json', 'status']);
     const report = JSON.parse(r.stdout) as { pitr: { database: string; state: string; window: { from: string; to: string } | null; missingSegments: number; archiveFailures: number | null; baseBackup: { id: string } | null }[] };

@@ -116,15 +116,16 @@ function drillExit(drills: Drill[]): ExitCode {
   return drills.some((d) => (d.schemaChanges ?? []).length > 0) ? EXIT.degraded : EXIT.ok;
 }
 
-export async function drillCommand(ctx: JobContext, component: Component | 'all', name?: string, html?: string, pitr?: { configPath: string }): Promise<CommandOutcome> {
+export async function drillCommand(ctx: JobContext, component: Component | 'all', name?: string, html?: string, pitr?: { configPath: string; only: boolean }): Promise<CommandOutcome> {
   const jobs = await import('../../jobs/drill-jobs.js');
-  if (pitr) {
-    const { restoreCommandFor } = await import('./pitr-commands.js');
-    const drills = await jobs.drillPitrJob(ctx, name, (db) => restoreCommandFor(pitr.configPath, db, ctx.env));
+  const { restoreCommandFor } = await import('./pitr-commands.js');
+  const pitrRestoreCommand = pitr ? (db: string) => restoreCommandFor(pitr.configPath, db, ctx.env) : undefined;
+  if (pitr?.only) {
+    const drills = await jobs.drillPitrJob(ctx, name, pitrRestoreCommand!);
     return { exitCode: drillExit(drills), json: { results: drills }, text: renderTable(drills, drillColumns) };
   }
   if (component === 'all') {
-    const report = await jobs.drillAllJob(ctx);
+    const report = await jobs.drillAllJob(ctx, pitrRestoreCommand ? { pitrRestoreCommand } : {});
     if (html) {
       const { renderDrillHtml } = await import('../../drill/report-html.js');
       await writeFile(html, renderDrillHtml(report));
