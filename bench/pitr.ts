@@ -94,7 +94,7 @@ export async function benchPitr(): Promise<string> {
       wal_level: 'replica',
       archive_mode: 'on',
       max_wal_size: '4GB',
-      archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main && pgbackrest --config=${pgbrConf} --stanza=bench archive-push %p && cp %p ${walsrc}/%f`,
+      archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${work}/server-spool && pgbackrest --config=${pgbrConf} --stanza=bench archive-push %p && cp %p ${walsrc}/%f`,
     },
   });
   const data = path.join(server.dir, 'data');

@@ -54,7 +54,8 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     const rpoSeconds = (Date.now() - pointAt) / 1000;
     const port = await freePort();
     // The live server's own timeline: a restored clone that kept archiving may have left a newer one in the archive.
-    const result = await restorePostgresBase(entry, { pgdata, target: { name: point }, restoreCommand: deps.restoreCommand, start: { port }, timeline: lsn.timeline }, deps);
+    const restoreCommand = `${deps.restoreCommand} --spool ${JSON.stringify(path.join(parent, 'wal-fetch'))}`;
+    const result = await restorePostgresBase(entry, { pgdata, target: { name: point }, restoreCommand, start: { port }, timeline: lsn.timeline }, deps);
     const restoreSeconds = (Date.now() - started) / 1000;
     const checkStarted = Date.now();
     const pg = await import('pg');

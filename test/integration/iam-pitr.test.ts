@@ -61,7 +61,10 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     const opsLocal = { repository: { url: `s3://${t.ref(bucketId)}/ops` }, postgres: [{ name: 'callcenter', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] };
     await writeFile(cfgFile, JSON.stringify(opsLocal));
     await chmod(cfgFile, 0o644);
-    server = await startPostgresServer({ port, settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `env ${envPrefix} ${process.execPath} ${OPSCTL} --config ${cfgFile} wal push %p --name callcenter` } });
+    const serverSpool = path.join(work, 'server-spool');
+    await mkdir(serverSpool, { mode: 0o700 });
+    await chown(serverSpool, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()));
+    server = await startPostgresServer({ port, settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `env ${envPrefix} ${process.execPath} ${OPSCTL} --config ${cfgFile} wal push %p --name callcenter --spool ${serverSpool}` } });
     const q = async (sql: string) => {
       const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
       await c.connect();

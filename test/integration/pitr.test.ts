@@ -44,9 +44,12 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     const port = await freePort();
     cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
     await chmod(cfg, 0o644);
+    const serverSpool = path.join(work, 'server-spool');
+    await mkdir(serverSpool, { mode: 0o700 });
+    await chown(serverSpool, uid, gid);
     server = await startPostgresServer({
       port,
-      settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main` },
+      settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${serverSpool}` },
     });
     await sql(port, 'create table t (id int primary key, phase text)');
     const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base']);

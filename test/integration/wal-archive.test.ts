@@ -23,7 +23,7 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
   }
 }
 
-/** Write some WAL and switch segments `n` times; wait until the archiver has handed every one over. */
+/** Write some WAL and switch segments `n` times; wait until the archiver has handed every one over (at least `n`, none waiting). */
 async function makeSegments(url: string, n: number): Promise<number> {
   for (let i = 0; i < n; i += 1) {
     await query(url, `create table if not exists t (i int, pad text); insert into t select g, repeat('x', 200) from generate_series(1, 2000) g`);
@@ -35,7 +35,7 @@ async function makeSegments(url: string, n: number): Promise<number> {
       `select archived_count::text as archived, failed_count::text as failed, last_archived_wal as last, pg_walfile_name(pg_current_wal_lsn()) as current from pg_stat_archiver`,
     );
     const ready = await query<{ n: string }>(url, `select count(*)::text as n from pg_ls_archive_statusdir() where name like '%.ready'`);
-    if (ready[0]!.n === '0' && Number(s!.archived) > 0) return Number(s!.archived);
+    if (ready[0]!.n === '0' && Number(s!.archived) >= n) return Number(s!.archived);
     if (Number(s!.failed) > 0 && i > 100) throw new Error(`archive_command failed ${s!.failed} times`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -64,11 +64,15 @@ for (const kind of ['file', 's3'] as const) {
       cfg = await writeConfig(work, { repository: { url: kind === 's3' ? 's3://wal/ops' : `file://${repo}` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1/postgres' }] });
       await chmod(cfg, 0o644);
       const envPrefix = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+      // The server's own pushes keep their spool inside this test's directory.
+      const serverSpool = path.join(work, 'server-spool');
+      await mkdir(serverSpool, { mode: 0o700 });
+      await chown(serverSpool, uid, gid);
       server = await startPostgresServer({
         settings: {
           wal_level: 'replica',
           archive_mode: 'on',
-          archive_command: `env ${envPrefix} ${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main`,
+          archive_command: `env ${envPrefix} ${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${serverSpool}`,
         },
       });
       archived = await makeSegments(server.url, 4);
@@ -95,7 +99,7 @@ for (const kind of ['file', 's3'] as const) {
       const file = (await query<{ file: string }>(server.url, 'select last_archived_wal as file from pg_stat_archiver'))[0]!.file;
       const original = await readFile(path.join(server.dir, 'data', 'pg_wal', file));
       const dest = path.join(work, 'fetched');
-      const r = await cli(['wal', 'fetch', file, dest, '--name', 'main']);
+      const r = await cli(['wal', 'fetch', file, dest, '--name', 'main', '--spool', path.join(work, 's1')]);
       assert.equal(r.code, 0, r.stderr);
       assert.ok((await readFile(dest)).equals(original));
       // Fetching ahead: the following segment waits checked in the spool, and the next call takes it without loading the CLI.
@@ -109,7 +113,7 @@ for (const kind of ['file', 's3'] as const) {
       const direct = await cli(['wal', 'fetch', ahead[0]!, path.join(work, 'f3'), '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'other-spool')]);
       assert.equal(direct.code, 0);
       assert.ok((await readFile(path.join(work, 'f2'))).equals(await readFile(path.join(work, 'f3'))), 'the segment fetched ahead is the archived one');
-      const missing = await cli(['wal', 'fetch', '00000009000000000000000A', path.join(work, 'nothing'), '--name', 'main']);
+      const missing = await cli(['wal', 'fetch', '00000009000000000000000A', path.join(work, 'nothing'), '--name', 'main', '--spool', path.join(work, 's3')]);
       assert.equal(missing.code, 1);
       assert.match(missing.stdout, /00000009000000000000000A is not in the archive/);
       await assert.rejects(readFile(path.join(work, 'nothing')), /ENOENT/);
@@ -130,7 +134,7 @@ for (const kind of ['file', 's3'] as const) {
       assert.equal(other.code, 2);
       assert.match(other.stderr, new RegExp(`${file} is already archived with other content .*not overwritten`));
       const back = path.join(work, 'back');
-      assert.equal((await cli(['wal', 'fetch', file, back, '--name', 'main'])).code, 0);
+      assert.equal((await cli(['wal', 'fetch', file, back, '--name', 'main', '--spool', path.join(work, 's2')])).code, 0);
       assert.ok((await readFile(back)).equals(await readFile(path.join(server.dir, 'data', 'pg_wal', file))), 'the archived copy is the original');
     });
 
@@ -206,7 +210,7 @@ describe('SIGKILL during wal push leaves nothing that wal fetch returns as the s
         child.kill('SIGKILL');
         await exited;
         const out = path.join(work, `out-${i}`);
-        const r = await runCli(['--config', cfg, 'wal', 'fetch', name, out, '--name', 'main']);
+        const r = await runCli(['--config', cfg, 'wal', 'fetch', name, out, '--name', 'main', '--spool', path.join(work, 'spool')]);
         if (r.code === 0) {
           whole += 1;
           assert.ok((await readFile(out)).equals(content), `${name}: fetched bytes equal the pushed file`);

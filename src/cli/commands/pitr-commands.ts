@@ -34,12 +34,12 @@ export interface BaseRestoreRequest {
 }
 
 /** The restore_command the restored cluster runs: this very opsctl, this configuration, the same name. */
-export function restoreCommandFor(configPath: string, name: string, env: NodeJS.ProcessEnv = process.env): string {
+export function restoreCommandFor(configPath: string, name: string, env: NodeJS.ProcessEnv = process.env, spool?: string): string {
   // The script this process runs (bin/opsctl.js, or the image's): the restored server calls the same one.
   const opsctl = path.resolve(process.argv[1] ?? 'bin/opsctl.js');
   // Where the repository came from the environment, the server's own environment may lack it.
   const carried = ['OPS_REPOSITORY_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION'].filter((k) => env[k]).map((k) => `${k}=${JSON.stringify(env[k])}`);
-  return `${carried.length ? `env ${carried.join(' ')} ` : ''}${JSON.stringify(process.execPath)} ${JSON.stringify(opsctl)} --config ${JSON.stringify(path.resolve(configPath))} wal fetch "%f" "%p" --name ${name}`;
+  return `${carried.length ? `env ${carried.join(' ')} ` : ''}${JSON.stringify(process.execPath)} ${JSON.stringify(opsctl)} --config ${JSON.stringify(path.resolve(configPath))} wal fetch "%f" "%p" --name ${name}${spool ? ` --spool ${JSON.stringify(spool)}` : ''}`;
 }
 
 /**
@@ -60,7 +60,14 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
   if (needed.length > 0) throw new OpsError('PITR_WAL_GAP', `segment ${needed[0]} is missing from the archive (${needed.length} in all after the base backup's start): recovery would stop there; nothing was restored`);
   const result = await restorePostgresBase(
     entry,
-    { pgdata: request.pgdata, target: request.target, restoreCommand: restoreCommandFor(request.configPath, db.name, ctx.env), start: request.start, keepArchiving: request.keepArchiving ?? false },
+    {
+      pgdata: request.pgdata,
+      target: request.target,
+      // Segments fetched ahead wait beside the restored data directory, not in a shared temp directory.
+      restoreCommand: restoreCommandFor(request.configPath, db.name, ctx.env, path.join(path.dirname(path.resolve(request.pgdata)), `.${path.basename(request.pgdata)}.wal-fetch`)),
+      start: request.start,
+      keepArchiving: request.keepArchiving ?? false,
+    },
     { repo: ctx.repo, log: ctx.log, env: ctx.env },
   );
   const to = request.target.time ?? request.target.name ?? request.target.lsn ?? 'the end of the archive';
