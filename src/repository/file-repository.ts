@@ -166,15 +166,8 @@ export class FileRepository implements Repository {
   }
 }
 
-/** The directory entry itself: a rename or link is durable only once its directory is synced. */
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+/** A directory is synced the same way: a rename or link is durable only once its directory is. */
+const fsyncDirectory = (dir: string) => fsyncFile(dir);
 
 async function fsyncFile(file: string): Promise<void> {
   const handle = await open(file, 'r');
