@@ -6,7 +6,8 @@ import { serverInfo } from '../postgres/introspect.js';
 import { runTool, startTool } from '../process/tool.js';
 import { parsePgToolVersion, toolPath } from '../process/tools.js';
 import { maskUrl } from '../util/mask.js';
-import { segmentOfLsn, walKey } from '../wal/names.js';
+import { segmentOfLsn } from '../wal/names.js';
+import { waitArchived } from '../wal/archive.js';
 import type { BackupDeps } from './postgres-backup.js';
 import { OpsError } from '../errors.js';
 import { PassThrough, type Writable } from 'node:stream';
@@ -118,15 +119,7 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
       const points = walRange(watcher!.files.get('backup_label') ?? '', watcher!.files.get('backup_manifest') ?? '');
       const stopSegment = segmentOfLsn(points.timeline, points.stopLsn, info.segmentBytes);
       // The server switches to a new segment at the end of a base backup; wait for the archiver to hand it over.
-      const deadline = Date.now() + (deps.walWaitMs ?? 120_000);
-      let walArchived = false;
-      while (Date.now() < deadline) {
-        if (await deps.repo.getBytes(walKey(target.name, stopSegment))) {
-          walArchived = true;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      const walArchived = await waitArchived(deps.repo, target.name, stopSegment, deps.walWaitMs ?? 120_000);
       if (!walArchived) throw new BaseBackupError(`WAL segment ${stopSegment} (holding the base backup's stop LSN ${points.stopLsn}) did not reach the archive within ${(deps.walWaitMs ?? 120_000) / 1000} s: is archive_command set to opsctl wal push --name ${target.name}? Without it the base backup cannot be restored`);
       const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version };
       return {

@@ -10,8 +10,9 @@ import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import { withPostgres } from '../postgres/connect.js';
 import type { Repository } from '../repository/repository.js';
-import { pgServerTool, restorePostgresBase } from '../restore/postgres-pitr.js';
-import { segmentOfLsn, walKey } from '../wal/names.js';
+import { asOwner, pgServerTool, restorePostgresBase } from '../restore/postgres-pitr.js';
+import { segmentOfLsn } from '../wal/names.js';
+import { waitArchived } from '../wal/archive.js';
 import { drillRecord } from './record.js';
 
 /** Servers refuse to run as root: as root, the scratch cluster belongs to the `postgres` user. */
@@ -49,7 +50,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     // The restore point is replayable once its segment is in the archive.
     const segment = segmentOfLsn(lsn.timeline, lsn.lsn, details.segmentBytes);
     const pointAt = Date.now();
-    for (let i = 0; i < 240 && !(await deps.repo.getBytes(walKey(name, segment))); i += 1) await new Promise((r) => setTimeout(r, 500));
+    await waitArchived(deps.repo, name, segment, 120_000);
     // What a failure at the restore point would have lost: the time until its WAL was in the archive.
     const rpoSeconds = (Date.now() - pointAt) / 1000;
     const port = await freePort();
@@ -83,9 +84,8 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
   } catch (error) {
     return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `point-in-time restore failed: ${errorMessage(error)}` });
   } finally {
-    const ctl = pgServerTool('pg_ctl', deps.env);
-    const args = [ctl, '-D', pgdata, '-m', 'immediate', '-w', 'stop'];
-    spawnSync(owner ? 'setpriv' : args[0]!, owner ? [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--init-groups', ...args] : args.slice(1), { stdio: 'ignore' });
+    const cmd = asOwner(owner ?? { uid: 0, gid: 0 }, [pgServerTool('pg_ctl', deps.env), '-D', pgdata, '-m', 'immediate', '-w', 'stop']);
+    spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
     await rm(parent, { recursive: true, force: true });
   }
 }

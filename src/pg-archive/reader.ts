@@ -73,6 +73,8 @@ export class ArchiveReader extends Writable {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private retryAt = 0;
+  /** What the table of contents still lacked at the last attempt to parse it. */
+  private waitingFor = 'the header';
 
   private state = BLOCK_TYPE;
   private readonly intBuf = Buffer.alloc(INT_BYTES);
@@ -146,6 +148,7 @@ export class ArchiveReader extends Writable {
     } catch (error) {
       if (!(error instanceof NeedMoreInput)) throw error;
       this.retryAt = error.needed;
+      this.waitingFor = error.what;
       if (buf.length > MAX_TOC_BYTES) throw new ArchiveFormatError(`no end of the table of contents within ${MAX_TOC_BYTES} bytes`, { offset: buf.length });
       return undefined;
     }
@@ -332,22 +335,12 @@ export class ArchiveReader extends Writable {
 
   private async finish(): Promise<void> {
     if (!this.toc) {
-      const buf = Buffer.concat(this.pending);
-      if (buf.length === 0) throw new ArchiveTruncatedError('the header (the archive is empty)', { offset: 0 });
-      try {
-        parseToc(buf);
-      } catch (error) {
-        if (error instanceof NeedMoreInput) throw new ArchiveTruncatedError(error.what, { offset: buf.length });
-        throw error;
-      }
-      // parseToc succeeded only now (the last write was below retryAt): read the data that came with it.
+      if (this.pendingBytes === 0) throw new ArchiveTruncatedError('the header (the archive is empty)', { offset: 0 });
+      // The last writes may have stopped short of retryAt: one more attempt on everything there is.
       this.retryAt = 0;
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.total -= buf.length;
-      const wait = this.collect(buf);
-      this.total += buf.length;
+      const wait = this.collect(Buffer.alloc(0));
       if (wait) await wait;
+      if (!this.toc) throw new ArchiveTruncatedError(this.waitingFor, { offset: this.pendingBytes });
     }
     if (this.state === TRAILING) throw new ArchiveTrailingBytesError(this.total - this.trailingFrom, { offset: this.trailingFrom });
     if (this.state !== BLOCK_TYPE || this.intHave !== 0) {

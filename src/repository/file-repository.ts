@@ -42,34 +42,35 @@ export class FileRepository implements Repository {
   }
 
   async putBytes(key: string, body: Buffer | string): Promise<void> {
-    const target = this.resolve(key);
-    const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
-    try {
-      await mkdir(path.dirname(target), { recursive: true });
-      await writeFile(partial, body, { flag: 'wx' });
-      await fsyncFile(partial);
-      await rename(partial, target);
-    } catch (error) {
-      await unlink(partial).catch(() => undefined);
-      throw new RepositoryWriteError(key, await diagnosed(target, error));
-    }
+    await this.writeSmall(key, body, (partial, target) => rename(partial, target));
   }
 
   async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
+    try {
+      // Hard-linked into place: link() fails with EEXIST if the name exists (exclusive, like
+      // O_EXCL), and a process killed at any moment leaves nothing or the whole object.
+      await this.writeSmall(key, body, async (partial, target) => {
+        await link(partial, target);
+        await fsyncDirectory(path.dirname(target));
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof RepositoryWriteError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'EEXIST') return false;
+      throw error;
+    }
+  }
+
+  /** Written whole and fsynced under a partial name, then `place`d under the final one; the partial file never stays. */
+  private async writeSmall(key: string, body: Buffer | string, place: (partial: string, target: string) => Promise<void>): Promise<void> {
     const target = this.resolve(key);
     const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
     try {
       await mkdir(path.dirname(target), { recursive: true });
-      // Written whole and fsynced under a partial name, then hard-linked into place: link()
-      // fails with EEXIST if the name exists (exclusive, like O_EXCL), and a process killed
-      // at any moment leaves either nothing or the whole object under the final name.
       await writeFile(partial, body, { flag: 'wx' });
       await fsyncFile(partial);
-      await link(partial, target);
-      await fsyncDirectory(path.dirname(target));
-      return true;
+      await place(partial, target);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new RepositoryWriteError(key, error);
       throw new RepositoryWriteError(key, await diagnosed(target, error));
     } finally {
       await unlink(partial).catch(() => undefined);

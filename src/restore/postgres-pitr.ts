@@ -146,7 +146,8 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   }
 }
 
-function asOwner(owner: { uid: number; gid: number }, args: string[]): string[] {
+/** The command line run as `owner` when we are root (PostgreSQL's server refuses to run as root). */
+export function asOwner(owner: { uid: number; gid: number }, args: string[]): string[] {
   if (process.getuid?.() !== 0 || owner.uid === 0) return args;
   return ['setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--init-groups', ...args];
 }

@@ -1,10 +1,10 @@
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { defaultSpool, recordPushed, storeFetched, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
-import { parseWalName, walKey } from './names.js';
+import { parseWalName, segmentName, segmentsPerLog, walKey } from './names.js';
 import { decodeWalObject, encodeWalObject, readWalHeader } from './object.js';
 
 export interface WalDeps {
@@ -69,7 +69,7 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   const file = path.basename(filePath);
   if (!parseWalName(file)) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
-  if (await takePushed(spool, file, filePath)) return { file, outcome: 'spooled', bytes: (await readFile(filePath)).length, ahead: [] };
+  if (await takePushed(spool, file, filePath)) return { file, outcome: 'spooled', bytes: (await stat(filePath)).size, ahead: [] };
   const content = await readFile(filePath);
   const parallel = Math.max(1, options.parallel ?? 4);
   const status = path.join(path.dirname(filePath), 'archive_status');
@@ -98,6 +98,22 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   return { file, outcome: outcome!, bytes: content.length, ahead: ahead.sort() };
 }
 
+/** Whether the archive holds `file` (one listing, no download): what a base backup and the PITR drill wait for. */
+export async function isArchived(repo: Repository, name: string, file: string): Promise<boolean> {
+  const key = walKey(name, file);
+  return (await repo.list(key)).some((o) => o.key === key);
+}
+
+/** Waits (bounded) until the archive holds `file`; false if it never came. */
+export async function waitArchived(repo: Repository, name: string, file: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await isArchived(repo, name, file)) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /**
  * `restore_command = 'opsctl wal fetch %f %p --name N'`: the file, checked (size and
  * sha256) before a byte reaches `dest`, written under a temporary name and renamed. A name
@@ -107,7 +123,7 @@ export async function walFetch(file: string, dest: string, options: { name: stri
   const name = parseWalName(file);
   if (!name) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
-  if (name.kind === 'segment' && (await takeFetched(spool, file, dest))) return { file, bytes: (await readFile(dest)).length, ahead: [] };
+  if (name.kind === 'segment' && (await takeFetched(spool, file, dest))) return { file, bytes: (await stat(dest)).size, ahead: [] };
   const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), name.kind === 'segment' ? fetchAhead(name, options.ahead ?? 4, spool, options.name, deps) : Promise.resolve([])]);
   return { ...result, ahead };
 }
@@ -119,12 +135,12 @@ export async function walFetch(file: string, dest: string, options: { name: stri
  */
 async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, db: string, deps: WalDeps): Promise<string[]> {
   const got: string[] = [];
-  const base = `${name.file.slice(0, 8)}`;
-  const log = Number.parseInt(name.file.slice(8, 16), 16);
-  const seg = Number.parseInt(name.file.slice(16, 24), 16);
-  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
-  // The next names within the same log id are certain; across a log id boundary they depend on the segment size: not guessed.
-  const names = Array.from({ length: count }, (_, i) => seg + 1 + i).filter((n) => n <= 0xff).map((n) => `${base}${hex(log)}${hex(n)}`);
+  const { log, seg } = name.segment!;
+  // The next names within the same log id are certain (at 16 MiB, 256 per log id); across a
+  // log id boundary they depend on the segment size, which a fetch does not know: not guessed.
+  const names = Array.from({ length: count }, (_, i) => seg + 1 + i)
+    .filter((n) => n < segmentsPerLog(16 << 20))
+    .map((n) => segmentName(name.timeline, log * segmentsPerLog(16 << 20) + n, 16 << 20));
   await Promise.all(
     names.map(async (next) => {
       try {

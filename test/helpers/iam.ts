@@ -216,6 +216,12 @@ export class ResolvedTemplate {
   }
 }
 
+/** The task role of the task definition whose container runs `command` (`--json backup postgres --name x`). */
+export function taskRoleOf(template: TemplateJson, command: string): string | undefined {
+  const def = Object.values(template.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition' && (r.Properties!.ContainerDefinitions[0].Command as string[]).join(' ') === command);
+  return def ? (def.Properties!.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0] : undefined;
+}
+
 export interface Verdict {
   allowed: boolean;
   detail: string;

@@ -15,7 +15,7 @@ import { walFetch, walPush } from '../../src/wal/archive.js';
 import { WalNotArchivedError } from '../../src/wal/errors.js';
 import { recordCalls, type AwsCall } from '../helpers/aws-calls.js';
 import { OPSCTL, ROOT, tempDir } from '../helpers/cli.js';
-import { ResolvedTemplate, evaluate, requirementsOf, type TemplateJson } from '../helpers/iam.js';
+import { ResolvedTemplate, evaluate, requirementsOf, taskRoleOf, type TemplateJson } from '../helpers/iam.js';
 import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
 import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
@@ -78,9 +78,9 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     const config = parseConfig(JSON.stringify(opsLocal), cfgFile, {});
     const repo = (recorded: AwsCall[]) => new S3Repository({ bucket: t.ref(bucketId), prefix: 'ops', partSizeMiB: 5, queueSize: 2, client: recordCalls(createS3Client(s3.env), recorded) });
     const taskRole = (command: string) => {
-      const def = Object.values(template.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition' && (r.Properties!.ContainerDefinitions[0].Command as string[]).join(' ') === command);
-      assert.ok(def, `a task definition runs "${command}"`);
-      return { roleId: (def!.Properties!.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0] };
+      const roleId = taskRoleOf(template, command);
+      assert.ok(roleId, `a task definition runs "${command}"`);
+      return { roleId };
     };
     const hostPolicy = { managedPolicyId: t.ids('AWS::IAM::ManagedPolicy').find((id) => id.startsWith('WalArchivePolicy'))! };
 

@@ -28,7 +28,7 @@ import { checkFreshness } from '../../src/status/freshness.js';
 import { silentLog } from '../../src/log.js';
 import { S3Repository, createS3Client } from '../../src/repository/s3-repository.js';
 import { recordCalls, type AwsCall } from '../helpers/aws-calls.js';
-import { ResolvedTemplate, evaluate, requirementsOf, type Requirement, type TemplateJson } from '../helpers/iam.js';
+import { ResolvedTemplate, evaluate, requirementsOf, taskRoleOf, type Requirement, type TemplateJson } from '../helpers/iam.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { createSeedDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -53,9 +53,9 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
   let keyId = '';
 
   const taskRole = (command: string): string => {
-    const def = Object.values(template.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition' && (r.Properties!.ContainerDefinitions[0].Command as string[]).join(' ') === command);
-    assert.ok(def, `a task definition runs "${command}"`);
-    return (def!.Properties!.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const role = taskRoleOf(template, command);
+    assert.ok(role, `a task definition runs "${command}"`);
+    return role;
   };
   const functionRole = (prefix: string): string => {
     const [, fn] = Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix))!;
