@@ -26,7 +26,11 @@ export async function startScratchRedis(dir: string, options: { dbfilename?: str
     let output = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-4000)));
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-4000)));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // A binary that cannot be started emits 'error' and never 'exit': either ends the wait.
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => resolve(code));
+      child.once('error', () => resolve(null));
+    });
     child.once('error', (e) => (lastError = e.message));
     const url = `redis://127.0.0.1:${port}/0`;
     const deadline = Date.now() + 60_000;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, link, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -96,6 +96,15 @@ describe('restore drills for every component, and drill all with RTO and RPO', (
     assert.match(text, /db0 key "str": value differs from the archive/);
     assert.match(text, /db3 key "k:7": expires .*, the archive says /);
     assert.match(text, /db3: 201 keys restored, the archive holds 200/);
+  });
+
+  it('drill redis without a redis-server to start fails naming it, and leaves no scratch directory', async () => {
+    const scratchRoot = path.join(work, 'no-server');
+    await mkdir(scratchRoot);
+    const drills = await drillRedisJob(createJobContext(loadConfig(cfg), silentLog, { env: { ...process.env, OPS_REDIS_SERVER: '/nonexistent/redis-server' } }), undefined, { scratchRoot });
+    assert.equal(drills[0]!.ok, false);
+    assert.match(drills[0]!.failure ?? '', /restore failed: the drill's scratch redis-server \(\/nonexistent\/redis-server\) did not start/);
+    assert.deepEqual(await readdir(scratchRoot), []);
   });
 
   it('drill knowledge: every file, link and mode of the restored tree matches the manifest; a changed file fails it by name', async () => {
