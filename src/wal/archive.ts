@@ -1,11 +1,11 @@
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { defaultSpool, recordPushed, storeFetched, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
 import { parseWalName, segmentName, segmentsPerLog, walKey } from './names.js';
-import { decodeWalObject, encodeWalObject, readWalHeader } from './object.js';
+import { decodeWalObject, encodeWalFile, readWalHeader } from './object.js';
 
 export interface WalDeps {
   repo: Repository;
@@ -17,6 +17,8 @@ export interface PushOptions {
   name: string;
   /** Files pushed at once when archive_status/ holds a backlog (this one included). */
   parallel?: number;
+  /** At most this many files per call, this one included: the backlog is pushed in batches. */
+  batch?: number;
   /** Where files pushed ahead of PostgreSQL's asking are recorded. */
   spool?: string;
 }
@@ -38,11 +40,12 @@ export { defaultSpool };
  * it exists, identical content is success and different content is refused, never
  * overwritten.
  */
-async function pushOne(deps: WalDeps, name: string, file: string, content: Buffer): Promise<'archived' | 'identical'> {
+async function pushOne(deps: WalDeps, name: string, file: string, filePath: string): Promise<{ outcome: 'archived' | 'identical'; bytes: number }> {
   const key = walKey(name, file);
-  const { object, header } = await encodeWalObject(file, content, (deps.now ?? (() => new Date()))());
+  const { object, header } = await encodeWalFile(file, filePath, (deps.now ?? (() => new Date()))());
+  const result = (outcome: 'archived' | 'identical') => ({ outcome, bytes: header.bytes });
   for (let attempt = 0; attempt < 2; attempt += 1) {
-    if (await deps.repo.createExclusive(key, object)) return 'archived';
+    if (await deps.repo.createExclusive(key, object)) return result('archived');
     const existing = await deps.repo.getBytes(key);
     if (!existing) continue; // removed between the two calls (retention): try once more
     let archived;
@@ -52,7 +55,7 @@ async function pushOne(deps: WalDeps, name: string, file: string, content: Buffe
       if (error instanceof WalCorruptError) throw new WalConflictError(file, `damaged object (${error.message})`, header.sha256);
       throw error;
     }
-    if (archived.sha256 === header.sha256 && archived.bytes === header.bytes) return 'identical';
+    if (archived.sha256 === header.sha256 && archived.bytes === header.bytes) return result('identical');
     throw new WalConflictError(file, archived.sha256, header.sha256);
   }
   throw new WalConflictError(file, 'unknown (the name appeared and vanished twice)', header.sha256);
@@ -61,17 +64,17 @@ async function pushOne(deps: WalDeps, name: string, file: string, content: Buffe
 /**
  * `archive_command = 'opsctl wal push %p --name N'`: exit 0 only when the file is durable
  * in the repository. With a backlog (`.ready` files waiting in archive_status/), the next
- * ones are pushed alongside, in parallel, and recorded in the spool, so PostgreSQL's
- * following calls for them return at once after one hash: pgBackRest's asynchronous
- * archiving without a daemon.
+ * ones (up to `batch` in all) are pushed alongside, `parallel` at a time, and recorded in
+ * the spool, so PostgreSQL's following calls for them are answered by bin/opsctl's shell
+ * fast path without starting Node: pgBackRest's asynchronous archiving without a daemon.
  */
 export async function walPush(filePath: string, options: PushOptions, deps: WalDeps): Promise<PushResult> {
   const file = path.basename(filePath);
   if (!parseWalName(file)) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
   if (await takePushed(spool, file, filePath)) return { file, outcome: 'spooled', bytes: (await stat(filePath)).size, ahead: [] };
-  const content = await readFile(filePath);
   const parallel = Math.max(1, options.parallel ?? 4);
+  const batch = Math.max(1, options.batch ?? 32);
   const status = path.join(path.dirname(filePath), 'archive_status');
   const waiting = (await readdir(status).catch(() => [] as string[]))
     .filter((f) => f.endsWith('.ready'))
@@ -79,23 +82,25 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
     .filter((f) => f !== file && parseWalName(f) !== undefined)
     .sort();
   const ahead: string[] = [];
-  const candidates = waiting.slice(0, parallel - 1);
-  const [outcome] = await Promise.all([
-    pushOne(deps, options.name, file, content),
-    ...candidates.map(async (next) => {
+  const queue = waiting.slice(0, batch - 1);
+  const own = pushOne(deps, options.name, file, filePath);
+  // This call's own file is one of the `parallel` slots; the backlog shares the others.
+  const worker = async () => {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
       try {
         const nextPath = path.join(path.dirname(filePath), next);
-        const bytes = await readFile(nextPath);
-        await pushOne(deps, options.name, next, bytes);
-        await recordPushed(spool, next, nextPath, bytes);
+        await pushOne(deps, options.name, next, nextPath);
+        await recordPushed(spool, next, nextPath);
         ahead.push(next);
       } catch (error) {
         // Pushing ahead is an optimisation: PostgreSQL will ask for this file itself, and that call reports.
         deps.log.warn(`wal push ahead of ${next} skipped: ${(error as Error).message}`);
       }
-    }),
-  ]);
-  return { file, outcome: outcome!, bytes: content.length, ahead: ahead.sort() };
+    }
+  };
+  const [mine] = await Promise.all([own, ...Array.from({ length: Math.min(parallel - 1, queue.length) }, worker)]);
+  if (parallel === 1) await worker();
+  return { file, outcome: mine.outcome, bytes: mine.bytes, ahead: ahead.sort() };
 }
 
 /** Whether the archive holds `file` (one listing, no download): what a base backup and the PITR drill wait for. */

@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { toolPath } from '../process/tools.js';
 import { WalCorruptError } from './errors.js';
@@ -24,14 +27,13 @@ export interface WalHeader {
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 type ZstdSync = (b: Buffer) => Buffer;
-const own = zlib as unknown as { zstdCompressSync?: ZstdSync; zstdDecompressSync?: ZstdSync };
+const own = zlib as unknown as { zstdDecompressSync?: ZstdSync; createZstdCompress?: (o?: object) => Transform; constants: Record<string, number> };
 
-/** zstd in-process where Node has it (24+), else the zstd binary. */
-async function zstd(input: Buffer, decompress: boolean): Promise<Buffer> {
-  const inProcess = decompress ? own.zstdDecompressSync : own.zstdCompressSync;
-  if (inProcess) return inProcess(input);
+/** zstd decompression in-process where Node has it (24+), else the zstd binary. */
+async function unzstd(input: Buffer): Promise<Buffer> {
+  if (own.zstdDecompressSync) return own.zstdDecompressSync(input);
   return new Promise((resolve, reject) => {
-    const child = spawn(toolPath('zstd'), decompress ? ['-d', '-c', '-q'] : ['-1', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(toolPath('zstd'), ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -43,12 +45,50 @@ async function zstd(input: Buffer, decompress: boolean): Promise<Buffer> {
   });
 }
 
-export async function encodeWalObject(file: string, content: Buffer, at: Date): Promise<{ object: Buffer; header: WalHeader }> {
-  const header: WalHeader = { format: 'ops-wal/1', file, bytes: content.length, sha256: sha256(content), codec: 'zstd', archivedAt: at.toISOString() };
+function objectOf(header: WalHeader, compressed: Buffer[]): Buffer {
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
   len.writeUInt32BE(json.length);
-  return { object: Buffer.concat([WAL_MAGIC, len, json, await zstd(content, false)]), header };
+  return Buffer.concat([WAL_MAGIC, len, json, ...compressed]);
+}
+
+/**
+ * The object for a file on disk, read once as a stream: hashed and compressed on the way,
+ * so only the compressed bytes are held (a 16 MiB segment is never in memory whole; four
+ * pushed at once stay well inside the 150 MB budget).
+ */
+export async function encodeWalFile(file: string, filePath: string, at: Date): Promise<{ object: Buffer; header: WalHeader }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const compressed: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      compressed.push(chunk);
+      done();
+    },
+  });
+  const source = createReadStream(filePath, { highWaterMark: 1 << 20 });
+  if (own.createZstdCompress) {
+    await pipeline(source, tap, own.createZstdCompress({ params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } }), sink);
+  } else {
+    const child = spawn(toolPath('zstd'), ['-1', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${err.trim()}`))));
+    });
+    await Promise.all([pipeline(source, tap, child.stdin), pipeline(child.stdout, sink), exited]);
+  }
+  const header: WalHeader = { format: 'ops-wal/1', file, bytes, sha256: hash.digest('hex'), codec: 'zstd', archivedAt: at.toISOString() };
+  return { object: objectOf(header, compressed), header };
 }
 
 /** The header alone (a re-push compares it without decompressing). */
@@ -73,7 +113,7 @@ export async function decodeWalObject(file: string, object: Buffer): Promise<{ c
   const start = WAL_MAGIC.length + 4 + object.readUInt32BE(WAL_MAGIC.length);
   let content: Buffer;
   try {
-    content = await zstd(object.subarray(start), true);
+    content = await unzstd(object.subarray(start));
   } catch (error) {
     throw new WalCorruptError(file, `does not decompress: ${(error as Error).message}`);
   }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,17 +7,24 @@ import path from 'node:path';
  * `wal push` records files it pushed ahead of PostgreSQL's asking (`<file>.ok`), and
  * `wal fetch` keeps segments it fetched ahead of recovery's asking (`fetch/<file>`).
  * This module has no heavy imports: bin/opsctl.js answers spool hits from it before it
- * loads the rest of the CLI, so such a call costs Node's start-up and one stat.
+ * loads the rest of the CLI, and bin/opsctl (a shell script, what PostgreSQL should call)
+ * answers them before it starts Node at all: the two must read the spool alike.
  */
 /** Per user: the first creator of a shared directory would own it, and 0700 keeps others out. */
 export const defaultSpool = (name: string) => path.join(os.tmpdir(), `ops-wal-spool-${process.getuid?.() ?? 'user'}`, name);
 
-/** What identifies the local file that was pushed: content hash, and the inode, size and mtime it had. */
-interface SpoolRecord {
-  sha256: string;
-  ino: number;
-  size: number;
-  mtimeMs: number;
+/**
+ * What identifies the local file that was pushed: inode, size and mtime to the nanosecond,
+ * written exactly as GNU `stat -L -c '%i %s %.9Y'` prints them, so that bin/opsctl (a shell
+ * script) can compare them without starting Node.
+ */
+export async function fileStamp(filePath: string): Promise<string | undefined> {
+  const st = await stat(filePath, { bigint: true }).catch(() => undefined);
+  if (!st) return undefined;
+  const ns = st.mtimeNs;
+  const sec = ns / 1_000_000_000n;
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+  return `${st.ino} ${st.size} ${sec}.${frac}`;
 }
 
 /**
@@ -35,13 +41,12 @@ async function trusted(dir: string): Promise<boolean> {
 
 const ensureDir = (dir: string) => mkdir(dir, { recursive: true, mode: 0o700 });
 
-export async function recordPushed(spool: string, file: string, filePath: string, content: Buffer): Promise<void> {
-  const st = await stat(filePath);
-  const rec: SpoolRecord = { sha256: createHash('sha256').update(content).digest('hex'), ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+export async function recordPushed(spool: string, file: string, filePath: string): Promise<void> {
+  const stamp = await fileStamp(filePath);
   await ensureDir(spool);
-  if (!(await trusted(spool))) return;
+  if (!stamp || !(await trusted(spool))) return;
   const tmp = path.join(spool, `.${file}.${process.pid}`);
-  await writeFile(tmp, JSON.stringify(rec));
+  await writeFile(tmp, `${stamp}\n`);
   await rename(tmp, path.join(spool, `${file}.ok`));
 }
 
@@ -55,14 +60,8 @@ export async function takePushed(spool: string, file: string, filePath: string):
   const okFile = path.join(spool, `${file}.ok`);
   const text = await readFile(okFile, 'utf8').catch(() => undefined);
   if (!text) return false;
-  let rec: SpoolRecord;
-  try {
-    rec = JSON.parse(text) as SpoolRecord;
-  } catch {
-    return false;
-  }
-  const st = await stat(filePath).catch(() => undefined);
-  if (!st || st.ino !== rec.ino || st.size !== rec.size || st.mtimeMs !== rec.mtimeMs) return false;
+  const stamp = await fileStamp(filePath);
+  if (!stamp || text.trim() !== stamp) return false;
   await rm(okFile, { force: true });
   return true;
 }

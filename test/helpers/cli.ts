@@ -6,6 +6,8 @@ import { makeTempDir } from './tmp.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const OPSCTL = path.join(ROOT, 'bin', 'opsctl.js');
+/** What package.json installs as `opsctl`: a shell script answering spooled WAL calls, else Node with OPSCTL above. */
+export const OPSCTL_SH = path.join(ROOT, 'bin', 'opsctl');
 
 export interface CliResult {
   code: number | null;

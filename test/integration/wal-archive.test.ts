@@ -4,7 +4,8 @@ import { chmod, chown, copyFile, mkdir, readdir, readFile, rm, writeFile } from 
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { OPSCTL, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { recordPushed } from '../../src/wal/spool.js';
+import { OPSCTL, OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
@@ -72,7 +73,8 @@ for (const kind of ['file', 's3'] as const) {
         settings: {
           wal_level: 'replica',
           archive_mode: 'on',
-          archive_command: `env ${envPrefix} ${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${serverSpool}`,
+          // Through bin/opsctl, as the docs say: the shell answers spooled files, Node does the rest.
+          archive_command: `env ${envPrefix} OPSCTL_NODE=${process.execPath} ${OPSCTL_SH} --config ${cfg} wal push %p --name main --spool ${serverSpool}`,
         },
       });
       archived = await makeSegments(server.url, 4);
@@ -113,6 +115,17 @@ for (const kind of ['file', 's3'] as const) {
       const direct = await cli(['wal', 'fetch', ahead[0]!, path.join(work, 'f3'), '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'other-spool')]);
       assert.equal(direct.code, 0);
       assert.ok((await readFile(path.join(work, 'f2'))).equals(await readFile(path.join(work, 'f3'))), 'the segment fetched ahead is the archived one');
+      // bin/opsctl (what restore_command calls) hands a segment fetched ahead over in the shell: Node here only fails.
+      if (ahead.length >= 2) {
+        const shell = await runCli(['--config', cfg, 'wal', 'fetch', ahead[1]!, path.join(work, 'f4'), '--name', 'main', '--spool', spool], { env: { ...env, OPSCTL_NODE: '/bin/false' }, command: [OPSCTL_SH] });
+        assert.equal(shell.code, 0, shell.stderr);
+        assert.equal(shell.stdout, `${ahead[1]}: fetched ahead, sha256 checked\n`);
+        const again = await runCli(['--config', cfg, 'wal', 'fetch', ahead[1]!, path.join(work, 'f5'), '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'other-spool')]);
+        assert.ok((await readFile(path.join(work, 'f4'))).equals(await readFile(path.join(work, 'f5'))));
+        const gone = await runCli(['--config', cfg, 'wal', 'fetch', ahead[1]!, path.join(work, 'f6'), '--name', 'main', '--spool', spool], { env: { ...env, OPSCTL_NODE: '/bin/false' }, command: [OPSCTL_SH] });
+        assert.equal(gone.code, 1, 'taken once; the next ask goes to Node (here /bin/false)');
+        assert.equal(again.code, 0);
+      } else assert.fail(`fetch ahead brought ${ahead.length} segment(s); the test needs 2`);
       const missing = await cli(['wal', 'fetch', '00000009000000000000000A', path.join(work, 'nothing'), '--name', 'main', '--spool', path.join(work, 's3')]);
       assert.equal(missing.code, 1);
       assert.match(missing.stdout, /00000009000000000000000A is not in the archive/);
@@ -152,7 +165,7 @@ for (const kind of ['file', 's3'] as const) {
         await writeFile(path.join(status, `${n}.ready`), '');
       }
       const spool = path.join(work, 'spool');
-      const first = await cli(['--json', 'wal', 'push', path.join(dir, names[0]!), '--name', 'main', '--parallel', '4', '--spool', spool]);
+      const first = await cli(['--json', 'wal', 'push', path.join(dir, names[0]!), '--name', 'main', '--parallel', '2', '--batch', '4', '--spool', spool]);
       assert.equal(first.code, 0, first.stderr);
       assert.deepEqual((JSON.parse(first.stdout) as { ahead: string[] }).ahead, names.slice(1, 4));
       const second = await cli(['--json', 'wal', 'push', path.join(dir, names[1]!), '--name', 'main', '--spool', spool]);
@@ -161,6 +174,15 @@ for (const kind of ['file', 's3'] as const) {
       const third = await cli(['wal', 'push', path.join(dir, names[3]!), '--name', 'main', '--spool', spool]);
       assert.equal(third.code, 0, third.stderr);
       assert.equal(third.stdout, `${names[3]}: spooled\n`);
+      // What PostgreSQL should call, bin/opsctl, answers a spooled file in the shell: with a
+      // Node that only fails, the spooled file still succeeds; a file not spooled reaches it.
+      const shell = (args: string[]) => runCli(['--config', cfg, ...args], { env: { ...env, OPSCTL_NODE: '/bin/false' }, command: [OPSCTL_SH] });
+      const viaShell = await shell(['wal', 'push', path.join(dir, names[2]!), '--name', 'main', '--spool', spool]);
+      assert.equal(viaShell.code, 0, viaShell.stderr);
+      assert.equal(viaShell.stdout, `${names[2]}: spooled\n`);
+      const notSpooled = await shell(['wal', 'push', path.join(dir, names[5]!), '--name', 'main', '--spool', spool]);
+      assert.equal(notSpooled.code, 1, 'went to Node (here /bin/false)');
+      await recordPushed(spool, names[2]!, path.join(dir, names[2]!)); // spooled again, for the change below
       // A spool others can write is not believed: the file is pushed (and found identical) instead.
       await writeFile(path.join(spool, `${names[4]}.ok`), '{}');
       await chmod(spool, 0o777);
@@ -219,6 +241,13 @@ describe('SIGKILL during wal push leaves nothing that wal fetch returns as the s
       await mkdir(dir);
       const content = Buffer.alloc(16 << 20);
       for (let i = 0; i < content.length; i += 4096) content.writeUInt32BE(i, i);
+      // Kill moments spread over 0.2x..1.4x of how long one whole push takes on this machine,
+      // so both outcomes happen on a fast machine and on a slow one.
+      await writeFile(path.join(dir, '000000030000000000000001'), content);
+      const t0 = Date.now();
+      const warm = await runCli(['--config', cfg, 'wal', 'push', path.join(dir, '000000030000000000000001'), '--name', 'main']);
+      assert.equal(warm.code, 0, warm.stderr);
+      const oneMs = Date.now() - t0;
       let whole = 0;
       let absent = 0;
       for (let i = 0; i < 30; i += 1) {
@@ -226,7 +255,7 @@ describe('SIGKILL during wal push leaves nothing that wal fetch returns as the s
         await writeFile(path.join(dir, name), content);
         const child = spawn(process.execPath, [OPSCTL, '--config', cfg, 'wal', 'push', path.join(dir, name), '--name', 'main'], { stdio: 'ignore' });
         const exited = new Promise((r) => child.once('exit', r));
-        await new Promise((r) => setTimeout(r, 120 + ((i * 37) % 250)));
+        await new Promise((r) => setTimeout(r, Math.round(oneMs * (0.2 + 1.2 * (((i * 7) % 30) / 29)))));
         child.kill('SIGKILL');
         await exited;
         const out = path.join(work, `out-${i}`);
@@ -245,7 +274,7 @@ describe('SIGKILL during wal push leaves nothing that wal fetch returns as the s
       }
       assert.equal(whole + absent, 30);
       // Both outcomes happened: the kills landed before and after the object was in place.
-      assert.ok(whole > 0 && absent > 0, `${whole} whole, ${absent} absent`);
+      assert.ok(whole > 0 && absent > 0, `${whole} whole, ${absent} absent (one push took ${oneMs} ms)`);
       const leftovers = (await readdir(path.join(work, 'repo', 'wal', 'main'))).filter((f) => !f.endsWith('.zst'));
       assert.ok(leftovers.every((f) => f.includes('.partial-')), leftovers.join(', '));
     } finally {

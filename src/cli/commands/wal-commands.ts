@@ -8,8 +8,9 @@ import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 const database = (ctx: JobContext, name?: string) => selectOne('postgres', ctx.config.postgres, name).name;
 
 /** `archive_command = 'opsctl wal push %p --name N'`. */
-export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; spool?: string }): Promise<CommandOutcome> {
-  const result = await walPush(file, { name: database(ctx, options.name), ...(options.parallel ? { parallel: options.parallel } : {}), ...(options.spool ? { spool: options.spool } : {}) }, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; batch?: number; spool?: string }): Promise<CommandOutcome> {
+  const { parallel, batch, spool } = options;
+  const result = await walPush(file, { name: database(ctx, options.name), ...(parallel ? { parallel } : {}), ...(batch ? { batch } : {}), ...(spool ? { spool } : {}) }, { repo: ctx.repo, log: ctx.log, now: ctx.now });
   const ahead = result.ahead.length > 0 ? `, ${result.ahead.length} more pushed ahead` : '';
   return { exitCode: EXIT.ok, json: result, text: `${result.file}: ${result.outcome} (${result.bytes} bytes)${ahead}` };
 }
