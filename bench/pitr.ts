@@ -5,6 +5,9 @@ import { sqlOn, startPostgresServer } from '../test/helpers/pg-server.js';
 import { freePort } from '../test/helpers/prometheus.js';
 import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
 
+/** What PostgreSQL calls, as doc/pitr.md says: the installed opsctl (bin/opsctl, which answers spooled files in the shell). */
+const OPSCTL_SH = path.join(path.dirname(OPSCTL), 'opsctl');
+
 /**
  * Point-in-time recovery beside pgBackRest 2.45 (Debian package), one run, same cluster:
  * base backup, archive-push of 200 real segments (one call per segment, and with a
@@ -94,7 +97,7 @@ export async function benchPitr(): Promise<string> {
       wal_level: 'replica',
       archive_mode: 'on',
       max_wal_size: '4GB',
-      archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${work}/server-spool && pgbackrest --config=${pgbrConf} --stanza=bench archive-push %p && cp %p ${walsrc}/%f`,
+      archive_command: `OPSCTL_NODE=${process.execPath} ${OPSCTL_SH} --config ${cfg} wal push %p --name main --spool ${work}/server-spool && pgbackrest --config=${pgbrConf} --stanza=bench archive-push %p && cp %p ${walsrc}/%f`,
     },
   });
   const data = path.join(server.dir, 'data');
@@ -110,8 +113,11 @@ export async function benchPitr(): Promise<string> {
     const dataBytes = Number((await sql<{ b: string }>(port, `select pg_database_size('postgres')::text as b`))[0]!.b);
 
     process.stderr.write('base backups\n');
+    // Both start with a fast checkpoint: whichever ran first would otherwise flush the load's dirty buffers for the other.
+    await sql(port, 'checkpoint');
     const ours = await measure(`node ${OPSCTL} --config ${cfg} --json backup postgres --base --name main`);
     const oursBytes = (JSON.parse(ours.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
+    await sql(port, 'checkpoint');
     const theirs = await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --type=full backup`));
     const theirsBytes = await du(path.join(pgbrRepo, 'backup'));
 
@@ -141,15 +147,20 @@ export async function benchPitr(): Promise<string> {
     const theirsRows = (await sql<{ n: string }>(p2, 'select count(*)::text as n from pgbench_accounts'))[0]!.n;
     execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -m immediate -w stop`)], { stdio: 'ignore' });
 
+    // Enough real segments for the push rounds: more loads until the archive copy holds PUSH.
+    for (let i = 0; i < 6 && (await readdir(walsrc)).filter((f) => /^[0-9A-F]{24}$/.test(f)).length < PUSH; i += 1) {
+      execFileSync(pgBin('pgbench'), ['-i', '-s', String(SCALE), '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
+      await caughtUp(port);
+    }
     process.stderr.write(`archive-push of ${PUSH} segments, four ways\n`);
     const segments = (await readdir(walsrc)).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort().slice(0, PUSH);
     const n = segments.length;
     const rounds: [string, Measured][] = [];
     for (const [label, backlog, cmd] of [
-      ['opsctl wal push, one call per segment (no backlog)', false, (f: string) => `node ${OPSCTL} --config ${cfg} wal push ${f} --name push-sync --parallel 1`],
+      ['opsctl wal push, one call per segment (no backlog)', false, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-sync --parallel 1`],
       // pg1-path: pgBackRest finds pg_wal/archive_status under it (the segments' own directory here).
       ['pgbackrest archive-push (sync)', false, (f: string) => asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${path.dirname(path.dirname(f))} --repo1-path=${work}/pgbr-push-sync archive-push ${f}`)],
-      ['opsctl wal push with a backlog (--parallel 4, spooled)', true, (f: string) => `node ${OPSCTL} --config ${cfg} wal push ${f} --name push-async --spool ${work}/spool`],
+      ['opsctl wal push with a backlog (--parallel 4, spooled)', true, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-async --spool ${work}/spool`],
       ['pgbackrest archive-push --archive-async (process-max 4)', true, (f: string) => asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${path.dirname(path.dirname(f))} --repo1-path=${work}/pgbr-push-async --archive-async --process-max=4 archive-push ${f}`)],
     ] as const) {
       const dir = path.join(work, `push-${rounds.length}`, 'pg_wal');

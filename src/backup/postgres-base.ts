@@ -10,8 +10,8 @@ import { segmentOfLsn } from '../wal/names.js';
 import { waitArchived } from '../wal/archive.js';
 import type { BackupDeps } from './postgres-backup.js';
 import { OpsError } from '../errors.js';
-import { PassThrough, type Writable } from 'node:stream';
-import { readTar } from '../knowledge/extract.js';
+import { PassThrough } from 'node:stream';
+import { scanTar } from './tar-scan.js';
 
 export const BASE_PAYLOAD = 'base.tar';
 
@@ -55,18 +55,6 @@ export function walRange(label: string, manifest: string): { startLsn: string; t
   return { startLsn: start, timeline: Number(timeline), stopLsn: last['End-LSN'] };
 }
 
-/** Collects backup_label and backup_manifest from the tar stream; every other member is skipped as it passes. */
-function tarWatcher(): { sink: Writable; files: Map<string, string>; done: Promise<void> } {
-  const files = new Map<string, string>();
-  const { sink, done } = readTar(async (entry, content) => {
-    if (entry.path !== 'backup_label' && entry.path !== 'backup_manifest') return;
-    const parts: Buffer[] = [];
-    for await (const c of content) parts.push(c);
-    files.set(entry.path, Buffer.concat(parts).toString('utf8'));
-  });
-  return { sink, files, done };
-}
-
 /**
  * A physical base backup over the replication protocol: `pg_basebackup -Ft -D -` (one tar
  * with PostgreSQL's own backup_manifest appended), streamed through the same engine as
@@ -93,7 +81,7 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
   ]);
   const { dbname, env: childEnv } = libpqEnvironment(target.url, env);
   let running: ReturnType<typeof startTool> | undefined;
-  let watcher: ReturnType<typeof tarWatcher> | undefined;
+  let watcher: ReturnType<typeof scanTar> | undefined;
   const { manifest } = await writeBackup({
     config: deps.config,
     repo: deps.repo,
@@ -109,14 +97,14 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
     sizeHint: info.databaseBytes,
     start() {
       running = startTool('pg_basebackup', tool, [`--dbname=${dbname}`, '--pgdata=-', '--format=tar', '--wal-method=none', '--checkpoint=fast', '--no-password'], { env: childEnv });
-      watcher = tarWatcher();
+      watcher = scanTar(new Set(['backup_label', 'backup_manifest']));
       const out = new PassThrough({ highWaterMark: 1 << 20 });
       running.child.stdout!.pipe(out);
       running.child.stdout!.pipe(watcher.sink);
       return { stream: out, producers: [running.done, watcher.done], stop: () => running?.kill() };
     },
     async describe(written) {
-      const points = walRange(watcher!.files.get('backup_label') ?? '', watcher!.files.get('backup_manifest') ?? '');
+      const points = walRange(watcher!.files.get('backup_label')?.toString('utf8') ?? '', watcher!.files.get('backup_manifest')?.toString('utf8') ?? '');
       const stopSegment = segmentOfLsn(points.timeline, points.stopLsn, info.segmentBytes);
       // The server switches to a new segment at the end of a base backup; wait for the archiver to hand it over.
       const walArchived = await waitArchived(deps.repo, target.name, stopSegment, deps.walWaitMs ?? 120_000);

@@ -112,10 +112,12 @@ export async function isArchived(repo: Repository, name: string, file: string): 
 /** Waits (bounded) until the archive holds `file`; false if it never came. */
 export async function waitArchived(repo: Repository, name: string, file: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  // The segment usually arrives within a second of the switch: look often at first, then
+  // back off to one listing per 2 s (a LIST on S3 is billed).
+  for (let delay = 50; ; delay = Math.min(2000, delay * 1.5)) {
     if (await isArchived(repo, name, file)) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, delay));
   }
 }
 
