@@ -288,7 +288,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .argument('<path>', 'the file PostgreSQL hands over (%p)')
     .addOption(nameOption())
     .option('--parallel <n>', 'with a backlog in archive_status/, push this many files at once', positiveInt, 4)
-    .option('--batch <n>', 'with a backlog, push at most this many files per call, this one included', positiveInt, 32)
+    .option('--batch <n>', 'with a backlog, push at most this many files per call, this one included', positiveInt, 256)
     .option('--spool <dir>', 'where files pushed ahead are recorded (default: the temp directory)')
     .action(async (file: string, opts: { name?: string; parallel: number; batch: number; spool?: string }) => {
       outcome = await (await walCmds()).walPushCommand(light(), file, opts);

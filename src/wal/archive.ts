@@ -1,11 +1,12 @@
 import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { defaultSpool, recordPushed, storeFetched, takeFetched, takePushed } from './spool.js';
+import { defaultSpool, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
 import { parseWalName, segmentName, segmentsPerLog, walKey } from './names.js';
-import { decodeWalObject, encodeWalFile, readWalHeader } from './object.js';
+import { encodeMany, type Encoded } from './batch.js';
+import { decodeWalObject, readWalHeader } from './object.js';
 
 export interface WalDeps {
   repo: Repository;
@@ -40,9 +41,8 @@ export { defaultSpool };
  * it exists, identical content is success and different content is refused, never
  * overwritten.
  */
-async function pushOne(deps: WalDeps, name: string, file: string, filePath: string): Promise<{ outcome: 'archived' | 'identical'; bytes: number }> {
+async function pushOne(deps: WalDeps, name: string, { file, object, header }: Encoded): Promise<{ outcome: 'archived' | 'identical'; bytes: number }> {
   const key = walKey(name, file);
-  const { object, header } = await encodeWalFile(file, filePath, (deps.now ?? (() => new Date()))());
   const result = (outcome: 'archived' | 'identical') => ({ outcome, bytes: header.bytes });
   for (let attempt = 0; attempt < 2; attempt += 1) {
     if (await deps.repo.createExclusive(key, object)) return result('archived');
@@ -73,8 +73,9 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   if (!parseWalName(file)) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
   if (await takePushed(spool, file, filePath)) return { file, outcome: 'spooled', bytes: (await stat(filePath)).size, ahead: [] };
+  await sweepConsumed(spool);
   const parallel = Math.max(1, options.parallel ?? 4);
-  const batch = Math.max(1, options.batch ?? 32);
+  const batch = Math.max(1, options.batch ?? 256);
   const status = path.join(path.dirname(filePath), 'archive_status');
   const waiting = (await readdir(status).catch(() => [] as string[]))
     .filter((f) => f.endsWith('.ready'))
@@ -82,24 +83,30 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
     .filter((f) => f !== file && parseWalName(f) !== undefined)
     .sort();
   const ahead: string[] = [];
-  const queue = waiting.slice(0, batch - 1);
-  const own = pushOne(deps, options.name, file, filePath);
-  // This call's own file is one of the `parallel` slots; the backlog shares the others.
-  const worker = async () => {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-      try {
-        const nextPath = path.join(path.dirname(filePath), next);
-        await pushOne(deps, options.name, next, nextPath);
-        await recordPushed(spool, next, nextPath);
-        ahead.push(next);
-      } catch (error) {
-        // Pushing ahead is an optimisation: PostgreSQL will ask for this file itself, and that call reports.
-        deps.log.warn(`wal push ahead of ${next} skipped: ${(error as Error).message}`);
+  const dir = path.dirname(filePath);
+  let mine = undefined as { outcome: 'archived' | 'identical'; bytes: number } | undefined;
+  let failed = undefined as Error | undefined;
+  // This call's own file first; the backlog after it, encoded together (batch.ts).
+  await encodeMany(
+    [filePath, ...waiting.slice(0, batch - 1).map((f) => path.join(dir, f))],
+    { parallel, at: (deps.now ?? (() => new Date()))(), tmpRoot: await spoolTmp(spool) },
+    async (encoded) => {
+      if (encoded.file === file) {
+        mine = await pushOne(deps, options.name, encoded);
+        return;
       }
-    }
-  };
-  const [mine] = await Promise.all([own, ...Array.from({ length: Math.min(parallel - 1, queue.length) }, worker)]);
-  if (parallel === 1) await worker();
+      await pushOne(deps, options.name, encoded);
+      await recordPushed(spool, encoded.file, path.join(dir, encoded.file));
+      ahead.push(encoded.file);
+    },
+    (failedFile, error) => {
+      if (failedFile === file) failed = error;
+      // Pushing ahead is an optimisation: PostgreSQL will ask for this file itself, and that call reports.
+      else deps.log.warn(`wal push ahead of ${failedFile} skipped: ${error.message}`);
+    },
+  );
+  if (failed) throw failed;
+  if (!mine) throw new Error(`${file} was not pushed`);
   return { file, outcome: mine.outcome, bytes: mine.bytes, ahead: ahead.sort() };
 }
 

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Transform, Writable } from 'node:stream';
+import { stat } from 'node:fs/promises';
+import { type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { toolPath } from '../process/tools.js';
@@ -45,50 +46,72 @@ async function unzstd(input: Buffer): Promise<Buffer> {
   });
 }
 
-function objectOf(header: WalHeader, compressed: Buffer[]): Buffer {
+/** The object's bytes: magic, header length, header, then the zstd frame(s). */
+export function walObject(header: WalHeader, compressed: Buffer[]): Buffer {
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
   len.writeUInt32BE(json.length);
   return Buffer.concat([WAL_MAGIC, len, json, ...compressed]);
 }
 
+/** Node (24+) compresses zstd itself: no process to fork per file. */
+export const zstdInProcess = typeof own.createZstdCompress === 'function';
+
 /**
- * The object for a file on disk, read once as a stream: hashed and compressed on the way,
- * so only the compressed bytes are held (a 16 MiB segment is never in memory whole; four
- * pushed at once stay well inside the 150 MB budget).
+ * The object for a file on disk. zstd reads the file itself (its 16 MiB never pass through
+ * this process: pushing a backlog is bound by these copies), while the file is read here
+ * once more for its sha256 (from the page cache). Only the compressed bytes are held. The
+ * two reads see the same bytes because the file did not change between them: PostgreSQL
+ * never rewrites a file it handed to archive_command, and its inode, size and mtime are
+ * compared before and after all the same.
  */
 export async function encodeWalFile(file: string, filePath: string, at: Date): Promise<{ object: Buffer; header: WalHeader }> {
+  const before = await fileIdentity(filePath);
   const hash = createHash('sha256');
   let bytes = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
+  const hashing = pipeline(
+    createReadStream(filePath, { highWaterMark: 1 << 20 }),
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        done();
+      },
+    }),
+  );
   const compressed: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      compressed.push(chunk);
-      done();
-    },
-  });
-  const source = createReadStream(filePath, { highWaterMark: 1 << 20 });
+  let compressing: Promise<unknown>;
   if (own.createZstdCompress) {
-    await pipeline(source, tap, own.createZstdCompress({ params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } }), sink);
+    compressing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), own.createZstdCompress({ params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } }), collect(compressed));
   } else {
-    const child = spawn(toolPath('zstd'), ['-1', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(toolPath('zstd'), ['-1', '-c', '-q', '--', filePath], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise<void>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${err.trim()}`))));
     });
-    await Promise.all([pipeline(source, tap, child.stdin), pipeline(child.stdout, sink), exited]);
+    compressing = Promise.all([pipeline(child.stdout, collect(compressed)), exited]);
   }
+  await Promise.all([hashing, compressing]);
+  if ((await fileIdentity(filePath)) !== before) throw new Error(`${filePath} changed while it was being archived`);
   const header: WalHeader = { format: 'ops-wal/1', file, bytes, sha256: hash.digest('hex'), codec: 'zstd', archivedAt: at.toISOString() };
-  return { object: objectOf(header, compressed), header };
+  return { object: walObject(header, compressed), header };
+}
+
+function collect(into: Buffer[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      into.push(chunk);
+      done();
+    },
+  });
+}
+
+/** Inode, size, mtime and ctime: any write to the file between two looks changes it. */
+export async function fileIdentity(filePath: string): Promise<string> {
+  const st = await stat(filePath, { bigint: true });
+  return `${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`;
 }
 
 /** The header alone (a re-push compares it without decompressing). */

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -64,6 +64,24 @@ export async function takePushed(spool: string, file: string, filePath: string):
   if (!stamp || text.trim() !== stamp) return false;
   await rm(okFile, { force: true });
   return true;
+}
+
+/** Records bin/opsctl consumed (it empties them rather than fork an rm): removed here. */
+export async function sweepConsumed(spool: string): Promise<void> {
+  if (!(await trusted(spool))) return;
+  const names = (await readdir(spool).catch(() => [] as string[])).filter((f) => f.endsWith('.ok'));
+  await Promise.all(
+    names.map(async (f) => {
+      const st = await stat(path.join(spool, f)).catch(() => undefined);
+      if (st?.isFile() && st.size === 0) await rm(path.join(spool, f), { force: true });
+    }),
+  );
+}
+
+/** Where a push's scratch files go: inside the spool when it is ours (nothing left in /tmp), else the temp directory. */
+export async function spoolTmp(spool: string): Promise<string> {
+  await ensureDir(spool).catch(() => undefined);
+  return (await trusted(spool)) ? spool : os.tmpdir();
 }
 
 /** A segment fetched ahead and already checked: moved into PostgreSQL's destination. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, chown, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -149,6 +149,48 @@ for (const kind of ['file', 's3'] as const) {
       const back = path.join(work, 'back');
       assert.equal((await cli(['wal', 'fetch', file, back, '--name', 'main', '--spool', path.join(work, 's2')])).code, 0);
       assert.ok((await readFile(back)).equals(await readFile(path.join(server.dir, 'data', 'pg_wal', file))), 'the archived copy is the original');
+    });
+
+    it('a backlog of 40 pushed in one call: each archived whole; one already archived with other content is not spooled, and its own call exits 2', async () => {
+      const dir = path.join(work, 'backlog40', 'pg_wal');
+      const status = path.join(dir, 'archive_status');
+      await mkdir(status, { recursive: true });
+      const seed = await readdir(path.join(server.dir, 'data', 'pg_wal'));
+      const source = await readFile(path.join(server.dir, 'data', 'pg_wal', seed.find((f) => /^[0-9A-F]{24}$/.test(f))!));
+      const names = Array.from({ length: 40 }, (_, i) => `0000000A00000000000000${(i + 16).toString(16).toUpperCase()}`);
+      for (const [i, n] of names.entries()) {
+        const b = Buffer.from(source);
+        b.writeUInt32BE(i, 200);
+        await writeFile(path.join(dir, n), b);
+        await writeFile(path.join(status, `${n}.ready`), '');
+      }
+      // names[7] is in the archive already, with other bytes (another cluster's, say).
+      const other = path.join(work, 'backlog40-other');
+      await mkdir(other);
+      await writeFile(path.join(other, names[7]!), Buffer.alloc(source.length, 1));
+      assert.equal((await cli(['wal', 'push', path.join(other, names[7]!), '--name', 'main', '--spool', path.join(work, 'sp40-other')])).code, 0);
+      const spool = path.join(work, 'sp40');
+      const first = await cli(['--json', 'wal', 'push', path.join(dir, names[0]!), '--name', 'main', '--parallel', '2', '--spool', spool]);
+      assert.equal(first.code, 0, first.stderr);
+      const ahead = (JSON.parse(first.stdout) as { ahead: string[] }).ahead;
+      assert.deepEqual(ahead, names.slice(1).filter((n) => n !== names[7]));
+      assert.match(first.stderr, new RegExp(`wal push ahead of ${names[7]} skipped`));
+      for (const n of names.slice(1)) {
+        const r = await runCli(['--config', cfg, 'wal', 'push', path.join(dir, n), '--name', 'main', '--spool', spool], { env, command: [OPSCTL_SH] });
+        if (n === names[7]) {
+          assert.equal(r.code, 2, `${n}: ${r.stdout}${r.stderr}`);
+          continue;
+        }
+        assert.equal(r.stdout, `${n}: spooled\n`);
+        await rename(path.join(status, `${n}.ready`), path.join(status, `${n}.done`));
+      }
+      // Every one fetched back is the file pushed, byte for byte.
+      for (const n of [names[0]!, names[19]!, names[39]!]) {
+        const out = path.join(work, `b40-${n}`);
+        assert.equal((await cli(['wal', 'fetch', n, out, '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'sp40-f')])).code, 0);
+        assert.ok((await readFile(out)).equals(await readFile(path.join(dir, n))), n);
+      }
+      assert.deepEqual((await readdir(spool)).filter((f) => !f.endsWith('.ok')), [], 'no scratch files left in the spool');
     });
 
     it('a backlog in archive_status/ is pushed ahead in parallel; the next calls return at once from the spool', async () => {
