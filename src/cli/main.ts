@@ -299,7 +299,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
     .argument('<file>', 'the name PostgreSQL asks for (%f)')
     .argument('<dest>', 'where to write it (%p)')
     .addOption(nameOption())
-    .option('--ahead <n>', 'also fetch and check this many following segments into the spool (0: none)', (v: string) => Number(v), 4)
+    .option('--ahead <n>', 'also fetch and check this many following segments into the spool (0: none)', (v: string) => Number(v), 32)
     .option('--spool <dir>', 'where segments fetched ahead wait (default: the temp directory)')
     .action(async (file: string, dest: string, opts: { name?: string; ahead: number; spool?: string }) => {
       outcome = await (await walCmds()).walFetchCommand(light(), file, dest, opts);

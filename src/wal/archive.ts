@@ -1,4 +1,4 @@
-import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { defaultSpool, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
@@ -6,7 +6,7 @@ import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
 import { parseWalName, segmentName, segmentsPerLog, walKey } from './names.js';
 import { encodeMany, type Encoded } from './batch.js';
-import { decodeWalObject, readWalHeader } from './object.js';
+import { decodeWalObjectTo, readWalHeader } from './object.js';
 
 export interface WalDeps {
   repo: Repository;
@@ -138,7 +138,8 @@ export async function walFetch(file: string, dest: string, options: { name: stri
   if (!name) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
   if (name.kind === 'segment' && (await takeFetched(spool, file, dest))) return { file, bytes: (await stat(dest)).size, ahead: [] };
-  const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), name.kind === 'segment' ? fetchAhead(name, options.ahead ?? 4, spool, options.name, deps) : Promise.resolve([])]);
+  const count = name.kind === 'segment' ? Math.max(0, options.ahead ?? 32) : 0;
+  const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), count > 0 ? fetchAhead(name, count, spool, options.name, deps) : Promise.resolve([])]);
   return { ...result, ahead };
 }
 
@@ -147,7 +148,7 @@ export async function walFetch(file: string, dest: string, options: { name: stri
  * fetched and checked into the spool, and bin/opsctl.js hands them over at the next calls
  * without loading the CLI (pgBackRest's archive-get queue, without a daemon).
  */
-async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, db: string, deps: WalDeps): Promise<string[]> {
+async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, db: string, deps: WalDeps, concurrency = 3): Promise<string[]> {
   const got: string[] = [];
   const { log, seg } = name.segment!;
   // The next names within the same log id are certain (at 16 MiB, 256 per log id); across a
@@ -155,39 +156,38 @@ async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count:
   const names = Array.from({ length: count }, (_, i) => seg + 1 + i)
     .filter((n) => n < segmentsPerLog(16 << 20))
     .map((n) => segmentName(name.timeline, log * segmentsPerLog(16 << 20) + n, 16 << 20));
-  await Promise.all(
-    names.map(async (next) => {
+  // A few at a time: each holds a 16 MiB segment while it is checked and written.
+  const queue = [...names];
+  let end = false;
+  const worker = async () => {
+    for (let next = queue.shift(); next !== undefined && !end; next = queue.shift()) {
       try {
         const object = await deps.repo.getBytes(walKey(db, next));
-        if (!object) return;
-        const { content } = await decodeWalObject(next, object);
-        await storeFetched(spool, next, content);
+        if (!object) {
+          end = true; // the archive ends here (for now): the rest cannot be there either
+          return;
+        }
+        await storeFetched(spool, next, (tmp) => decodeWalObjectTo(next, object, tmp));
         got.push(next);
       } catch {
         // Fetching ahead is an optimisation: recovery asks for the file itself, and that call reports.
       }
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
   return got.sort();
 }
 
 async function fetchOne(file: string, dest: string, db: string, deps: WalDeps): Promise<{ file: string; bytes: number }> {
   const object = await deps.repo.getBytes(walKey(db, file));
   if (!object) throw new WalNotArchivedError(file);
-  const { content } = await decodeWalObject(file, object);
   const tmp = `${dest}.ops-fetch-${process.pid}`;
+  const header = await decodeWalObjectTo(file, object, tmp, { sync: true });
   try {
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     await rename(tmp, dest);
   } catch (error) {
     await rm(tmp, { force: true });
     throw error;
   }
-  return { file, bytes: content.length };
+  return { file, bytes: header.bytes };
 }

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { toolPath } from '../process/tools.js';
+import { HashPool } from './hash-pool.js';
 import { encodeWalFile, fileIdentity, walObject, zstdInProcess, type WalHeader } from './object.js';
 
 /**
@@ -18,60 +18,6 @@ export interface Encoded {
   file: string;
   object: Buffer;
   header: WalHeader;
-}
-
-/** Reads and hashes one file per message, off the event loop. CommonJS: run with eval. */
-const HASH_WORKER = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const crypto = require('node:crypto');
-const buf = Buffer.allocUnsafe(1 << 20);
-parentPort.on('message', ({ id, file }) => {
-  try {
-    const h = crypto.createHash('sha256');
-    const fd = fs.openSync(file, 'r');
-    let bytes = 0;
-    try {
-      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; bytes += n) h.update(buf.subarray(0, n));
-    } finally {
-      fs.closeSync(fd);
-    }
-    parentPort.postMessage({ id, sha256: h.digest('hex'), bytes });
-  } catch (e) {
-    parentPort.postMessage({ id, error: String(e && e.message || e) });
-  }
-});`;
-
-class HashPool {
-  private readonly workers: Worker[];
-  private readonly waiting = new Map<number, { resolve: (v: { sha256: string; bytes: number }) => void; reject: (e: Error) => void }>();
-  private next = 0;
-  constructor(size: number) {
-    this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(HASH_WORKER, { eval: true });
-      w.on('message', (m: { id: number; sha256?: string; bytes?: number; error?: string }) => {
-        const p = this.waiting.get(m.id);
-        this.waiting.delete(m.id);
-        if (m.error !== undefined) p?.reject(new Error(m.error));
-        else p?.resolve({ sha256: m.sha256!, bytes: m.bytes! });
-      });
-      w.on('error', (e) => {
-        for (const p of this.waiting.values()) p.reject(e);
-        this.waiting.clear();
-      });
-      return w;
-    });
-  }
-  hash(file: string): Promise<{ sha256: string; bytes: number }> {
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.workers[id % this.workers.length]!.postMessage({ id, file });
-    });
-  }
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
 }
 
 /** One zstd process for many files, each into `<dir>/<name>.zst`. */

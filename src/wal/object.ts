@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { type Transform, Writable } from 'node:stream';
+import { open, rm, stat } from 'node:fs/promises';
+import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { toolPath } from '../process/tools.js';
@@ -28,7 +28,7 @@ export interface WalHeader {
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 type ZstdSync = (b: Buffer) => Buffer;
-const own = zlib as unknown as { zstdDecompressSync?: ZstdSync; createZstdCompress?: (o?: object) => Transform; constants: Record<string, number> };
+const own = zlib as unknown as { zstdDecompressSync?: ZstdSync; createZstdCompress?: (o?: object) => Transform; createZstdDecompress?: () => Transform; constants: Record<string, number> };
 
 /** zstd decompression in-process where Node has it (24+), else the zstd binary. */
 async function unzstd(input: Buffer): Promise<Buffer> {
@@ -133,15 +133,66 @@ export function readWalHeader(file: string, object: Buffer): WalHeader {
 /** The file's bytes, proven: decompressed, then size and sha256 equal to the header's. */
 export async function decodeWalObject(file: string, object: Buffer): Promise<{ content: Buffer; header: WalHeader }> {
   const header = readWalHeader(file, object);
-  const start = WAL_MAGIC.length + 4 + object.readUInt32BE(WAL_MAGIC.length);
   let content: Buffer;
   try {
-    content = await unzstd(object.subarray(start));
+    content = await unzstd(frameOf(object));
   } catch (error) {
     throw new WalCorruptError(file, `does not decompress: ${(error as Error).message}`);
   }
-  if (content.length !== header.bytes) throw new WalCorruptError(file, `${content.length} bytes, header says ${header.bytes}`);
-  const actual = sha256(content);
-  if (actual !== header.sha256) throw new WalCorruptError(file, `sha256 ${actual.slice(0, 16)}… differs from the header's ${header.sha256.slice(0, 16)}…`);
+  proven(file, header, content.length, sha256(content));
   return { content, header };
+}
+
+const frameOf = (object: Buffer) => object.subarray(WAL_MAGIC.length + 4 + object.readUInt32BE(WAL_MAGIC.length));
+
+function proven(file: string, header: WalHeader, bytes: number, actual: string): void {
+  if (bytes !== header.bytes) throw new WalCorruptError(file, `${bytes} bytes, header says ${header.bytes}`);
+  if (actual !== header.sha256) throw new WalCorruptError(file, `sha256 ${actual.slice(0, 16)}… differs from the header's ${header.sha256.slice(0, 16)}…`);
+}
+
+/**
+ * The same, streamed into `tmp` (created, never a partial result left): decompressed and
+ * hashed on the way, so no 16 MiB buffer is held; `tmp` is complete and proven when this
+ * resolves, and the caller renames it into place. With `sync`, fsynced first.
+ */
+export async function decodeWalObjectTo(file: string, object: Buffer, tmp: string, options: { sync?: boolean } = {}): Promise<WalHeader> {
+  const header = readWalHeader(file, object);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const handle = await open(tmp, 'wx', 0o600);
+  try {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        handle.write(chunk).then(() => done(), done);
+      },
+    });
+    try {
+      if (own.createZstdDecompress) {
+        await pipeline(Readable.from([frameOf(object)]), own.createZstdDecompress(), sink);
+      } else {
+        const child = spawn(toolPath('zstd'), ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+        child.stdin.on('error', () => undefined);
+        const exited = new Promise<void>((resolve, reject) => {
+          child.on('error', reject);
+          child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${err.trim()}`))));
+        });
+        child.stdin.end(frameOf(object));
+        await Promise.all([pipeline(child.stdout, sink), exited]);
+      }
+    } catch (error) {
+      throw new WalCorruptError(file, `does not decompress: ${(error as Error).message}`);
+    }
+    proven(file, header, bytes, hash.digest('hex'));
+    if (options.sync) await handle.sync();
+    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return header;
 }

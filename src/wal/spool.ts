@@ -102,12 +102,13 @@ export async function takeFetched(spool: string, file: string, dest: string): Pr
   }
 }
 
-export async function storeFetched(spool: string, file: string, content: Buffer): Promise<void> {
+/** A segment fetched ahead: `write` fills (and proves) a temporary file, renamed into the spool only when whole. */
+export async function storeFetched(spool: string, file: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
   const dir = path.join(spool, 'fetch');
   await ensureDir(dir);
   if (!(await trusted(dir))) return;
   const tmp = path.join(dir, `.${file}.${process.pid}`);
-  await writeFile(tmp, content);
+  await write(tmp);
   await rename(tmp, path.join(dir, file));
 }
 
