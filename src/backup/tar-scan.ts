@@ -9,7 +9,10 @@ import { Writable } from 'node:stream';
  * bytes by counting, and keeps only the wanted members' content (bounded by `maxBytes`).
  */
 export interface TarScan {
+  /** Write the tar here, or hand it over chunk by chunk with push() and end() (no stream hop). */
   sink: Writable;
+  push(chunk: Buffer): void;
+  end(): void;
   /** Wanted members' content, by name, once `done` resolved. */
   files: Map<string, Buffer>;
   done: Promise<void>;
@@ -91,26 +94,36 @@ export function scanTar(wanted: ReadonlySet<string>, maxBytes = 64 << 20): TarSc
     }
   };
 
+  let failed: Error | undefined;
+  const push = (chunk: Buffer): void => {
+    if (failed) return;
+    try {
+      consume(chunk);
+    } catch (error) {
+      failed = error as Error;
+      fail(failed);
+    }
+  };
+  const end = (): void => {
+    if (failed) return;
+    if (skip > 0 || header.length > 0) {
+      failed = new TarScanError('the tar stream ended inside a member: cut off');
+      fail(failed);
+      return;
+    }
+    finish();
+  };
   const sink = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _enc, callback) {
-      try {
-        consume(chunk);
-        callback();
-      } catch (error) {
-        callback(error as Error);
-      }
+      push(chunk);
+      callback(failed);
     },
     final(callback) {
-      if (skip > 0 || header.length > 0) {
-        const e = new TarScanError('the tar stream ended inside a member: cut off');
-        callback(e);
-        return;
-      }
-      finish();
-      callback();
+      end();
+      callback(failed);
     },
   });
-  sink.on('error', (e) => fail(e));
-  return { sink, files, done };
+  sink.on('error', () => undefined); // reported through `done`
+  return { sink, push, end, files, done };
 }

@@ -55,8 +55,9 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     const rpoSeconds = (Date.now() - pointAt) / 1000;
     const port = await freePort();
     // The live server's own timeline: a restored clone that kept archiving may have left a newer one in the archive.
-    const restoreCommand = `${deps.restoreCommand} --spool ${JSON.stringify(path.join(parent, 'wal-fetch'))}`;
-    const result = await restorePostgresBase(entry, { pgdata, target: { name: point }, restoreCommand, start: { port }, timeline: lsn.timeline }, deps);
+    const spool = path.join(parent, 'wal-fetch');
+    const restoreCommand = `${deps.restoreCommand} --spool ${JSON.stringify(spool)}`;
+    const result = await restorePostgresBase(entry, { pgdata, target: { name: point }, restoreCommand, start: { port }, timeline: lsn.timeline, prefetch: { spool, name } }, deps);
     const restoreSeconds = (Date.now() - started) / 1000;
     const checkStarted = Date.now();
     const pg = await import('pg');

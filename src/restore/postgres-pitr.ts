@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { appendFile, chmod, chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BackupEntry } from '../backup/catalog.js';
@@ -12,6 +12,8 @@ import { runTool, startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
+import { parseWalName, segmentIndex, segmentOfLsn } from '../wal/names.js';
+import { startPrefetch } from '../wal/prefetch.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
 
 export interface PitrTarget {
@@ -32,6 +34,8 @@ export interface PitrOptions {
   keepArchiving?: boolean;
   /** Follow this timeline rather than the newest the archive holds (a drill recovers the live server's own history). */
   timeline?: number;
+  /** With `start`: fetch segments into restore_command's spool meanwhile (wal/prefetch.ts); the spool is removed at the end. */
+  prefetch?: { spool: string; name: string };
 }
 
 export interface PitrResult {
@@ -43,6 +47,8 @@ export interface PitrResult {
   started: boolean;
   /** What recovery said where it stopped (from the server log), when started. */
   recovery?: string;
+  /** Segments this process fetched into restore_command's spool while recovery ran. */
+  prefetched: number;
   seconds: number;
 }
 
@@ -67,6 +73,9 @@ export function recoverySettings(options: Pick<PitrOptions, 'target' | 'restoreC
     '# written by opsctl restore postgres --base (point-in-time recovery)',
     `restore_command = ${sqlString(options.restoreCommand)}`,
     `recovery_target_timeline = ${options.timeline ? `'${options.timeline}'` : `'latest'`}`,
+    // A base backup taken from a standby carries its primary_conninfo: the restored cluster
+    // recovers from the archive alone and must never connect to the live primary.
+    `primary_conninfo = ''`,
   ];
   const t = options.target;
   if ([t.time, t.name, t.lsn].filter(Boolean).length > 1) throw new RestoreError('PITR_TARGET', 'give one of --to, --to-name, --to-lsn', { exitCode: 64 });
@@ -94,7 +103,6 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
   const manifest = entry.manifest!;
   const details = manifest.details as unknown as BaseDetails;
   if (details?.kind !== 'base') throw new RestoreError('NOT_A_BASE_BACKUP', `${entry.id} is not a base backup (opsctl backup postgres --base takes them)`, { exitCode: 64 });
-  const env = deps.env ?? process.env;
   const pgdata = path.resolve(options.pgdata);
   await mkdir(pgdata, { recursive: true, mode: 0o700 });
   const present = await readdir(pgdata);
@@ -103,6 +111,34 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
   await chmod(pgdata, 0o700);
   const lines = recoverySettings(options);
 
+  // Fetching starts now, beside the extraction: the first segments are waiting when recovery begins.
+  const segmentBytes = (details as BaseDetails & { segmentBytes?: number }).segmentBytes ?? 16 << 20;
+  const prefetch =
+    options.start && options.prefetch
+      ? startPrefetch({
+          repo: deps.repo,
+          name: options.prefetch.name,
+          timeline: details.timeline,
+          first: segmentIndex(parseWalName(segmentOfLsn(details.timeline, details.startLsn, segmentBytes))!.segment!, segmentBytes),
+          segmentBytes,
+          spool: options.prefetch.spool,
+          // restore_command runs as the server's user: the spool and its segments are that user's.
+          owner: await stat(path.dirname(pgdata)),
+        })
+      : undefined;
+  try {
+    const result = await restoreInto(entry, options, deps, pgdata, lines, started);
+    return { ...result, prefetched: prefetch?.fetched() ?? 0 };
+  } finally {
+    await prefetch?.stop();
+    if (prefetch) await rm(options.prefetch!.spool, { recursive: true, force: true });
+  }
+}
+
+async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { repo: Repository; log: Log; env?: NodeJS.ProcessEnv }, pgdata: string, lines: string[], started: number): Promise<PitrResult> {
+  const manifest = entry.manifest!;
+  const details = manifest.details as unknown as BaseDetails;
+  const env = deps.env ?? process.env;
   const hasher = new HashingStream();
   const gate = holdLastUntil(async () => {
     const actual = hasher.digest();
@@ -122,13 +158,16 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
     throw new RestoreError('BASE_VERIFY_FAILED', `pg_verifybackup found the extracted base backup damaged: ${errorMessage(error)}`, { cause: error });
   });
   await appendFile(path.join(pgdata, 'postgresql.auto.conf'), `\n${lines.join('\n')}\n`);
+  // A standby's base backup holds its standby.signal: kept, the restored cluster would wait
+  // for more WAL as a standby forever instead of being promoted at the target.
+  await rm(path.join(pgdata, 'standby.signal'), { force: true });
   await writeFile(path.join(pgdata, 'recovery.signal'), '');
   // The files take the owner of the directory they were restored into (root extracting for the postgres user).
   const owner = await stat(path.dirname(pgdata));
   const me = process.getuid?.();
   if (me === 0 && owner.uid !== 0) await chownTree(pgdata, owner.uid, owner.gid);
 
-  const result: PitrResult = { backupId: entry.id, pgdata, startLsn: details.startLsn, stopLsn: details.stopLsn, target: options.target, started: false, seconds: 0 };
+  const result: PitrResult = { backupId: entry.id, pgdata, startLsn: details.startLsn, stopLsn: details.stopLsn, target: options.target, started: false, prefetched: 0, seconds: 0 };
   if (options.start) {
     result.recovery = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, { uid: owner.uid, gid: owner.gid }, env);
     result.started = true;

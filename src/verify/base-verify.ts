@@ -3,7 +3,6 @@ import { writeRecord, type BackupEntry } from '../backup/catalog.js';
 import { decoder } from '../backup/codec.js';
 import { VERIFICATION } from '../backup/layout.js';
 import { LEVEL_NAMES, type LevelResult, type Verification } from '../backup/manifest.js';
-import type { BaseDetails } from '../backup/postgres-base.js';
 import { errorMessage } from '../errors.js';
 import { readTar } from '../knowledge/extract.js';
 import type { Log } from '../log.js';
@@ -11,6 +10,7 @@ import type { Repository } from '../repository/repository.js';
 import { HashingStream } from '../util/streams.js';
 import { parseWalName, segmentIndex, segmentName, segmentOfLsn, walKey } from '../wal/names.js';
 import { decodeWalObject } from '../wal/object.js';
+import { walRange, type BaseDetails } from '../backup/postgres-base.js';
 import { walStatus } from '../wal/status.js';
 import { summarize } from './postgres-verify.js';
 
@@ -69,7 +69,17 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
       files = [];
     }
     const wrong = files.filter((f) => sizes.get(f.Path) !== f.Size).map((f) => `${f.Path} (${sizes.has(f.Path) ? `${sizes.get(f.Path)} bytes, manifest ${f.Size}` : 'missing'})`);
+    // The range the manifest records (from the server's backup history file, or from this tar
+    // when the backup came from a standby) must be the one the tar's own files state.
+    let own: ReturnType<typeof walRange> | undefined;
+    try {
+      own = walRange(texts.get('backup_label') ?? '', texts.get('backup_manifest') ?? '');
+    } catch {
+      own = undefined;
+    }
     if (!texts.has('backup_label') || files.length === 0) levels.push({ ...l2, ok: false, detail: 'no backup_label or no backup_manifest in the tar' });
+    else if (!own || own.startLsn !== details.startLsn || own.stopLsn !== details.stopLsn || own.timeline !== details.timeline)
+      levels.push({ ...l2, ok: false, detail: `the tar's backup_label and backup_manifest state WAL ${own ? `${own.startLsn} .. ${own.stopLsn} on timeline ${own.timeline}` : '(unreadable)'}, the manifest ${details.startLsn} .. ${details.stopLsn} on timeline ${details.timeline}` });
     else if (wrong.length > 0) levels.push({ ...l2, ok: false, detail: `${wrong.length} file(s) differ from backup_manifest, first ${wrong[0]}` });
     else levels.push({ ...l2, ok: true, detail: `${files.length} files as backup_manifest lists them; WAL ${details.startLsn} .. ${details.stopLsn} on timeline ${details.timeline}` });
   }

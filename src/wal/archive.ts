@@ -1,6 +1,6 @@
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { defaultSpool, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
+import { defaultSpool, dropBefore, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
@@ -138,6 +138,7 @@ export async function walFetch(file: string, dest: string, options: { name: stri
   if (!name) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
   if (name.kind === 'segment' && (await takeFetched(spool, file, dest))) return { file, bytes: (await stat(dest)).size, ahead: [] };
+  if (name.kind === 'segment') await dropBefore(spool, file);
   const count = name.kind === 'segment' ? Math.max(0, options.ahead ?? 32) : 0;
   const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), count > 0 ? fetchAhead(name, count, spool, options.name, deps) : Promise.resolve([])]);
   return { ...result, ahead };

@@ -102,6 +102,17 @@ export async function takeFetched(spool: string, file: string, dest: string): Pr
   }
 }
 
+/**
+ * Recovery asks in order and never goes back: segments waiting in the spool with names
+ * before `file` (fetched ahead, then asked for before they arrived) are never taken.
+ */
+export async function dropBefore(spool: string, file: string): Promise<void> {
+  const dir = path.join(spool, 'fetch');
+  if (!(await trusted(dir))) return;
+  const stale = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^[0-9A-F]{24}$/.test(f) && f < file);
+  await Promise.all(stale.map((f) => rm(path.join(dir, f), { force: true })));
+}
+
 /** A segment fetched ahead: `write` fills (and proves) a temporary file, renamed into the spool only when whole. */
 export async function storeFetched(spool: string, file: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
   const dir = path.join(spool, 'fetch');

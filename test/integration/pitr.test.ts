@@ -88,7 +88,11 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await phases(port), 'A:100');
     assert.equal((await sql<{ r: boolean }>(port, 'select pg_is_in_recovery() as r'))[0]!.r, false);
-    assert.match((JSON.parse(r.stdout) as { recovery: string }).recovery, /recovery stopping at restore point "before_b"/);
+    const result = JSON.parse(r.stdout) as { recovery: string; prefetched: number; pgdata: string };
+    assert.match(result.recovery, /recovery stopping at restore point "before_b"/);
+    // The restore fetched segments into restore_command's spool while recovery ran, and removed the spool after.
+    assert.ok(result.prefetched >= 1, `prefetched ${result.prefetched}`);
+    await assert.rejects(readdir(path.join(path.dirname(result.pgdata), '.to-name.wal-fetch')), /ENOENT/);
   });
 
   it('to a time: the rows committed before it', async () => {
@@ -107,6 +111,47 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     const { r, port } = await restore('to-end', []);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(await phases(port), 'A:100 B:100 C:100');
+  });
+
+  it('a base backup taken from a standby (which writes no backup history file): its range comes from the tar, verify agrees, and it restores', async () => {
+    const standby = await startPostgresServer({ standbyOf: server, settings: { hot_standby: 'on' } });
+    try {
+      // The same archive name (main), the standby's URL.
+      await mkdir(path.join(work, 'standby-cfg'));
+      const cfg2 = await writeConfig(path.join(work, 'standby-cfg'), { repository: { url: `file://${path.join(work, 'repo')}` }, postgres: [{ name: 'main', url: standby.url, pitr: { enabled: true } }] });
+      assert.equal((await sql<{ r: boolean }>(standby.port, 'select pg_is_in_recovery() as r'))[0]!.r, true);
+      // A standby's backup ends at what it replayed; that segment reaches the archive when the primary switches.
+      let done = false;
+      const noise = (async () => {
+        await sql(server.port, 'create table if not exists noise (n int)');
+        while (!done) {
+          await sql(server.port, 'insert into noise values (1); select pg_switch_wal()');
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      })();
+      const b = await runCli(['--config', cfg2, '--json', 'backup', 'postgres', '--base']).finally(() => (done = true));
+      await noise;
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      const id = (JSON.parse(b.stdout) as { results: { id: string }[] }).results[0]!.id;
+      const m = JSON.parse(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', id, 'manifest.json'), 'utf8')) as { details: { startLsn: string; stopLsn: string } };
+      assert.match(m.details.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+      await waitArchived(server.port);
+      const v = await runCli(['--config', cfg, '--json', 'verify', 'postgres', '--base', id]);
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      const pgdata = path.join(work, 'from-standby');
+      await mkdir(pgdata, { mode: 0o700 });
+      await chown(pgdata, uid, gid);
+      clusters.push(pgdata);
+      const port = await freePort();
+      const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', id, '--base', '--pgdata', pgdata, '--start', '--port', String(port)]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(await phases(port), 'A:100 B:100 C:100');
+      stopCluster(pgdata);
+      // The tests after this one drill and report the first base backup: this one goes.
+      await rm(path.join(work, 'repo', 'postgres', 'main', 'base', id), { recursive: true });
+    } finally {
+      await standby.remove();
+    }
   });
 
   it('after a timeline switch: a promoted restore that keeps archiving, restored again, follows the new timeline', async () => {

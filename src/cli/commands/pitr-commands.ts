@@ -65,13 +65,15 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
   const needed = tl?.missing.filter((m) => segmentIndex(parseWalName(m)!.segment!, d.segmentBytes) >= start) ?? [];
   if (!tl) throw new OpsError('PITR_NO_WAL', `the archive holds no WAL of timeline ${d.timeline} for ${db.name}: the base backup ${entry.id} cannot be made consistent`);
   if (needed.length > 0) throw new OpsError('PITR_WAL_GAP', `segment ${needed[0]} is missing from the archive (${needed.length} in all after the base backup's start): recovery would stop there; nothing was restored`);
+  // Segments fetched ahead wait beside the restored data directory, not in a shared temp directory.
+  const spool = path.join(path.dirname(path.resolve(request.pgdata)), `.${path.basename(request.pgdata)}.wal-fetch`);
   const result = await restorePostgresBase(
     entry,
     {
       pgdata: request.pgdata,
       target: request.target,
-      // Segments fetched ahead wait beside the restored data directory, not in a shared temp directory.
-      restoreCommand: restoreCommandFor(request.configPath, db.name, ctx.env, path.join(path.dirname(path.resolve(request.pgdata)), `.${path.basename(request.pgdata)}.wal-fetch`)),
+      restoreCommand: restoreCommandFor(request.configPath, db.name, ctx.env, spool),
+      prefetch: { spool, name: db.name },
       start: request.start,
       keepArchiving: request.keepArchiving ?? false,
     },
