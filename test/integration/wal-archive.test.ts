@@ -324,3 +324,40 @@ describe('SIGKILL during wal push leaves nothing that wal fetch returns as the s
     }
   });
 });
+
+describe('bin/opsctl as the postgres user (not root), as PostgreSQL runs it', () => {
+  it("answers its own spool's records in the shell, and refuses a spool that another user owns", async () => {
+    const work = await tempDir('ops-wal-user-');
+    try {
+      await chmod(work, 0o755);
+      const { uid, gid } = await postgresIds();
+      const repo = path.join(work, 'repo');
+      const dir = path.join(work, 'pg_wal');
+      await mkdir(path.join(dir, 'archive_status'), { recursive: true });
+      const names = ['000000050000000000000010', '000000050000000000000011', '000000050000000000000012'];
+      for (const [i, n] of names.entries()) {
+        await writeFile(path.join(dir, n), Buffer.alloc(1 << 20, i + 1));
+        await writeFile(path.join(dir, 'archive_status', `${n}.ready`), '');
+      }
+      const cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1/postgres' }] });
+      await chmod(cfg, 0o644);
+      for (const p of [work, dir, path.join(dir, 'archive_status'), ...names.map((n) => path.join(dir, n))]) await chown(p, uid, gid);
+      const spool = path.join(work, 'spool');
+      const asPostgres = (args: string[], node = process.execPath) =>
+        runCli(['-u', 'postgres', '--', 'env', `OPSCTL_NODE=${node}`, OPSCTL_SH, '--config', cfg, ...args], { command: ['runuser'] });
+      const first = await asPostgres(['wal', 'push', path.join(dir, names[0]!), '--name', 'main', '--spool', spool]);
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      assert.match(first.stdout, /2 more pushed ahead/);
+      const hit = await asPostgres(['wal', 'push', path.join(dir, names[1]!), '--name', 'main', '--spool', spool], '/bin/false');
+      assert.equal(hit.code, 0, hit.stdout + hit.stderr);
+      assert.equal(hit.stdout, `${names[1]}: spooled\n`);
+      // The same spool handed to root: not root's, so not believed (root's call goes to its Node, here /bin/false).
+      const asRoot = await runCli(['--config', cfg, 'wal', 'push', path.join(dir, names[2]!), '--name', 'main', '--spool', spool], { env: { OPSCTL_NODE: '/bin/false' }, command: [OPSCTL_SH] });
+      assert.equal(asRoot.code, 1, 'root does not take a record from a spool it does not own');
+      const still = await asPostgres(['wal', 'push', path.join(dir, names[2]!), '--name', 'main', '--spool', spool], '/bin/false');
+      assert.equal(still.stdout, `${names[2]}: spooled\n`);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
