@@ -157,7 +157,7 @@ export async function benchPitr(): Promise<string> {
     const n = segments.length;
     const rounds: [string, Measured][] = [];
     for (const [label, backlog, cmd] of [
-      ['opsctl wal push, one call per segment (no backlog)', false, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-sync --parallel 1`],
+      ['opsctl wal push, one call per segment (no backlog)', false, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-sync --parallel 1 --spool ${work}/spool-sync`],
       // pg1-path: pgBackRest finds pg_wal/archive_status under it (the segments' own directory here).
       ['pgbackrest archive-push (sync)', false, (f: string) => asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${path.dirname(path.dirname(f))} --repo1-path=${work}/pgbr-push-sync archive-push ${f}`)],
       ['opsctl wal push with a backlog (--parallel 4, spooled)', true, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-async --spool ${work}/spool`],
