@@ -87,9 +87,11 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   let mine = undefined as { outcome: 'archived' | 'identical'; bytes: number } | undefined;
   let failed = undefined as Error | undefined;
   // This call's own file first; the backlog after it, encoded together (batch.ts).
+  const paths = [filePath, ...waiting.slice(0, batch - 1).map((f) => path.join(dir, f))];
   await encodeMany(
-    [filePath, ...waiting.slice(0, batch - 1).map((f) => path.join(dir, f))],
-    { parallel, at: (deps.now ?? (() => new Date()))(), tmpRoot: await spoolTmp(spool) },
+    paths,
+    // Scratch files only for a backlog: a lone push creates nothing in the temp directory.
+    { parallel, at: (deps.now ?? (() => new Date()))(), ...(paths.length > 1 ? { tmpRoot: await spoolTmp(spool) } : {}) },
     async (encoded) => {
       if (encoded.file === file) {
         mine = await pushOne(deps, options.name, encoded);
