@@ -5,6 +5,7 @@ import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
 import { parseWalName, segmentName, segmentsPerLog, walKey } from './names.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { encodeMany, type Encoded } from './batch.js';
 import { decodeWalObjectTo, readWalHeader } from './object.js';
 
@@ -160,24 +161,17 @@ async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count:
     .filter((n) => n < segmentsPerLog(16 << 20))
     .map((n) => segmentName(name.timeline, log * segmentsPerLog(16 << 20) + n, 16 << 20));
   // A few at a time: each holds a 16 MiB segment while it is checked and written.
-  const queue = [...names];
-  let end = false;
-  const worker = async () => {
-    for (let next = queue.shift(); next !== undefined && !end; next = queue.shift()) {
-      try {
-        const object = await deps.repo.getBytes(walKey(db, next));
-        if (!object) {
-          end = true; // the archive ends here (for now): the rest cannot be there either
-          return;
-        }
-        await storeFetched(spool, next, (tmp) => decodeWalObjectTo(next, object, tmp));
-        got.push(next);
-      } catch {
-        // Fetching ahead is an optimisation: recovery asks for the file itself, and that call reports.
-      }
+  await forEachLimit(names, concurrency, async (next) => {
+    try {
+      const object = await deps.repo.getBytes(walKey(db, next));
+      if (!object) return false; // the archive ends here (for now): the rest cannot be there either
+      await storeFetched(spool, next, (tmp) => decodeWalObjectTo(next, object, tmp));
+      got.push(next);
+    } catch {
+      // Fetching ahead is an optimisation: recovery asks for the file itself, and that call reports.
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+    return true;
+  });
   return got.sort();
 }
 

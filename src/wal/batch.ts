@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { HashPool } from './hash-pool.js';
-import { encodeWalFile, fileIdentity, walObject, zstdInProcess, type WalHeader } from './object.js';
+import { encodeWalFile, fileIdentity, walHeader, walObject, zstdInProcess, type WalHeader } from './object.js';
 
 /**
  * Encoding a backlog of WAL files at the speed of the machine. Per file, a push costs a
@@ -21,15 +22,7 @@ export interface Encoded {
 }
 
 /** One zstd process for many files, each into `<dir>/<name>.zst`. */
-function zstdMany(files: string[], dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(toolPath('zstd'), ['-1', '-q', '-f', '-T1', '--no-progress', '--output-dir-flat', dir, '--', ...files], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${err.trim()}`))));
-  });
-}
+const zstdMany = (files: string[], dir: string) => startTool('zstd', toolPath('zstd'), ['-1', '-q', '-f', '-T1', '--no-progress', '--output-dir-flat', dir, '--', ...files], { stdout: 'ignore' }).done;
 
 /**
  * Encodes `paths` (WAL files of one directory) and calls `onEncoded` for each as soon as
@@ -40,19 +33,15 @@ function zstdMany(files: string[], dir: string): Promise<void> {
 export async function encodeMany(paths: string[], options: { parallel: number; at: Date; groupSize?: number; tmpRoot?: string }, onEncoded: (e: Encoded) => Promise<void>, onError: (file: string, error: Error) => void): Promise<void> {
   const parallel = Math.max(1, Math.min(options.parallel, os.availableParallelism?.() ?? os.cpus().length));
   if (paths.length <= 1 || zstdInProcess) {
-    const queue = [...paths];
-    const worker = async () => {
-      for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
-        const file = path.basename(p);
-        try {
-          const { object, header } = await encodeWalFile(file, p, options.at);
-          await onEncoded({ file, object, header });
-        } catch (error) {
-          onError(file, error as Error);
-        }
+    await forEachLimit(paths, parallel, async (p) => {
+      const file = path.basename(p);
+      try {
+        const { object, header } = await encodeWalFile(file, p, options.at);
+        await onEncoded({ file, object, header });
+      } catch (error) {
+        onError(file, error as Error);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(parallel, paths.length) }, worker));
+    });
     return;
   }
   const dir = await mkdtemp(path.join(options.tmpRoot ?? os.tmpdir(), 'ops-wal-batch-'));
@@ -62,38 +51,34 @@ export async function encodeMany(paths: string[], options: { parallel: number; a
     const groups: string[][] = [];
     for (let i = 0; i < paths.length; i += groupSize) groups.push(paths.slice(i, i + groupSize));
     const writes: Promise<void>[] = [];
-    const work = async () => {
-      for (let group = groups.shift(); group !== undefined; group = groups.shift()) {
-        const before = await Promise.all(group.map((p) => fileIdentity(p).catch(() => undefined)));
-        const present = group.filter((_, i) => before[i] !== undefined);
-        for (const [i, p] of group.entries()) if (before[i] === undefined) onError(path.basename(p), new Error(`${p} is not there`));
-        const hashes = present.map((p) => pool.hash(p));
-        for (const h of hashes) h.catch(() => undefined);
-        let compressed: Error | undefined;
-        await zstdMany(present, dir).catch((e: Error) => (compressed = e));
-        // Stored while this worker's zstd takes the next group: fsyncs and compression overlap.
-        writes.push(
-          (async () => {
-            for (const [i, p] of present.entries()) {
-              const file = path.basename(p);
-              const out = path.join(dir, `${file}.zst`);
-              try {
-                if (compressed) throw compressed;
-                const { sha256, bytes } = await hashes[i]!;
-                if ((await fileIdentity(p)) !== before[group.indexOf(p)]) throw new Error(`${p} changed while it was being archived`);
-                const header: WalHeader = { format: 'ops-wal/1', file, bytes, sha256, codec: 'zstd', archivedAt: options.at.toISOString() };
-                await onEncoded({ file, object: walObject(header, [await readFile(out)]), header });
-              } catch (error) {
-                onError(file, error as Error);
-              } finally {
-                await rm(out, { force: true });
-              }
+    await forEachLimit(groups, parallel, async (group) => {
+      const stamped = await Promise.all(group.map(async (p) => ({ p, before: await fileIdentity(p).catch(() => undefined) })));
+      for (const { p, before } of stamped) if (before === undefined) onError(path.basename(p), new Error(`${p} is not there`));
+      const present = stamped.filter((s) => s.before !== undefined).map((s) => ({ ...s, hash: pool.hash(s.p) }));
+      for (const { hash } of present) hash.catch(() => undefined);
+      let compressed: Error | undefined;
+      await zstdMany(present.map((s) => s.p), dir).catch((e: Error) => (compressed = e));
+      // Stored while this worker's zstd takes the next group: fsyncs and compression overlap.
+      writes.push(
+        (async () => {
+          for (const { p, before, hash } of present) {
+            const file = path.basename(p);
+            const out = path.join(dir, `${file}.zst`);
+            try {
+              if (compressed) throw compressed;
+              const { sha256, bytes } = await hash;
+              if ((await fileIdentity(p)) !== before) throw new Error(`${p} changed while it was being archived`);
+              const header = walHeader(file, bytes, sha256, options.at);
+              await onEncoded({ file, object: walObject(header, [await readFile(out)]), header });
+            } catch (error) {
+              onError(file, error as Error);
+            } finally {
+              await rm(out, { force: true });
             }
-          })(),
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(parallel, groups.length) }, work));
+          }
+        })(),
+      );
+    });
     await Promise.all(writes);
   } finally {
     await pool.close();

@@ -1,11 +1,13 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
-import { Readable, type Transform, Writable } from 'node:stream';
+import { type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
+import { decoder } from '../backup/codec.js';
+import { startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
+import { HashingStream } from '../util/streams.js';
 import { WalCorruptError } from './errors.js';
 
 /**
@@ -27,24 +29,26 @@ export interface WalHeader {
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-type ZstdSync = (b: Buffer) => Buffer;
-const own = zlib as unknown as { zstdDecompressSync?: ZstdSync; createZstdCompress?: (o?: object) => Transform; createZstdDecompress?: () => Transform; constants: Record<string, number> };
+const own = zlib as unknown as { createZstdCompress?: (o?: object) => Transform; constants: Record<string, number> };
 
-/** zstd decompression in-process where Node has it (24+), else the zstd binary. */
-async function unzstd(input: Buffer): Promise<Buffer> {
-  if (own.zstdDecompressSync) return own.zstdDecompressSync(input);
-  return new Promise((resolve, reject) => {
-    const child = spawn(toolPath('zstd'), ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.stdin.on('error', () => undefined);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`zstd exited with ${code}: ${err.trim()}`))));
-    child.stdin.end(input);
-  });
+/**
+ * A zstd frame decompressed through `stages` (the backup codec's decoder: Node's own zstd where
+ * it has one, else the binary).
+ */
+async function unzstdInto(frame: Buffer, stages: [Writable] | [Transform, Writable]): Promise<void> {
+  const dec = decoder('zstd', { inProcess: true })!;
+  dec.input.on('error', () => undefined); // a child that died early: reported through `done`
+  dec.input.end(frame);
+  try {
+    await Promise.all([pipeline([dec.output, ...stages]), dec.done]);
+  } catch (error) {
+    dec.kill();
+    throw error;
+  }
 }
+
+/** The header of a file `bytes` long with this sha256, archived at `at`. */
+export const walHeader = (file: string, bytes: number, sha256: string, at: Date): WalHeader => ({ format: 'ops-wal/1', file, bytes, sha256, codec: 'zstd', archivedAt: at.toISOString() });
 
 /** The object's bytes: magic, header length, header, then the zstd frame(s). */
 export function walObject(header: WalHeader, compressed: Buffer[]): Buffer {
@@ -67,37 +71,23 @@ export const zstdInProcess = typeof own.createZstdCompress === 'function';
  */
 export async function encodeWalFile(file: string, filePath: string, at: Date): Promise<{ object: Buffer; header: WalHeader }> {
   const before = await fileIdentity(filePath);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const hashing = pipeline(
-    createReadStream(filePath, { highWaterMark: 1 << 20 }),
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        done();
-      },
-    }),
-  );
+  const hasher = new HashingStream();
+  const hashing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), hasher, discard());
   const compressed: Buffer[] = [];
   let compressing: Promise<unknown>;
   if (own.createZstdCompress) {
     compressing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), own.createZstdCompress({ params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } }), collect(compressed));
   } else {
-    const child = spawn(toolPath('zstd'), ['-1', '-c', '-q', '--', filePath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const exited = new Promise<void>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${err.trim()}`))));
-    });
-    compressing = Promise.all([pipeline(child.stdout, collect(compressed)), exited]);
+    const zstd = startTool('zstd', toolPath('zstd'), ['-1', '-c', '-q', '--', filePath]);
+    compressing = Promise.all([pipeline(zstd.child.stdout!, collect(compressed)), zstd.done]);
   }
   await Promise.all([hashing, compressing]);
   if ((await fileIdentity(filePath)) !== before) throw new Error(`${filePath} changed while it was being archived`);
-  const header: WalHeader = { format: 'ops-wal/1', file, bytes, sha256: hash.digest('hex'), codec: 'zstd', archivedAt: at.toISOString() };
+  const header = walHeader(file, hasher.bytes, hasher.digest(), at);
   return { object: walObject(header, compressed), header };
 }
+
+const discard = () => new Writable({ write: (_chunk, _enc, done) => done() });
 
 function collect(into: Buffer[]): Writable {
   return new Writable({
@@ -133,12 +123,13 @@ export function readWalHeader(file: string, object: Buffer): WalHeader {
 /** The file's bytes, proven: decompressed, then size and sha256 equal to the header's. */
 export async function decodeWalObject(file: string, object: Buffer): Promise<{ content: Buffer; header: WalHeader }> {
   const header = readWalHeader(file, object);
-  let content: Buffer;
+  const parts: Buffer[] = [];
   try {
-    content = await unzstd(frameOf(object));
+    await unzstdInto(frameOf(object), [collect(parts)]);
   } catch (error) {
     throw new WalCorruptError(file, `does not decompress: ${(error as Error).message}`);
   }
+  const content = Buffer.concat(parts);
   proven(file, header, content.length, sha256(content));
   return { content, header };
 }
@@ -157,36 +148,17 @@ function proven(file: string, header: WalHeader, bytes: number, actual: string):
  */
 export async function decodeWalObjectTo(file: string, object: Buffer, tmp: string, options: { sync?: boolean } = {}): Promise<WalHeader> {
   const header = readWalHeader(file, object);
-  const hash = createHash('sha256');
-  let bytes = 0;
+  const hasher = new HashingStream();
   const handle = await open(tmp, 'wx', 0o600);
   try {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        handle.write(chunk).then(() => done(), done);
-      },
-    });
     try {
-      if (own.createZstdDecompress) {
-        await pipeline(Readable.from([frameOf(object)]), own.createZstdDecompress(), sink);
-      } else {
-        const child = spawn(toolPath('zstd'), ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-        let err = '';
-        child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-        child.stdin.on('error', () => undefined);
-        const exited = new Promise<void>((resolve, reject) => {
-          child.on('error', reject);
-          child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${err.trim()}`))));
-        });
-        child.stdin.end(frameOf(object));
-        await Promise.all([pipeline(child.stdout, sink), exited]);
-      }
+      // Written through the handle, which stays open for the fsync (a write stream with
+      // autoClose off never reports that it is done).
+      await unzstdInto(frameOf(object), [hasher, new Writable({ write: (chunk: Buffer, _enc, done) => void handle.write(chunk).then(() => done(), done) })]);
     } catch (error) {
       throw new WalCorruptError(file, `does not decompress: ${(error as Error).message}`);
     }
-    proven(file, header, bytes, hash.digest('hex'));
+    proven(file, header, hasher.bytes, hasher.digest());
     if (options.sync) await handle.sync();
     await handle.close();
   } catch (error) {
