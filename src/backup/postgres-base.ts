@@ -11,7 +11,7 @@ import { decodeWalObject } from '../wal/object.js';
 import type { Repository } from '../repository/repository.js';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { waitArchived } from '../wal/archive.js';
+import { pollArchive, waitArchived } from '../wal/archive.js';
 import type { BackupDeps } from './postgres-backup.js';
 import { OpsError } from '../errors.js';
 import { scanTar } from './tar-scan.js';
@@ -78,9 +78,8 @@ async function historyRange(repo: Repository, name: string, label: string, walAt
   const at = parseWalName(walAt)!;
   const tl = walAt.slice(0, 8);
   const logs = [at.segment!.log, at.segment!.log + 1].map((l) => `${tl}${l.toString(16).toUpperCase().padStart(8, '0')}`);
-  const deadline = Date.now() + timeoutMs;
   const seen = new Set<string>();
-  for (let delay = 50; ; delay = Math.min(2000, delay * 1.5)) {
+  const found = await pollArchive(async () => {
     for (const prefix of logs) {
       const objects = (await repo.list(`${walPrefix(name)}${prefix}`)).map((o) => o.key).filter((k) => k.endsWith('.backup.zst') && !seen.has(k));
       for (const key of objects.sort().reverse()) {
@@ -93,9 +92,10 @@ async function historyRange(repo: Repository, name: string, label: string, walAt
         if (range?.label === label) return range;
       }
     }
-    if (Date.now() >= deadline) throw new BaseBackupError(`the backup history file of this base backup (label "${label}") did not reach the archive within ${timeoutMs / 1000} s: is archive_command set to opsctl wal push --name ${name}? Without the WAL the base backup cannot be restored`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
+    return undefined;
+  }, timeoutMs);
+  if (!found) throw new BaseBackupError(`the backup history file of this base backup (label "${label}") did not reach the archive within ${timeoutMs / 1000} s: is archive_command set to opsctl wal push --name ${name}? Without the WAL the base backup cannot be restored`);
+  return found;
 }
 
 /**
@@ -157,13 +157,14 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
       return { stream: stdout, producers: [running.done, scan.done], stop: () => running?.kill() };
     },
     async describe(written) {
+      const waitMs = deps.walWaitMs ?? 120_000;
       const points = label
-        ? await historyRange(deps.repo, target.name, label, info.walAt!, deps.walWaitMs ?? 120_000)
+        ? await historyRange(deps.repo, target.name, label, info.walAt!, waitMs)
         : walRange(watcher!.files.get('backup_label')?.toString('utf8') ?? '', watcher!.files.get('backup_manifest')?.toString('utf8') ?? '');
       const stopSegment = segmentOfLsn(points.timeline, points.stopLsn, info.segmentBytes);
       // The server switches to a new segment at the end of a base backup; wait for the archiver to hand it over.
-      const walArchived = await waitArchived(deps.repo, target.name, stopSegment, deps.walWaitMs ?? 120_000);
-      if (!walArchived) throw new BaseBackupError(`WAL segment ${stopSegment} (holding the base backup's stop LSN ${points.stopLsn}) did not reach the archive within ${(deps.walWaitMs ?? 120_000) / 1000} s: is archive_command set to opsctl wal push --name ${target.name}? Without it the base backup cannot be restored`);
+      const walArchived = await waitArchived(deps.repo, target.name, stopSegment, waitMs);
+      if (!walArchived) throw new BaseBackupError(`WAL segment ${stopSegment} (holding the base backup's stop LSN ${points.stopLsn}) did not reach the archive within ${waitMs / 1000} s: is archive_command set to opsctl wal push --name ${target.name}? Without it the base backup cannot be restored`);
       const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version };
       return {
         formatVersion: 1,

@@ -12,7 +12,7 @@ import { runTool, startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
-import { parseWalName, segmentIndex, segmentOfLsn } from '../wal/names.js';
+import { segmentIndexOfLsn } from '../wal/names.js';
 import { startPrefetch } from '../wal/prefetch.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
 
@@ -119,7 +119,7 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
           repo: deps.repo,
           name: options.prefetch.name,
           timeline: details.timeline,
-          first: segmentIndex(parseWalName(segmentOfLsn(details.timeline, details.startLsn, segmentBytes))!.segment!, segmentBytes),
+          first: segmentIndexOfLsn(details.startLsn, segmentBytes),
           segmentBytes,
           spool: options.prefetch.spool,
           // restore_command runs as the server's user: the spool and its segments are that user's.

@@ -8,7 +8,7 @@ import { readTar } from '../knowledge/extract.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream } from '../util/streams.js';
-import { parseWalName, segmentIndex, segmentName, segmentOfLsn, walKey } from '../wal/names.js';
+import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walKey } from '../wal/names.js';
 import { decodeWalObject } from '../wal/object.js';
 import { walRange, type BaseDetails } from '../backup/postgres-base.js';
 import { walStatus } from '../wal/status.js';
@@ -87,7 +87,7 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
   // Level 3: the WAL chain from the backup's start segment to the newest archived on its timeline.
   const l3 = { level: 3, name: LEVEL_NAMES[2] };
   const segBytes = details.segmentBytes;
-  const first = segmentIndex(parseWalName(segmentOfLsn(details.timeline, details.startLsn, segBytes))!.segment!, segBytes);
+  const first = segmentIndexOfLsn(details.startLsn, segBytes);
   const status = await walStatus(deps.repo, name, { now: now() });
   const tl = status.timelines.find((t) => t.timeline === details.timeline);
   const stopIndex = segmentIndex(parseWalName(details.stopSegment)!.segment!, segBytes);

@@ -119,16 +119,24 @@ export async function isArchived(repo: Repository, name: string, file: string): 
   return (await repo.list(key)).some((o) => o.key === key);
 }
 
-/** Waits (bounded) until the archive holds `file`; false if it never came. */
-export async function waitArchived(repo: Repository, name: string, file: string, timeoutMs: number): Promise<boolean> {
+/**
+ * Calls `check` until it gives a value (not undefined) or `timeoutMs` passed (then
+ * undefined). What is waited for usually comes within a second: it looks often at first,
+ * then backs off to once per 2 s (a LIST on S3 is billed).
+ */
+export async function pollArchive<T>(check: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
-  // The segment usually arrives within a second of the switch: look often at first, then
-  // back off to one listing per 2 s (a LIST on S3 is billed).
   for (let delay = 50; ; delay = Math.min(2000, delay * 1.5)) {
-    if (await isArchived(repo, name, file)) return true;
-    if (Date.now() >= deadline) return false;
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/** Waits (bounded) until the archive holds `file`; false if it never came. */
+export async function waitArchived(repo: Repository, name: string, file: string, timeoutMs: number): Promise<boolean> {
+  return (await pollArchive(async () => ((await isArchived(repo, name, file)) ? true : undefined), timeoutMs)) ?? false;
 }
 
 /**

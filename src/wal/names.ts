@@ -37,12 +37,14 @@ export function segmentName(timeline: number, index: number, segmentBytes: numbe
   return `${hex(timeline)}${hex(Math.floor(index / per))}${hex(index % per)}`;
 }
 
-/** The segment holding an LSN (`16/B374D848`). */
-export function segmentOfLsn(timeline: number, lsn: string, segmentBytes: number): string {
+/** The index of the segment holding an LSN (`16/B374D848`), counted from the start of WAL. */
+export function segmentIndexOfLsn(lsn: string, segmentBytes: number): number {
   const [hi, lo] = lsn.split('/').map((x) => Number.parseInt(x, 16)) as [number, number];
-  const bytes = BigInt(hi) * 0x1_0000_0000n + BigInt(lo);
-  return segmentName(timeline, Number(bytes / BigInt(segmentBytes)), segmentBytes);
+  return Number((BigInt(hi) * 0x1_0000_0000n + BigInt(lo)) / BigInt(segmentBytes));
 }
+
+/** The segment holding an LSN. */
+export const segmentOfLsn = (timeline: number, lsn: string, segmentBytes: number): string => segmentName(timeline, segmentIndexOfLsn(lsn, segmentBytes), segmentBytes);
 
 export const walPrefix = (name: string) => `wal/${name}/`;
 export const walKey = (name: string, file: string) => `${walPrefix(name)}${file}.zst`;

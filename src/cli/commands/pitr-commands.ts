@@ -8,7 +8,7 @@ import { selectOne, type JobContext } from '../../jobs/context.js';
 import { postgresUrl } from '../../jobs/endpoints.js';
 import { restorePostgresBase, type PitrTarget } from '../../restore/postgres-pitr.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { parseWalName, segmentIndex, segmentOfLsn } from '../../wal/names.js';
+import { parseWalName, segmentIndex, segmentIndexOfLsn } from '../../wal/names.js';
 import { walStatus } from '../../wal/status.js';
 import { EXIT, type CommandOutcome } from '../output.js';
 
@@ -61,7 +61,7 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
   const d = entry.manifest!.details as unknown as BaseDetails & { segmentBytes: number };
   const status = await walStatus(ctx.repo, db.name, { now: ctx.now() });
   const tl = status.timelines.find((t) => t.timeline === d.timeline);
-  const start = segmentIndex(parseWalName(segmentOfLsn(d.timeline, d.startLsn, d.segmentBytes))!.segment!, d.segmentBytes);
+  const start = segmentIndexOfLsn(d.startLsn, d.segmentBytes);
   const needed = tl?.missing.filter((m) => segmentIndex(parseWalName(m)!.segment!, d.segmentBytes) >= start) ?? [];
   if (!tl) throw new OpsError('PITR_NO_WAL', `the archive holds no WAL of timeline ${d.timeline} for ${db.name}: the base backup ${entry.id} cannot be made consistent`);
   if (needed.length > 0) throw new OpsError('PITR_WAL_GAP', `segment ${needed[0]} is missing from the archive (${needed.length} in all after the base backup's start): recovery would stop there; nothing was restored`);
