@@ -52,6 +52,20 @@ export interface WrittenPayload {
   finishedAt: Date;
 }
 
+/** What every manifest starts with: format, id, component and name, the payload as written, and when. */
+export function writtenManifest(written: WrittenPayload, component: Component, name: string, payload: { streamCodec: StreamCodec; compression: string; format: string }) {
+  return {
+    formatVersion: 1 as const,
+    id: written.id,
+    component,
+    name,
+    payload: { key: written.key, bytes: written.bytes, sha256: written.sha256, ...payload },
+    startedAt: written.startedAt.toISOString(),
+    finishedAt: written.finishedAt.toISOString(),
+    durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
+  };
+}
+
 /**
  * The one way any component writes a backup: reserve an id, stream the payload through
  * the codec and a hasher into the repository, and only when every producer exited 0

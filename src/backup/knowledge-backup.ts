@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { zstdVersion } from './codec.js';
-import { writeBackup } from './engine.js';
+import { writeBackup, writtenManifest } from './engine.js';
 import type { Manifest } from './manifest.js';
 import { packTree, type FileRecord } from '../knowledge/archive.js';
 import { walkDirectory, walkS3Prefix } from '../knowledge/walk.js';
@@ -44,14 +44,7 @@ export async function backupKnowledge(
     describe(written) {
       const files = records.filter((r) => r.type === 'file');
       return {
-        formatVersion: 1,
-        id: written.id,
-        component: 'knowledge',
-        name: target.name,
-        payload: { key: written.key, bytes: written.bytes, sha256: written.sha256, streamCodec: 'zstd', compression: 'zstd -3 -T2', format: 'tar' },
-        startedAt: written.startedAt.toISOString(),
-        finishedAt: written.finishedAt.toISOString(),
-        durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
+        ...writtenManifest(written, 'knowledge', target.name, { streamCodec: 'zstd', compression: 'zstd -3 -T2', format: 'tar' }),
         tools,
         source: { path: target.path },
         details: {

@@ -7,7 +7,7 @@ import { parsePgToolVersion, toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
 import { zstdVersion } from './codec.js';
-import { writeBackup } from './engine.js';
+import { writeBackup, writtenManifest } from './engine.js';
 import type { Manifest, StreamCodec } from './manifest.js';
 
 export type PostgresCodec = 'zstd' | 'gzip' | 'none';
@@ -105,21 +105,7 @@ export async function backupPostgres(
     },
     describe(written) {
       return {
-        formatVersion: 1,
-        id: written.id,
-        component: 'postgres',
-        name: target.name,
-        payload: {
-          key: written.key,
-          bytes: written.bytes,
-          sha256: written.sha256,
-          streamCodec: compression.streamCodec,
-          compression: compression.summary,
-          format: 'pg_dump-custom',
-        },
-        startedAt: written.startedAt.toISOString(),
-        finishedAt: written.finishedAt.toISOString(),
-        durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
+        ...writtenManifest(written, 'postgres', target.name, { streamCodec: compression.streamCodec, compression: compression.summary, format: 'pg_dump-custom' }),
         tools,
         source: { database: info.database, serverVersion: info.version, url: maskUrl(target.url) },
         tables,

@@ -1,5 +1,5 @@
 import type { Manifest } from './manifest.js';
-import { writeBackup } from './engine.js';
+import { writeBackup, writtenManifest } from './engine.js';
 import { zstdVersion } from './codec.js';
 import { connectPostgres, libpqEnvironment } from '../postgres/connect.js';
 import { serverInfo } from '../postgres/introspect.js';
@@ -167,14 +167,7 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
       if (!walArchived) throw new BaseBackupError(`WAL segment ${stopSegment} (holding the base backup's stop LSN ${points.stopLsn}) did not reach the archive within ${waitMs / 1000} s: is archive_command set to opsctl wal push --name ${target.name}? Without it the base backup cannot be restored`);
       const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version };
       return {
-        formatVersion: 1,
-        id: written.id,
-        component: 'postgres',
-        name: target.name,
-        payload: { key: written.key, bytes: written.bytes, sha256: written.sha256, streamCodec: 'zstd', compression: 'zstd -1 -T2', format: 'pg_basebackup-tar' },
-        startedAt: written.startedAt.toISOString(),
-        finishedAt: written.finishedAt.toISOString(),
-        durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
+        ...writtenManifest(written, 'postgres', target.name, { streamCodec: 'zstd', compression: 'zstd -1 -T2', format: 'pg_basebackup-tar' }),
         tools: { pg_basebackup: version.version, zstd },
         source: { database: info.database, serverVersion: info.version, url: maskUrl(target.url) },
         details: { ...details, segmentBytes: info.segmentBytes },

@@ -3,7 +3,7 @@ import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
 import { zstdVersion } from './codec.js';
-import { writeBackup } from './engine.js';
+import { writeBackup, writtenManifest } from './engine.js';
 import type { Manifest } from './manifest.js';
 import type { LogicalStats } from '../redis/logical-dump.js';
 import { syncRdb } from '../redis/rdb-sync.js';
@@ -85,21 +85,7 @@ export async function backupRedis(target: RedisBackupTarget, deps: RedisBackupDe
       const tools = { redis: stats.redisVersion, zstd: await zstd };
       const rdbVersion = target.mode === 'rdb' ? Number(rdbHeader.slice(5)) || 0 : stats.rdbVersion;
       return {
-        formatVersion: 1,
-        id: written.id,
-        component: 'redis',
-        name: target.name,
-        payload: {
-          key: written.key,
-          bytes: written.bytes,
-          sha256: written.sha256,
-          streamCodec: 'zstd',
-          compression: 'zstd -1 -T1',
-          format: target.mode === 'rdb' ? 'redis-rdb' : 'ops-redis-logical/1',
-        },
-        startedAt: written.startedAt.toISOString(),
-        finishedAt: written.finishedAt.toISOString(),
-        durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
+        ...writtenManifest(written, 'redis', target.name, { streamCodec: 'zstd', compression: 'zstd -1 -T1', format: target.mode === 'rdb' ? 'redis-rdb' : 'ops-redis-logical/1' }),
         tools,
         source: { url: maskUrl(target.url), redisVersion: stats.redisVersion },
         details:

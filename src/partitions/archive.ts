@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { writeBackup } from '../backup/engine.js';
+import { writeBackup, writtenManifest } from '../backup/engine.js';
 import type { Manifest } from '../backup/manifest.js';
 import { zstdVersion } from '../backup/codec.js';
 import type { Log } from '../log.js';
@@ -46,14 +46,7 @@ export async function archivePartition(
     },
     describe(written) {
       return {
-        formatVersion: 1,
-        id: written.id,
-        component: 'postgres',
-        name: archiveName(database, partition),
-        payload: { key: written.key, bytes: written.bytes, sha256: written.sha256, streamCodec: 'zstd', compression: 'zstd -3', format: 'postgres-copy-text' },
-        startedAt: written.startedAt.toISOString(),
-        finishedAt: written.finishedAt.toISOString(),
-        durationSeconds: (written.finishedAt.getTime() - written.startedAt.getTime()) / 1000,
+        ...writtenManifest(written, 'postgres', archiveName(database, partition), { streamCodec: 'zstd', compression: 'zstd -3', format: 'postgres-copy-text' }),
         tools,
         source: { database, schema, partition },
         details: { kind: 'partition-archive', rows: rowCount, restore: `zstd -dc <payload> | psql -c "COPY ${table} FROM STDIN"` },
