@@ -1,5 +1,3 @@
-import { Writable } from 'node:stream';
-
 /**
  * Picks a few small members out of a tar stream as it passes, without unpacking the rest.
  * A base backup streams ~1 GB of tar per GB of database; tar-stream's per-entry streams
@@ -9,8 +7,7 @@ import { Writable } from 'node:stream';
  * bytes by counting, and keeps only the wanted members' content (bounded by `maxBytes`).
  */
 export interface TarScan {
-  /** Write the tar here, or hand it over chunk by chunk with push() and end() (no stream hop). */
-  sink: Writable;
+  /** The tar, chunk by chunk as it passes (a listener on the stream, no stream hop of its own). */
   push(chunk: Buffer): void;
   end(): void;
   /** Wanted members' content, by name, once `done` resolved. */
@@ -113,17 +110,5 @@ export function scanTar(wanted: ReadonlySet<string>, maxBytes = 64 << 20): TarSc
     }
     finish();
   };
-  const sink = new Writable({
-    highWaterMark: 1 << 20,
-    write(chunk: Buffer, _enc, callback) {
-      push(chunk);
-      callback(failed);
-    },
-    final(callback) {
-      end();
-      callback(failed);
-    },
-  });
-  sink.on('error', () => undefined); // reported through `done`
-  return { sink, push, end, files, done };
+  return { push, end, files, done };
 }

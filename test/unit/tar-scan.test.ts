@@ -2,16 +2,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import { scanTar, tarSize, TarScanError } from '../../src/backup/tar-scan.js';
 import { tempDir } from '../helpers/cli.js';
 
 async function scan(tar: Buffer, wanted: string[], chunk = 7919): Promise<Map<string, Buffer>> {
   const s = scanTar(new Set(wanted));
-  const parts = Array.from({ length: Math.ceil(tar.length / chunk) }, (_, i) => tar.subarray(i * chunk, (i + 1) * chunk));
-  await pipeline(Readable.from(parts), s.sink);
+  for (let i = 0; i < tar.length; i += chunk) s.push(tar.subarray(i, i + chunk));
+  s.end();
   await s.done;
   return s.files;
 }
