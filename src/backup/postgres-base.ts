@@ -30,6 +30,8 @@ export interface BaseDetails {
   stopSegment: string;
   walArchived: boolean;
   serverVersion: string;
+  /** wal_segment_size of the server (16 MiB unless initdb chose otherwise). */
+  segmentBytes: number;
 }
 
 export class BaseBackupError extends OpsError {
@@ -165,12 +167,12 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
       // The server switches to a new segment at the end of a base backup; wait for the archiver to hand it over.
       const walArchived = await waitArchived(deps.repo, target.name, stopSegment, waitMs);
       if (!walArchived) throw new BaseBackupError(`WAL segment ${stopSegment} (holding the base backup's stop LSN ${points.stopLsn}) did not reach the archive within ${waitMs / 1000} s: is archive_command set to opsctl wal push --name ${target.name}? Without it the base backup cannot be restored`);
-      const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version };
+      const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version, segmentBytes: info.segmentBytes };
       return {
         ...writtenManifest(written, 'postgres', target.name, { streamCodec: 'zstd', compression: 'zstd -1 -T2', format: 'pg_basebackup-tar' }),
         tools: { pg_basebackup: version.version, zstd },
         source: { database: info.database, serverVersion: info.version, url: maskUrl(target.url) },
-        details: { ...details, segmentBytes: info.segmentBytes },
+        details: { ...details },
       };
     },
   });

@@ -34,7 +34,7 @@ function scratchOwner(): { uid: number; gid: number } | undefined {
  */
 export async function drillPitr(entry: BackupEntry, liveUrl: string, name: string, deps: { repo: Repository; log: Log; restoreCommand: string; now?: () => Date; env?: NodeJS.ProcessEnv; scratchRoot?: string }): Promise<Drill> {
   const now = deps.now ?? (() => new Date());
-  const details = entry.manifest!.details as unknown as BaseDetails & { segmentBytes: number };
+  const details = entry.manifest!.details as unknown as BaseDetails;
   const point = `ops-drill-${now().toISOString().replace(/[:.]/g, '')}`;
   const owner = scratchOwner();
   const parent = await mkdtemp(path.join(deps.scratchRoot ?? os.tmpdir(), 'ops-drill-pitr-'));

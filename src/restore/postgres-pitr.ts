@@ -112,7 +112,7 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
   const lines = recoverySettings(options);
 
   // Fetching starts now, beside the extraction: the first segments are waiting when recovery begins.
-  const segmentBytes = (details as BaseDetails & { segmentBytes?: number }).segmentBytes ?? 16 << 20;
+  const segmentBytes = details.segmentBytes;
   const prefetch =
     options.start && options.prefetch
       ? startPrefetch({

@@ -28,7 +28,7 @@ interface ManifestFile {
  */
 export async function verifyPostgresBase(entry: BackupEntry, name: string, deps: { repo: Repository; log: Log; now?: () => Date }): Promise<Verification> {
   const manifest = entry.manifest!;
-  const details = manifest.details as unknown as BaseDetails & { segmentBytes: number };
+  const details = manifest.details as unknown as BaseDetails;
   const now = deps.now ?? (() => new Date());
   const started = now();
   const hasher = new HashingStream();

@@ -18,7 +18,7 @@ export async function pruneWal(repo: Repository, name: string, keptBases: Backup
   const objects = (await repo.list(prefix)).filter((o) => o.key.endsWith('.zst'));
   const result: PruneResult = { component: 'postgres', name: `${name} (wal)`, dryRun: options.dryRun, decisions: [], deleted: 0, freedBytes: 0 };
   const bases = keptBases.flatMap((b) => {
-    const d = b.manifest?.details as unknown as (BaseDetails & { segmentBytes: number }) | undefined;
+    const d = b.manifest?.details as unknown as BaseDetails | undefined;
     if (d?.kind !== 'base') return [];
     const start = parseWalName(segmentOfLsn(d.timeline, d.startLsn, d.segmentBytes))!;
     return [{ id: b.id, timeline: d.timeline, index: segmentIndex(start.segment!, d.segmentBytes), segmentBytes: d.segmentBytes }];

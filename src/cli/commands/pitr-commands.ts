@@ -58,7 +58,7 @@ export function restoreCommandFor(configPath: string, name: string, env: NodeJS.
 export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRequest): Promise<CommandOutcome> {
   const db = selectOne('postgres', ctx.config.postgres, request.name);
   const entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), request.backupId);
-  const d = entry.manifest!.details as unknown as BaseDetails & { segmentBytes: number };
+  const d = entry.manifest!.details as unknown as BaseDetails;
   const status = await walStatus(ctx.repo, db.name, { now: ctx.now() });
   const tl = status.timelines.find((t) => t.timeline === d.timeline);
   const start = segmentIndexOfLsn(d.startLsn, d.segmentBytes);
