@@ -1,4 +1,7 @@
 import { runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildOpsApp } from '../../cdk/app.js';
 import type { AwsCall } from './aws-calls.js';
 
 /**
@@ -217,6 +220,15 @@ export class ResolvedTemplate {
 }
 
 /** The task role of the task definition whose container runs `command` (`--json backup postgres --name x`). */
+/** A stage synthesized (no cdk-nag) and resolved for the evaluator, with the backup bucket's and key's logical ids. */
+export async function synthesizedStage(stagePath: string, outdir: string): Promise<{ template: TemplateJson; t: ResolvedTemplate; bucketId: string; keyId: string }> {
+  const { app, stack } = buildOpsApp(stagePath, { outdir, nag: false });
+  app.synth();
+  const template = JSON.parse(await readFile(path.join(outdir, `${stack.stackName}.template.json`), 'utf8')) as TemplateJson;
+  const t = new ResolvedTemplate(template, '123456789012', 'eu-central-1');
+  return { template, t, bucketId: t.ids('AWS::S3::Bucket').find((id) => id.startsWith('BackupBucket'))!, keyId: t.ids('AWS::KMS::Key').find((id) => id.startsWith('BackupKey'))! };
+}
+
 export function taskRoleOf(template: TemplateJson, command: string): string | undefined {
   const def = Object.values(template.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition' && (r.Properties!.ContainerDefinitions[0].Command as string[]).join(' ') === command);
   return def ? (def.Properties!.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0] : undefined;

@@ -4,7 +4,7 @@ import { chmod, chown, copyFile, mkdir, readFile, readdir, rm, writeFile } from 
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { buildOpsApp, EXAMPLE_STAGE } from '../../cdk/app.js';
+import { EXAMPLE_STAGE } from '../../cdk/app.js';
 import { backupPostgresBase } from '../../src/backup/postgres-base.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createJobContext } from '../../src/jobs/context.js';
@@ -15,7 +15,7 @@ import { walFetch, walPush } from '../../src/wal/archive.js';
 import { WalNotArchivedError } from '../../src/wal/errors.js';
 import { recordCalls, type AwsCall } from '../helpers/aws-calls.js';
 import { OPSCTL, ROOT, tempDir } from '../helpers/cli.js';
-import { ResolvedTemplate, evaluate, requirementsOf, taskRoleOf, type TemplateJson } from '../helpers/iam.js';
+import { ResolvedTemplate, evaluate, requirementsOf, synthesizedStage, taskRoleOf, type TemplateJson } from '../helpers/iam.js';
 import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
 import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
@@ -46,12 +46,7 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     stage.opsConfig = 'pitr.ops.json';
     await writeFile(path.join(work, 'pitr.ops.json'), JSON.stringify(ops));
     await writeFile(path.join(work, 'pitr.json'), JSON.stringify(stage));
-    const { app, stack } = buildOpsApp(path.join(work, 'pitr.json'), { outdir: path.join(work, 'cdk.out'), nag: false });
-    app.synth();
-    template = JSON.parse(await readFile(path.join(work, 'cdk.out', `${stack.stackName}.template.json`), 'utf8')) as TemplateJson;
-    t = new ResolvedTemplate(template, '123456789012', 'eu-central-1');
-    bucketId = t.ids('AWS::S3::Bucket').find((id) => id.startsWith('BackupBucket'))!;
-    keyId = t.ids('AWS::KMS::Key').find((id) => id.startsWith('BackupKey'))!;
+    ({ template, t, bucketId, keyId } = await synthesizedStage(path.join(work, 'pitr.json'), path.join(work, 'cdk.out')));
     s3 = await startLocalS3(t.ref(bucketId));
 
     // A real cluster whose archive_command pushes into s3rver (a separate process: its calls are the host's, recorded below in-process).

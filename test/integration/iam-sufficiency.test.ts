@@ -28,7 +28,7 @@ import { checkFreshness } from '../../src/status/freshness.js';
 import { silentLog } from '../../src/log.js';
 import { S3Repository, createS3Client } from '../../src/repository/s3-repository.js';
 import { recordCalls, type AwsCall } from '../helpers/aws-calls.js';
-import { ResolvedTemplate, evaluate, requirementsOf, taskRoleOf, type Requirement, type TemplateJson } from '../helpers/iam.js';
+import { ResolvedTemplate, evaluate, requirementsOf, synthesizedStage, taskRoleOf, type Requirement, type TemplateJson } from '../helpers/iam.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { createSeedDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -64,12 +64,7 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
 
   before(async () => {
     work = await tempDir('ops-iam-');
-    const { app, stack } = buildOpsApp(path.join(ROOT, EXAMPLE_STAGE), { outdir: path.join(work, 'cdk.out'), nag: false });
-    app.synth();
-    template = JSON.parse(await readFile(path.join(work, 'cdk.out', `${stack.stackName}.template.json`), 'utf8')) as TemplateJson;
-    t = new ResolvedTemplate(template, '123456789012', 'eu-central-1');
-    bucketId = t.ids('AWS::S3::Bucket').find((id) => id.startsWith('BackupBucket'))!;
-    keyId = t.ids('AWS::KMS::Key').find((id) => id.startsWith('BackupKey'))!;
+    ({ template, t, bucketId, keyId } = await synthesizedStage(path.join(ROOT, EXAMPLE_STAGE), path.join(work, 'cdk.out')));
     s3 = await startLocalS3(t.ref(bucketId));
     db = await createSeedDatabase(300, 'ops_test_iam');
     redis = await startRedis();
