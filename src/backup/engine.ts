@@ -113,6 +113,14 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   try {
     manifest = await options.describe(written);
     if (options.config) manifest = { ...manifest, config: options.config };
+  } catch (error) {
+    // The backup could not be completed (e.g. its WAL never reached the archive): its
+    // payload goes, and its reservation too while it is still ours (never another run's).
+    const ours = (await repo.getBytes(reservation).catch(() => undefined))?.toString('utf8').includes(token) ?? false;
+    await repo.delete(ours ? [key, reservation] : [key]).catch(() => undefined);
+    throw new BackupFailedError(component, name, error);
+  }
+  try {
     await assertStillOurs(repo, component, name, id, token, written);
   } catch (error) {
     // Another run's reservation is its own: only our payload goes.

@@ -3,6 +3,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { listBackups } from '../../src/backup/catalog.js';
+import { BackupFailedError } from '../../src/backup/errors.js';
+import { backupPostgresBase, baseCatalogName } from '../../src/backup/postgres-base.js';
+import { silentLog } from '../../src/log.js';
+import { FileRepository } from '../../src/repository/file-repository.js';
 import { OPSCTL, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
@@ -233,5 +238,25 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     const st = JSON.parse((await runCli(['--config', cfg, '--json', 'status'])).stdout) as { pitr: { state: string; missingSegments: number }[] };
     assert.equal(st.pitr[0]!.state, 'gap');
     assert.equal(st.pitr[0]!.missingSegments, 1);
+  });
+});
+
+describe('a base backup whose WAL never reaches the archive (a real cluster that does not archive)', () => {
+  it('fails naming archive_command, and leaves no base backup and no payload', async () => {
+    const work = await tempDir('ops-pitr-noarch-');
+    const server = await startPostgresServer({ settings: { wal_level: 'replica' } }); // archive_mode off
+    try {
+      const repo = new FileRepository(path.join(work, 'repo'));
+      await assert.rejects(
+        backupPostgresBase({ name: 'main', url: server.url }, { repo, log: silentLog, walWaitMs: 1500 }),
+        (e: Error) => e instanceof BackupFailedError && /did not reach the archive within 1\.5 s: is archive_command set to opsctl wal push --name main\?/.test(String((e.cause as Error | undefined)?.message ?? e.message)),
+      );
+      assert.deepEqual((await listBackups(repo, 'postgres', baseCatalogName('main'))).filter((b) => b.manifest), []);
+      const left = await readdir(path.join(work, 'repo', 'postgres', 'main', 'base')).catch(() => [] as string[]);
+      for (const id of left) assert.deepEqual(await readdir(path.join(work, 'repo', 'postgres', 'main', 'base', id)), [], `${id}: nothing left`);
+    } finally {
+      await server.remove();
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });

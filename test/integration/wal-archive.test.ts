@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -356,6 +356,46 @@ describe('bin/opsctl as the postgres user (not root), as PostgreSQL runs it', ()
       assert.equal(asRoot.code, 1, 'root does not take a record from a spool it does not own');
       const still = await asPostgres(['wal', 'push', path.join(dir, names[2]!), '--name', 'main', '--spool', spool], '/bin/false');
       assert.equal(still.stdout, `${names[2]}: spooled\n`);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a WAL file that changes while it is pushed (PostgreSQL never does this; a broken copy or another writer might)', () => {
+  it('in a backlog it is skipped, not spooled; pushed itself it is refused (exit 2, naming it) and nothing is archived under its name', async () => {
+    const work = await tempDir('ops-wal-changing-');
+    try {
+      const cfg = await writeConfig(work, { repository: { url: `file://${work}/repo` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1/postgres' }] });
+      const dir = path.join(work, 'pg_wal');
+      await mkdir(path.join(dir, 'archive_status'), { recursive: true });
+      const [still, changing] = ['000000040000000000000010', '000000040000000000000011'];
+      await writeFile(path.join(dir, still), Buffer.alloc(16 << 20, 2));
+      await writeFile(path.join(dir, changing), Buffer.alloc(64 << 20, 3));
+      for (const f of [still, changing]) await writeFile(path.join(dir, 'archive_status', `${f}.ready`), '');
+      const spool = path.join(work, 'spool');
+      // Another writer touches the file all the while the pushes run.
+      let touching = true;
+      const toucher = (async () => {
+        for (let i = 1; touching; i += 1) {
+          await utimes(path.join(dir, changing), i, i);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      try {
+        const first = await runCli(['--config', cfg, '--json', 'wal', 'push', path.join(dir, still), '--name', 'main', '--spool', spool]);
+        assert.equal(first.code, 0, first.stderr);
+        assert.deepEqual((JSON.parse(first.stdout) as { ahead: string[] }).ahead, []);
+        assert.match(first.stderr, new RegExp(`wal push ahead of ${changing} skipped: .*changed while it was being archived`));
+        const own = await runCli(['--config', cfg, 'wal', 'push', path.join(dir, changing), '--name', 'main', '--spool', spool]);
+        assert.equal(own.code, 2, own.stdout + own.stderr);
+        assert.match(own.stdout + own.stderr, new RegExp(`${changing} changed while it was being archived`));
+      } finally {
+        touching = false;
+        await toucher;
+      }
+      const f = await runCli(['--config', cfg, 'wal', 'fetch', changing, path.join(work, 'out'), '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'fs')]);
+      assert.equal(f.code, 1, 'not in the archive');
     } finally {
       await rm(work, { recursive: true, force: true });
     }
