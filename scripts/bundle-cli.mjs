@@ -3,13 +3,13 @@
 // job: unbundled, Node resolves and compiles about 150 modules before the first command
 // (zod's 64 locale modules among them, which bundling drops as unused), about 40 ms of
 // every run. Type checking and the per-file dist/ stay with tsc.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // Chunk names change with their content: start empty so no stale chunk stays behind.
 rmSync('dist/opsctl', { recursive: true, force: true });
 
-await build({
+const result = await build({
   // wal-spool: the fast path for spooled WAL pushes and fetched-ahead segments, loaded before main (see bin/opsctl.js).
   entryPoints: { main: 'src/cli/main.ts', 'wal-spool': 'src/wal/spool.ts' },
   outdir: 'dist/opsctl',
@@ -27,4 +27,24 @@ await build({
   banner: { js: "import { createRequire as __opsRequire } from 'node:module'; const require = __opsRequire(import.meta.url);" },
   // pg tries the optional native binding inside a try/catch; it is not installed.
   external: ['pg-native'],
+  // A package's ES module build first. A CommonJS module reached by import() becomes a
+  // chunk whose only export is `default`, so `const { SSMClient } = await import(...)`
+  // found nothing in the bundle while it worked from source (every AWS-facing command
+  // failed with "is not a constructor"). The AWS SDK and smithy ship dist-es for this.
+  mainFields: ['module', 'main'],
+  metafile: true,
 });
+
+// Close the class, not the instance: a dynamically imported chunk that is a bare CommonJS
+// module (`export default require_x()`) has no named exports, whatever the source expects.
+const bare = [];
+for (const [file, output] of Object.entries(result.metafile.outputs)) {
+  if (!file.endsWith('.js')) continue;
+  if (output.exports.length === 1 && output.exports[0] === 'default' && /export default require_\w+\(\);/.test(readFileSync(file, 'utf8'))) {
+    bare.push(`${file} (${Object.keys(output.inputs).find((input) => input.includes('node_modules/')) ?? 'unknown input'})`);
+  }
+}
+if (bare.length > 0) {
+  console.error(`bundle-cli: chunks with only a CommonJS default export (named imports of them fail at run time):\n  ${bare.join('\n  ')}`);
+  process.exit(1);
+}

@@ -10,6 +10,16 @@ import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
 import { scrub, secretsOf } from '../util/mask.js';
 import { SECRET_ENV } from '../config/secret-env.js';
+import { readFileSync } from 'node:fs';
+
+/** package.json sits two levels above both src/cli/ and the bundle's dist/opsctl/ (the image copies it too). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
 
 // Each command's code loads when it runs: importing every engine (ioredis, tar, the AWS
 // SDK) up front doubled the start-up time of every command.
@@ -41,6 +51,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCo
   const program = new Command('opsctl')
     .description('Operate the PostgreSQL + Redis backbone: backups, verification, restore, partitions, status.')
     .option('--config <file>', 'configuration file (default: $OPS_CONFIG, ./ops.config.json)')
+    .version(packageVersion(), '--version', 'print the version of opsctl')
     .option('--json', 'print one JSON document on stdout')
     .option('-v, --verbose', 'log progress details on stderr')
     .exitOverride()
