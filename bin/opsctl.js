@@ -9,7 +9,7 @@ if (argv.includes('wal')) {
   const { spoolFastPath } = await import('../dist/opsctl/wal-spool.js');
   if (await spoolFastPath(argv)) process.exit(0);
 }
-const { main } = await import('../dist/opsctl/main.js');
+const { main, processExit } = await import('../dist/opsctl/main.js');
 
 const controller = new AbortController();
 // ECS gives a task its stopTimeout (120 s in our task definitions) between SIGTERM and
@@ -20,11 +20,11 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => {
     signals += 1;
     // First signal: stop cleanly (abort uploads, remove partial data). Second: give up now.
-    if (signals > 1) process.exit(2);
+    if (signals > 1) process.exit(processExit(argv, 2));
     process.stderr.write(`\nopsctl: ${signal} received, stopping and cleaning up\n`);
     setTimeout(() => {
       process.stderr.write(`opsctl: cleanup did not finish within ${STOP_GRACE_MS} ms, exiting\n`);
-      process.exit(2);
+      process.exit(processExit(argv, 2));
     }, STOP_GRACE_MS).unref();
     controller.abort(signal);
   });

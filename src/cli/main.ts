@@ -6,7 +6,8 @@ import { loadConfig, resolveConfigPath, type OpsConfig } from '../config/load.js
 import { OpsError, errorMessage } from '../errors.js';
 import { createJobContext, type JobContext } from '../jobs/context.js';
 import { createMetrics } from '../metrics/create.js';
-import { EXIT, type CommandOutcome, type ExitCode } from './output.js';
+import { EXIT, processExit, type CommandOutcome, type ExitCode } from './output.js';
+export { processExit } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
 import { scrub, secretsOf } from '../util/mask.js';
 import { SECRET_ENV } from '../config/secret-env.js';
@@ -46,7 +47,12 @@ const positiveInt = (value: string): number => {
  * Run opsctl with `argv` (without node and script). Returns the exit code; prints the
  * result (a table, or one JSON document with --json) on stdout and everything else on stderr.
  */
-export async function main(argv: string[], signal?: AbortSignal): Promise<ExitCode> {
+/** Runs one command; the exit status follows the caller's contract where it has one (`wal fetch`: see processExit). */
+export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
+  return processExit(argv, await runCommand(argv, signal));
+}
+
+async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCode> {
   let outcome: CommandOutcome | undefined;
   const program = new Command('opsctl')
     .description('Operate the PostgreSQL + Redis backbone: backups, verification, restore, partitions, status.')

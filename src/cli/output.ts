@@ -1,6 +1,22 @@
 export const EXIT = { ok: 0, degraded: 1, failed: 2, usage: 64 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/**
+ * restore_command's contract: PostgreSQL reads an exit status of 1-125 as "not in the
+ * archive", ends recovery there and promotes; above 125 it aborts recovery. So `wal fetch`
+ * exits 1 only for a name the archive does not hold, and this for every other failure (a
+ * damaged object, an unreachable repository, bad usage, an interruption): a recovery that
+ * cannot be fed stops instead of coming back early with exit 0.
+ */
+export const RECOVERY_FATAL = 255;
+
+/** The process exit status of a run of `argv` that ended with `code`. */
+export function processExit(argv: readonly string[], code: number): number {
+  const at = argv.indexOf('wal');
+  const isFetch = at >= 0 && argv[at + 1] === 'fetch';
+  return isFetch && code !== EXIT.ok && code !== EXIT.degraded ? RECOVERY_FATAL : code;
+}
+
 /** What every command returns: the JSON document for `--json`, the text for people, the exit code. */
 export interface CommandOutcome {
   exitCode: ExitCode;

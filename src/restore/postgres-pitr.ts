@@ -12,7 +12,7 @@ import { runTool, startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
-import { segmentIndexOfLsn } from '../wal/names.js';
+import { parseWalName, segmentIndex, segmentIndexOfLsn } from '../wal/names.js';
 import { startPrefetch } from '../wal/prefetch.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
 
@@ -21,6 +21,18 @@ export interface PitrTarget {
   time?: string | undefined;
   name?: string | undefined;
   lsn?: string | undefined;
+}
+
+/** What the promoted server says of its own recovery. */
+export interface RecoveryStop {
+  /** The log's "recovery stopping …" line, else "redo done at …". */
+  line: string;
+  /** The last WAL record replayed ("redo done at"). */
+  redoDoneLsn: string | null;
+  /** pg_last_xact_replay_timestamp(): the commit time of the last transaction replayed. */
+  lastReplayed: string | null;
+  /** The timeline the server was promoted onto ("selected new timeline ID"). */
+  promotedTimeline: number | null;
 }
 
 export interface PitrOptions {
@@ -36,6 +48,8 @@ export interface PitrOptions {
   timeline?: number;
   /** With `start`: fetch segments into restore_command's spool meanwhile (wal/prefetch.ts); the spool is removed at the end. */
   prefetch?: { spool: string; name: string };
+  /** A restore "to the end" must replay into this segment (the newest archived on the path), or it stopped early. */
+  endSegment?: string | undefined;
 }
 
 export interface PitrResult {
@@ -47,6 +61,8 @@ export interface PitrResult {
   started: boolean;
   /** What recovery said where it stopped (from the server log), when started. */
   recovery?: string;
+  /** Where the started server actually stopped, checked against the target before success is reported. */
+  stopped?: RecoveryStop;
   /** Segments this process fetched into restore_command's spool while recovery ran. */
   prefetched: number;
   seconds: number;
@@ -169,11 +185,48 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
 
   const result: PitrResult = { backupId: entry.id, pgdata, startLsn: details.startLsn, stopLsn: details.stopLsn, target: options.target, started: false, prefetched: 0, seconds: 0 };
   if (options.start) {
-    result.recovery = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, { uid: owner.uid, gid: owner.gid }, env);
+    const stopped = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, { uid: owner.uid, gid: owner.gid }, env, options.target);
+    result.recovery = stopped.line;
+    result.stopped = stopped;
     result.started = true;
+    const wrong = wrongStop(options, stopped, details.segmentBytes);
+    if (wrong) {
+      // Promoted at another moment than asked: not left running to be taken for the restore.
+      await stopCluster(pgdata, { uid: owner.uid, gid: owner.gid }, env);
+      throw new RestoreError('PITR_WRONG_STOP', `${wrong}; the restored cluster was stopped and left in ${pgdata} for inspection (log: ${path.join(pgdata, 'ops-restore.log')})`, { context: { stopped } });
+    }
   }
   result.seconds = (Date.now() - started) / 1000;
   return result;
+}
+
+/**
+ * Whether recovery stopped where it was asked to, from what the server itself says; a
+ * sentence naming both points when it did not.
+ */
+export function wrongStop(options: Pick<PitrOptions, 'target' | 'endSegment'>, stopped: RecoveryStop & { afterTarget?: boolean | null }, segmentBytes: number): string | undefined {
+  const t = options.target;
+  if (t.name !== undefined) {
+    return stopped.line.includes(`restore point "${t.name}"`) ? undefined : `recovery was asked to stop at restore point "${t.name}" but stopped elsewhere (${stopped.line})`;
+  }
+  if (t.time !== undefined) {
+    if (!/^recovery stopping/.test(stopped.line)) return `recovery was asked to stop at ${t.time} but ${stopped.line}`;
+    if (stopped.afterTarget) return `recovery was asked to stop at ${t.time} but replayed a transaction committed at ${stopped.lastReplayed}, after it`;
+    return undefined;
+  }
+  if (t.lsn !== undefined) return /^recovery stopping/.test(stopped.line) ? undefined : `recovery was asked to stop at LSN ${t.lsn} but ${stopped.line}`;
+  if (options.endSegment) {
+    const end = parseWalName(options.endSegment)!;
+    const need = segmentIndex(end.segment!, segmentBytes);
+    const done = stopped.redoDoneLsn ? segmentIndexOfLsn(stopped.redoDoneLsn, segmentBytes) : -1;
+    if (done < need) return `recovery ended at ${stopped.redoDoneLsn ?? 'an unknown point'}, before the newest archived segment ${options.endSegment}: the archive did not deliver everything (a segment that could not be read ends recovery early)`;
+  }
+  return undefined;
+}
+
+async function stopCluster(pgdata: string, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv): Promise<void> {
+  const cmd = asOwner(owner, [pgServerTool('pg_ctl', env), '-D', pgdata, '-m', 'fast', '-w', 'stop']);
+  await runTool('pg_ctl', cmd[0]!, cmd.slice(1), env).catch(() => undefined);
 }
 
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
@@ -196,7 +249,7 @@ export function asOwner(owner: { uid: number; gid: number }, args: string[]): st
  * target) — reading its log, so a recovery that cannot go on ends the wait at once with
  * PostgreSQL's own words (a segment the archive lacks, a target never reached).
  */
-async function startAndWait(pgdata: string, port: number, timeoutMs: number, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv): Promise<string> {
+async function startAndWait(pgdata: string, port: number, timeoutMs: number, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv, target: PitrTarget): Promise<RecoveryStop & { afterTarget: boolean | null }> {
   const log = path.join(pgdata, 'ops-restore.log');
   const pgCtl = pgServerTool('pg_ctl', env);
   const cmd = asOwner(owner, [pgCtl, '-D', pgdata, '-l', log, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${pgdata}`, 'start']);
@@ -230,8 +283,20 @@ async function startAndWait(pgdata: string, port: number, timeoutMs: number, own
       try {
         const { rows } = await c.query<{ r: boolean }>('select pg_is_in_recovery() as r');
         if (rows[0] && !rows[0].r) {
-          const stop = /LOG:\s+(recovery stopping .*)/.exec(text)?.[1] ?? /LOG:\s+(redo done at .*)/.exec(text)?.[1] ?? 'recovery complete';
-          return stop.trim();
+          // The log is read again: the lines of the promotion may have come after the read above.
+          const done = await readFile(log, 'utf8').catch(() => text);
+          const line = (/LOG:\s+(recovery stopping .*)/.exec(done)?.[1] ?? /LOG:\s+(redo done at .*)/.exec(done)?.[1] ?? 'recovery complete').trim();
+          const { rows: at } = await c.query<{ last: string | null; after: boolean | null }>(
+            `select pg_last_xact_replay_timestamp()::text as last, ${target.time !== undefined ? 'pg_last_xact_replay_timestamp() > $1::timestamptz' : 'null::boolean'} as after`,
+            target.time !== undefined ? [target.time] : [],
+          );
+          return {
+            line,
+            redoDoneLsn: /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(done)?.[1] ?? null,
+            lastReplayed: at[0]?.last ?? null,
+            afterTarget: at[0]?.after ?? null,
+            promotedTimeline: Number(/selected new timeline ID: (\d+)/.exec(done)?.[1] ?? Number.NaN) || null,
+          };
         }
       } finally {
         await c.end().catch(() => undefined);

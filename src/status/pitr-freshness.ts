@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { JobContext } from '../jobs/context.js';
 import { postgresUrl } from '../jobs/endpoints.js';
 import { withPostgres } from '../postgres/connect.js';
-import { walStatus } from '../wal/status.js';
+import { keptBaseStarts, walStatus } from '../wal/status.js';
 
 /** Point-in-time recovery of one database: what the alarms and `opsctl status` need. */
 export interface PitrFreshness {
@@ -26,7 +26,7 @@ export async function checkPitr(ctx: JobContext): Promise<PitrFreshness[]> {
   for (const db of ctx.config.postgres.filter((d) => d.pitr.enabled)) {
     const row: PitrFreshness = { database: db.name, state: 'ok', newestSegment: null, missingSegments: 0, baseBackup: null, window: null, archiveFailures: null, detail: '' };
     try {
-      const wal = await walStatus(ctx.repo, db.name, { now, thresholdSeconds: ctx.config.alerts.walArchiveStaleMinutes * 60 });
+      const wal = await walStatus(ctx.repo, db.name, { now, thresholdSeconds: ctx.config.alerts.walArchiveStaleMinutes * 60, bases: await keptBaseStarts(ctx.repo, db.name) });
       row.newestSegment = wal.newest ? { file: wal.newest.file, ageSeconds: wal.newest.ageSeconds } : null;
       row.missingSegments = wal.timelines.reduce((n, t) => n + t.missingCount, 0);
       const bases = (await listBackups(ctx.repo, 'postgres', baseCatalogName(db.name))).filter((e) => e.manifest && !e.broken && e.verification?.ok !== false);

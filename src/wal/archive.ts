@@ -3,8 +3,8 @@ import path from 'node:path';
 import { defaultSpool, dropBefore, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
-import { WalConflictError, WalCorruptError, WalNameError, WalNotArchivedError } from './errors.js';
-import { parseWalName, segmentName, segmentsPerLog, walKey } from './names.js';
+import { WalConflictError, WalCorruptError, WalError, WalNameError, WalNotArchivedError } from './errors.js';
+import { parseWalName, segmentName, segmentsPerLog, walKey, walPrefix } from './names.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { encodeMany, type Encoded } from './batch.js';
 import { decodeWalObjectTo, readWalHeader } from './object.js';
@@ -185,7 +185,14 @@ async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count:
 
 async function fetchOne(file: string, dest: string, db: string, deps: WalDeps): Promise<{ file: string; bytes: number }> {
   const object = await deps.repo.getBytes(walKey(db, file));
-  if (!object) throw new WalNotArchivedError(file);
+  if (!object) {
+    // "Not archived" ends recovery and promotes the server there: said only when the archive
+    // of this database is there to hold it. An empty one is a wrong repository, name or mount.
+    if ((await deps.repo.list(walPrefix(db))).length === 0) {
+      throw new WalError('WAL_ARCHIVE_EMPTY', `the archive ${deps.repo.url}${walPrefix(db)} holds nothing: a wrong repository, --name or an unmounted volume; recovery must not end here as if ${file} were simply not archived`);
+    }
+    throw new WalNotArchivedError(file);
+  }
   const tmp = `${dest}.ops-fetch-${process.pid}`;
   const header = await decodeWalObjectTo(file, object, tmp, { sync: true });
   try {

@@ -1,5 +1,5 @@
 import type { Repository } from '../repository/repository.js';
-import { parseWalName, segmentIndex, segmentName, walPrefix, type WalName } from './names.js';
+import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walPrefix, type WalName } from './names.js';
 import { readWalHeader } from './object.js';
 
 export interface TimelineRange {
@@ -30,7 +30,7 @@ export interface WalStatus {
  * archived range per timeline, the segments missing inside it, timelines without their
  * history file, and how old the newest segment is (a push that stopped).
  */
-export async function walStatus(repo: Repository, name: string, options: { now?: Date; thresholdSeconds?: number } = {}): Promise<WalStatus> {
+export async function walStatus(repo: Repository, name: string, options: { now?: Date; thresholdSeconds?: number; bases?: { id: string; timeline: number; startLsn: string }[] } = {}): Promise<WalStatus> {
   const now = options.now ?? new Date();
   const thresholdSeconds = options.thresholdSeconds ?? 3600;
   const prefix = walPrefix(name);
@@ -64,19 +64,42 @@ export async function walStatus(repo: Repository, name: string, options: { now?:
 
   const byTimeline = new Map<number, number[]>();
   for (const s of segments) (byTimeline.get(s.w.timeline) ?? byTimeline.set(s.w.timeline, []).get(s.w.timeline)!).push(segmentIndex(s.w.segment!, segmentBytes));
+  // A kept base backup needs every segment from its own start: a lost first segment is a gap
+  // too, though nothing before it was archived to show one.
+  const baseStart = new Map<number, number>();
+  for (const b of options.bases ?? []) {
+    const i = segmentIndexOfLsn(b.startLsn, segmentBytes);
+    baseStart.set(b.timeline, Math.min(i, baseStart.get(b.timeline) ?? i));
+    if (!byTimeline.has(b.timeline)) byTimeline.set(b.timeline, []);
+  }
   for (const [timeline, indexes] of [...byTimeline].sort(([a], [b]) => a - b)) {
     indexes.sort((a, b) => a - b);
     const have = new Set(indexes);
     const missing: string[] = [];
     let missingCount = 0;
-    for (let i = indexes[0]!; i <= indexes[indexes.length - 1]!; i += 1) {
+    const from = Math.min(indexes[0] ?? Number.POSITIVE_INFINITY, baseStart.get(timeline) ?? Number.POSITIVE_INFINITY);
+    if (indexes.length === 0) {
+      status.problems.push(`timeline ${timeline}: nothing archived from ${segmentName(timeline, from, segmentBytes)}, where a kept base backup starts: recovery from it cannot begin`);
+      continue;
+    }
+    for (let i = from; i <= indexes[indexes.length - 1]!; i += 1) {
       if (have.has(i)) continue;
       missingCount += 1;
       if (missing.length < 20) missing.push(segmentName(timeline, i, segmentBytes));
     }
     status.timelines.push({ timeline, first: segmentName(timeline, indexes[0]!, segmentBytes), last: segmentName(timeline, indexes[indexes.length - 1]!, segmentBytes), segments: indexes.length, missing, missingCount });
-    if (missingCount > 0) status.problems.push(`timeline ${timeline}: ${missingCount} segment(s) missing, first ${missing[0]}: recovery cannot pass them`);
+    if (missingCount > 0) status.problems.push(`timeline ${timeline}: ${missingCount} segment(s) missing, first ${missing[0]}${from < indexes[0]! ? ' (from a kept base backup\'s start)' : ''}: recovery cannot pass them`);
     if (timeline > 1 && !status.histories.includes(timeline)) status.problems.push(`timeline ${timeline} has no ${timeline.toString(16).toUpperCase().padStart(8, '0')}.history in the archive: recovery cannot follow it`);
   }
   return status;
+}
+
+/** The start of every complete base backup of `name`: what walStatus counts gaps from. */
+export async function keptBaseStarts(repo: Repository, name: string): Promise<{ id: string; timeline: number; startLsn: string }[]> {
+  const { listBackups } = await import('../backup/catalog.js');
+  const { baseCatalogName } = await import('../backup/postgres-base.js');
+  return (await listBackups(repo, 'postgres', baseCatalogName(name)))
+    .filter((b) => b.manifest && !b.broken)
+    .map((b) => ({ id: b.id, ...(b.manifest!.details as unknown as { timeline: number; startLsn: string }) }))
+    .filter((b) => typeof b.startLsn === 'string');
 }

@@ -11,6 +11,7 @@ import { FileRepository } from '../../src/repository/file-repository.js';
 import { OPSCTL, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
+import { segmentOfLsn } from '../../src/wal/names.js';
 
 const sql = sqlOn;
 
@@ -221,10 +222,36 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.match(text.stdout, /PITR +STATE +NEWEST WAL/);
   });
 
+  // After the branch test: recovery from the base follows timeline 1 up to the switch, then timeline 2.
+  it('the whole path recovery takes is checked before extracting: a missing history file, a segment missing on the later timeline', async () => {
+    const copyCfg = async (label: string) => {
+      const dir = path.join(work, label);
+      execFileSync('cp', ['-a', path.join(work, 'repo'), dir]);
+      return writeConfig(await tempDir('ops-pitr-path-'), { repository: { url: `file://${dir}` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1:1/postgres', pitr: { enabled: true } }] });
+    };
+    const noHistory = await copyCfg('repo-no-history');
+    await rm(path.join(work, 'repo-no-history', 'wal', 'main', '00000002.history.zst'));
+    const pgdata = path.join(work, 'path-check');
+    await mkdir(pgdata);
+    const h = await runCli(['--config', noHistory, 'restore', 'postgres', baseId, '--base', '--pgdata', pgdata]);
+    assert.equal(h.code, 2, h.stdout + h.stderr);
+    assert.match(h.stderr, /timeline 2 has no 00000002\.history in the archive .* wrong history; nothing was restored/);
+    assert.deepEqual(await readdir(pgdata), []);
+    const noSeg = await copyCfg('repo-no-tl2-seg');
+    const tl2 = (await readdir(path.join(work, 'repo-no-tl2-seg', 'wal', 'main'))).filter((f) => /^00000002[0-9A-F]{16}\.zst$/.test(f)).sort();
+    await rm(path.join(work, 'repo-no-tl2-seg', 'wal', 'main', tl2[0]!));
+    const g = await runCli(['--config', noSeg, 'restore', 'postgres', baseId, '--base', '--pgdata', pgdata]);
+    assert.equal(g.code, 2, g.stdout + g.stderr);
+    assert.match(g.stderr, new RegExp(`segment ${tl2[0]!.slice(0, 24)} is missing from the archive \\(timeline 2`));
+    assert.deepEqual(await readdir(pgdata), []);
+    for (const c of [noHistory, noSeg]) await rm(path.dirname(c), { recursive: true, force: true });
+  });
+
   it('a segment missing from the archive is named, and nothing is restored', async () => {
     const dir = path.join(work, 'repo', 'wal', 'main');
-    const segs = (await readdir(dir)).filter((f) => /^00000001[0-9A-F]{16}\.zst$/.test(f)).sort();
-    const victim = segs[segs.length - 2]!;
+    // The base backup's own first segment: needed whichever timeline recovery follows.
+    const startLsn = (JSON.parse(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', baseId, 'manifest.json'), 'utf8')) as { details: { startLsn: string } }).details.startLsn;
+    const victim = `${segmentOfLsn(1, startLsn, 16 << 20)}.zst`;
     await rm(path.join(dir, victim));
     const pgdata = path.join(work, 'gap');
     await mkdir(pgdata);

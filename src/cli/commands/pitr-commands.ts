@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { findBackup } from '../../backup/catalog.js';
+import { findBackup, listBackups, pickBackup } from '../../backup/catalog.js';
+import { chooseBase, parseTarget, recoveryPath } from '../../restore/pitr-plan.js';
 import { backupPostgresBase, baseCatalogName, type BaseDetails } from '../../backup/postgres-base.js';
 import { carriedConfig } from '../../config/carried.js';
-import { OpsError } from '../../errors.js';
 import { selectOne, type JobContext } from '../../jobs/context.js';
 import { postgresUrl } from '../../jobs/endpoints.js';
 import { restorePostgresBase, type PitrTarget } from '../../restore/postgres-pitr.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { parseWalName, segmentIndex, segmentIndexOfLsn } from '../../wal/names.js';
 import { walStatus } from '../../wal/status.js';
 import { EXIT, type CommandOutcome } from '../output.js';
 
@@ -51,20 +50,21 @@ export function restoreCommandFor(configPath: string, name: string, env: NodeJS.
 
 /**
  * `opsctl restore postgres ID|latest --base --pgdata DIR [--to …] [--start --port P]`.
- * Refused before anything is written when the archive lacks a segment between the base
- * backup's start and the newest archived one on its timeline: recovery would stop at the
- * gap (or, with no target, promote there, silently losing what follows).
+ * The target is read first (64 for one that cannot be right), then the base backup that
+ * can reach it is chosen (2, naming the reachable window, when none can), then the whole
+ * path recovery will take is checked against the archive, every timeline and history
+ * file included: all before anything is written. With --start, where the server stopped
+ * is checked against the target before success is reported.
  */
 export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRequest): Promise<CommandOutcome> {
   const db = selectOne('postgres', ctx.config.postgres, request.name);
-  const entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), request.backupId);
+  const target = parseTarget(request.target);
+  const all = await listBackups(ctx.repo, 'postgres', baseCatalogName(db.name));
+  pickBackup(all, 'postgres', baseCatalogName(db.name), request.backupId); // a missing or broken id is named by the catalogue
+  const entry = chooseBase(all, request.backupId, target, `postgres/${db.name}`);
   const d = entry.manifest!.details as unknown as BaseDetails;
   const status = await walStatus(ctx.repo, db.name, { now: ctx.now() });
-  const tl = status.timelines.find((t) => t.timeline === d.timeline);
-  const start = segmentIndexOfLsn(d.startLsn, d.segmentBytes);
-  const needed = tl?.missing.filter((m) => segmentIndex(parseWalName(m)!.segment!, d.segmentBytes) >= start) ?? [];
-  if (!tl) throw new OpsError('PITR_NO_WAL', `the archive holds no WAL of timeline ${d.timeline} for ${db.name}: the base backup ${entry.id} cannot be made consistent`);
-  if (needed.length > 0) throw new OpsError('PITR_WAL_GAP', `segment ${needed[0]} is missing from the archive (${needed.length} in all after the base backup's start): recovery would stop there; nothing was restored`);
+  const plan = await recoveryPath(ctx.repo, db.name, d, status);
   // Segments fetched ahead wait beside the restored data directory, not in a shared temp directory.
   const spool = path.join(path.dirname(path.resolve(request.pgdata)), `.${path.basename(request.pgdata)}.wal-fetch`);
   const result = await restorePostgresBase(
@@ -76,6 +76,7 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
       prefetch: { spool, name: db.name },
       start: request.start,
       keepArchiving: request.keepArchiving ?? false,
+      endSegment: plan.endSegment,
     },
     { repo: ctx.repo, log: ctx.log, env: ctx.env },
   );
@@ -83,7 +84,11 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
   return {
     exitCode: EXIT.ok,
     json: result,
-    text: `postgres/${db.name} base backup ${entry.id} restored into ${result.pgdata}, recovering to ${to}${result.started ? `: started and promoted (${result.recovery}) in ${formatDuration(result.seconds)}` : `; start it with pg_ctl -D ${result.pgdata} start`}`,
+    text: `postgres/${db.name} base backup ${entry.id} restored into ${result.pgdata}, recovering to ${to} along timeline ${plan.steps.map((p) => p.timeline).join(' -> ')}${
+      result.started
+        ? `: started and promoted in ${formatDuration(result.seconds)}\n  asked:   ${to}\n  stopped: ${result.recovery}${result.stopped?.lastReplayed ? `\n  last transaction replayed: committed ${result.stopped.lastReplayed}` : ''}${result.stopped?.promotedTimeline ? `\n  promoted onto timeline ${result.stopped.promotedTimeline}` : ''}`
+        : `; start it with pg_ctl -D ${result.pgdata} start`
+    }`,
   };
 }
 

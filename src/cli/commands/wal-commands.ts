@@ -1,7 +1,7 @@
 import { selectOne, type JobContext } from '../../jobs/context.js';
 import { walFetch, walPush } from '../../wal/archive.js';
 import { WalNotArchivedError } from '../../wal/errors.js';
-import { walStatus } from '../../wal/status.js';
+import { keptBaseStarts, walStatus } from '../../wal/status.js';
 import { formatDuration } from '../../util/format.js';
 import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
@@ -28,7 +28,8 @@ export async function walFetchCommand(ctx: JobContext, file: string, dest: strin
 
 /** Archived range per timeline, gaps, newest segment age: exit 0 ok, 1 stale, 2 gap or nothing archived. */
 export async function walStatusCommand(ctx: JobContext, options: { name?: string }): Promise<CommandOutcome> {
-  const s = await walStatus(ctx.repo, database(ctx, options.name), { now: ctx.now() });
+  const name = database(ctx, options.name);
+  const s = await walStatus(ctx.repo, name, { now: ctx.now(), bases: await keptBaseStarts(ctx.repo, name) });
   const table = renderTable(s.timelines, [
     { header: 'TIMELINE', value: (t) => String(t.timeline), align: 'right' },
     { header: 'FIRST', value: (t) => t.first },
