@@ -8,7 +8,8 @@ import type { Drill } from '../backup/manifest.js';
 import type { BaseDetails } from '../backup/postgres-base.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
-import { withPostgres } from '../postgres/connect.js';
+import { connectPostgres } from '../postgres/connect.js';
+import type pg from 'pg';
 import type { Repository } from '../repository/repository.js';
 import { asOwner, pgServerTool, restorePostgresBase } from '../restore/postgres-pitr.js';
 import { segmentOfLsn } from '../wal/names.js';
@@ -42,11 +43,31 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
   if (owner) await chown(parent, owner.uid, owner.gid);
   const started = Date.now();
   try {
-    const lsn = await withPostgres(liveUrl, async (c) => {
-      const { rows } = await c.query<{ lsn: string; tl: string }>(`select pg_create_restore_point($1)::text as lsn, (select timeline_id::text from pg_control_checkpoint()) as tl`, [point]);
-      await c.query('select pg_switch_wal()');
-      return { lsn: rows[0]!.lsn, timeline: Number(rows[0]!.tl) };
-    });
+    // The source at the restore point: writers are held off for the moment it takes to make
+    // the point and export a snapshot of exactly what it covers; the tables are read from
+    // that snapshot afterwards while the application writes on.
+    const live = await connectPostgres(liveUrl);
+    const reader = await connectPostgres(liveUrl);
+    let source: Map<string, TableDigest>;
+    let lsn: { lsn: string; timeline: number };
+    try {
+      // Read committed: the snapshot exported below is taken then, after the locks (a repeatable
+      // read transaction would export the one its first query took, before them).
+      await live.query(`begin isolation level read committed; set local lock_timeout = '10s'`);
+      const tables = await userTables(live);
+      for (const t of tables) await live.query(`lock table ${t.sql} in share mode`);
+      const { rows: snap } = await live.query<{ id: string }>('select pg_export_snapshot() as id');
+      const { rows } = await live.query<{ lsn: string; tl: string }>(`select pg_create_restore_point($1)::text as lsn, (select timeline_id::text from pg_control_checkpoint()) as tl`, [point]);
+      lsn = { lsn: rows[0]!.lsn, timeline: Number(rows[0]!.tl) };
+      await reader.query(`begin isolation level repeatable read; set transaction snapshot '${snap[0]!.id}'`);
+      await live.query('commit');
+      await live.query('select pg_switch_wal()');
+      source = await digestTables(reader, tables);
+      await reader.query('commit');
+    } finally {
+      await live.end().catch(() => undefined);
+      await reader.end().catch(() => undefined);
+    }
     // The restore point is replayable once its segment is in the archive.
     const segment = segmentOfLsn(lsn.timeline, lsn.lsn, details.segmentBytes);
     const pointAt = Date.now();
@@ -60,27 +81,38 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     const result = await restorePostgresBase(entry, { pgdata, target: { name: point }, restoreCommand, start: { port }, timeline: lsn.timeline, prefetch: { spool, name } }, deps);
     const restoreSeconds = (Date.now() - started) / 1000;
     const checkStarted = Date.now();
-    const pg = await import('pg');
-    const c = new pg.default.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-    await c.connect();
-    let compared = 0;
+    // The configured database on the restored cluster, over its own socket directory.
+    const restored = await connectPostgres(scratchUrl(liveUrl, port));
+    let mismatches: Drill['mismatches'] = [];
+    const differences: string[] = [];
     try {
-      const { rows } = await c.query<{ s: string; t: string }>(`select n.nspname as s, c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')`);
-      for (const r of rows) {
-        await c.query(`select count(*) from ${c.escapeIdentifier(r.s)}.${c.escapeIdentifier(r.t)}`);
-        compared += 1;
+      const there = await digestTables(restored, await userTables(restored));
+      for (const [table, want] of source) {
+        const got = there.get(table);
+        if (!got) differences.push(`${table}: missing from the restored cluster`);
+        else if (got.rows !== want.rows) mismatches.push({ table, expected: want.rows, actual: got.rows });
+        else if (got.hash !== want.hash) differences.push(`${table}: ${got.rows} rows as at the restore point, but other content (hash ${got.hash.slice(0, 12)}… vs ${want.hash.slice(0, 12)}…)`);
       }
+      for (const table of there.keys()) if (!source.has(table)) differences.push(`${table}: in the restored cluster, not in the source at the restore point`);
     } finally {
-      await c.end();
+      await restored.end().catch(() => undefined);
     }
+    const compared = source.size;
     const reached = (result.recovery ?? '').includes(`"${point}"`);
+    const failure = !reached
+      ? `recovery did not stop at the restore point ${point}: ${result.recovery}`
+      : compared === 0
+        ? `the database ${databaseOf(liveUrl)} has no user table: the drill compared nothing`
+        : undefined;
     return drillRecord(entry, now(), {
       scratch: `${pgdata} (port ${port}, restore point ${point})`,
       restoreSeconds,
       checkSeconds: (Date.now() - checkStarted) / 1000,
       compared,
       rpoSeconds,
-      ...(reached ? {} : { failure: `recovery did not stop at the restore point ${point}: ${result.recovery}` }),
+      mismatches,
+      differences,
+      ...(failure ? { failure } : {}),
     });
   } catch (error) {
     return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `point-in-time restore failed: ${errorMessage(error)}` });
@@ -89,4 +121,37 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
     await rm(parent, { recursive: true, force: true });
   }
+}
+
+interface TableDigest {
+  rows: number;
+  /** An order-free digest of the rows: the sum of each row's md5 (first 64 bits) as text. */
+  hash: string;
+}
+
+/** Leaf tables with rows of their own (partitions, not their parents), as quoted names. */
+async function userTables(c: pg.Client): Promise<{ name: string; sql: string }[]> {
+  const { rows } = await c.query<{ s: string; t: string }>(
+    `select n.nspname as s, c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%' order by 1, 2`,
+  );
+  return rows.map((r) => ({ name: `${r.s}.${r.t}`, sql: `${c.escapeIdentifier(r.s)}.${c.escapeIdentifier(r.t)}` }));
+}
+
+async function digestTables(c: pg.Client, tables: { name: string; sql: string }[]): Promise<Map<string, TableDigest>> {
+  const out = new Map<string, TableDigest>();
+  for (const t of tables) {
+    const { rows } = await c.query<{ n: string; h: string }>(`select count(*)::text as n, coalesce(sum(('x' || substr(md5(x::text), 1, 16))::bit(64)::bigint::numeric), 0)::text as h from ${t.sql} x`);
+    out.set(t.name, { rows: Number(rows[0]!.n), hash: rows[0]!.h });
+  }
+  return out;
+}
+
+function databaseOf(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres';
+}
+
+/** The live URL's database and user, on the scratch cluster's loopback port, without the live password. */
+function scratchUrl(liveUrl: string, port: number): string {
+  return `postgresql://postgres@127.0.0.1:${port}/${encodeURIComponent(databaseOf(liveUrl))}`;
 }

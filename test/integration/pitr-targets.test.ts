@@ -140,7 +140,7 @@ describe('point-in-time targets: the base backup that can reach them, or a refus
     execFileSync('cp', ['-a', path.join(work, 'repo'), copy]);
     const victim = path.join(copy, 'wal', 'main', segs[1]!);
     const bytes = await readFile(victim);
-    bytes[bytes.length - 10] ^= 0xff;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 0xff, bytes.length - 10);
     await writeFile(victim, bytes);
     const damagedCfg = await writeConfig(await tempDir('ops-pitr-dmg-'), { repository: { url: `file://${copy}` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1:1/postgres' }] });
     const damaged = await fetch([segs[1]!.slice(0, 24), dest, '--name', 'main', '--ahead', '0'], damagedCfg);
@@ -167,7 +167,7 @@ describe('point-in-time targets: the base backup that can reach them, or a refus
     const stopSeg = segmentOfLsn(1, manifest.details.stopLsn, 16 << 20);
     const victim = segs.find((f) => f.slice(0, 24) > stopSeg)!;
     const bytes = await readFile(path.join(copy, 'wal', 'main', victim));
-    bytes[bytes.length - 10] ^= 0xff;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 10) ^ 0xff, bytes.length - 10);
     await writeFile(path.join(copy, 'wal', 'main', victim), bytes);
     const pgdata = await emptyDir('damaged-end');
     clusters.push(pgdata);

@@ -198,6 +198,45 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.equal(drillRecord.ok, true);
   });
 
+  it('drill postgres --pitr compares every table of the configured database with the source at the restore point (rows and content), while the application writes', async () => {
+    await sql(server.port, 'create database app');
+    const appUrl = `postgresql://postgres@127.0.0.1:${server.port}/app`;
+    const onApp = async (text: string) => {
+      const { Client } = (await import('pg')).default;
+      const c = new Client({ connectionString: appUrl });
+      await c.connect();
+      try {
+        return (await c.query(text)).rows;
+      } finally {
+        await c.end();
+      }
+    };
+    await onApp(`create table calls (id bigserial primary key, note text); create table "Call Turns" (id int, body text); create table tools (n int); insert into tools select g from generate_series(1, 500) g; insert into "Call Turns" select g, md5(g::text) from generate_series(1, 2000) g`);
+    await mkdir(path.join(work, 'app-cfg'));
+    const appCfg = await writeConfig(path.join(work, 'app-cfg'), { repository: { url: `file://${path.join(work, 'repo')}` }, postgres: [{ name: 'main', url: appUrl, pitr: { enabled: true } }] });
+    const { Client } = (await import('pg')).default;
+    const writer = new Client({ connectionString: appUrl });
+    await writer.connect();
+    let writing = true;
+    let written = 0;
+    const writes = (async () => {
+      while (writing) {
+        await writer.query(`insert into calls (note) values ('during the drill'); update tools set n = n + 1 where n = (select min(n) from tools)`);
+        written += 1;
+      }
+    })();
+    const r = await runCli(['--config', appCfg, '--json', 'drill', 'postgres', '--pitr']).finally(() => (writing = false));
+    await writes;
+    await writer.end();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const d = (JSON.parse(r.stdout) as { results: { ok: boolean; compared: number; mismatches: unknown[]; differences: string[]; failure?: string }[] }).results[0]!;
+    assert.equal(d.ok, true, d.failure);
+    assert.equal(d.compared, 3, 'calls, "Call Turns" and tools of the database app');
+    assert.deepEqual(d.differences, []);
+    assert.deepEqual(d.mismatches, []);
+    assert.ok(written > 10, `the application wrote during the drill (${written} writes)`);
+  });
+
   it('drill all includes the PITR drill where configured: the dump drill and the point-in-time drill, each with RTO and RPO', async () => {
     assert.equal((await runCli(['--config', cfg, 'backup', 'postgres'])).code, 0);
     const r = await runCli(['--config', cfg, '--json', 'drill', 'all']);
