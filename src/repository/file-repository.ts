@@ -161,9 +161,19 @@ export class FileRepository implements Repository {
     return stale.length;
   }
 
+  /**
+   * A check never creates what it checks: a missing directory is what an unmounted volume
+   * looks like, and one created here by root would later refuse the postgres user's push.
+   */
   async probe(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    await stat(this.root);
+    const info = await stat(this.root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') throw new Error(`repository directory ${this.root} does not exist (is its volume mounted?); create it, owned by the user that writes backups and WAL`);
+      throw error;
+    });
+    if (!info.isDirectory()) throw new Error(`repository ${this.root} is not a directory`);
+    await access(this.root, constants.W_OK | constants.X_OK).catch(() => {
+      throw new Error(`repository directory ${this.root} is not writable by this user (uid ${process.getuid?.() ?? '?'})`);
+    });
   }
 }
 

@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, tempDir, writeConfig } from '../helpers/cli.js';
@@ -14,6 +15,7 @@ describe('opsctl healthcheck (own PostgreSQL and Redis servers, stopped for real
 
   before(async () => {
     [pg, redis, dir] = await Promise.all([startPostgresServer(), startRedis(), tempDir()]);
+    await mkdir(path.join(dir, 'repo'));
     cfg = await writeConfig(dir, {
       repository: { url: `file://${path.join(dir, 'repo')}` },
       postgres: [{ name: 'callcenter', url: pg.url }],
@@ -70,6 +72,17 @@ describe('opsctl healthcheck (own PostgreSQL and Redis servers, stopped for real
     assert.equal(code, 1);
     assert.equal(report.state, 'DEGRADED');
     assert.deepEqual(report.checks.filter((c) => !c.ok).map((c) => c.check), ['redis']);
+  });
+
+  it('a missing file:// repository is DOWN with its path, and the check does not create it', async () => {
+    const missing = path.join(dir, 'not-mounted', 'repo');
+    const cfg = await writeConfig(dir, { repository: { url: `file://${missing}` }, postgres: [{ name: 'callcenter', url: pg.url }] });
+    const r = await runCli(['--config', cfg, '--json', 'healthcheck']);
+    assert.equal(r.code, 2, r.stdout);
+    const check = JSON.parse(r.stdout).checks[0];
+    assert.equal(check.ok, false);
+    assert.match(check.detail, new RegExp(`repository directory ${missing} does not exist \\(is its volume mounted\\?\\)`));
+    assert.equal(existsSync(path.join(dir, 'not-mounted')), false, 'nothing was created');
   });
 
   it('repository unusable: DOWN, exit 2', async () => {
