@@ -240,7 +240,7 @@ for (const kind of ['file', 's3'] as const) {
       assert.equal(changed.code, 2);
     });
 
-    it('a damaged archived object is refused by wal fetch (exit 2, naming it) and nothing reaches the destination', async () => {
+    it('a damaged archived object is refused by wal fetch (exit 255: fatal to recovery, naming it) and nothing reaches the destination', async () => {
       if (kind === 's3') return; // the bytes are damaged on disk: file:// only
       const file = (await query<{ file: string }>(server.url, 'select last_archived_wal as file from pg_stat_archiver'))[0]!.file;
       const object = path.join(work, 'repo', 'wal', 'main', `${file}.zst`);
@@ -251,7 +251,7 @@ for (const kind of ['file', 's3'] as const) {
       try {
         const dest = path.join(work, 'damaged-dest');
         const r = await cli(['wal', 'fetch', file, dest, '--name', 'main', '--ahead', '0', '--spool', path.join(work, 's4')]);
-        assert.equal(r.code, 2, r.stdout + r.stderr);
+        assert.equal(r.code, 255, r.stdout + r.stderr);
         assert.match(r.stderr, new RegExp(`archived ${file} is damaged \\((does not decompress|sha256 .* differs)`));
         await assert.rejects(readFile(dest), /ENOENT/);
         assert.deepEqual((await readdir(work)).filter((f) => f.startsWith('damaged-dest')), [], 'no temporary file left either');
