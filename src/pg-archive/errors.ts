@@ -58,3 +58,16 @@ export class ArchiveMissingDataError extends ArchiveError {
     this.name = 'ArchiveMissingDataError';
   }
 }
+
+/**
+ * A second data block for one entry. pg_dump never writes one; pg_restore from a pipe
+ * skips it unread while it looks for the next block it wants, so it would restore. We
+ * refuse it: bytes that no pg_dump wrote are a damaged or spliced archive (stricter than
+ * pg_restore on purpose, like bytes after the archive's end).
+ */
+export class ArchiveDuplicateBlockError extends ArchiveError {
+  constructor(entry: string, at: { offset: number }) {
+    super('ARCHIVE_DUPLICATE_BLOCK', `second data block for ${entry}`, at);
+    this.name = 'ArchiveDuplicateBlockError';
+  }
+}

@@ -6,6 +6,7 @@ import { CopyLines } from './copy-lines.js';
 import {
   ArchiveDecompressionError,
   ArchiveError,
+  ArchiveDuplicateBlockError,
   ArchiveFormatError,
   ArchiveMissingDataError,
   ArchiveTrailingBytesError,
@@ -85,6 +86,10 @@ export class ArchiveReader extends Writable {
   private base = 0;
   private expected = new Map<number, TocEntry>();
   private readonly seen = new Set<number>();
+  /** Each data entry's place in the table of contents, and the place of the last block read. */
+  private readonly position = new Map<number, number>();
+  private lastPosition = -1;
+  private lastEntry: TocEntry | undefined;
   private current: TocEntry | undefined;
   private stream: DataStream | undefined;
   private lines: CopyLines | undefined;
@@ -153,7 +158,10 @@ export class ArchiveReader extends Writable {
       return undefined;
     }
     this.pending = [];
-    for (const e of entriesWithData(this.toc.entries)) this.expected.set(e.dumpId, e);
+    for (const e of entriesWithData(this.toc.entries)) {
+      this.position.set(e.dumpId, this.position.size);
+      this.expected.set(e.dumpId, e);
+    }
     this.base = this.toc.length;
     if (this.mapLayout) for (const e of this.toc.entries) this.mark('entry', e.entryOffset);
     this.mark('data-start', this.toc.length);
@@ -249,7 +257,16 @@ export class ArchiveReader extends Writable {
         if (!entry) {
           throw new ArchiveFormatError(`data block for dump id ${value}, which no entry with data has`, { offset: this.blockOffset });
         }
-        if (this.seen.has(value)) throw new ArchiveFormatError(`second data block for ${describeEntry(entry)}`, { offset: this.blockOffset });
+        if (this.seen.has(value)) throw new ArchiveDuplicateBlockError(describeEntry(entry), { offset: this.blockOffset });
+        // pg_restore reading from a pipe (how opsctl restore feeds it) asks for the blocks in
+        // table-of-contents order and cannot go back: one that comes too early is skipped while
+        // it looks for the next, and later "could not find block ID". Refused here as there.
+        const at = this.position.get(value)!;
+        if (at < this.lastPosition) {
+          throw new ArchiveFormatError(`data block for ${describeEntry(entry)} comes after the block for ${describeEntry(this.lastEntry!)}, which the table of contents lists later: pg_restore reading from a pipe cannot go back for it`, { offset: this.blockOffset });
+        }
+        this.lastPosition = at;
+        this.lastEntry = entry;
         this.seen.add(value);
         this.current = entry;
         if (this.blockType === BLK_DATA) this.startStream();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { BackupEntry } from '../backup/catalog.js';
 import type { Drill } from '../backup/manifest.js';
 import { drillRecord, levelsReadOk, saveDrill, type DrillDeps } from '../drill/record.js';
@@ -7,9 +8,27 @@ import { withDatabase, withPostgres } from '../postgres/connect.js';
 import { quoteIdent } from '../postgres/identifiers.js';
 import { countRows, restorePostgres, type RestoreDeps } from './postgres-restore.js';
 
-/** A name no application uses, unique per backup, within PostgreSQL's 63 bytes. */
-export function scratchDatabaseName(name: string, backupId: string): string {
-  return `ops_drill_${name}_${backupId.toLowerCase()}`.replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+/**
+ * A name unique to this run (random part and backup id first, so 63 bytes never cut them;
+ * the configured name, folded to [a-z0-9_], only tells a person whose it is).
+ */
+export function scratchDatabaseName(name: string, backupId: string, unique = randomBytes(4).toString('hex')): string {
+  const id = backupId.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return `ops_drill_${unique}_${id}_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+}
+
+/** Creates a scratch database that did not exist: the only one this run may drop. */
+async function createScratch(adminUrl: string, name: string, backupId: string): Promise<string> {
+  for (let attempt = 0; ; attempt += 1) {
+    const scratch = scratchDatabaseName(name, backupId);
+    try {
+      await withPostgres(adminUrl, (c) => c.query(`create database ${quoteIdent(scratch)}`));
+      return scratch;
+    } catch (error) {
+      // 42P04 duplicate_database: somebody's database by that name; never touched, another name taken.
+      if ((error as { code?: string }).code !== '42P04' || attempt >= 4) throw error;
+    }
+  }
 }
 
 /**
@@ -23,10 +42,12 @@ export function scratchDatabaseName(name: string, backupId: string): string {
 export async function drillPostgres(entry: BackupEntry, liveUrl: string, deps: RestoreDeps & DrillDeps): Promise<Drill> {
   const now = deps.now ?? (() => new Date());
   const verification = entry.verification;
-  const scratch = scratchDatabaseName(entry.name, entry.id);
-  const scratchUrl = withDatabase(liveUrl, scratch);
   const adminUrl = withDatabase(liveUrl, 'postgres');
-  const drop = () => withPostgres(adminUrl, (c) => c.query(`drop database if exists ${quoteIdent(scratch)} with (force)`));
+  let scratch = '(not created)';
+  // Only the database this run created is ever dropped.
+  const drop = async () => {
+    if (scratch !== '(not created)') await withPostgres(adminUrl, (c) => c.query(`drop database if exists ${quoteIdent(scratch)} with (force)`));
+  };
 
   let drill: Drill;
   if (!verification || !levelsReadOk(verification) || !verification.rowCounts) {
@@ -37,8 +58,9 @@ export async function drillPostgres(entry: BackupEntry, liveUrl: string, deps: R
       failure: verification ? `verification failed: ${verification.failure}` : 'backup not verified yet: run opsctl verify first',
     });
   } else {
-    await drop();
     try {
+      scratch = await createScratch(adminUrl, entry.name, entry.id);
+      const scratchUrl = withDatabase(liveUrl, scratch);
       const result = await restorePostgres(entry, { targetUrl: scratchUrl }, deps);
       await deps.afterRestore?.(scratchUrl);
       const checkStarted = Date.now();

@@ -18,6 +18,9 @@ export const MUTATION_KINDS = [
   'flip a data byte',
   'zero a range',
   'append garbage',
+  'reorder data blocks',
+  'drop a data block',
+  'repeat a data block',
 ] as const;
 export type MutationKind = (typeof MUTATION_KINDS)[number];
 
@@ -38,7 +41,7 @@ export type Outcome =
  * stops reading after the last block it needs, so bytes after the archive's end never
  * reach it; our payload must be exactly what pg_dump wrote.
  */
-export const STRICTER_CODES = new Set(['ARCHIVE_TRAILING_BYTES']);
+export const STRICTER_CODES = new Set(['ARCHIVE_TRAILING_BYTES', 'ARCHIVE_DUPLICATE_BLOCK']);
 
 export interface Fixture {
   name: string;
@@ -228,6 +231,25 @@ export function mutations(original: Buffer, layout: LayoutMark[], perKind: numbe
     // Half of them look like the start of another data block.
     if (k % 2 === 0) tail[0] = 1;
     out.push({ kind: 'append garbage', label: `append ${len}`, bytes: Buffer.concat([original, tail]) });
+  }
+  // Whole data blocks moved, left out or written twice: what a spliced or reordered stream holds.
+  const starts = layout.filter((m) => m.kind === 'block').map((m) => m.offset);
+  const end = layout.find((m) => m.kind === 'end')?.offset ?? original.length;
+  const blocks = starts.map((o, i) => ({ from: o, to: starts[i + 1] ?? end }));
+  if (blocks.length >= 2) {
+    for (let k = 0; k < perKind; k += 1) {
+      const i = int(blocks.length - 1);
+      const j = i + 1 + int(blocks.length - 1 - i);
+      const [a, b] = [blocks[i]!, blocks[j]!];
+      const bytes = Buffer.concat([original.subarray(0, a.from), original.subarray(b.from, b.to), original.subarray(a.to, b.from), original.subarray(a.from, a.to), original.subarray(b.to)]);
+      out.push({ kind: 'reorder data blocks', label: `blocks ${i} and ${j} swapped`, bytes });
+    }
+  }
+  for (let k = 0; k < Math.min(perKind, blocks.length); k += 1) {
+    const b = blocks[int(blocks.length)]!;
+    out.push({ kind: 'drop a data block', label: `block at ${b.from} left out`, bytes: Buffer.concat([original.subarray(0, b.from), original.subarray(b.to)]) });
+    const c = blocks[int(blocks.length)]!;
+    out.push({ kind: 'repeat a data block', label: `block at ${c.from} written twice`, bytes: Buffer.concat([original.subarray(0, c.to), original.subarray(c.from, c.to), original.subarray(c.to)]) });
   }
   return out.filter((m) => !m.bytes.equals(original));
 }

@@ -35,11 +35,17 @@ describe('native archive reader vs pg_restore -f - on mutated real dumps (differ
     assert.deepEqual(violations.slice(0, 10), [], `${violations.length} violations`);
   });
 
-  it('where ours is stricter it is only for bytes after the archive, which pg_restore never reads', () => {
+  it('where ours is stricter it is only for bytes no pg_dump writes and pg_restore skips unread: after the archive, or a block written twice', () => {
     const stricter = results.filter((r) => r.outcome === 'ours stricter');
     assert.ok(stricter.length > 0, 'appended garbage is refused');
-    for (const r of stricter) assert.match(r.detail, /bytes after the end of the archive/, r.detail);
-    assert.deepEqual([...STRICTER_CODES], ['ARCHIVE_TRAILING_BYTES']);
+    for (const r of stricter) assert.match(r.detail, /bytes after the end of the archive|second data block for/, r.detail);
+    assert.deepEqual([...STRICTER_CODES], ['ARCHIVE_TRAILING_BYTES', 'ARCHIVE_DUPLICATE_BLOCK']);
+  });
+
+  it('reordered data blocks are refused by both, as opsctl restore (pg_restore from a pipe) refuses them', () => {
+    const reordered = results.filter((r) => r.kind === 'reorder data blocks');
+    assert.ok(reordered.length > 0);
+    for (const r of reordered) assert.equal(r.outcome, 'both reject', r.detail);
   });
 
   it('every kind of mutation ran, and both verdicts occurred (a test that cannot fail would not)', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { scratchDatabaseName } from '../../src/restore/postgres-drill.js';
 import { postgresConfig, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { adminQuery, createSeedDatabase, createTestDatabase, dropDatabase, query, tableDigests, type TestDatabase } from '../helpers/postgres.js';
 import { filesUnder } from '../helpers/repo.js';
@@ -151,6 +152,31 @@ describe('PostgreSQL restore and drill', () => {
     const list = await runCli(['--config', cfg, 'backups', 'list', 'postgres']);
     assert.match(list.stdout, /verified L4/);
     assert.ok((await filesUnder(repoDir)).some((f) => f.endsWith('drill.json')));
+  });
+
+  it('drill: scratch names are unique per run and keep the backup id; a database under the name earlier versions used survives, with its session', async () => {
+    const latest = (await filesUnder(repoDir)).find((f) => f.endsWith('manifest.json'))!.split('/')[2]!;
+    const oldName = `ops_drill_callcenter_${latest.toLowerCase()}`;
+    await adminQuery(`create database "${oldName}"`);
+    const { Client } = (await import('pg')).default;
+    const someone = new Client({ connectionString: source.url.replace(/\/[^/?]+(\?|$)/, `/${oldName}$1`) });
+    await someone.connect();
+    try {
+      await someone.query('create table mine (n int); insert into mine values (42)');
+      const r = await runCli(['--config', cfg, '--json', 'drill', 'postgres']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const drill = (JSON.parse(r.stdout) as { results: { scratchDatabase: string }[] }).results[0]!;
+      assert.notEqual(drill.scratchDatabase, oldName);
+      assert.equal((await someone.query<{ n: number }>('select n from mine')).rows[0]!.n, 42, 'neither dropped nor disconnected');
+    } finally {
+      await someone.end().catch(() => undefined);
+      await adminQuery(`drop database if exists "${oldName}" with (force)`);
+    }
+    const a = scratchDatabaseName('call-center', '20261204T040000Z-2');
+    const b = scratchDatabaseName('call_center', '20261204T040000Z-2');
+    assert.notEqual(a, b);
+    const long = scratchDatabaseName('x'.repeat(60), '20261204T040000Z');
+    assert.ok(long.length <= 63 && long.includes('20261204t040000z'), long);
   });
 
   it('drill fails (exit 2) when the newest backup is corrupt, and still drops the scratch database', async () => {
