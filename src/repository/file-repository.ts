@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, constants, link, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+
+/**
+ * Backups hold the whole database: readable by their owner only, whatever the umask of
+ * the shell or unit that ran the job (under 022 every dump used to be world-readable).
+ */
+const PRIVATE_FILE = 0o600;
+const PRIVATE_DIR = 0o700;
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -29,8 +36,8 @@ export class FileRepository implements Repository {
     const target = this.resolve(key);
     const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
     try {
-      await mkdir(path.dirname(target), { recursive: true });
-      const out = createWriteStream(partial, { flags: 'wx' });
+      await mkdir(path.dirname(target), { recursive: true, mode: PRIVATE_DIR });
+      const out = createWriteStream(partial, { flags: 'wx', mode: PRIVATE_FILE });
       await pipeline(body, out, options.signal ? { signal: options.signal } : {});
       await fsyncFile(partial);
       await rename(partial, target);
@@ -65,8 +72,8 @@ export class FileRepository implements Repository {
     const target = this.resolve(key);
     const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
     try {
-      await mkdir(path.dirname(target), { recursive: true });
-      await writeFile(partial, body, { flag: 'wx' });
+      await mkdir(path.dirname(target), { recursive: true, mode: PRIVATE_DIR });
+      await writeFile(partial, body, { flag: 'wx', mode: PRIVATE_FILE });
       await fsyncFile(partial);
       await place(partial, target);
     } catch (error) {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -28,15 +28,27 @@ export async function fileStamp(filePath: string): Promise<string | undefined> {
 }
 
 /**
- * A spool in a shared place (/tmp) is only believed when it is ours and nobody else can
- * write it: otherwise another local user could plant a "segment" that the fast path would
- * hand to PostgreSQL unchecked.
+ * A spool in a shared place (/tmp) is only believed when nobody else can have put anything
+ * in it: every component of its path a real directory (no symlink), owned by this user or
+ * root, and writable by nobody else (a root-owned sticky directory such as /tmp excepted).
+ * Otherwise a local user who made /tmp/ops-wal-spool-<uid> first could hand recovery any
+ * bytes. bin/opsctl's shell fast path applies the same rule (owned_path).
  */
-async function trusted(dir: string): Promise<boolean> {
-  const st = await stat(dir).catch(() => undefined);
-  if (!st?.isDirectory()) return false;
+export async function trusted(dir: string): Promise<boolean> {
   const me = process.getuid?.();
-  return (me === undefined || st.uid === me) && (st.mode & 0o022) === 0;
+  const abs = path.resolve(dir);
+  const parts = abs.split(path.sep).filter(Boolean);
+  for (let i = 0; i <= parts.length; i += 1) {
+    const p = path.sep + parts.slice(0, i).join(path.sep);
+    const st = await lstat(p).catch(() => undefined);
+    if (!st?.isDirectory()) return false;
+    if (me !== undefined && st.uid !== me && st.uid !== 0) return false;
+    const last = i === parts.length;
+    const othersWrite = (st.mode & 0o022) !== 0;
+    if (othersWrite && (last || !(st.uid === 0 && (st.mode & 0o1000) !== 0))) return false;
+    if (last && me !== undefined && st.uid !== me) return false;
+  }
+  return true;
 }
 
 const ensureDir = (dir: string) => mkdir(dir, { recursive: true, mode: 0o700 });
@@ -46,7 +58,7 @@ export async function recordPushed(spool: string, file: string, filePath: string
   await ensureDir(spool);
   if (!stamp || !(await trusted(spool))) return;
   const tmp = path.join(spool, `.${file}.${process.pid}`);
-  await writeFile(tmp, `${stamp}\n`);
+  await writeFile(tmp, `${stamp}\n`, { mode: 0o600 });
   await rename(tmp, path.join(spool, `${file}.ok`));
 }
 
@@ -94,7 +106,7 @@ export async function takeFetched(spool: string, file: string, dest: string): Pr
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EXDEV') {
       // Another file system: copied, then removed.
-      await writeFile(dest, await readFile(ahead));
+      await writeFile(dest, await readFile(ahead), { mode: 0o600 });
       await rm(ahead, { force: true });
       return true;
     }
