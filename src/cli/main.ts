@@ -299,6 +299,8 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
   const walCmds = () => import('./commands/wal-commands.js');
   // No metrics sinks: PostgreSQL calls these once per file, and fetch runs while the server is down.
   const light = () => createJobContext(config(), stderrLog(globals().verbose ?? false), { signal });
+  // What the WAL spool's records are for: this configuration file and the repository overrides.
+  const spoolSourceOf = async () => (await import('../wal/spool.js')).spoolSource(resolveConfigPath(globals().config), process.env);
   wal
     .command('push')
     .description("archive one WAL file, durably; archive_command = 'opsctl wal push %p --name N'")
@@ -308,7 +310,7 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--batch <n>', 'with a backlog, push at most this many files per call, this one included', positiveInt, 256)
     .option('--spool <dir>', 'where files pushed ahead are recorded (default: the temp directory)')
     .action(async (file: string, opts: { name?: string; parallel: number; batch: number; spool?: string }) => {
-      outcome = await (await walCmds()).walPushCommand(light(), file, opts);
+      outcome = await (await walCmds()).walPushCommand(light(), file, { ...opts, source: await spoolSourceOf() });
     });
   wal
     .command('fetch')
@@ -319,7 +321,7 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--ahead <n>', 'also fetch and check this many following segments into the spool (0: none)', (v: string) => Number(v), 32)
     .option('--spool <dir>', 'where segments fetched ahead wait (default: the temp directory)')
     .action(async (file: string, dest: string, opts: { name?: string; ahead: number; spool?: string }) => {
-      outcome = await (await walCmds()).walFetchCommand(light(), file, dest, opts);
+      outcome = await (await walCmds()).walFetchCommand(light(), file, dest, { ...opts, source: await spoolSourceOf() });
     });
   wal
     .command('status')

@@ -9,7 +9,10 @@ import { drillPostgresJob } from './postgres-jobs.js';
 import { verifyKnowledgeJob, verifyRedisJob } from './verify-jobs.js';
 
 /** Test seams and scratch placement for the drills; empty in production. */
-export type DrillOptions = Pick<DrillDeps, 'afterRestore' | 'scratchRoot'>;
+export type DrillOptions = Pick<DrillDeps, 'afterRestore' | 'scratchRoot'> & {
+  /** What restore_command's spool is for (wal/spool.ts spoolSource): segments fetched ahead are then handed over. */
+  pitrSpoolSource?: string;
+};
 
 /** The newest backup, verified first if it was not: a drill of an unverified backup proves less than it says. */
 async function newestVerified(ctx: JobContext, component: Component, name: string, verify: () => Promise<unknown>): Promise<BackupEntry> {
@@ -92,7 +95,7 @@ export async function drillPitrJob(ctx: JobContext, name: string | undefined, re
     const drill =
       entry.verification && !levelsReadOk(entry.verification)
         ? drillRecord(entry, ctx.now(), { scratch: '-', restoreSeconds: 0, compared: 0, failure: `verification failed: ${entry.verification.failure}` })
-        : await drillPitr(entry, postgresUrl(ctx, db), db.name, { repo: ctx.repo, log: ctx.log, restoreCommand: restoreCommand(db.name), now: ctx.now, env: ctx.env, ...(options.scratchRoot ? { scratchRoot: options.scratchRoot } : {}) });
+        : await drillPitr(entry, postgresUrl(ctx, db), db.name, { repo: ctx.repo, log: ctx.log, restoreCommand: restoreCommand(db.name), now: ctx.now, env: ctx.env, ...(options.scratchRoot ? { scratchRoot: options.scratchRoot } : {}), ...(options.pitrSpoolSource ? { spoolSource: options.pitrSpoolSource } : {}) });
     await saveDrill(ctx.repo, entry, drill, ctx.log);
     ctx.metrics.drill('postgres', `${db.name}-pitr`, { ok: drill.ok, at: new Date(drill.drilledAt), restoreSeconds: drill.restoreSeconds });
     out.push(drill);

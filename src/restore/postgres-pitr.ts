@@ -47,7 +47,7 @@ export interface PitrOptions {
   /** Follow this timeline rather than the newest the archive holds (a drill recovers the live server's own history). */
   timeline?: number;
   /** With `start`: fetch segments into restore_command's spool meanwhile (wal/prefetch.ts); the spool is removed at the end. */
-  prefetch?: { spool: string; name: string };
+  prefetch?: { spool: string; name: string; source?: string };
   /** A restore "to the end" must replay into this segment (the newest archived on the path), or it stopped early. */
   endSegment?: string | undefined;
 }
@@ -138,6 +138,7 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
           first: segmentIndexOfLsn(details.startLsn, segmentBytes),
           segmentBytes,
           spool: options.prefetch.spool,
+          ...(options.prefetch.source ? { source: options.prefetch.source } : {}),
           // restore_command runs as the server's user: the spool and its segments are that user's.
           owner: await stat(path.dirname(pgdata)),
         })

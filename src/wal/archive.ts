@@ -1,6 +1,6 @@
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { defaultSpool, dropBefore, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
+import { NO_SOURCE, claimSpool, defaultSpool, dropBefore, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalError, WalNameError, WalNotArchivedError } from './errors.js';
@@ -23,6 +23,8 @@ export interface PushOptions {
   batch?: number;
   /** Where files pushed ahead of PostgreSQL's asking are recorded. */
   spool?: string;
+  /** What the spool is for (spoolSource: the configuration and repository overrides). */
+  source?: string;
 }
 
 export interface PushResult {
@@ -73,7 +75,8 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   const file = path.basename(filePath);
   if (!parseWalName(file)) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
-  if (await takePushed(spool, file, filePath)) return { file, outcome: 'spooled', bytes: (await stat(filePath)).size, ahead: [] };
+  const source = options.source ?? NO_SOURCE;
+  if (await takePushed(spool, file, filePath, source)) return { file, outcome: 'spooled', bytes: (await stat(filePath)).size, ahead: [] };
   await sweepConsumed(spool);
   const parallel = Math.max(1, options.parallel ?? 4);
   const batch = Math.max(1, options.batch ?? 256);
@@ -89,6 +92,8 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   let failed = undefined as Error | undefined;
   // This call's own file first; the backlog after it, encoded together (batch.ts).
   const paths = [filePath, ...waiting.slice(0, batch - 1).map((f) => path.join(dir, f))];
+  // Once, before any record: claims made in parallel would empty each other's work.
+  if (paths.length > 1) await claimSpool(spool, source);
   await encodeMany(
     paths,
     // Scratch files only for a backlog: a lone push creates nothing in the temp directory.
@@ -99,7 +104,7 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
         return;
       }
       await pushOne(deps, options.name, encoded);
-      await recordPushed(spool, encoded.file, path.join(dir, encoded.file));
+      await recordPushed(spool, encoded.file, path.join(dir, encoded.file), source);
       ahead.push(encoded.file);
     },
     (failedFile, error) => {
@@ -144,14 +149,16 @@ export async function waitArchived(repo: Repository, name: string, file: string,
  * sha256) before a byte reaches `dest`, written under a temporary name and renamed. A name
  * not in the archive fails at once with no retry (recovery asks for names that do not exist).
  */
-export async function walFetch(file: string, dest: string, options: { name: string; ahead?: number; spool?: string }, deps: WalDeps): Promise<{ file: string; bytes: number; ahead: string[] }> {
+export async function walFetch(file: string, dest: string, options: { name: string; ahead?: number; spool?: string; source?: string }, deps: WalDeps): Promise<{ file: string; bytes: number; ahead: string[] }> {
   const name = parseWalName(file);
   if (!name) throw new WalNameError(file);
   const spool = options.spool ?? defaultSpool(options.name);
-  if (name.kind === 'segment' && (await takeFetched(spool, file, dest))) return { file, bytes: (await stat(dest)).size, ahead: [] };
+  const source = options.source ?? NO_SOURCE;
+  if (name.kind === 'segment' && (await takeFetched(spool, file, dest, source))) return { file, bytes: (await stat(dest)).size, ahead: [] };
   if (name.kind === 'segment') await dropBefore(spool, file);
   const count = name.kind === 'segment' ? Math.max(0, options.ahead ?? 32) : 0;
-  const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), count > 0 ? fetchAhead(name, count, spool, options.name, deps) : Promise.resolve([])]);
+  if (count > 0) await claimSpool(spool, source);
+  const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), count > 0 ? fetchAhead(name, count, spool, source, options.name, deps) : Promise.resolve([])]);
   return { ...result, ahead };
 }
 
@@ -160,7 +167,7 @@ export async function walFetch(file: string, dest: string, options: { name: stri
  * fetched and checked into the spool, and bin/opsctl.js hands them over at the next calls
  * without loading the CLI (pgBackRest's archive-get queue, without a daemon).
  */
-async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, db: string, deps: WalDeps, concurrency = 3): Promise<string[]> {
+async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, source: string, db: string, deps: WalDeps, concurrency = 3): Promise<string[]> {
   const got: string[] = [];
   const { log, seg } = name.segment!;
   // The next names within the same log id are certain (at 16 MiB, 256 per log id); across a
@@ -173,7 +180,7 @@ async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count:
     try {
       const object = await deps.repo.getBytes(walKey(db, next));
       if (!object) return false; // the archive ends here (for now): the rest cannot be there either
-      await storeFetched(spool, next, (tmp) => decodeWalObjectTo(next, object, tmp));
+      await storeFetched(spool, next, source, (tmp) => decodeWalObjectTo(next, object, tmp));
       got.push(next);
     } catch {
       // Fetching ahead is an optimisation: recovery asks for the file itself, and that call reports.

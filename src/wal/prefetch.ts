@@ -2,6 +2,7 @@ import { chown, mkdir, readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Repository } from '../repository/repository.js';
 import { segmentName, walKey } from './names.js';
+import { claimSpool } from './spool.js';
 import { decodeWalObjectTo } from './object.js';
 
 /**
@@ -32,6 +33,8 @@ export interface PrefetchOptions {
   concurrency?: number;
   /** Who runs restore_command (the server's user): the spool and each segment are made theirs. */
   owner?: { uid: number; gid: number };
+  /** restore_command's spoolSource: without it, what is fetched here is not believed by restore_command. */
+  source?: string;
 }
 
 export function startPrefetch(options: PrefetchOptions): Prefetch {
@@ -46,6 +49,7 @@ export function startPrefetch(options: PrefetchOptions): Prefetch {
   // Private to restore_command's user, as bin/opsctl and spool.ts require before believing it.
   const prepare = () =>
     (ready ??= (async () => {
+      if (options.source) await claimSpool(options.spool, options.source, options.owner);
       await mkdir(dir, { recursive: true, mode: 0o700 });
       if (options.owner) for (const d of [options.spool, dir]) await chown(d, options.owner.uid, options.owner.gid);
     })());

@@ -1,4 +1,6 @@
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chown, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -53,10 +55,45 @@ export async function trusted(dir: string): Promise<boolean> {
 
 const ensureDir = (dir: string) => mkdir(dir, { recursive: true, mode: 0o700 });
 
-export async function recordPushed(spool: string, file: string, filePath: string): Promise<void> {
+/**
+ * What a spool's records and segments were made for: the configuration file as it is now
+ * (path, inode, size, mtime) and the overrides that pick the repository. A spool made for
+ * another repository, or before the file changed, is never believed: a segment fetched
+ * ahead from one repository must not answer a fetch from another, nor a push recorded in
+ * one stand for the next. bin/opsctl computes the same line (spool_source).
+ */
+export async function spoolSource(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return `${configPath}|${(await fileStamp(configPath)) ?? 'missing'}|${env.OPS_REPOSITORY_URL ?? ''}|${env.AWS_ENDPOINT_URL_S3 ?? ''}`;
+}
+
+const SOURCE = '.source';
+/** Library callers without a configuration file: one constant source, so their spools still work. */
+export const NO_SOURCE = 'library';
+
+async function sourceMatches(spool: string, source: string): Promise<boolean> {
+  const text = await readFile(path.join(spool, SOURCE), 'utf8').catch(() => undefined);
+  return text !== undefined && text.replace(/\n$/, '') === source;
+}
+
+/** Before writing into a spool: one made for another source is emptied first, then marked as ours. */
+export async function claimSpool(spool: string, source: string, owner?: { uid: number; gid: number }): Promise<void> {
+  await ensureDir(spool);
+  // Never empties a directory somebody else controls; with an owner, root is preparing a
+  // spool it just made inside the restore's own directory for the server's user.
+  if (!owner && !(await trusted(spool))) return;
+  if (await sourceMatches(spool, source)) return;
+  for (const entry of await readdir(spool).catch(() => [] as string[])) await rm(path.join(spool, entry), { recursive: true, force: true });
+  const tmp = path.join(spool, `${SOURCE}.${process.pid}`);
+  await writeFile(tmp, `${source}\n`, { mode: 0o600 });
+  if (owner) await chown(tmp, owner.uid, owner.gid);
+  await rename(tmp, path.join(spool, SOURCE));
+}
+
+/** Records a file pushed ahead; the spool must have been claimed for `source` first (claimSpool, once per call: claims in parallel would empty each other's work). */
+export async function recordPushed(spool: string, file: string, filePath: string, source: string): Promise<void> {
   const stamp = await fileStamp(filePath);
   await ensureDir(spool);
-  if (!stamp || !(await trusted(spool))) return;
+  if (!stamp || !(await trusted(spool)) || !(await sourceMatches(spool, source))) return;
   const tmp = path.join(spool, `.${file}.${process.pid}`);
   await writeFile(tmp, `${stamp}\n`, { mode: 0o600 });
   await rename(tmp, path.join(spool, `${file}.ok`));
@@ -67,8 +104,8 @@ export async function recordPushed(spool: string, file: string, filePath: string
  * same inode, size and mtime. PostgreSQL never rewrites a segment it marked .ready; a file
  * that changed since has another mtime and is pushed (and compared) in full.
  */
-export async function takePushed(spool: string, file: string, filePath: string): Promise<boolean> {
-  if (!(await trusted(spool))) return false;
+export async function takePushed(spool: string, file: string, filePath: string, source: string): Promise<boolean> {
+  if (!(await trusted(spool)) || !(await sourceMatches(spool, source))) return false;
   const okFile = path.join(spool, `${file}.ok`);
   const text = await readFile(okFile, 'utf8').catch(() => undefined);
   if (!text) return false;
@@ -97,8 +134,8 @@ export async function spoolTmp(spool: string): Promise<string> {
 }
 
 /** A segment fetched ahead and already checked: moved into PostgreSQL's destination. */
-export async function takeFetched(spool: string, file: string, dest: string): Promise<boolean> {
-  if (!(await trusted(path.join(spool, 'fetch')))) return false;
+export async function takeFetched(spool: string, file: string, dest: string, source: string): Promise<boolean> {
+  if (!(await trusted(path.join(spool, 'fetch'))) || !(await sourceMatches(spool, source))) return false;
   const ahead = path.join(spool, 'fetch', file);
   try {
     await rename(ahead, dest);
@@ -126,10 +163,10 @@ export async function dropBefore(spool: string, file: string): Promise<void> {
 }
 
 /** A segment fetched ahead: `write` fills (and proves) a temporary file, renamed into the spool only when whole. */
-export async function storeFetched(spool: string, file: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+export async function storeFetched(spool: string, file: string, source: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
   const dir = path.join(spool, 'fetch');
   await ensureDir(dir);
-  if (!(await trusted(dir))) return;
+  if (!(await trusted(dir)) || !(await sourceMatches(spool, source))) return;
   const tmp = path.join(dir, `.${file}.${process.pid}`);
   await write(tmp);
   await rename(tmp, path.join(dir, file));
@@ -152,20 +189,33 @@ export async function spoolFastPath(argv: string[]): Promise<boolean> {
   const name = opt('--name');
   if (!name || argv.includes('--json')) return false;
   const spool = opt('--spool') ?? defaultSpool(name);
+  const source = await spoolSource(configPathOf(opt('--config'), process.env));
   if (verb === 'push') {
     const filePath = argv[i + 2];
     if (!filePath || filePath.startsWith('-')) return false;
     const file = path.basename(filePath);
-    if (!(await takePushed(spool, file, filePath))) return false;
+    if (!(await takePushed(spool, file, filePath, source))) return false;
     process.stdout.write(`${file}: spooled\n`);
     return true;
   }
   if (verb === 'fetch') {
     const [file, dest] = [argv[i + 2], argv[i + 3]];
     if (!file || !dest || file.startsWith('-') || dest.startsWith('-') || !/^[0-9A-F]{24}$/.test(file)) return false;
-    if (!(await takeFetched(spool, file, dest))) return false;
+    if (!(await takeFetched(spool, file, dest, source))) return false;
     process.stdout.write(`${file}: fetched ahead, sha256 checked\n`);
     return true;
   }
   return false;
+}
+
+/**
+ * resolveConfigPath's rule without loading the configuration code (the fast path stays
+ * small): --config, else OPS_CONFIG, else ./ops.config.json, else the package's own.
+ */
+export function configPathOf(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
+  if (explicit) return path.resolve(cwd, explicit);
+  if (env.OPS_CONFIG) return path.resolve(cwd, env.OPS_CONFIG);
+  const local = path.join(cwd, 'ops.config.json');
+  if (existsSync(local)) return local;
+  return fileURLToPath(new URL('../../ops.config.json', import.meta.url));
 }

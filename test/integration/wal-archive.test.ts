@@ -4,7 +4,7 @@ import { chmod, chown, copyFile, mkdir, readdir, readFile, rename, rm, utimes, w
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { recordPushed } from '../../src/wal/spool.js';
+import { recordPushed, spoolSource } from '../../src/wal/spool.js';
 import { OPSCTL, OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
@@ -190,7 +190,7 @@ for (const kind of ['file', 's3'] as const) {
         assert.equal((await cli(['wal', 'fetch', n, out, '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'sp40-f')])).code, 0);
         assert.ok((await readFile(out)).equals(await readFile(path.join(dir, n))), n);
       }
-      assert.deepEqual((await readdir(spool)).filter((f) => !f.endsWith('.ok')), [], 'no scratch files left in the spool');
+      assert.deepEqual((await readdir(spool)).filter((f) => !f.endsWith('.ok') && f !== '.source'), [], 'no scratch files left in the spool (the records and the mark of what they are for stay)');
     });
 
     it('a backlog in archive_status/ is pushed ahead in parallel; the next calls return at once from the spool', async () => {
@@ -224,7 +224,7 @@ for (const kind of ['file', 's3'] as const) {
       assert.equal(viaShell.stdout, `${names[2]}: spooled\n`);
       const notSpooled = await shell(['wal', 'push', path.join(dir, names[5]!), '--name', 'main', '--spool', spool]);
       assert.equal(notSpooled.code, 1, 'went to Node (here /bin/false)');
-      await recordPushed(spool, names[2]!, path.join(dir, names[2]!)); // spooled again, for the change below
+      await recordPushed(spool, names[2]!, path.join(dir, names[2]!), await spoolSource(cfg, env)); // spooled again, for the change below
       // A spool others can write is not believed: the file is pushed (and found identical) instead.
       await writeFile(path.join(spool, `${names[4]}.ok`), '{}');
       await chmod(spool, 0o777);

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { trusted } from '../../src/wal/spool.js';
+import { spoolSource, trusted } from '../../src/wal/spool.js';
 import { OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 
 const nobody = Number(execFileSync('id', ['-u', 'nobody']).toString());
@@ -31,6 +31,8 @@ describe('WAL spool on a shared host: a path another user controls is never trus
     const spool = path.join(root, 'main');
     await mkdir(path.join(spool, 'fetch'), { recursive: true, mode: 0o700 });
     await writeFile(path.join(spool, 'fetch', SEGMENT), 'not WAL: planted by someone else');
+    // Made for exactly this configuration: only the path rule can refuse it.
+    await writeFile(path.join(spool, '.source'), `${await spoolSource(cfg, {})}\n`);
     return spool;
   }
 
@@ -52,6 +54,7 @@ describe('WAL spool on a shared host: a path another user controls is never trus
     await mkdir(path.join(real, 'main', 'fetch'), { recursive: true, mode: 0o700 });
     await chmod(real, 0o700);
     await writeFile(path.join(real, 'main', 'fetch', SEGMENT), 'planted through a link');
+    await writeFile(path.join(real, 'main', '.source'), `${await spoolSource(cfg, {})}\n`);
     await execFileSync('ln', ['-s', real, path.join(work, 'link-root')]);
     const spool = path.join(work, 'link-root', 'main');
     assert.equal(await trusted(path.join(spool, 'fetch')), false);
@@ -66,6 +69,7 @@ describe('WAL spool on a shared host: a path another user controls is never trus
     await mkdir(path.join(root, 'main', 'fetch'), { recursive: true, mode: 0o700 });
     await chmod(root, 0o700);
     await writeFile(path.join(root, 'main', 'fetch', SEGMENT), 'ours');
+    await writeFile(path.join(root, 'main', '.source'), `${await spoolSource(cfg, {})}\n`);
     const spool = path.join(root, 'main');
     assert.equal(await trusted(path.join(spool, 'fetch')), true);
     const dest = path.join(work, 'dest-own');
@@ -73,5 +77,34 @@ describe('WAL spool on a shared host: a path another user controls is never trus
     assert.equal(shell.code, 0, shell.stderr);
     assert.match(shell.stdout, /fetched ahead/);
     assert.equal(await readFile(dest, 'utf8'), 'ours');
+  });
+
+  it('a spool is keyed by what it was made for: segments fetched ahead from one repository are not handed to a fetch from another', async () => {
+    const cfgB = await writeConfig(path.join(work, 'b'), { repository: { url: `file://${path.join(work, 'repo-b')}` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1:1/postgres' }] }).catch(async () => {
+      await mkdir(path.join(work, 'b'));
+      return writeConfig(path.join(work, 'b'), { repository: { url: `file://${path.join(work, 'repo-b')}` }, postgres: [{ name: 'main', url: 'postgresql://postgres@127.0.0.1:1/postgres' }] });
+    });
+    const wal = path.join(work, 'pg_wal');
+    await mkdir(wal, { recursive: true });
+    const names = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000003'];
+    for (const n of names) {
+      await writeFile(path.join(wal, n), Buffer.alloc(4096, n.at(-1)));
+      const p = await runCli(['--config', cfg, 'wal', 'push', path.join(wal, n), '--name', 'main', '--spool', path.join(work, 'push-spool')]);
+      assert.equal(p.code, 0, p.stderr);
+    }
+    const spool = path.join(work, 'keyed-spool');
+    const first = await runCli(['--config', cfg, 'wal', 'fetch', names[0]!, path.join(work, 'k1'), '--name', 'main', '--spool', spool]);
+    assert.equal(first.code, 0, first.stderr);
+    const viaShell = (config: string, file: string, dest: string, node = '/bin/false') =>
+      runCli(['--config', config, 'wal', 'fetch', file, dest, '--name', 'main', '--spool', spool], { command: [OPSCTL_SH], env: { OPSCTL_NODE: node } });
+    const other = await viaShell(cfgB, names[1]!, path.join(work, 'kb2'));
+    assert.notEqual(other.code, 0, 'another repository: not answered from the spool');
+    await assert.rejects(stat(path.join(work, 'kb2')), /ENOENT/);
+    const same = await viaShell(cfg, names[1]!, path.join(work, 'ka2'));
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stdout, /fetched ahead/);
+    const otherNode = await viaShell(cfgB, names[2]!, path.join(work, 'kb3'), process.execPath);
+    assert.equal(otherNode.code, 255, 'repository B holds nothing for main: fatal, and A\'s segment is not handed over');
+    await assert.rejects(stat(path.join(work, 'kb3')), /ENOENT/);
   });
 });

@@ -118,14 +118,15 @@ function drillExit(drills: Drill[]): ExitCode {
 
 export async function drillCommand(ctx: JobContext, component: Component | 'all', name?: string, html?: string, pitr?: { configPath: string; only: boolean }): Promise<CommandOutcome> {
   const jobs = await import('../../jobs/drill-jobs.js');
-  const { restoreCommandFor } = await import('./pitr-commands.js');
+  const { restoreCommandFor, restoreSpoolSource } = await import('./pitr-commands.js');
   const pitrRestoreCommand = pitr ? (db: string) => restoreCommandFor(pitr.configPath, db, ctx.env) : undefined;
+  const pitrSpoolSource = pitr ? await restoreSpoolSource(pitr.configPath, ctx.env) : undefined;
   if (pitr?.only) {
-    const drills = await jobs.drillPitrJob(ctx, name, pitrRestoreCommand!);
+    const drills = await jobs.drillPitrJob(ctx, name, pitrRestoreCommand!, pitrSpoolSource ? { pitrSpoolSource } : {});
     return { exitCode: drillExit(drills), json: { results: drills }, text: renderTable(drills, drillColumns) };
   }
   if (component === 'all') {
-    const report = await jobs.drillAllJob(ctx, pitrRestoreCommand ? { pitrRestoreCommand } : {});
+    const report = await jobs.drillAllJob(ctx, pitrRestoreCommand ? { pitrRestoreCommand, ...(pitrSpoolSource ? { pitrSpoolSource } : {}) } : {});
     if (html) {
       const { renderDrillHtml } = await import('../../drill/report-html.js');
       await writeFile(html, renderDrillHtml(report));

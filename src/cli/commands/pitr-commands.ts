@@ -48,6 +48,12 @@ export function restoreCommandFor(configPath: string, name: string, env: NodeJS.
   return `${carried.length ? `env ${carried.join(' ')} ` : ''}${run} --config ${JSON.stringify(path.resolve(configPath))} wal fetch "%f" "%p" --name ${name}${spool ? ` --spool ${JSON.stringify(spool)}` : ''}`;
 }
 
+/** The spoolSource restore_command will compute: this configuration file and the overrides it is given. */
+export async function restoreSpoolSource(configPath: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const { spoolSource } = await import('../../wal/spool.js');
+  return spoolSource(path.resolve(configPath), { OPS_REPOSITORY_URL: env.OPS_REPOSITORY_URL, AWS_ENDPOINT_URL_S3: env.AWS_ENDPOINT_URL_S3 });
+}
+
 /**
  * `opsctl restore postgres ID|latest --base --pgdata DIR [--to …] [--start --port P]`.
  * The target is read first (64 for one that cannot be right), then the base backup that
@@ -73,7 +79,7 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
       pgdata: request.pgdata,
       target: request.target,
       restoreCommand: restoreCommandFor(request.configPath, db.name, ctx.env, spool),
-      prefetch: { spool, name: db.name },
+      prefetch: { spool, name: db.name, source: await restoreSpoolSource(request.configPath, ctx.env) },
       start: request.start,
       keepArchiving: request.keepArchiving ?? false,
       endSegment: plan.endSegment,

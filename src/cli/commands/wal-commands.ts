@@ -8,17 +8,17 @@ import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 const database = (ctx: JobContext, name?: string) => selectOne('postgres', ctx.config.postgres, name).name;
 
 /** `archive_command = 'opsctl wal push %p --name N'`. */
-export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; batch?: number; spool?: string }): Promise<CommandOutcome> {
-  const { parallel, batch, spool } = options;
-  const result = await walPush(file, { name: database(ctx, options.name), ...(parallel ? { parallel } : {}), ...(batch ? { batch } : {}), ...(spool ? { spool } : {}) }, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; batch?: number; spool?: string; source: string }): Promise<CommandOutcome> {
+  const { parallel, batch, spool, source } = options;
+  const result = await walPush(file, { name: database(ctx, options.name), source, ...(parallel ? { parallel } : {}), ...(batch ? { batch } : {}), ...(spool ? { spool } : {}) }, { repo: ctx.repo, log: ctx.log, now: ctx.now });
   const ahead = result.ahead.length > 0 ? `, ${result.ahead.length} more pushed ahead` : '';
   return { exitCode: EXIT.ok, json: result, text: `${result.file}: ${result.outcome} (${result.bytes} bytes)${ahead}` };
 }
 
 /** `restore_command = 'opsctl wal fetch %f %p --name N'`: exit 1 at once for a name the archive does not hold. */
-export async function walFetchCommand(ctx: JobContext, file: string, dest: string, options: { name?: string; ahead?: number; spool?: string }): Promise<CommandOutcome> {
+export async function walFetchCommand(ctx: JobContext, file: string, dest: string, options: { name?: string; ahead?: number; spool?: string; source: string }): Promise<CommandOutcome> {
   try {
-    const r = await walFetch(file, dest, { name: database(ctx, options.name), ...(options.ahead !== undefined ? { ahead: options.ahead } : {}), ...(options.spool ? { spool: options.spool } : {}) }, { repo: ctx.repo, log: ctx.log });
+    const r = await walFetch(file, dest, { name: database(ctx, options.name), source: options.source, ...(options.ahead !== undefined ? { ahead: options.ahead } : {}), ...(options.spool ? { spool: options.spool } : {}) }, { repo: ctx.repo, log: ctx.log });
     return { exitCode: EXIT.ok, json: r, text: `${r.file}: ${r.bytes} bytes, sha256 checked` };
   } catch (error) {
     if (!(error instanceof WalNotArchivedError)) throw error;
