@@ -7,3 +7,14 @@ export class DrillSetupError extends OpsError {
     this.name = 'DrillSetupError';
   }
 }
+
+/**
+ * SIGTERM or Ctrl-C during a drill: its scratch server is stopped and its scratch data
+ * removed, and no drill record is written (an interruption says nothing about the backup).
+ */
+export class DrillInterruptedError extends OpsError {
+  constructor(what: string, cause?: unknown) {
+    super('DRILL_INTERRUPTED', `drill of ${what} interrupted: its scratch server was stopped and its scratch data removed; no drill was recorded`, { cause });
+    this.name = 'DrillInterruptedError';
+  }
+}

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { BackupEntry } from '../backup/catalog.js';
 import type { Drill } from '../backup/manifest.js';
 import type { BaseDetails } from '../backup/postgres-base.js';
+import { DrillInterruptedError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import { connectPostgres } from '../postgres/connect.js';
@@ -33,7 +34,7 @@ function scratchOwner(): { uid: number; gid: number } | undefined {
  * table counted), stops and removes. RTO: restore start to promoted server. RPO: the
  * restore point's age when recovered (seconds: only what the archive had not received).
  */
-export async function drillPitr(entry: BackupEntry, liveUrl: string, name: string, deps: { repo: Repository; log: Log; restoreCommand: string; spoolSource?: string; now?: () => Date; env?: NodeJS.ProcessEnv; scratchRoot?: string }): Promise<Drill> {
+export async function drillPitr(entry: BackupEntry, liveUrl: string, name: string, deps: { repo: Repository; log: Log; restoreCommand: string; spoolSource?: string; now?: () => Date; env?: NodeJS.ProcessEnv; scratchRoot?: string; signal?: AbortSignal | undefined }): Promise<Drill> {
   const now = deps.now ?? (() => new Date());
   const details = entry.manifest!.details as unknown as BaseDetails;
   const point = `ops-drill-${now().toISOString().replace(/[:.]/g, '')}`;
@@ -97,6 +98,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     } finally {
       await restored.end().catch(() => undefined);
     }
+    deps.signal?.throwIfAborted();
     const compared = source.size;
     const reached = (result.recovery ?? '').includes(`"${point}"`);
     const failure = !reached
@@ -115,6 +117,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
       ...(failure ? { failure } : {}),
     });
   } catch (error) {
+    if (deps.signal?.aborted) throw new DrillInterruptedError(`postgres/${name} (point in time)`, error);
     return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `point-in-time restore failed: ${errorMessage(error)}` });
   } finally {
     const cmd = asOwner(owner ?? { uid: 0, gid: 0 }, [pgServerTool('pg_ctl', deps.env), '-D', pgdata, '-m', 'immediate', '-w', 'stop']);

@@ -95,7 +95,7 @@ export async function drillPitrJob(ctx: JobContext, name: string | undefined, re
     const drill =
       entry.verification && !levelsReadOk(entry.verification)
         ? drillRecord(entry, ctx.now(), { scratch: '-', restoreSeconds: 0, compared: 0, failure: `verification failed: ${entry.verification.failure}` })
-        : await drillPitr(entry, postgresUrl(ctx, db), db.name, { repo: ctx.repo, log: ctx.log, restoreCommand: restoreCommand(db.name), now: ctx.now, env: ctx.env, ...(options.scratchRoot ? { scratchRoot: options.scratchRoot } : {}), ...(options.pitrSpoolSource ? { spoolSource: options.pitrSpoolSource } : {}) });
+        : await drillPitr(entry, postgresUrl(ctx, db), db.name, { repo: ctx.repo, log: ctx.log, restoreCommand: restoreCommand(db.name), now: ctx.now, env: ctx.env, signal: ctx.signal, ...(options.scratchRoot ? { scratchRoot: options.scratchRoot } : {}), ...(options.pitrSpoolSource ? { spoolSource: options.pitrSpoolSource } : {}) });
     await saveDrill(ctx.repo, entry, drill, ctx.log);
     ctx.metrics.drill('postgres', `${db.name}-pitr`, { ok: drill.ok, at: new Date(drill.drilledAt), restoreSeconds: drill.restoreSeconds });
     out.push(drill);

@@ -77,6 +77,7 @@ export async function drillPostgresJob(ctx: JobContext, name?: string, options: 
       log: ctx.log,
       env: ctx.env,
       now: ctx.now,
+      signal: ctx.signal,
       onProgress: ctx.progress ? (bytes, total) => ctx.progress?.(`drill postgres/${db.name}`, bytes, total) : undefined,
       ...options,
     });

@@ -3,6 +3,7 @@ import type { BackupEntry } from '../backup/catalog.js';
 import type { Drill } from '../backup/manifest.js';
 import { drillRecord, levelsReadOk, saveDrill, type DrillDeps } from '../drill/record.js';
 import { schemaDifferences, schemaStatements } from '../drill/schema-diff.js';
+import { DrillInterruptedError } from '../drill/errors.js';
 import { errorMessage } from '../errors.js';
 import { withDatabase, withPostgres } from '../postgres/connect.js';
 import { quoteIdent } from '../postgres/identifiers.js';
@@ -80,10 +81,15 @@ export async function drillPostgres(entry: BackupEntry, liveUrl: string, deps: R
         ...(result.compared === 0 ? { failure: 'no table counts to compare' } : {}),
       });
     } catch (error) {
+      if (deps.signal?.aborted) {
+        await drop();
+        throw new DrillInterruptedError(`postgres/${entry.name}`, error);
+      }
       drill = drillRecord(entry, now(), { scratch, restoreSeconds: 0, compared: 0, failure: `restore failed: ${errorMessage(error)}` });
     } finally {
       await drop();
     }
+    if (deps.signal?.aborted) throw new DrillInterruptedError(`postgres/${entry.name}`);
   }
   await saveDrill(deps.repo, entry, drill, deps.log);
   return drill;

@@ -114,7 +114,7 @@ export function recoverySettings(options: Pick<PitrOptions, 'target' | 'restoreC
  * with `start` the cluster started and watched until recovery reached the target and
  * the server was promoted, or failed saying why (target not reached, segment missing).
  */
-export async function restorePostgresBase(entry: BackupEntry, options: PitrOptions, deps: { repo: Repository; log: Log; env?: NodeJS.ProcessEnv }): Promise<PitrResult> {
+export async function restorePostgresBase(entry: BackupEntry, options: PitrOptions, deps: { repo: Repository; log: Log; env?: NodeJS.ProcessEnv; signal?: AbortSignal | undefined }): Promise<PitrResult> {
   const started = Date.now();
   const manifest = entry.manifest!;
   const details = manifest.details as unknown as BaseDetails;
@@ -152,7 +152,7 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
   }
 }
 
-async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { repo: Repository; log: Log; env?: NodeJS.ProcessEnv }, pgdata: string, lines: string[], started: number): Promise<PitrResult> {
+async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { repo: Repository; log: Log; env?: NodeJS.ProcessEnv; signal?: AbortSignal | undefined }, pgdata: string, lines: string[], started: number): Promise<PitrResult> {
   const manifest = entry.manifest!;
   const details = manifest.details as unknown as BaseDetails;
   const env = deps.env ?? process.env;
@@ -164,7 +164,8 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
   const tar = startTool('tar', 'tar', ['-x', '-f', '-', '-C', pgdata, '--no-same-owner'], { stdin: 'pipe' });
   const dec = decoder(manifest.payload.streamCodec)!;
   try {
-    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key), hasher, gate, dec.input), pipeline(dec.output, tar.child.stdin!), dec.done, tar.done]);
+    const signal = deps.signal ? { signal: deps.signal } : {};
+    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key, signal), hasher, gate, dec.input, signal), pipeline(dec.output, tar.child.stdin!, signal), dec.done, tar.done]);
   } catch (error) {
     tar.kill();
     dec.kill();
@@ -186,7 +187,7 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
 
   const result: PitrResult = { backupId: entry.id, pgdata, startLsn: details.startLsn, stopLsn: details.stopLsn, target: options.target, started: false, prefetched: 0, seconds: 0 };
   if (options.start) {
-    const stopped = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, { uid: owner.uid, gid: owner.gid }, env, options.target);
+    const stopped = await startAndWait(pgdata, options.start.port, options.start.timeoutMs ?? 300_000, { uid: owner.uid, gid: owner.gid }, env, options.target, deps.signal);
     result.recovery = stopped.line;
     result.stopped = stopped;
     result.started = true;
@@ -250,7 +251,7 @@ export function asOwner(owner: { uid: number; gid: number }, args: string[]): st
  * target) — reading its log, so a recovery that cannot go on ends the wait at once with
  * PostgreSQL's own words (a segment the archive lacks, a target never reached).
  */
-async function startAndWait(pgdata: string, port: number, timeoutMs: number, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv, target: PitrTarget): Promise<RecoveryStop & { afterTarget: boolean | null }> {
+async function startAndWait(pgdata: string, port: number, timeoutMs: number, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv, target: PitrTarget, signal?: AbortSignal): Promise<RecoveryStop & { afterTarget: boolean | null }> {
   const log = path.join(pgdata, 'ops-restore.log');
   const pgCtl = pgServerTool('pg_ctl', env);
   const cmd = asOwner(owner, [pgCtl, '-D', pgdata, '-l', log, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${pgdata}`, 'start']);
@@ -272,6 +273,11 @@ async function startAndWait(pgdata: string, port: number, timeoutMs: number, own
   const deadline = Date.now() + timeoutMs;
   const pg = await import('pg');
   while (Date.now() < deadline) {
+    if (signal?.aborted) {
+      // Interrupted: the server this started does not outlive the command.
+      await stopCluster(pgdata, owner, env);
+      throw new RestoreError('INTERRUPTED', `interrupted while recovery ran; the restored cluster was stopped (log: ${log})`);
+    }
     const text = await readFile(log, 'utf8').catch(() => '');
     const fatal = /(FATAL|PANIC):\s+(.*)/.exec(text);
     if (fatal) {

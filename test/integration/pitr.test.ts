@@ -237,6 +237,34 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.ok(written > 10, `the application wrote during the drill (${written} writes)`);
   });
 
+  it('SIGTERM during drill postgres --pitr: exit 2 within the grace, the scratch server stopped and its directory removed, no drill recorded', async () => {
+    const scratchRoot = await tempDir('ops-pitr-sigterm-');
+    await chmod(scratchRoot, 0o755);
+    const before = await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', baseId, 'drill.json'), 'utf8');
+    let pid = 0;
+    const started = Date.now();
+    let signalled = 0;
+    const run = runCli(['--config', cfg, '--json', 'drill', 'postgres', '--pitr'], { env: { TMPDIR: scratchRoot }, onSpawn: (p) => (pid = p) });
+    // The dangerous moment: the scratch cluster is running on a full copy of the data.
+    for (let i = 0; i < 300 && !signalled; i += 1) {
+      const ps = spawnSync('pgrep', ['-f', `${scratchRoot}/ops-drill-pitr-`]).stdout.toString().trim();
+      if (ps) {
+        process.kill(pid, 'SIGTERM');
+        signalled = Date.now();
+      } else await new Promise((r) => setTimeout(r, 100));
+    }
+    const r = await run;
+    assert.ok(signalled, 'the scratch cluster was seen running');
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.ok(Date.now() - signalled < 30_000, `stopped ${Date.now() - signalled} ms after SIGTERM`);
+    assert.match(r.stderr, /interrupted: its scratch server was stopped and its scratch data removed; no drill was recorded/);
+    assert.equal(spawnSync('pgrep', ['-f', `${scratchRoot}/ops-drill-pitr-`]).stdout.toString().trim(), '', 'no scratch server left running');
+    assert.deepEqual(await readdir(scratchRoot), [], 'no scratch directory left');
+    assert.equal(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', baseId, 'drill.json'), 'utf8'), before, 'the last real drill record stays');
+    assert.ok(Date.now() - started > 0);
+    await rm(scratchRoot, { recursive: true, force: true });
+  });
+
   it('drill all includes the PITR drill where configured: the dump drill and the point-in-time drill, each with RTO and RPO', async () => {
     assert.equal((await runCli(['--config', cfg, 'backup', 'postgres'])).code, 0);
     const r = await runCli(['--config', cfg, '--json', 'drill', 'all']);

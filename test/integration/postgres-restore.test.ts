@@ -179,6 +179,22 @@ describe('PostgreSQL restore and drill', () => {
     assert.ok(long.length <= 63 && long.includes('20261204t040000z'), long);
   });
 
+  it('SIGTERM during drill postgres: exit 2, the scratch database dropped, no drill recorded', async () => {
+    let pid = 0;
+    const run = runCli(['--config', cfg, '--json', 'drill', 'postgres'], { onSpawn: (p) => (pid = p) });
+    let seen = '';
+    for (let i = 0; i < 300 && !seen; i += 1) {
+      seen = (await adminQuery(`select datname from pg_database where datname like 'ops_drill_%'`)).rows[0]?.datname ?? '';
+      if (!seen) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(seen, 'the scratch database was seen');
+    process.kill(pid, 'SIGTERM');
+    const r = await run;
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /interrupted/);
+    assert.equal((await adminQuery('select 1 from pg_database where datname = $1', [seen])).rowCount, 0, 'scratch database dropped');
+  });
+
   it('drill fails (exit 2) when the newest backup is corrupt, and still drops the scratch database', async () => {
     const latest = (await filesUnder(repoDir)).find((f) => f.endsWith('manifest.json'))!.split('/')[2]!;
     await cloneBackup(repoDir, 'callcenter', latest, '20991231T235959Z', { payload: flipByte(0.5) });

@@ -84,7 +84,7 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
       keepArchiving: request.keepArchiving ?? false,
       endSegment: plan.endSegment,
     },
-    { repo: ctx.repo, log: ctx.log, env: ctx.env },
+    { repo: ctx.repo, log: ctx.log, env: ctx.env, signal: ctx.signal },
   );
   const to = request.target.time ?? request.target.name ?? request.target.lsn ?? 'the end of the archive';
   return {
