@@ -1,3 +1,5 @@
+import { abortable } from '../util/concurrency.js';
+import { DrillInterruptedError } from './errors.js';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -44,12 +46,12 @@ export async function drillKnowledge(entry: BackupEntry, deps: DrillDeps & { rep
   const tree = path.join(dir, 'tree');
   const started = Date.now();
   try {
-    await restoreKnowledge(entry, tree, {}, deps);
+    await abortable(restoreKnowledge(entry, tree, {}, deps), deps.signal);
     const restoreSeconds = (Date.now() - started) / 1000;
     await deps.afterRestore?.(tree);
     const checkStarted = Date.now();
     const expected = ((entry.manifest?.details as { entries?: FileRecord[] } | undefined)?.entries ?? []) as FileRecord[];
-    const { records, skipped } = await recordTree(tree);
+    const { records, skipped } = await abortable(recordTree(tree), deps.signal);
     const differences = compareEntries(expected, records).map((d) => d.replace('missing from the archive', 'missing from the restored tree').replace('in the archive but not in the manifest', 'in the restored tree but not in the manifest'));
     const byPath = new Map(records.map((r) => [r.path, r]));
     for (const e of expected) {
@@ -67,6 +69,7 @@ export async function drillKnowledge(entry: BackupEntry, deps: DrillDeps & { rep
       differences: shown,
     });
   } catch (error) {
+    if (deps.signal?.aborted) throw new DrillInterruptedError(`knowledge/${entry.name}`, error);
     return drillRecord(entry, now(), { scratch: tree, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `restore failed: ${errorMessage(error)}` });
   } finally {
     await rm(dir, { recursive: true, force: true });

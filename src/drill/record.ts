@@ -15,6 +15,8 @@ export interface DrillDeps {
    * restore path would, and prove the drill notices.
    */
   afterRestore?: (scratch: string) => Promise<void>;
+  /** SIGTERM / Ctrl-C: the drill stops its scratch server, removes its scratch data and records nothing. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface DrillFields {

@@ -1,3 +1,5 @@
+import { abortable } from '../util/concurrency.js';
+import { DrillInterruptedError } from './errors.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -100,19 +102,20 @@ export async function drillRedis(entry: BackupEntry, deps: DrillDeps & { repo: R
   const started = Date.now();
   try {
     let restoreSeconds: number;
+    const until = <T>(work: Promise<T>) => abortable(work, deps.signal);
     if (mode === 'rdb') {
-      await placeRdbFile(entry, dir, {}, deps);
-      scratch = await startScratchRedis(dir, { dbfilename: 'dump.rdb', env: deps.env });
+      await until(placeRdbFile(entry, dir, {}, deps));
+      scratch = await until(startScratchRedis(dir, { dbfilename: 'dump.rdb', env: deps.env }));
       restoreSeconds = (Date.now() - started) / 1000;
     } else {
-      scratch = await startScratchRedis(dir, { env: deps.env });
-      const restored = await restoreRedisLogical(entry, scratch.url, {}, deps);
+      scratch = await until(startScratchRedis(dir, { env: deps.env }));
+      const restored = await until(restoreRedisLogical(entry, scratch.url, {}, deps));
       restoreSeconds = (Date.now() - started) / 1000;
       deps.log.info(`drill redis/${entry.name}: ${restored.restored} keys restored into ${scratch.address}`);
     }
     await deps.afterRestore?.(scratch.url);
     const checkStarted = Date.now();
-    const result = mode === 'rdb' ? await compareRdb(scratch) : await compareLogical(entry, scratch, deps.repo);
+    const result = await until(mode === 'rdb' ? compareRdb(scratch) : compareLogical(entry, scratch, deps.repo));
     return drillRecord(entry, now(), {
       scratch: `redis-server ${scratch.address} (${mode})`,
       restoreSeconds,
@@ -123,6 +126,7 @@ export async function drillRedis(entry: BackupEntry, deps: DrillDeps & { repo: R
       ...(result.compared === 0 ? { failure: 'the restored server holds no keys to compare' } : {}),
     });
   } catch (error) {
+    if (deps.signal?.aborted) throw new DrillInterruptedError(`redis/${entry.name}`, error);
     return drillRecord(entry, now(), { scratch: scratch ? `redis-server ${scratch.address}` : 'redis-server (not started)', restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `restore failed: ${errorMessage(error)}` });
   } finally {
     await scratch?.stop();

@@ -1,3 +1,4 @@
+import { DrillInterruptedError } from '../drill/errors.js';
 import { findBackup, type BackupEntry } from '../backup/catalog.js';
 import type { Component } from '../backup/layout.js';
 import type { Drill } from '../backup/manifest.js';
@@ -42,6 +43,7 @@ async function drillEach(
         : await run(entry);
       await saveDrill(ctx.repo, entry, drill, ctx.log);
     } catch (error) {
+      if (error instanceof DrillInterruptedError) throw error;
       // No backup to drill at all: the record cannot go beside one, but the result and the metric still say so.
       drill = { formatVersion: 1, backupId: entry?.id ?? '-', component, name, drilledAt: ctx.now().toISOString(), ok: false, scratchDatabase: '-', restoreSeconds: 0, compared: 0, mismatches: [], failure: errorMessage(error) };
     }
@@ -58,7 +60,7 @@ export async function drillRedisJob(ctx: JobContext, name?: string, options: Dri
     'redis',
     selectTargets('redis', ctx.config.redis, name).map((r) => r.name),
     (n, id) => verifyRedisJob(ctx, n, id),
-    (entry) => drillRedis(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, ...options }),
+    (entry) => drillRedis(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, ...options }),
   );
 }
 
@@ -69,7 +71,7 @@ export async function drillKnowledgeJob(ctx: JobContext, name?: string, options:
     'knowledge',
     selectTargets('knowledge', ctx.config.knowledge, name).map((k) => k.name),
     (n, id) => verifyKnowledgeJob(ctx, n, id),
-    (entry) => drillKnowledge(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, ...options }),
+    (entry) => drillKnowledge(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, ...options }),
   );
 }
 
@@ -127,6 +129,7 @@ export async function drillAllJob(ctx: JobContext, options: DrillOptions & { pit
     try {
       result = await run();
     } catch (error) {
+      if (error instanceof DrillInterruptedError) throw error;
       result = [{ formatVersion: 1, backupId: '-', component, name, drilledAt: ctx.now().toISOString(), ok: false, scratchDatabase: '-', restoreSeconds: 0, compared: 0, mismatches: [], failure: errorMessage(error) }];
     }
     const each = (Date.now() - t) / 1000 / Math.max(1, result.length);

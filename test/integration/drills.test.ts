@@ -78,6 +78,34 @@ describe('restore drills for every component, and drill all with RTO and RPO', (
     assert.deepEqual(d.differences, []);
   });
 
+  it('SIGTERM during drill redis and drill knowledge (the job signal aborted while the scratch server runs): interrupted, the server stopped, the scratch directory removed, nothing recorded', async () => {
+    for (const job of ['redis', 'knowledge'] as const) {
+      const controller = new AbortController();
+      const c = createJobContext(loadConfig(cfg), silentLog, { signal: controller.signal });
+      const scratchRoot = await tempDir(`ops-drill-sig-${job}-`);
+      let scratch = '';
+      const run = job === 'redis' ? drillRedisJob : drillKnowledgeJob;
+      await assert.rejects(
+        run(c, undefined, {
+          scratchRoot,
+          afterRestore: async (target) => {
+            scratch = target;
+            controller.abort(new Error('SIGTERM'));
+          },
+        }),
+        (e: Error) => e.name === 'DrillInterruptedError' && /interrupted: its scratch server was stopped and its scratch data removed; no drill was recorded/.test(e.message),
+      );
+      assert.ok(scratch, `${job}: the drill got as far as its scratch target`);
+      assert.deepEqual(await readdir(scratchRoot), [], `${job}: scratch directory removed`);
+      if (job === 'redis') {
+        const probe = new Redis(scratch, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        await assert.rejects(probe.connect(), `${job}: the scratch redis-server is gone`);
+        probe.disconnect();
+      }
+      await rm(scratchRoot, { recursive: true, force: true });
+    }
+  });
+
   it('drill redis fails, naming the key, when the restored data differs from the archive (a value, an expiry, an extra key)', async () => {
     const drills = await drillRedisJob(ctx(), undefined, {
       afterRestore: async (url) => {
