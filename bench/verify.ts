@@ -2,6 +2,8 @@ import { readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureSampleDatabase } from '../src/demo/sample-database.js';
 import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
+import { startPostgresServer } from '../test/helpers/pg-server.js';
+import pg from 'pg';
 
 const SERVER = process.env.OPS_BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const CALLS_1X = Number(process.env.OPS_BENCH_CALLS ?? 140_000);
@@ -58,12 +60,53 @@ async function one(label: string, db: string, calls: number): Promise<Row> {
   return { label, native: native!, script: script!, bare: bare!, stored };
 }
 
+/**
+ * A schema of `tables` small tables (one row each) on a server of its own: pg_dump locks
+ * every table in one transaction, so max_locks_per_transaction is raised for it. What this
+ * measures is the table of contents: verify against pg_restore's bare read of the same payload.
+ */
+async function manyTables(tables: number): Promise<Row> {
+  const server = await startPostgresServer({ settings: { max_locks_per_transaction: String(Math.ceil(tables / 50) + 64) } });
+  try {
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    process.stderr.write(`creating ${tables} tables...\n`);
+    for (let i = 0; i < tables; i += 1000) {
+      await c.query(`do $$ begin for i in ${i + 1}..${Math.min(tables, i + 1000)} loop execute format('create table t%s (id int primary key, v text); insert into t%s values (1, %L)', i, i, 'row'); end loop; end $$`);
+    }
+    await c.end();
+    const repo = path.join(WORK, `verify-tables-${tables}`);
+    await rm(repo, { recursive: true, force: true });
+    await mkdir(WORK, { recursive: true });
+    const cfg = path.join(WORK, `verify-tables-${tables}.json`);
+    await writeFile(cfg, JSON.stringify({ repository: { url: `file://${repo}` }, postgres: [{ name: 'bench', url: server.url }] }));
+    await measure(`node ${OPSCTL} --config ${cfg} backup postgres`);
+    const dir = path.join(repo, 'postgres', 'bench');
+    const [id] = await readdir(dir);
+    const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
+    const stored = (await stat(payload)).size;
+    process.stderr.write(`${tables} tables: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, 3 rounds)\n`);
+    const [native, script, bare] = await alternate([
+      `node ${OPSCTL} --config ${cfg} --json verify postgres`,
+      `node ${OPSCTL} --config ${cfg} --json verify postgres --full-reader pg_restore`,
+      `zstd -q -d -c ${payload} | pg_restore -f /dev/null`,
+    ]);
+    await rm(repo, { recursive: true, force: true });
+    return { label: `${tables.toLocaleString('en')} tables`, native: native!, script: script!, bare: bare!, stored };
+  } finally {
+    await server.remove();
+  }
+}
+
 export async function benchVerify(): Promise<string> {
+  const tableCounts = (process.env.OPS_BENCH_TABLES ?? '5000,50000').split(',').filter(Boolean).map(Number);
   const rows = [await one('1x', 'ops_bench_1x', CALLS_1X), await one('4x', 'ops_bench_4x', CALLS_1X * 4)];
+  const many: Row[] = [];
+  for (const n of tableCounts) many.push(await manyTables(n));
   const out = [`### Verification levels 1-3 against pg_restore's bare read (zstd payload on file://; median of 3, alternating; highest RSS)\n`];
   out.push(
     table(
-      rows.flatMap((r) => [
+      [...rows, ...many].flatMap((r) => [
         [r.label, mib(r.stored), 'opsctl verify postgres (native reader)', fixed(r.native.seconds), fixed(r.native.rssMiB, 0), fixed(r.native.seconds / r.bare.seconds)],
         [r.label, mib(r.stored), 'opsctl verify postgres --full-reader pg_restore (earlier path)', fixed(r.script.seconds), fixed(r.script.rssMiB, 0), fixed(r.script.seconds / r.bare.seconds)],
         [r.label, mib(r.stored), 'zstd -dc payload | pg_restore -f /dev/null', fixed(r.bare.seconds), fixed(r.bare.rssMiB, 0), '1.00'],
@@ -78,6 +121,7 @@ export async function benchVerify(): Promise<string> {
     '',
     `- native verify vs bare read: 1x ${fixed(r1.native.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.native.seconds / r4.bare.seconds)}x (target <= 1.0x); earlier path 1x ${fixed(r1.script.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.script.seconds / r4.bare.seconds)}x`,
     `- peak RSS native 1x ${fixed(r1.native.rssMiB, 0)} MiB, 4x ${fixed(r4.native.rssMiB, 0)} MiB (target <= 150, flat: 4x/1x ${fixed(r4.native.rssMiB / r1.native.rssMiB)})`,
+    ...many.map((m) => `- ${m.label}: native verify ${fixed(m.native.seconds)} s vs bare read ${fixed(m.bare.seconds)} s = ${fixed(m.native.seconds / m.bare.seconds)}x (target <= 1.2x), peak RSS ${fixed(m.native.rssMiB, 0)} MiB; earlier path ${fixed(m.script.seconds / m.bare.seconds)}x`),
     `- throughput at 4x: ${mib(rate)} MiB/s of stored (zstd) payload. At that rate ${fixed(LAMBDA_SHARE * 100, 0)} % of the verify Lambda's ${LAMBDA_SECONDS} s reads ${fixed((rate * LAMBDA_SECONDS * LAMBDA_SHARE) / 1073741824, 1)} GiB stored; the function has 2 of this machine's cores' worth only at 3,538 MB memory or more, so halve it for the stack's 2,048 MB: about ${fixed((rate * LAMBDA_SECONDS * LAMBDA_SHARE) / 2 / 1073741824, 1)} GiB. Larger dumps: the verify task on Fargate (opsctl job verify), no time limit.`,
   );
   return out.join('\n');
