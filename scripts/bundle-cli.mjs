@@ -17,7 +17,7 @@ const result = await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   sourcemap: true,
   // Whitespace and syntax only (about 10 ms less to parse): names stay, so stack traces read.
   minifyWhitespace: true,

