@@ -33,13 +33,39 @@ export interface BackupEntry {
   lastWrite: Date;
 }
 
+/**
+ * No such backup. For an id the caller typed (a refusal of their input: 64) the nearest
+ * valid choice is suggested; "latest" with nothing complete is the repository's state (2).
+ */
 export class BackupNotFoundError extends OpsError {
-  constructor(component: Component, name: string, id: string) {
-    super('BACKUP_NOT_FOUND', `no complete ${component} backup "${id}" for ${name} (see: opsctl backups list ${component})`, {
-      context: { component, name, id },
+  constructor(component: Component, name: string, id: string, suggestion?: string) {
+    super('BACKUP_NOT_FOUND', `no complete ${component} backup "${id}" for ${name}${suggestion ? ` (did you mean ${suggestion}?)` : ''} (see: opsctl backups list ${component})`, {
+      context: { component, name, id, ...(suggestion ? { suggestion } : {}) },
+      exitCode: id === 'latest' ? 2 : 64,
     });
     this.name = 'BackupNotFoundError';
   }
+}
+
+/** Edit distance, for "did you mean": small strings only (ids and words). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i += 1) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j += 1) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The choice nearest to what was typed, when it is near enough to be a typo. */
+export function nearest(typed: string, choices: string[]): string | undefined {
+  let best: { choice: string; d: number } | undefined;
+  for (const choice of choices) {
+    const d = distance(typed.toLowerCase(), choice.toLowerCase());
+    if (!best || d < best.d) best = { choice, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(typed.length / 4)) ? best.choice : undefined;
 }
 
 export class BackupBrokenError extends OpsError {
@@ -135,7 +161,7 @@ export async function findBackup(repo: Repository, component: Component, name: s
 export function pickBackup(all: BackupEntry[], component: Component, name: string, idOrLatest: string): BackupEntry {
   const found = idOrLatest === 'latest' ? all.find((b) => b.manifest) : all.find((b) => b.id === idOrLatest);
   if (found?.broken) throw new BackupBrokenError(component, name, found.id, found.broken);
-  if (!found?.manifest) throw new BackupNotFoundError(component, name, idOrLatest);
+  if (!found?.manifest) throw new BackupNotFoundError(component, name, idOrLatest, idOrLatest === 'latest' ? undefined : nearest(idOrLatest, ['latest', ...all.filter((b) => b.manifest && !b.broken).map((b) => b.id)]));
   return found;
 }
 

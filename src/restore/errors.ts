@@ -10,8 +10,10 @@ export class RestoreError extends OpsError {
 /** The target holds data and the caller did not repeat its name. */
 export class RestoreRefusedError extends RestoreError {
   constructor(target: string, what: string) {
+    // A refusal of the caller's input (64), not a failure: nothing was tried, nothing changed.
     super('RESTORE_REFUSED', `target ${target} is not empty (${what}): repeat its name with --confirm ${target} to restore over it`, {
       context: { target, what },
+      exitCode: 64,
     });
     this.name = 'RestoreRefusedError';
   }

@@ -48,7 +48,11 @@ const RDB_PROBE_KEY = () => `ops-automation:rdb-version-probe:${process.pid}:${D
 /** The BUSYKEY replies to count as duplicates, or the first error that fails the restore. */
 function restoreOutcome(errors: Error[], tolerateBusy: boolean): number {
   const failed = errors.find((e) => !(tolerateBusy && e.message.startsWith('BUSYKEY')));
-  if (failed) throw new RestoreError('REDIS_RESTORE_FAILED', `RESTORE failed: ${failed.message}`);
+  if (failed) {
+    // A key the target already holds: the fix is a flag, so say which.
+    const hint = failed.message.startsWith('BUSYKEY') ? ': the target already holds this key; add --replace to overwrite the keys the backup holds (the target was confirmed, so its other keys stay)' : '';
+    throw new RestoreError('REDIS_RESTORE_FAILED', `RESTORE failed: ${failed.message}${hint}`);
+  }
   return errors.length;
 }
 

@@ -68,12 +68,16 @@ describe('PostgreSQL restore and drill', () => {
     await query(existing.name, 'create table precious (v text)');
     await query(existing.name, 'insert into precious values ($1)', ['keep me']);
     const refused = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', existing.name]);
-    assert.equal(refused.code, 2);
+    assert.equal(refused.code, 64);
     assert.match(refused.stderr, new RegExp(`target ${existing.name} is not empty \\(1 tables\\): repeat its name with --confirm ${existing.name}`));
     assert.equal((await query(existing.name, 'select v from precious')).rows[0]?.v, 'keep me', 'untouched');
 
     const wrong = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', existing.name, '--confirm', 'something_else']);
-    assert.equal(wrong.code, 2);
+    assert.equal(wrong.code, 64, 'a refusal of the input, not a failure');
+
+    const typo = await runCli(['--config', cfg, 'restore', 'postgres', 'lastest', '--target', existing.name]);
+    assert.equal(typo.code, 64, typo.stderr);
+    assert.match(typo.stderr, /no complete postgres backup "lastest" for callcenter \(did you mean latest\?\)/);
 
     const ok = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', existing.name, '--confirm', existing.name, '--clean']);
     assert.equal(ok.code, 0, ok.stderr);
@@ -96,7 +100,7 @@ describe('PostgreSQL restore and drill', () => {
       targets.push(db.name);
       await query(db.name, ddl);
       const refused = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', db.name]);
-      assert.equal(refused.code, 2, `${ddl}: ${refused.stderr}`);
+      assert.equal(refused.code, 64, `${ddl}: ${refused.stderr}`);
       assert.match(refused.stderr, new RegExp(`is not empty \\(${what}\\)`), ddl);
     }
     const empty = await createTestDatabase('ops_test_empty');

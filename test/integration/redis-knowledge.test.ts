@@ -73,7 +73,7 @@ describe('Redis backups', () => {
     await target.client(0).set('precious', 'keep');
     const address = `127.0.0.1:${target.port}`;
     const refused = await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url]);
-    assert.equal(refused.code, 2);
+    assert.equal(refused.code, 64);
     assert.match(refused.stderr, new RegExp(`target ${address} is not empty \\(1 keys\\): repeat its name with --confirm ${address}`));
     const ok = await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--confirm', address]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -81,9 +81,9 @@ describe('Redis backups', () => {
     assert.equal(await target.client(0).get('str'), 'plain');
     const again = await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--confirm', address]);
     assert.equal(again.code, 2, 'existing keys without --replace');
-    assert.match(again.stderr, /BUSYKEY/);
+    assert.match(again.stderr, /BUSYKEY.*add --replace to overwrite the keys the backup holds/);
     const replaceAlone = await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--replace']);
-    assert.equal(replaceAlone.code, 2, '--replace does not stand in for --confirm');
+    assert.equal(replaceAlone.code, 64, '--replace does not stand in for --confirm');
     assert.match(replaceAlone.stderr, /is not empty .*--confirm/);
     assert.equal((await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'logical', '--target', target.url, '--replace', '--confirm', address])).code, 0);
   });
@@ -99,7 +99,7 @@ describe('Redis backups', () => {
     const placed = await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'rdbmode', '--target', dir]);
     assert.equal(placed.code, 0, placed.stderr);
     assert.equal((await readFile(path.join(dir, 'dump.rdb'))).subarray(0, 5).toString(), 'REDIS');
-    assert.equal((await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'rdbmode', '--target', dir])).code, 2, 'an existing dump.rdb is not overwritten unconfirmed');
+    assert.equal((await runCli(['--config', cfg, 'restore', 'redis', 'latest', '--name', 'rdbmode', '--target', dir])).code, 64, 'an existing dump.rdb is not overwritten unconfirmed');
     const loaded = await startRedis(['--dir', dir, '--dbfilename', 'dump.rdb']);
     servers.push(loaded);
     assert.deepEqual(await snapshot(loaded.client(0)), before0);
@@ -299,7 +299,7 @@ describe('knowledge-base backups', () => {
     assert.equal(await readlink(path.join(dest, 'faq-link')), 'docs/faq.md');
     assert.equal((await stat(path.join(dest, 'docs', 'empty'))).isDirectory(), true);
     const refused = await runCli(['--config', cfg, 'restore', 'knowledge', 'latest', '--target', dest]);
-    assert.equal(refused.code, 2, 'a non-empty directory is refused');
+    assert.equal(refused.code, 64, 'a non-empty directory is refused');
     assert.match(refused.stderr, /is not empty .*--confirm/);
   });
 
