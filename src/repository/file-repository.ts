@@ -35,15 +35,21 @@ export class FileRepository implements Repository {
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const target = this.resolve(key);
     const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
+    // Which side failed first: the source feeding the body (pg_dump, Redis) is not the
+    // repository, and an error that starts there is reported as the source's own.
+    let first: { side: 'source' | 'repository'; error: unknown } | undefined;
+    body.once('error', (error) => (first ??= { side: 'source', error }));
     try {
       await mkdir(path.dirname(target), { recursive: true, mode: PRIVATE_DIR });
       const out = createWriteStream(partial, { flags: 'wx', mode: PRIVATE_FILE });
+      out.once('error', (error) => (first ??= { side: 'repository', error }));
       await pipeline(body, out, options.signal ? { signal: options.signal } : {});
       await fsyncFile(partial);
       await rename(partial, target);
       return { bytes: out.bytesWritten };
     } catch (error) {
       await unlink(partial).catch(() => undefined);
+      if (first?.side === 'source' && !options.signal?.aborted) throw first.error;
       throw new RepositoryWriteError(key, await diagnosed(target, error));
     }
   }

@@ -96,7 +96,12 @@ export class S3Repository implements Repository {
         },
       }),
     );
-    body.on('error', (error) => counted.destroy(error));
+    // An error that starts in the source feeding the body is the source's, not the bucket's.
+    let sourceFailure: unknown;
+    body.on('error', (error) => {
+      sourceFailure ??= error;
+      counted.destroy(error);
+    });
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.options.bucket, Key: this.fullKey(key), Body: counted, ...this.encryption() },
@@ -119,6 +124,7 @@ export class S3Repository implements Repository {
       return { bytes };
     } catch (error) {
       await this.abortUpload(key, upload);
+      if (sourceFailure !== undefined && !options.signal?.aborted) throw sourceFailure;
       throw new RepositoryWriteError(key, error);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);

@@ -67,6 +67,19 @@ describe('Redis backups', () => {
     assert.deepEqual(after3, expected3);
   });
 
+  it('a logical backup with Redis down is a source failure, named as such, not a repository write failure', async () => {
+    const dir = await tempDir('ops-redis-down-');
+    try {
+      const down = await writeConfig(dir, { repository: { url: `file://${dir}/repo` }, redis: [{ name: 'down', url: 'redis://127.0.0.1:1', mode: 'logical' }] });
+      const r = await runCli(['--config', down, 'backup', 'redis']);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stdout, /redis backup of down failed: cannot connect to redis:\/\/127\.0\.0\.1:1/);
+      assert.doesNotMatch(r.stdout + r.stderr, /to the repository failed/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('logical restore refuses a non-empty target unless --confirm repeats its address, with or without --replace', async () => {
     const target = await startRedis();
     servers.push(target);
