@@ -55,7 +55,7 @@ export function parseConfig(text: string, source: string, env: Env = process.env
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new ConfigError(source, [{ path: '', message: `not valid JSON: ${(cause as Error).message}` }], cause);
+    throw new ConfigError(source, [{ path: '', message: `not valid JSON: ${withLineColumn((cause as Error).message, text)}` }], cause);
   }
   const parsed = configSchema.safeParse(json);
   const problems: ConfigProblem[] = [...(parsed.success ? [] : zodProblems(parsed.error)), ...crossEntryProblems(json)];
@@ -71,6 +71,17 @@ export function parseConfig(text: string, source: string, env: Env = process.env
   return applyEnvironment(parsed.data, source, env, cwd);
 }
 
+/** "… at position 67" as a person looks for it: line and column (newer Node says so itself). */
+function withLineColumn(message: string, text: string): string {
+  if (/line \d+ column \d+/.test(message)) return message;
+  const at = /position (\d+)/.exec(message);
+  if (!at) return message;
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  const column = Number(at[1]) - before.lastIndexOf('\n');
+  return `${message} (line ${line} column ${column})`;
+}
+
 function zodProblems(error: z.ZodError): ConfigProblem[] {
   return error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }));
 }
@@ -79,6 +90,12 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
  * Environment variables override connection settings (DESIGN.md "Interfaces"). The
  * first entry of each kind answers to the well-known variable unless it names its own.
  */
+/** The URL schemes an environment override of a connection must have. */
+const SCHEMES: Record<string, { pattern: RegExp; example: string }> = {
+  postgres: { pattern: /^postgres(ql)?:\/\/\S+/i, example: 'postgresql://user@host:5432/dbname' },
+  redis: { pattern: /^rediss?:\/\/\S+/i, example: 'redis://host:6379 (rediss:// for TLS)' },
+};
+
 function applyEnvironment(raw: RawOpsConfig, source: string, env: Env, cwd: string): OpsConfig {
   const problems: ConfigProblem[] = [];
   const baseDir = path.dirname(source);
@@ -102,7 +119,13 @@ function applyEnvironment(raw: RawOpsConfig, source: string, env: Env, cwd: stri
     items.forEach((item, i) => {
       const envName = item.urlEnv ?? (i === 0 ? fallbackEnv : undefined);
       const fromEnv = envName ? env[envName] : undefined;
-      if (fromEnv) out[item.name] = { value: fromEnv, from: `env ${envName}` };
+      if (fromEnv) {
+        out[item.name] = { value: fromEnv, from: `env ${envName}` };
+        // Checked like the file's own value: "127.0.0.1:5432/db" would otherwise fail later as a
+        // DNS lookup of some part of it. The value is not quoted (it may hold a password).
+        const scheme = SCHEMES[field];
+        if (scheme && !scheme.pattern.test(fromEnv)) problems.push({ path: envName!, message: `is not a ${scheme.example.split(':')[0]}:// URL; give one like ${scheme.example}` });
+      }
       else {
         const value = configured(item);
         out[item.name] = value ? { value, from: 'config' } : undefined;

@@ -94,6 +94,7 @@ describe('configuration', () => {
 
   it('rejects text that is not JSON with the parser message', () => {
     assert.throws(() => parseConfig('{ "postgres": [', 'c.json', {}), /not valid JSON/);
+    assert.throws(() => parseConfig('{\n  "repository": {\n    "url" "file:///x"\n  }\n}', 'c.json', {}), /not valid JSON: .*line 3 column \d+/);
   });
 });
 
@@ -120,5 +121,20 @@ describe('schedules on daylight-saving days', () => {
     const r = await runCli(['--config', cfg, 'config', 'validate']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /warning: backup knowledge kb cron\(0 1 \? \* SUN \*\) in Europe\/London: \d{4}-03-\d\d 01:00 does not exist/);
+  });
+});
+
+describe('environment overrides are validated like the file', () => {
+  it('a DATABASE_URL or REDIS_URL without its scheme is a problem named by the variable, without quoting its value', () => {
+    const text = JSON.stringify({ repository: { url: 'file:///tmp/x' }, postgres: [{ name: 'db', url: 'postgresql://u@h/db' }], redis: [{ name: 'r', url: 'redis://h:6379' }] });
+    assert.throws(
+      () => parseConfig(text, 'c.json', { DATABASE_URL: 'u:s3cret@127.0.0.1:5432/db', REDIS_URL: '127.0.0.1:6379' }),
+      (e: Error & { problems?: { path: string; message: string }[] }) =>
+        JSON.stringify(e.problems) === JSON.stringify([
+          { path: 'DATABASE_URL', message: 'is not a postgresql:// URL; give one like postgresql://user@host:5432/dbname' },
+          { path: 'REDIS_URL', message: 'is not a redis:// URL; give one like redis://host:6379 (rediss:// for TLS)' },
+        ]) && !e.message.includes('s3cret'),
+    );
+    assert.equal(parseConfig(text, 'c.json', { DATABASE_URL: 'postgres://u@h:5432/db' }).effective.postgres.db?.value, 'postgres://u@h:5432/db');
   });
 });
