@@ -55,7 +55,9 @@ export async function walStatus(repo: Repository, name: string, options: { now?:
     status.problems.push(`no WAL segment archived under ${repo.url}${prefix}`);
     return status;
   }
-  const newest = segments.reduce((a, b) => (b.o.lastModified > a.o.lastModified ? b : a));
+  // The furthest segment (highest timeline, then name): what recovery can reach, and what the
+  // table's LAST shows. By time, a segment pushed again by hand would be "newest" instead.
+  const newest = segments.reduce((a, b) => (b.w.timeline > a.w.timeline || (b.w.timeline === a.w.timeline && b.w.file > a.w.file) ? b : a));
   const header = readWalHeader(newest.w.file, (await repo.getBytes(newest.o.key)) ?? Buffer.alloc(0));
   const segmentBytes = header.bytes;
   status.segmentBytes = segmentBytes;
