@@ -1,3 +1,6 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { errorMessage } from '../errors.js';
 export const EXIT = { ok: 0, degraded: 1, failed: 2, usage: 64 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -63,3 +66,24 @@ export function colour(enabled: boolean) {
 export function worst(codes: ExitCode[]): ExitCode {
   return codes.reduce<ExitCode>((a, b) => (a === EXIT.usage || b === EXIT.usage ? EXIT.usage : (Math.max(a, b) as ExitCode)), EXIT.ok);
 }
+
+/**
+ * An HTML page written where asked. A page that cannot be written is a line in the
+ * outcome and exit 64 (the path given is wrong): the report itself is still printed.
+ */
+export async function writePage(file: string, html: string): Promise<string | undefined> {
+  try {
+    await writeFile(file, html);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return `error: the HTML page was not written to ${file}: ${code === 'ENOENT' ? `the directory ${path.dirname(path.resolve(file))} does not exist` : errorMessage(error)}`;
+  }
+}
+
+/** The outcome with the page's problem, if any, appended (and exit 64). */
+export function withPage(outcome: CommandOutcome, problem: string | undefined): CommandOutcome {
+  if (!problem) return outcome;
+  return { exitCode: worst([outcome.exitCode, EXIT.usage]), json: { ...(outcome.json as object), htmlError: problem }, text: `${outcome.text}\n${problem}` };
+}
+

@@ -106,6 +106,23 @@ describe('restore drills for every component, and drill all with RTO and RPO', (
     }
   });
 
+  it('--html writes the page for one component too; a page that cannot be written is named, the report still printed, exit 64', async () => {
+    const dir = await tempDir('ops-drill-html-');
+    try {
+      const page = path.join(dir, 'drill.html');
+      const r = await runCli(['--config', cfg, 'drill', 'knowledge', '--html', page]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(await readFile(page, 'utf8'), /knowledge\//);
+      const missing = path.join(dir, 'no', 'such', 'status.html');
+      const s = await runCli(['--config', cfg, 'status', '--html', missing]);
+      assert.equal(s.code, 64, s.stdout + s.stderr);
+      assert.match(s.stdout, /COMPONENT +STATE/, 'the report is printed');
+      assert.match(s.stdout, new RegExp(`error: the HTML page was not written to ${missing}: the directory ${path.join(dir, 'no', 'such')} does not exist`));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('drill redis fails, naming the key, when the restored data differs from the archive (a value, an expiry, an extra key)', async () => {
     const drills = await drillRedisJob(ctx(), undefined, {
       afterRestore: async (url) => {

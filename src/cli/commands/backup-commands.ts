@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises';
 import type { Drill } from '../../backup/manifest.js';
 import type { FullReader } from '../../verify/postgres-verify.js';
 import { listBackups, type BackupEntry } from '../../backup/catalog.js';
@@ -15,7 +14,7 @@ const redisJobs = () => import('../../jobs/redis-jobs.js');
 const knowledgeJobs = () => import('../../jobs/knowledge-jobs.js');
 const verifyJobs = () => import('../../jobs/verify-jobs.js');
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { EXIT, renderTable, type CommandOutcome, type ExitCode } from '../output.js';
+import { EXIT, renderTable, withPage, writePage, type CommandOutcome, type ExitCode } from '../output.js';
 
 export function backupOutcome(results: BackupJobResult[]): CommandOutcome {
   const failed = results.some((r) => !r.ok);
@@ -121,27 +120,34 @@ export async function drillCommand(ctx: JobContext, component: Component | 'all'
   const { restoreCommandFor, restoreSpoolSource } = await import('./pitr-commands.js');
   const pitrRestoreCommand = pitr ? (db: string) => restoreCommandFor(pitr.configPath, db, ctx.env) : undefined;
   const pitrSpoolSource = pitr ? await restoreSpoolSource(pitr.configPath, ctx.env) : undefined;
+  // --html for one component too (it was written only for `all`, and exit 0 said nothing of it).
+  const page = async (drills: Drill[]): Promise<string | undefined> => {
+    if (!html) return undefined;
+    const { renderDrillHtml } = await import('../../drill/report-html.js');
+    const worstRpo = Math.max(0, ...drills.map((d) => d.rpoSeconds ?? 0));
+    return writePage(html, renderDrillHtml({ finishedAt: ctx.now().toISOString(), ok: drills.every((d) => d.ok), rtoSeconds: drills.reduce((n, d) => n + d.restoreSeconds, 0), rpoSeconds: worstRpo, drills }));
+  };
   if (pitr?.only) {
     const drills = await jobs.drillPitrJob(ctx, name, pitrRestoreCommand!, pitrSpoolSource ? { pitrSpoolSource } : {});
-    return { exitCode: drillExit(drills), json: { results: drills }, text: renderTable(drills, drillColumns) };
+    const problem = await page(drills);
+    return withPage({ exitCode: drillExit(drills), json: { results: drills }, text: renderTable(drills, drillColumns) }, problem);
   }
   if (component === 'all') {
     const report = await jobs.drillAllJob(ctx, pitrRestoreCommand ? { pitrRestoreCommand, ...(pitrSpoolSource ? { pitrSpoolSource } : {}) } : {});
-    if (html) {
-      const { renderDrillHtml } = await import('../../drill/report-html.js');
-      await writeFile(html, renderDrillHtml(report));
-    }
+    const { renderDrillHtml } = await import('../../drill/report-html.js');
+    const problem = html ? await writePage(html, renderDrillHtml(report)) : undefined;
     const text = [
       renderTable(report.drills, drillColumns),
       '',
       `total RTO ${formatDuration(report.rtoSeconds)} (restores one after another); worst RPO ${formatDuration(report.rpoSeconds)}`,
       ...report.notCovered.map((n) => `not covered: ${n}`),
     ].join('\n');
-    return { exitCode: drillExit(report.drills), json: report, text };
+    return withPage({ exitCode: drillExit(report.drills), json: report, text }, problem);
   }
   const drills =
     component === 'postgres' ? await (await postgresJobs()).drillPostgresJob(ctx, name) : component === 'redis' ? await jobs.drillRedisJob(ctx, name) : await jobs.drillKnowledgeJob(ctx, name);
-  return { exitCode: drillExit(drills), json: { results: drills }, text: renderTable(drills, drillColumns) };
+  const problem = await page(drills);
+  return withPage({ exitCode: drillExit(drills), json: { results: drills }, text: renderTable(drills, drillColumns) }, problem);
 }
 
 interface ListedBackup {

@@ -4,7 +4,7 @@ import { invokeFunction, runTask, type InvokeResult, type RemoteClients, type Ta
 import { describeStack, type DeployedStack } from '../../remote/stack.js';
 import { healthState } from '../../status/healthcheck.js';
 import type { StatusReport } from '../../status/report.js';
-import { EXIT, renderTable, worst, type CommandOutcome, type ExitCode } from '../output.js';
+import { EXIT, renderTable, withPage, worst, type CommandOutcome, type ExitCode } from '../output.js';
 import type { JobName } from './run-command.js';
 import { stateExitCode, statusOutcome, writeStatusHtml } from './status-command.js';
 
@@ -31,8 +31,8 @@ async function statusFromStack(stack: DeployedStack, deps: RemoteDeps): Promise<
 /** `opsctl status --remote STACK`: the deployed status function's report, shown exactly as locally. */
 export async function remoteStatusCommand(stackName: string, deps: RemoteDeps, options: { html?: string | undefined } = {}): Promise<CommandOutcome> {
   const report = await statusFromStack(await describeStack(stackName, deps.cfn), deps);
-  if (options.html) await writeStatusHtml(report, options.html);
-  return statusOutcome(report);
+  const problem = options.html ? await writeStatusHtml(report, options.html) : undefined;
+  return withPage(statusOutcome(report), problem);
 }
 
 /** `opsctl healthcheck --remote STACK`: reachability as the deployed jobs see it (from inside the VPC). */

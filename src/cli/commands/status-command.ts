@@ -1,10 +1,9 @@
 import type { JobContext } from '../../jobs/context.js';
-import { writeFile } from 'node:fs/promises';
 import { emitFreshness, type BackupFreshness } from '../../status/freshness.js';
 import type { HealthState } from '../../status/healthcheck.js';
 import type { StatusReport } from '../../status/report.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { EXIT, colour, renderTable, type CommandOutcome, type ExitCode } from '../output.js';
+import { EXIT, colour, renderTable, withPage, writePage, type CommandOutcome, type ExitCode } from '../output.js';
 
 export function stateExitCode(state: HealthState): ExitCode {
   return state === 'OK' ? EXIT.ok : state === 'DEGRADED' ? EXIT.degraded : EXIT.failed;
@@ -19,13 +18,14 @@ export async function statusCommand(ctx: JobContext, options: { emit: boolean; h
   const { buildStatusReport } = await import('../../status/report.js');
   const { report, freshness } = await buildStatusReport(ctx);
   if (options.emit) emitFreshness(ctx, freshness);
-  if (options.html) await writeStatusHtml(report, options.html);
-  return statusOutcome(report);
+  const problem = options.html ? await writeStatusHtml(report, options.html) : undefined;
+  return withPage(statusOutcome(report), problem);
 }
 
-export async function writeStatusHtml(report: StatusReport, file: string): Promise<void> {
+/** The page, or the sentence saying why it was not written (the report is printed either way). */
+export async function writeStatusHtml(report: StatusReport, file: string): Promise<string | undefined> {
   const { renderStatusHtml } = await import('../../status/html.js');
-  await writeFile(file, renderStatusHtml(report));
+  return writePage(file, renderStatusHtml(report));
 }
 
 export function statusOutcome(report: StatusReport): CommandOutcome {
