@@ -83,6 +83,9 @@ export function decoder(codec: StreamCodec, options: { inProcess?: boolean } = {
           },
         });
         input.on('error', (error) => z.destroy(error));
+        // A decoder that fails must fail its input too: left open, it would take writes with
+        // nobody reading them, and a tee feeding it (verify's) would stall every other branch.
+        z.on('error', (error) => input.destroy(error));
         input.pipe(z);
         const done = finished(z).then(() => {
           if (z.bytesWritten !== fed) throw new Error(`${fed - z.bytesWritten} bytes after the end of the zstd stream (unsupported format)`);

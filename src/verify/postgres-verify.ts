@@ -126,6 +126,9 @@ function restoreBranch(name: string, command: string, args: string[], codec: Str
   if (dec && inline) {
     dec.output.pipe(tool.child.stdin!);
     tool.child.stdin!.on('error', () => dec.kill());
+    // .pipe() does not pass a failure on: a decoder that fails must close pg_restore's stdin,
+    // or pg_restore waits for the rest forever (seen with Node 24's in-process zstd).
+    dec.output.once('error', () => tool.child.stdin!.destroy());
   }
   const input = dec?.input ?? tool.child.stdin!;
   const decoded = dec?.done ?? Promise.resolve();
