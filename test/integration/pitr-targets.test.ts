@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { segmentOfLsn } from '../../src/wal/names.js';
-import { OPSCTL, OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
-import { sqlOn as sql, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
+import { OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { sqlOn as sql, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
+import { postgresGid, postgresUid, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
 
-const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
-const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+const uid = postgresUid;
+const gid = postgresGid;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowText = async (port: number) => (await sql<{ t: string }>(port, `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`))[0]!.t;
-
-async function waitArchived(port: number): Promise<void> {
-  await sql(port, 'select pg_switch_wal()');
-  for (let i = 0; i < 300; i += 1) {
-    const [r] = await sql<{ n: string }>(port, `select count(*)::text as n from pg_ls_archive_statusdir() where name like '%.ready'`);
-    if (r!.n === '0') return;
-    await pause(100);
-  }
-  throw new Error('archiver did not catch up');
-}
-
-function stopCluster(pgdata: string): void {
-  const pgCtl = `/usr/lib/postgresql/${execFileSync('ls', ['/usr/lib/postgresql']).toString().trim().split('\n').sort().pop()}/bin/pg_ctl`;
-  spawnSync('runuser', ['-u', 'postgres', '--', pgCtl, '-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
-}
 
 /**
  * Two base backups and a target between them, on a real archiving cluster: the restore
@@ -43,18 +29,8 @@ describe('point-in-time targets: the base backup that can reach them, or a refus
   const clusters: string[] = [];
 
   before(async () => {
-    work = await tempDir('ops-pitr-targets-');
-    await chmod(work, 0o755);
-    const repo = path.join(work, 'repo');
-    await mkdir(repo);
-    await chown(repo, uid, gid);
-    const port = await freePort();
-    cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
-    await chmod(cfg, 0o644);
-    const spool = path.join(work, 'server-spool');
-    await mkdir(spool, { mode: 0o700 });
-    await chown(spool, uid, gid);
-    server = await startPostgresServer({ port, settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${spool}` } });
+    ({ server, work, cfg } = await startArchivingCluster('ops-pitr-targets-'));
+    const port = server.port;
     await sql(port, 'create table t (id int primary key, phase text)');
     beforeAll = await nowText(port);
     await pause(1100);

@@ -8,30 +8,16 @@ import { BackupFailedError } from '../../src/backup/errors.js';
 import { backupPostgresBase, baseCatalogName } from '../../src/backup/postgres-base.js';
 import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
-import { OPSCTL, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
+import { postgresGid, postgresUid, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
 import { segmentOfLsn } from '../../src/wal/names.js';
 
 const sql = sqlOn;
 
-async function waitArchived(port: number): Promise<void> {
-  await sql(port, 'select pg_switch_wal()');
-  for (let i = 0; i < 300; i += 1) {
-    const [r] = await sql<{ n: string; failed: string }>(port, `select (select count(*) from pg_ls_archive_statusdir() where name like '%.ready')::text as n, failed_count::text as failed from pg_stat_archiver`);
-    if (r!.n === '0') return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error('archiver did not catch up');
-}
-
-const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
-const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
-
-function stopCluster(pgdata: string): void {
-  const pgCtl = `/usr/lib/postgresql/${execFileSync('ls', ['/usr/lib/postgresql']).toString().trim().split('\n').sort().pop()}/bin/pg_ctl`;
-  spawnSync('runuser', ['-u', 'postgres', '--', pgCtl, '-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
-}
+const uid = postgresUid;
+const gid = postgresGid;
 
 describe('point-in-time recovery: base backup + WAL archive, restored to a restore point, a time, an LSN, and along a new timeline (real clusters)', () => {
   let server: TestPostgresServer;
@@ -42,21 +28,8 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
   let lsnAfterB = '';
   const clusters: string[] = [];
   before(async () => {
-    work = await tempDir('ops-pitr-');
-    await chmod(work, 0o755);
-    const repo = path.join(work, 'repo');
-    await mkdir(repo);
-    await chown(repo, uid, gid);
-    const port = await freePort();
-    cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
-    await chmod(cfg, 0o644);
-    const serverSpool = path.join(work, 'server-spool');
-    await mkdir(serverSpool, { mode: 0o700 });
-    await chown(serverSpool, uid, gid);
-    server = await startPostgresServer({
-      port,
-      settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${serverSpool}` },
-    });
+    ({ server, work, cfg } = await startArchivingCluster('ops-pitr-'));
+    const port = server.port;
     await sql(port, 'create table t (id int primary key, phase text)');
     const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base']);
     assert.equal(b.code, 0, b.stdout + b.stderr);

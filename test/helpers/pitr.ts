@@ -1,0 +1,50 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { OPSCTL, tempDir, writeConfig } from './cli.js';
+import { sqlOn, startPostgresServer, type TestPostgresServer } from './pg-server.js';
+import { freePort } from './prometheus.js';
+
+export const postgresUid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+export const postgresGid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+
+/**
+ * A cluster of its own archiving through `opsctl wal push` (as the postgres user) into a
+ * file:// repository it owns, with a configuration readable by that user: the set-up every
+ * point-in-time test starts from.
+ */
+export async function startArchivingCluster(prefix: string): Promise<{ server: TestPostgresServer; work: string; cfg: string }> {
+  const work = await tempDir(prefix);
+  await chmod(work, 0o755);
+  const repo = path.join(work, 'repo');
+  await mkdir(repo);
+  await chown(repo, postgresUid, postgresGid);
+  const port = await freePort();
+  const cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
+  await chmod(cfg, 0o644);
+  const spool = path.join(work, 'server-spool');
+  await mkdir(spool, { mode: 0o700 });
+  await chown(spool, postgresUid, postgresGid);
+  const server = await startPostgresServer({
+    port,
+    settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${spool}` },
+  });
+  return { server, work, cfg };
+}
+
+/** Switches WAL and waits until the archiver has no .ready file left. */
+export async function waitArchived(port: number): Promise<void> {
+  await sqlOn(port, 'select pg_switch_wal()');
+  for (let i = 0; i < 300; i += 1) {
+    const [r] = await sqlOn<{ n: string }>(port, `select count(*)::text as n from pg_ls_archive_statusdir() where name like '%.ready'`);
+    if (r!.n === '0') return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('archiver did not catch up');
+}
+
+/** Stops a restored cluster (as the postgres user, immediate). */
+export function stopCluster(pgdata: string): void {
+  const pgCtl = `/usr/lib/postgresql/${execFileSync('ls', ['/usr/lib/postgresql']).toString().trim().split('\n').sort().pop()}/bin/pg_ctl`;
+  spawnSync('runuser', ['-u', 'postgres', '--', pgCtl, '-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
+}
