@@ -80,7 +80,7 @@ export function chooseBase(all: BackupEntry[], idOrLatest: string, target: Parse
   const what = target.kind === 'time' ? target.text : target.kind === 'lsn' ? `LSN ${target.text}` : '';
   if (idOrLatest !== 'latest') {
     const b = usable.find((x) => x.id === idOrLatest);
-    if (!b) return b as never; // the catalogue's own lookup names a missing or broken id
+    if (!b) throw new RestoreError('NOT_A_BASE_BACKUP', `${idOrLatest} is not a complete base backup of ${label} (opsctl backups list postgres)`, { exitCode: 64 });
     if (!reaches(b)) {
       const from = target.kind === 'lsn' ? `LSN ${detailsOf(b).stopLsn}` : consistentAt(b).toISOString();
       throw new RestoreError('PITR_TARGET_UNREACHABLE', `${label} base backup ${b.id} is consistent only from ${from}, after the target ${what}: it would come back later than asked. Use an older base backup, or "latest" to pick one (${window()})`);
