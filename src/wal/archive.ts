@@ -157,8 +157,10 @@ export async function walFetch(file: string, dest: string, options: { name: stri
   if (name.kind === 'segment' && (await takeFetched(spool, file, dest, source))) return { file, bytes: (await stat(dest)).size, ahead: [] };
   if (name.kind === 'segment') await dropBefore(spool, file);
   const count = name.kind === 'segment' ? Math.max(0, options.ahead ?? 32) : 0;
-  if (count > 0) await claimSpool(spool, source);
-  const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), count > 0 ? fetchAhead(name, count, spool, source, options.name, deps) : Promise.resolve([])]);
+  // Claimed once, and only when a segment is there to be kept: a fetch that finds nothing ahead creates nothing.
+  let claimed: Promise<void> | undefined;
+  const claim = () => (claimed ??= claimSpool(spool, source));
+  const [result, ahead] = await Promise.all([fetchOne(file, dest, options.name, deps), count > 0 ? fetchAhead(name, count, spool, source, claim, options.name, deps) : Promise.resolve([])]);
   return { ...result, ahead };
 }
 
@@ -167,7 +169,7 @@ export async function walFetch(file: string, dest: string, options: { name: stri
  * fetched and checked into the spool, and bin/opsctl.js hands them over at the next calls
  * without loading the CLI (pgBackRest's archive-get queue, without a daemon).
  */
-async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, source: string, db: string, deps: WalDeps, concurrency = 3): Promise<string[]> {
+async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count: number, spool: string, source: string, claim: () => Promise<void>, db: string, deps: WalDeps, concurrency = 3): Promise<string[]> {
   const got: string[] = [];
   const { log, seg } = name.segment!;
   // The next names within the same log id are certain (at 16 MiB, 256 per log id); across a
@@ -180,6 +182,7 @@ async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count:
     try {
       const object = await deps.repo.getBytes(walKey(db, next));
       if (!object) return false; // the archive ends here (for now): the rest cannot be there either
+      await claim();
       await storeFetched(spool, next, source, (tmp) => decodeWalObjectTo(next, object, tmp));
       got.push(next);
     } catch {
