@@ -3,6 +3,7 @@ import { chown, mkdir, readdir, rm, writeFile, copyFile } from 'node:fs/promises
 import path from 'node:path';
 import { sqlOn, startPostgresServer } from '../test/helpers/pg-server.js';
 import { freePort } from '../test/helpers/prometheus.js';
+import { waitArchived } from '../test/helpers/pitr.js';
 import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
 
 /** What PostgreSQL calls, as doc/pitr.md says: the installed opsctl (bin/opsctl, which answers spooled files in the shell). */
@@ -22,15 +23,8 @@ const asPg = (cmd: string) => `runuser -u postgres -- ${cmd}`;
 
 const sql = sqlOn;
 
-async function caughtUp(port: number): Promise<void> {
-  await sql(port, 'select pg_switch_wal()');
-  for (let i = 0; i < 3000; i += 1) {
-    const [r] = await sql<{ n: string }>(port, `select count(*)::text as n from pg_ls_archive_statusdir() where name like '%.ready'`);
-    if (r!.n === '0') return;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error('archiver did not catch up');
-}
+/** The archiver caught up (a backlog of 200 segments: up to 10 minutes). */
+const caughtUp = (port: number) => waitArchived(port, { attempts: 3000, intervalMs: 200 });
 
 async function owned(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });

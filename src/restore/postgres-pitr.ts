@@ -15,6 +15,7 @@ import { HashingStream, holdLastUntil } from '../util/streams.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn } from '../wal/names.js';
 import { startPrefetch } from '../wal/prefetch.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
+import { parseTarget } from './pitr-plan.js';
 
 export interface PitrTarget {
   /** ISO time or anything PostgreSQL's recovery_target_time takes. */
@@ -94,11 +95,10 @@ export function recoverySettings(options: Pick<PitrOptions, 'target' | 'restoreC
     `primary_conninfo = ''`,
   ];
   const t = options.target;
-  if ([t.time, t.name, t.lsn].filter(Boolean).length > 1) throw new RestoreError('PITR_TARGET', 'give one of --to, --to-name, --to-lsn', { exitCode: 64 });
+  parseTarget(t); // one target at most, each well-formed (64 otherwise): the same rule the restore command applied
   if (t.time) lines.push(`recovery_target_time = ${sqlString(t.time)}`);
   if (t.name) lines.push(`recovery_target_name = ${sqlString(t.name)}`);
   if (t.lsn) {
-    if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(t.lsn)) throw new RestoreError('PITR_TARGET', `--to-lsn ${t.lsn}: an LSN looks like 16/B374D848`, { exitCode: 64 });
     lines.push(`recovery_target_lsn = ${sqlString(t.lsn)}`);
   }
   // Without a target, recovery replays every archived segment and then promotes.

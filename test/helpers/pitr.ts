@@ -32,13 +32,13 @@ export async function startArchivingCluster(prefix: string): Promise<{ server: T
   return { server, work, cfg };
 }
 
-/** Switches WAL and waits until the archiver has no .ready file left. */
-export async function waitArchived(port: number): Promise<void> {
+/** Switches WAL and waits (30 s unless told) until the archiver has no .ready file left. */
+export async function waitArchived(port: number, options: { attempts?: number; intervalMs?: number } = {}): Promise<void> {
   await sqlOn(port, 'select pg_switch_wal()');
-  for (let i = 0; i < 300; i += 1) {
+  for (let i = 0; i < (options.attempts ?? 300); i += 1) {
     const [r] = await sqlOn<{ n: string }>(port, `select count(*)::text as n from pg_ls_archive_statusdir() where name like '%.ready'`);
     if (r!.n === '0') return;
-    await new Promise((res) => setTimeout(res, 100));
+    await new Promise((res) => setTimeout(res, options.intervalMs ?? 100));
   }
   throw new Error('archiver did not catch up');
 }
