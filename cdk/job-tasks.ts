@@ -1,5 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
-import { PG_MAJOR, assertPgMajors } from './versions.js';
+import { PG_MAJOR, PG_SERVER_MAJORS, assertPgMajors } from './versions.js';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -70,7 +70,7 @@ export class JobTasks extends Construct {
     assertPgMajors(REPO_ROOT);
     this.image = ecs.ContainerImage.fromAsset(REPO_ROOT, {
       file: 'containers/backup/Dockerfile',
-      buildArgs: { PG_MAJOR: String(PG_MAJOR) },
+      buildArgs: { PG_MAJOR: String(PG_MAJOR), PG_SERVER_MAJORS: PG_SERVER_MAJORS.join(' ') },
       platform: stage.tasks.architecture === 'ARM64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
     });
 

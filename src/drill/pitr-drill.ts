@@ -12,7 +12,8 @@ import type { Log } from '../log.js';
 import { connectPostgres } from '../postgres/connect.js';
 import type pg from 'pg';
 import type { Repository } from '../repository/repository.js';
-import { asOwner, pgServerTool, restorePostgresBase } from '../restore/postgres-pitr.js';
+import { dataDirMajor, pgServerTool } from '../process/tools.js';
+import { asOwner, restorePostgresBase } from '../restore/postgres-pitr.js';
 import { segmentOfLsn } from '../wal/names.js';
 import { waitArchived } from '../wal/archive.js';
 import { drillRecord } from './record.js';
@@ -120,7 +121,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     if (deps.signal?.aborted) throw new DrillInterruptedError(`postgres/${name} (point in time)`, error);
     return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `point-in-time restore failed: ${errorMessage(error)}` });
   } finally {
-    const cmd = asOwner(owner ?? { uid: 0, gid: 0 }, [pgServerTool('pg_ctl', deps.env), '-D', pgdata, '-m', 'immediate', '-w', 'stop']);
+    const cmd = asOwner(owner ?? { uid: 0, gid: 0 }, [pgServerTool('pg_ctl', dataDirMajor(pgdata), deps.env), '-D', pgdata, '-m', 'immediate', '-w', 'stop']);
     spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
     await rm(parent, { recursive: true, force: true });
   }

@@ -35,6 +35,19 @@ export class ArchiveFormatError extends ArchiveError {
   }
 }
 
+/**
+ * A dependency that is no dump ID. pg_dump writes each as a decimal number; pg_restore reads
+ * them with sscanf and keeps whatever that leaves (uninitialised memory for a word), using
+ * them only to order a parallel restore, so it goes on where this reader stops: a table of
+ * contents damaged this way is refused here on purpose (stricter than pg_restore).
+ */
+export class ArchiveBadDependencyError extends ArchiveError {
+  constructor(dep: string, dumpId: number, at: ArchivePosition) {
+    super('ARCHIVE_BAD_DEPENDENCY', `dependency ID "${dep}" out of range in entry ${dumpId}`, at);
+    this.name = 'ArchiveBadDependencyError';
+  }
+}
+
 /** A data stream inside a block did not decompress. */
 export class ArchiveDecompressionError extends ArchiveError {
   constructor(message: string, at: ArchivePosition, cause?: unknown) {

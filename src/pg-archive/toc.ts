@@ -1,4 +1,4 @@
-import { ArchiveFormatError } from './errors.js';
+import { ArchiveBadDependencyError, ArchiveFormatError } from './errors.js';
 import {
   COMPRESSION,
   FORMAT_CUSTOM,
@@ -208,7 +208,7 @@ export function parseToc(buf: Buffer): ArchiveToc {
       const dep = c.str(what);
       if (dep === null) break;
       const id = dependencyId(dep);
-      if (id === undefined) throw new ArchiveFormatError(`dependency ID "${dep}" out of range in entry ${dumpId}`, { offset: depAt });
+      if (id === undefined) throw new ArchiveBadDependencyError(dep, dumpId, { offset: depAt });
       dependencies.push(id);
     }
     const flagAt = c.pos;

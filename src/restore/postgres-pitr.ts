@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { appendFile, chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +8,7 @@ import { decoder } from '../backup/codec.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import { runTool, startTool } from '../process/tool.js';
-import { toolPath } from '../process/tools.js';
+import { dataDirMajor, majorOfVersion, pgServerTool } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn } from '../wal/names.js';
@@ -69,19 +68,6 @@ export interface PitrResult {
   seconds: number;
 }
 
-/** PostgreSQL's server binaries (pg_ctl, pg_verifybackup) are not on PATH in Debian: the newest major's bin directory. */
-export function pgServerTool(tool: 'pg_ctl' | 'pg_verifybackup', env: NodeJS.ProcessEnv = process.env): string {
-  const explicit = toolPath(tool, env);
-  if (explicit !== tool) return explicit;
-  if (existsSync('/usr/lib/postgresql')) {
-    for (const v of readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))) {
-      const p = `/usr/lib/postgresql/${v}/bin/${tool}`;
-      if (existsSync(p)) return p;
-    }
-  }
-  return tool;
-}
-
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** The lines appended to postgresql.auto.conf: a later line wins, so the restored cluster's settings override the original's. */
@@ -119,6 +105,12 @@ export async function restorePostgresBase(entry: BackupEntry, options: PitrOptio
   const manifest = entry.manifest!;
   const details = manifest.details as unknown as BaseDetails;
   if (details?.kind !== 'base') throw new RestoreError('NOT_A_BASE_BACKUP', `${entry.id} is not a base backup (opsctl backup postgres --base takes them)`, { exitCode: 64 });
+  // The server binaries of the backup's own major, found before anything is extracted: a
+  // data directory of one major never starts under another's pg_ctl.
+  const env = deps.env ?? process.env;
+  const major = majorOfVersion(details.serverVersion);
+  pgServerTool('pg_verifybackup', major, env);
+  if (options.start) pgServerTool('pg_ctl', major, env);
   const pgdata = path.resolve(options.pgdata);
   await mkdir(pgdata, { recursive: true, mode: 0o700 });
   const present = await readdir(pgdata);
@@ -172,7 +164,7 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
     throw new RestoreError('BASE_RESTORE_FAILED', `the base backup did not extract into ${pgdata}: ${errorMessage(error)}`, { cause: error });
   }
   // PostgreSQL's own check of every file against the backup_manifest it wrote (WAL comes from the archive: -n).
-  await runTool('pg_verifybackup', pgServerTool('pg_verifybackup', env), ['--no-parse-wal', '--quiet', pgdata], env).catch((error: unknown) => {
+  await runTool('pg_verifybackup', pgServerTool('pg_verifybackup', majorOfVersion(details.serverVersion), env), ['--no-parse-wal', '--quiet', pgdata], env).catch((error: unknown) => {
     throw new RestoreError('BASE_VERIFY_FAILED', `pg_verifybackup found the extracted base backup damaged: ${errorMessage(error)}`, { cause: error });
   });
   await appendFile(path.join(pgdata, 'postgresql.auto.conf'), `\n${lines.join('\n')}\n`);
@@ -227,7 +219,7 @@ export function wrongStop(options: Pick<PitrOptions, 'target' | 'endSegment'>, s
 }
 
 async function stopCluster(pgdata: string, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv): Promise<void> {
-  const cmd = asOwner(owner, [pgServerTool('pg_ctl', env), '-D', pgdata, '-m', 'fast', '-w', 'stop']);
+  const cmd = asOwner(owner, [pgServerTool('pg_ctl', dataDirMajor(pgdata), env), '-D', pgdata, '-m', 'fast', '-w', 'stop']);
   await runTool('pg_ctl', cmd[0]!, cmd.slice(1), env).catch(() => undefined);
 }
 
@@ -253,7 +245,7 @@ export function asOwner(owner: { uid: number; gid: number }, args: string[]): st
  */
 async function startAndWait(pgdata: string, port: number, timeoutMs: number, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv, target: PitrTarget, signal?: AbortSignal): Promise<RecoveryStop & { afterTarget: boolean | null }> {
   const log = path.join(pgdata, 'ops-restore.log');
-  const pgCtl = pgServerTool('pg_ctl', env);
+  const pgCtl = pgServerTool('pg_ctl', dataDirMajor(pgdata), env);
   const cmd = asOwner(owner, [pgCtl, '-D', pgdata, '-l', log, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${pgdata}`, 'start']);
   await new Promise<void>((resolve, reject) => {
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
@@ -266,7 +258,9 @@ async function startAndWait(pgdata: string, port: number, timeoutMs: number, own
         .catch(() => '')
         .then((text) => {
           const said = text.split('\n').filter((l) => /(FATAL|PANIC|ERROR):/.test(l)).slice(0, 3);
-          reject(new RestoreError('PITR_START_FAILED', `the restored cluster did not start: ${(said.length ? said : text.trim().split('\n').slice(-3)).map((l) => l.replace(/^.*?(FATAL|PANIC|ERROR|LOG):\s+/, '$1: ')).join(' / ')} (log: ${log})`));
+          // pg_ctl may fail before the server writes a log (no such binary, a data directory it refuses): its own words then.
+          const lines = said.length ? said : text.trim() ? text.trim().split('\n').slice(-3) : err.trim().split('\n').slice(-3);
+          reject(new RestoreError('PITR_START_FAILED', `the restored cluster did not start: ${lines.map((l) => l.replace(/^.*?(FATAL|PANIC|ERROR|LOG):\s+/, '$1: ')).join(' / ') || `pg_ctl exited with ${code} and said nothing`} (log: ${log})`));
         });
     });
   });

@@ -41,11 +41,13 @@ export type Outcome =
  * stops reading after the last block it needs, so bytes after the archive's end never
  * reach it; our payload must be exactly what pg_dump wrote.
  */
-export const STRICTER_CODES = new Set(['ARCHIVE_TRAILING_BYTES', 'ARCHIVE_DUPLICATE_BLOCK']);
+export const STRICTER_CODES = new Set(['ARCHIVE_TRAILING_BYTES', 'ARCHIVE_DUPLICATE_BLOCK', 'ARCHIVE_BAD_DEPENDENCY']);
 
 export interface Fixture {
   name: string;
   bytes: Buffer;
+  /** The oracle of the same major as the pg_dump that wrote it (PATH's pg_restore unless told). */
+  pgRestore?: string;
 }
 
 export interface CaseResult {
@@ -77,9 +79,10 @@ export async function createAwkwardDatabase(): Promise<TestDatabase> {
   return db;
 }
 
-export async function dumpFixture(url: string, compress: number): Promise<Buffer> {
+/** A real archive: `compress` as pg_dump takes it (6, 0, or 16+'s `lz4`, `zstd:3`), from the pg_dump given (PATH's unless told). */
+export async function dumpFixture(url: string, compress: number | string, pgDump = 'pg_dump'): Promise<Buffer> {
   // To a pipe, as the backup does: pg_dump cannot seek back, so offsets stay unset.
-  return runCollect('pg_dump', ['--format=custom', `--compress=${compress}`, `--dbname=${url}`], undefined, 60_000).then((r) => {
+  return runCollect(pgDump, ['--format=custom', `--compress=${compress}`, `--dbname=${url}`], undefined, 60_000).then((r) => {
     if (r.code !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
     return r.stdout;
   });
@@ -122,9 +125,9 @@ interface Verdict {
 }
 
 /** The oracle: pg_restore reading the archive from stdin, as verify feeds it; a hang counts as refusal. */
-export async function pgRestoreVerdict(archive: Buffer): Promise<Verdict> {
+export async function pgRestoreVerdict(archive: Buffer, pgRestore = 'pg_restore'): Promise<Verdict> {
   const counter = new CopyRowCounter();
-  const r = await runCollect('pg_restore', ['--file=-'], archive, 3_000, (b) => counter.write(b));
+  const r = await runCollect(pgRestore, ['--file=-'], archive, 3_000, (b) => counter.write(b));
   await new Promise<void>((resolve) => counter.end(resolve));
   if (r.timedOut) return { ok: false, counts: counter.counts, detail: 'pg_restore hung (killed after 3 s)' };
   if (r.code !== 0) return { ok: false, counts: counter.counts, detail: r.stderr.trim().split('\n').pop() ?? `exit ${r.code}` };
@@ -288,7 +291,7 @@ export async function runDifferential(fixtures: Fixture[], perKind: number, seed
       Array.from({ length: parallel }, async () => {
         while (next < cases.length) {
           const m = cases[next++]!;
-          const [oracle, ours] = await Promise.all([pgRestoreVerdict(m.bytes), readerVerdict(m.bytes)]);
+          const [oracle, ours] = await Promise.all([pgRestoreVerdict(m.bytes, fixture.pgRestore), readerVerdict(m.bytes)]);
           const { outcome, detail } = judge(oracle, ours);
           results.push({ fixture: fixture.name, kind: m.kind, outcome, detail: `${m.label}: ${detail}` });
         }

@@ -15,7 +15,13 @@ export interface TestPostgresServer {
   remove(): Promise<void>;
 }
 
-function pgBin(tool: string): string {
+/**
+ * A server tool of the PostgreSQL these tests run on: OPS_TEST_PG_BINDIR when the matrix
+ * (scripts/test-pg-majors.sh) points at another major, else the host's newest.
+ */
+export function pgBin(tool: string): string {
+  const dir = process.env.OPS_TEST_PG_BINDIR;
+  if (dir) return path.join(dir, tool);
   const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
   for (const v of versions) {
     const p = `/usr/lib/postgresql/${v}/bin/${tool}`;
@@ -35,16 +41,17 @@ function asPostgres(args: string[]): void {
  * A private PostgreSQL server (initdb in a temp dir, its own port, trust auth), for tests
  * that must stop a server or need a replica: never the machine's own on 5432.
  */
-export async function startPostgresServer(options: { standbyOf?: TestPostgresServer; settings?: Record<string, string>; port?: number } = {}): Promise<TestPostgresServer> {
+export async function startPostgresServer(options: { standbyOf?: TestPostgresServer; settings?: Record<string, string>; port?: number; /** Another major's server tools (a PostgreSQL 16 server, say). */ bindir?: string } = {}): Promise<TestPostgresServer> {
+  const bin = (tool: string) => (options.bindir ? path.join(options.bindir, tool) : pgBin(tool));
   const dir = await makeTempDir('ops-pg-');
   if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
   const port = options.port ?? (await freePort());
   const data = path.join(dir, 'data');
   if (options.standbyOf) {
     // A real streaming replica: a base backup of the primary with standby.signal and primary_conninfo (-R).
-    asPostgres([pgBin('pg_basebackup'), '-D', data, '-R', '-h', '127.0.0.1', '-p', String(options.standbyOf.port), '-U', 'postgres', '-X', 'stream', '--no-sync']);
+    asPostgres([bin('pg_basebackup'), '-D', data, '-R', '-h', '127.0.0.1', '-p', String(options.standbyOf.port), '-U', 'postgres', '-X', 'stream', '--no-sync']);
   } else {
-    asPostgres([pgBin('initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    asPostgres([bin('initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   }
   const server: TestPostgresServer = {
     port,
@@ -52,10 +59,10 @@ export async function startPostgresServer(options: { standbyOf?: TestPostgresSer
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     start() {
       // Extra settings go to postgresql.auto.conf (below), not the command line: quoting archive_command through pg_ctl -o is fragile.
-      asPostgres([pgBin('pg_ctl'), '-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+      asPostgres([bin('pg_ctl'), '-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
     },
     stop() {
-      asPostgres([pgBin('pg_ctl'), '-D', data, '-w', '-m', 'immediate', 'stop']);
+      asPostgres([bin('pg_ctl'), '-D', data, '-w', '-m', 'immediate', 'stop']);
     },
     async remove() {
       try {

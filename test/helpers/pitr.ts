@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { OPSCTL, tempDir, writeConfig } from './cli.js';
-import { sqlOn, startPostgresServer, type TestPostgresServer } from './pg-server.js';
+import { pgBin, sqlOn, startPostgresServer, type TestPostgresServer } from './pg-server.js';
 import { freePort } from './prometheus.js';
 
 export const postgresUid = Number(execFileSync('id', ['-u', 'postgres']).toString());
@@ -13,7 +13,7 @@ export const postgresGid = Number(execFileSync('id', ['-g', 'postgres']).toStrin
  * file:// repository it owns, with a configuration readable by that user: the set-up every
  * point-in-time test starts from.
  */
-export async function startArchivingCluster(prefix: string): Promise<{ server: TestPostgresServer; work: string; cfg: string }> {
+export async function startArchivingCluster(prefix: string, options: { bindir?: string } = {}): Promise<{ server: TestPostgresServer; work: string; cfg: string }> {
   const work = await tempDir(prefix);
   await chmod(work, 0o755);
   const repo = path.join(work, 'repo');
@@ -27,6 +27,7 @@ export async function startArchivingCluster(prefix: string): Promise<{ server: T
   await chown(spool, postgresUid, postgresGid);
   const server = await startPostgresServer({
     port,
+    ...options,
     settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${spool}` },
   });
   return { server, work, cfg };
@@ -45,6 +46,5 @@ export async function waitArchived(port: number, options: { attempts?: number; i
 
 /** Stops a restored cluster (as the postgres user, immediate). */
 export function stopCluster(pgdata: string): void {
-  const pgCtl = `/usr/lib/postgresql/${execFileSync('ls', ['/usr/lib/postgresql']).toString().trim().split('\n').sort().pop()}/bin/pg_ctl`;
-  spawnSync('runuser', ['-u', 'postgres', '--', pgCtl, '-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
+  spawnSync('runuser', ['-u', 'postgres', '--', pgBin('pg_ctl'), '-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
 }

@@ -38,10 +38,23 @@ export interface TestDatabase {
 }
 
 /** A fresh, uniquely named database; `drop` removes it (and is safe to call twice). */
-export async function createTestDatabase(prefix = 'ops_test'): Promise<TestDatabase> {
+export async function createTestDatabase(prefix = 'ops_test', adminUrl = ADMIN_URL): Promise<TestDatabase> {
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`create database "${name}"`);
-  return { name, url: dbUrl(name), drop: () => dropDatabase(name) };
+  const on = (sql: string) => (adminUrl === ADMIN_URL ? adminQuery(sql) : queryUrl(adminUrl, sql));
+  await on(`create database "${name}"`);
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return { name, url: u.toString(), drop: () => on(`drop database if exists "${name}" with (force)`).then(() => undefined) };
+}
+
+async function queryUrl(url: string, sql: string): Promise<pg.QueryResult> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
 }
 
 export async function dropDatabase(name: string): Promise<void> {
@@ -49,22 +62,47 @@ export async function dropDatabase(name: string): Promise<void> {
 }
 
 /** A fresh database with the seeds' partitioned schema and `calls` generated calls. */
-export async function createSeedDatabase(calls = 2_000, prefix = 'ops_test'): Promise<TestDatabase> {
-  const db = await createTestDatabase(prefix);
+export async function createSeedDatabase(calls = 2_000, prefix = 'ops_test', adminUrl = ADMIN_URL): Promise<TestDatabase> {
+  const db = await createTestDatabase(prefix, adminUrl);
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
     await c.query(seedSchemaSql());
     await fillSeedTables(c, calls);
+    await addEmbeddings(c);
   } finally {
     await c.end();
   }
   return db;
 }
 
+/**
+ * The knowledge base's embeddings as production holds them (pgvector: `vector(1536)` and
+ * an HNSW index), where the server offers the extension: the matrix on PostgreSQL 17
+ * (scripts/test-pg-majors.sh sets OPS_TEST_REQUIRE_VECTOR) fails rather than skip it.
+ */
+export async function addEmbeddings(c: pg.Client, rows = 200): Promise<boolean> {
+  const { rows: avail } = await c.query(`select 1 from pg_available_extensions where name = 'vector'`);
+  if (avail.length === 0) {
+    if (process.env.OPS_TEST_REQUIRE_VECTOR) throw new Error('OPS_TEST_REQUIRE_VECTOR is set but this server has no pgvector (the matrix runs on PostgreSQL 17 with postgresql-17-pgvector)');
+    return false;
+  }
+  await c.query('create extension if not exists vector');
+  await c.query(`create table knowledge_chunks (id bigint primary key, source text not null, embedding vector(1536) not null)`);
+  // Deterministic vectors generated in the server: 1536 floats each, different per row.
+  await c.query(
+    `insert into knowledge_chunks (id, source, embedding)
+     select g, 'doc-' || (g % 17), (select array_agg(((g * 7919 + i * 104729) % 1000) / 1000.0)::vector(1536) from generate_series(1, 1536) i)
+       from generate_series(1, $1) g`,
+    [rows],
+  );
+  await c.query('create index knowledge_chunks_embedding on knowledge_chunks using hnsw (embedding vector_cosine_ops)');
+  return true;
+}
+
 /** Per-table row count and content digest of every ordinary table: equal digests = equal contents. */
-export async function tableDigests(database: string): Promise<Record<string, string>> {
-  const c = new pg.Client({ connectionString: dbUrl(database) });
+export async function tableDigests(database: string, url = dbUrl(database)): Promise<Record<string, string>> {
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     const { rows: tables } = await c.query<{ s: string; t: string }>(

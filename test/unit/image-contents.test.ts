@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { PG_MAJOR, assertPgMajors, dockerfilePgMajor } from '../../cdk/versions.js';
+import { PG_MAJOR, PG_SERVER_MAJORS, assertPgMajors, dockerfilePgMajor, dockerfileServerMajors } from '../../cdk/versions.js';
 import { ROOT, runCli, tempDir } from '../helpers/cli.js';
 
 /** The runtime stage's COPY lines: what the job image holds under /app, as repository paths. */
@@ -48,6 +48,7 @@ describe('the job image ships only what the entrypoint runs (no Docker here: its
   it(`pg_dump in the image and pg_restore in the layer are one major (${PG_MAJOR}); synth stops when a Dockerfile disagrees`, async () => {
     assert.equal(dockerfilePgMajor(path.join(ROOT, 'containers/backup/Dockerfile')), PG_MAJOR);
     assert.equal(dockerfilePgMajor(path.join(ROOT, 'lambdas/pg-restore-layer/Dockerfile')), PG_MAJOR);
+    assert.deepEqual(dockerfileServerMajors(path.join(ROOT, 'containers/backup/Dockerfile')), [...PG_SERVER_MAJORS]);
     assertPgMajors(ROOT);
     const fake = await tempDir('ops-pgmajor-');
     try {
@@ -58,6 +59,10 @@ describe('the job image ships only what the entrypoint runs (no Docker here: its
       const image = path.join(fake, 'containers/backup/Dockerfile');
       await writeFile(image, (await readFile(image, 'utf8')).replace(`ARG PG_MAJOR=${PG_MAJOR}`, `ARG PG_MAJOR=${PG_MAJOR + 1}`));
       assert.throws(() => assertPgMajors(fake), /containers\/backup\/Dockerfile: ARG PG_MAJOR=\d+ but cdk\/versions\.ts PG_MAJOR is \d+/);
+      // The server majors for point-in-time restores move with the constant too.
+      await cp(path.join(ROOT, 'containers/backup/Dockerfile'), image);
+      await writeFile(image, (await readFile(image, 'utf8')).replace(`ARG PG_SERVER_MAJORS="${PG_SERVER_MAJORS.join(' ')}"`, 'ARG PG_SERVER_MAJORS="17"'));
+      assert.throws(() => assertPgMajors(fake), /ARG PG_SERVER_MAJORS="17" but cdk\/versions\.ts PG_SERVER_MAJORS is 15 16 17/);
     } finally {
       await rm(fake, { recursive: true, force: true });
     }
