@@ -123,7 +123,10 @@ export async function drillRedis(entry: BackupEntry, deps: DrillDeps & { repo: R
       compared: result.compared,
       differences: result.differences,
       digests: result.digests,
-      ...(result.compared === 0 ? { failure: 'the restored server holds no keys to compare' } : {}),
+      // An empty source restored empty is a passed drill ("0 keys"); empty where the backup holds keys is not.
+      ...(result.compared === 0 && (mode === 'logical' ? archivedKeys(entry) : result.inBackup) !== 0
+        ? { failure: `the restored server holds no keys to compare, but the backup holds ${(mode === 'logical' ? archivedKeys(entry) : result.inBackup) ?? 'an unknown number of'} keys` }
+        : {}),
     });
   } catch (error) {
     if (deps.signal?.aborted) throw new DrillInterruptedError(`redis/${entry.name}`, error);
@@ -134,10 +137,16 @@ export async function drillRedis(entry: BackupEntry, deps: DrillDeps & { repo: R
   }
 }
 
+function archivedKeys(entry: BackupEntry): number | undefined {
+  return (entry.manifest?.details as { keys?: number } | undefined)?.keys;
+}
+
 interface Comparison {
   compared: number;
   differences: string[];
   digests: Record<string, { keys: number; digest: string }>;
+  /** How many keys the backup holds, where known: the logical archive's count, or what Redis loaded from the RDB. */
+  inBackup?: number | undefined;
 }
 
 async function keyspace(url: string): Promise<Map<number, number>> {
@@ -153,7 +162,16 @@ async function keyspace(url: string): Promise<Map<number, number>> {
 async function compareRdb(scratch: ScratchRedis): Promise<Comparison> {
   const counts = await keyspace(scratch.url);
   const digests = Object.fromEntries([...counts].map(([db, keys]) => [`db${db}`, { keys, digest: '-' }]));
-  return { compared: [...counts.values()].reduce((a, b) => a + b, 0), differences: [], digests };
+  // Redis's own count of what it loaded from the file (INFO persistence, 7.0+): an RDB of no keys loads 0.
+  const c = await RespConnection.open(scratch.url);
+  let inBackup: number | undefined;
+  try {
+    const m = /^rdb_last_load_keys_loaded:(\d+)/m.exec(await c.text(['INFO', 'persistence']));
+    inBackup = m ? Number(m[1]) : undefined;
+  } finally {
+    c.close();
+  }
+  return { compared: [...counts.values()].reduce((a, b) => a + b, 0), differences: [], digests, inBackup };
 }
 
 async function compareLogical(entry: BackupEntry, scratch: ScratchRedis, repo: Repository): Promise<Comparison> {

@@ -91,7 +91,7 @@ export async function drillPitrJob(ctx: JobContext, name: string | undefined, re
   for (const db of selectTargets('postgres', ctx.config.postgres, name)) {
     let entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), 'latest');
     if (!entry.verification) {
-      await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+      await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal });
       entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), entry.id);
     }
     const drill =

@@ -3,6 +3,7 @@ import type { Component } from '../backup/layout.js';
 import type { Manifest, Verification } from '../backup/manifest.js';
 import { pruneBackups } from '../backup/retention.js';
 import { errorMessage, type OpsError } from '../errors.js';
+import { VerifyInterruptedError } from '../verify/errors.js';
 import { selectOne, selectTargets, type JobContext } from './context.js';
 
 export interface BackupJobResult {
@@ -116,6 +117,8 @@ export async function runVerifications<T extends { name: string }>(
       else ctx.metrics.verifyFailed(component, t.name);
       results.push({ component, name: t.name, backupId: entry.id, ok: verification.ok, verification });
     } catch (error) {
+      // Interrupted: no verdict on the backup, so no failure metric and no further targets.
+      if (error instanceof VerifyInterruptedError) throw error;
       ctx.metrics.verifyFailed(component, t.name);
       ctx.log.error(errorMessage(error), { component, name: t.name });
       results.push({ component, name: t.name, ok: false, error: errorMessage(error) });

@@ -19,6 +19,7 @@ export async function verifyPostgresJob(ctx: JobContext, name: string | undefine
         env: ctx.env,
         now: ctx.now,
         fullReader,
+        signal: ctx.signal,
         onProgress: ctx.progress ? (bytes) => ctx.progress?.(`verify postgres/${db.name}`, bytes, entry.manifest?.payload.bytes) : undefined,
       },
       { extraTables: db.partitions?.tables.map((t) => t.table) ?? [] },
@@ -27,9 +28,9 @@ export async function verifyPostgresJob(ctx: JobContext, name: string | undefine
 }
 
 export async function verifyRedisJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
-  return runVerifications(ctx, 'redis', ctx.config.redis, name, idOrLatest, (entry) => verifyRedisBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now }));
+  return runVerifications(ctx, 'redis', ctx.config.redis, name, idOrLatest, (entry) => verifyRedisBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal }));
 }
 
 export async function verifyKnowledgeJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
-  return runVerifications(ctx, 'knowledge', ctx.config.knowledge, name, idOrLatest, (entry) => verifyKnowledgeBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now }));
+  return runVerifications(ctx, 'knowledge', ctx.config.knowledge, name, idOrLatest, (entry) => verifyKnowledgeBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal }));
 }

@@ -10,12 +10,14 @@ import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import { databaseOf, libpqEnvironment, withDatabase, withPostgres } from '../postgres/connect.js';
 import { parseQualifiedName, quoteIdent, quoteQualified } from '../postgres/identifiers.js';
-import { startTool } from '../process/tool.js';
-import { toolPath } from '../process/tools.js';
+import { ToolFailedError } from '../process/errors.js';
+import { runTool, startTool } from '../process/tool.js';
+import { parsePgToolVersion, toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
+import { PreambleFilter } from './older-server.js';
 
 export interface RestoreOptions {
   /** Full URL of the target database (created if missing). */
@@ -85,27 +87,41 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
   const source = await deps.repo.get(manifest.payload.key, deps.signal ? { signal: deps.signal } : {});
   const dec = decoder(manifest.payload.streamCodec);
 
-  if (jobs === 1) {
+  // pg_restore writes SET statements of its own major that an older server rejects: into
+  // such a server the script goes through psql with those lines dropped (older-server.ts).
+  const older = await olderServer(options.targetUrl, env);
+  if (older) deps.log.info(`the target runs PostgreSQL ${older.serverMajor}, pg_restore is ${older.toolMajor}: restoring through psql with the preamble's unknown settings dropped, in one transaction`, { jobs: 1 });
+  if (jobs === 1 || older) {
     // One transaction: a failure leaves the target as it was.
-    const restore = startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--single-transaction'], { stdin: 'pipe', stdout: 'ignore', env: childEnv });
+    const restore = older
+      ? startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs.filter((a) => !a.startsWith('--dbname=')), '--file=-'], { stdin: 'pipe', stdout: 'pipe', env: childEnv })
+      : startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--single-transaction'], { stdin: 'pipe', stdout: 'ignore', env: childEnv });
+    const psql = older ? startTool('psql', toolPath('psql', env), ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', `--dbname=${dbname}`, '--file=-'], { stdin: 'pipe', stdout: 'ignore', env: childEnv }) : undefined;
     const gate = holdLastUntil(checksum);
-    // The decoder's own failure is the cause: pg_restore, killed or starved after it,
-    // would only say "terminated by user" or "unexpected end of file".
-    let decoderFailure: unknown;
-    dec?.done.catch((e: unknown) => (decoderFailure = e));
+    const feeds: Promise<unknown>[] = [];
+    if (dec) feeds.push(pipeline(source, hasher, gate, dec.input), pipeline(dec.output, restore.child.stdin!), dec.done);
+    else feeds.push(pipeline(source, hasher, gate, restore.child.stdin!));
+    if (psql && older) feeds.push(pipeline(restore.child.stdout!, new PreambleFilter(older.known), psql.child.stdin!));
     try {
-      if (dec) await Promise.all([pipeline(source, hasher, gate, dec.input), pipeline(dec.output, restore.child.stdin!), dec.done]);
-      else await pipeline(source, hasher, gate, restore.child.stdin!);
+      await Promise.all(feeds);
       await restore.done;
+      await psql?.done;
     } catch (error) {
       restore.kill();
       dec?.kill();
-      await Promise.allSettled([restore.done, dec?.done]);
+      psql?.kill();
+      const [r, d, q] = await Promise.allSettled([restore.done, dec?.done, psql?.done]);
       if (error instanceof RestoreChecksumError) throw error;
-      if (decoderFailure) throw new RestoreError('RESTORE_DECODE_FAILED', `the payload does not decode (${manifest.payload.streamCodec}): ${errorMessage(decoderFailure)}; nothing was committed`, { cause: decoderFailure });
-      throw await preferToolError(error, restore.done);
+      if (deps.signal?.aborted) throw new RestoreError('INTERRUPTED', `interrupted while restoring into ${target}; nothing was committed`, { cause: error });
+      throw blame(error, [
+        // Upstream first for a decoder that failed of itself (damaged data starves everything after it) ...
+        { stage: `the payload does not decode (${manifest.payload.streamCodec})`, result: d, upstream: true },
+        // ... else the stage furthest downstream that failed of itself: its consumer, not a broken pipe, names the cause.
+        { stage: 'psql', result: q },
+        { stage: 'pg_restore', result: r },
+      ]);
     }
-  } else {
+    } else {
     // pg_restore --jobs needs a seekable file: the decoded archive is written to workDir first.
     const dir = await mkdtemp(path.join(options.workDir ?? os.tmpdir(), 'ops-restore-'));
     const file = path.join(dir, 'db.dump');
@@ -139,16 +155,46 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
     createdDatabase,
     seconds,
     bytes: hasher.bytes,
-    jobs,
+    jobs: older ? 1 : jobs,
     compared,
     mismatches,
     countsFrom: expected ? 'verification' : 'none',
   };
 }
 
-async function preferToolError(error: unknown, toolDone: Promise<void>): Promise<unknown> {
-  // An EPIPE while writing means pg_restore stopped first; its own stderr explains why.
-  return toolDone.then(() => error, (toolError: unknown) => toolError);
+/**
+ * The failure to report from a pipeline of tools: a stage that died because the stage it
+ * fed went away (SIGPIPE, a broken pipe or reset socket), or because it was killed after
+ * another stage failed, is never the cause.
+ */
+function blame(error: unknown, stages: { stage: string; result: PromiseSettledResult<unknown> | undefined; upstream?: boolean }[]): unknown {
+  const own = (r: PromiseSettledResult<unknown> | undefined): r is PromiseRejectedResult => r?.status === 'rejected' && !brokenPipe(r.reason);
+  const upstream = stages.find((s) => s.upstream && own(s.result));
+  if (upstream) {
+    const reason = (upstream.result as PromiseRejectedResult).reason;
+    return new RestoreError('RESTORE_DECODE_FAILED', `${upstream.stage}: ${errorMessage(reason)}; nothing was committed`, { cause: reason });
+  }
+  const first = stages.find((s) => !s.upstream && own(s.result));
+  return first ? (first.result as PromiseRejectedResult).reason : error;
+}
+
+function brokenPipe(e: unknown): boolean {
+  if (e instanceof ToolFailedError) return e.signal === 'SIGPIPE' || e.signal === 'SIGTERM' || /Broken pipe|Connection reset by peer/.test(e.stderr);
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+/** The target's major and the parameters it knows, where it is older than pg_restore. */
+async function olderServer(targetUrl: string, env: NodeJS.ProcessEnv): Promise<{ serverMajor: number; toolMajor: number; known: Set<string> } | undefined> {
+  const [tool, server] = await Promise.all([
+    runTool('pg_restore', toolPath('pg_restore', env), ['--version'], env).then(parsePgToolVersion),
+    withPostgres(targetUrl, async (c) => {
+      const { rows } = await c.query<{ major: number; names: string[] }>(`select current_setting('server_version_num')::int / 10000 as major, array_agg(name::text) as names from pg_settings`);
+      return rows[0]!;
+    }),
+  ]);
+  if (server.major >= tool.major) return undefined;
+  return { serverMajor: server.major, toolMajor: tool.major, known: new Set(server.names) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeRecord, type BackupEntry } from '../backup/catalog.js';
+import { VerifyInterruptedError } from './errors.js';
 import { decoder } from '../backup/codec.js';
 import { VERIFICATION } from '../backup/layout.js';
 import { LEVEL_NAMES, type LevelResult, type Verification } from '../backup/manifest.js';
@@ -21,7 +22,7 @@ export interface ArchiveChecker {
  * Verification for archives whose format we read ourselves (Redis, knowledge base): one
  * pass, stored bytes hashed (level 1) while decoded into the format's checker (2, 3).
  */
-export async function verifyArchive(entry: BackupEntry, checker: ArchiveChecker, deps: { repo: Repository; log: Log; now?: () => Date; onProgress?: ((b: number) => void) | undefined }): Promise<Verification> {
+export async function verifyArchive(entry: BackupEntry, checker: ArchiveChecker, deps: { repo: Repository; log: Log; now?: () => Date; onProgress?: ((b: number) => void) | undefined; signal?: AbortSignal | undefined }): Promise<Verification> {
   const manifest = entry.manifest;
   if (!manifest) throw new Error(`backup ${entry.id} has no manifest`);
   const now = deps.now ?? (() => new Date());
@@ -29,13 +30,14 @@ export async function verifyArchive(entry: BackupEntry, checker: ArchiveChecker,
   const hasher = new HashingStream(deps.onProgress);
   let readError: unknown;
   try {
-    const source = await deps.repo.get(manifest.payload.key);
+    const source = await deps.repo.get(manifest.payload.key, deps.signal ? { signal: deps.signal } : {});
     const dec = decoder(manifest.payload.streamCodec);
     if (dec) await Promise.all([pipeline(source, hasher, dec.input), pipeline(dec.output, checker.sink), dec.done]);
     else await pipeline(source, hasher, checker.sink);
   } catch (error) {
     readError = error;
   }
+  if (deps.signal?.aborted) throw new VerifyInterruptedError(`${manifest.component}/${entry.name}/${entry.id}`, readError);
   const levels: LevelResult[] = [];
   const sha = hasher.digest();
   if (readError && hasher.bytes === 0) levels.push({ level: 1, name: LEVEL_NAMES[0], ok: false, detail: `payload unreadable: ${errorMessage(readError)}` });

@@ -1,5 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { writeRecord, type BackupEntry } from '../backup/catalog.js';
+import { VerifyInterruptedError } from './errors.js';
 import { decoder } from '../backup/codec.js';
 import { VERIFICATION } from '../backup/layout.js';
 import { LEVEL_NAMES, type LevelResult, type Verification } from '../backup/manifest.js';
@@ -26,7 +27,7 @@ interface ManifestFile {
  * archived one on its timeline present, decompressing, and matching its own sha256 — the
  * chain a point-in-time recovery from this backup would replay.
  */
-export async function verifyPostgresBase(entry: BackupEntry, name: string, deps: { repo: Repository; log: Log; now?: () => Date }): Promise<Verification> {
+export async function verifyPostgresBase(entry: BackupEntry, name: string, deps: { repo: Repository; log: Log; now?: () => Date; signal?: AbortSignal | undefined }): Promise<Verification> {
   const manifest = entry.manifest!;
   const details = manifest.details as unknown as BaseDetails;
   const now = deps.now ?? (() => new Date());
@@ -114,6 +115,7 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
     }
     levels.push(problems.length > 0 ? { ...l3, ok: false, detail: `WAL after the base backup: ${problems.join('; ')}` } : { ...l3, ok: true, detail: `${checked} WAL segments from ${segmentName(details.timeline, first, segBytes)} to ${segmentName(details.timeline, last, segBytes)} present and intact` });
   }
+  if (deps.signal?.aborted) throw new VerifyInterruptedError(`postgres base ${name}/${entry.id}`);
   const verification = summarize(entry, manifest, levels, started, now(), { zstd: manifest.tools.zstd ?? 'n/a' });
   await writeRecord(deps.repo, 'postgres', entry.name, entry.id, VERIFICATION, verification);
   deps.log[verification.ok ? 'info' : 'error'](`verify postgres base ${name}/${entry.id}: ${verification.ok ? 'ok' : verification.failure}`);

@@ -4,6 +4,7 @@ import { decoder } from '../backup/codec.js';
 import { VERIFICATION } from '../backup/layout.js';
 import { LEVEL_NAMES, type LevelResult, type Manifest, type StreamCodec, type Verification } from '../backup/manifest.js';
 import { writeRecord, type BackupEntry } from '../backup/catalog.js';
+import { VerifyInterruptedError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import { ArchiveError } from '../pg-archive/errors.js';
@@ -26,6 +27,8 @@ export interface VerifyDeps {
   now?: () => Date;
   onProgress?: ((bytes: number) => void) | undefined;
   fullReader?: FullReader | undefined;
+  /** Aborted: the run stops and records nothing (VerifyInterruptedError). */
+  signal?: AbortSignal | undefined;
 }
 
 /** Tables whose absence from the archive's catalogue fails level 2, beyond those the manifest recorded. */
@@ -69,7 +72,7 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
 
   let readError: unknown;
   try {
-    const source = await deps.repo.get(manifest.payload.key);
+    const source = await deps.repo.get(manifest.payload.key, deps.signal ? { signal: deps.signal } : {});
     await pipeline(source, hasher, new Tee([list.input, native.input, ...(script ? [script.input] : [])]));
   } catch (error) {
     readError = error;
@@ -83,6 +86,10 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   const [listOutcome, nativeOutcome] = await Promise.allSettled([list.tool.done, native.done]);
   list.decoded.catch(() => undefined);
 
+  if (deps.signal?.aborted) {
+    script?.kill();
+    throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`, readError);
+  }
   const levels: LevelResult[] = [checksumLevel(manifest, hasher, readError)];
   levels.push(catalogueLevel(manifest, expect, native.reader.tableOfContents, nativeOutcome, listOutcome, listing));
   let full: FullRead;
@@ -100,6 +107,8 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   } else full = nativeFullRead(nativeOutcome, native.summaryOrUndefined());
   levels.push(full.level);
 
+  // The second reader may have been stopped by the same signal after the first pass ended.
+  if (deps.signal?.aborted) throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`);
   const tools: Record<string, string> = { pg_restore: await toolVersion };
   const rowCounts = Object.fromEntries([...full.counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
   const verification = summarize(entry, manifest, levels, started, now(), tools, rowCounts);

@@ -57,7 +57,7 @@ function logicalChecker(expectedKeys: number | undefined): ArchiveChecker {
   };
 }
 
-export async function verifyRedisBackup(entry: BackupEntry, deps: { repo: Repository; log: Log; now?: () => Date; onProgress?: ((b: number) => void) | undefined }): Promise<Verification> {
+export async function verifyRedisBackup(entry: BackupEntry, deps: { repo: Repository; log: Log; now?: () => Date; onProgress?: ((b: number) => void) | undefined; signal?: AbortSignal | undefined }): Promise<Verification> {
   const details = entry.manifest?.details as { mode?: string; keys?: number } | undefined;
   const checker = details?.mode === 'logical' ? logicalChecker(details.keys) : rdbChecker();
   return verifyArchive(entry, checker, deps);

@@ -143,6 +143,28 @@ describe('restore drills for every component, and drill all with RTO and RPO', (
     assert.match(text, /db3: 201 keys restored, the archive holds 200/);
   });
 
+  it('an empty Redis backed up (logical and rdb) and restored empty is a passed drill of 0 keys, as on a fresh install', async () => {
+    const empty = await startRedis();
+    const dir = await tempDir('ops-empty-redis-');
+    try {
+      for (const mode of ['logical', 'rdb']) {
+        const c = await writeConfig(dir, { repository: { url: `file://${dir}/repo-${mode}` }, redis: [{ name: 'cache', url: empty.url, mode }] });
+        const b = await runCli(['--config', c, 'backup', 'redis']);
+        assert.equal(b.code, 0, b.stderr);
+        const d = await runCli(['--config', c, '--json', 'drill', 'redis']);
+        assert.equal(d.code, 0, `${mode}: ${d.stdout}${d.stderr}`);
+        const r = (JSON.parse(d.stdout) as { results: DrillJson[] }).results[0]!;
+        assert.equal(r.ok, true, `${mode}: ${r.failure}`);
+        assert.equal(r.compared, 0);
+        const table = await runCli(['--config', c, 'drill', 'redis']);
+        assert.match(table.stdout, /\b0 keys\b/, `${mode}: ${table.stdout}`);
+      }
+    } finally {
+      await empty.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('drill redis without a redis-server to start fails naming it, and leaves no scratch directory', async () => {
     const scratchRoot = path.join(work, 'no-server');
     await mkdir(scratchRoot);

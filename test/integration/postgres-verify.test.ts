@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findBackup, listBackups } from '../../src/backup/catalog.js';
@@ -8,7 +9,7 @@ import { backupPostgres } from '../../src/backup/postgres-backup.js';
 import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import { verifyPostgresBackup } from '../../src/verify/postgres-verify.js';
-import { postgresConfig, ROOT, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { OPSCTL, postgresConfig, ROOT, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { createSeedDatabase, dropDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 import { cloneBackup, flipByte, truncate, zeroBytes } from '../helpers/tamper.js';
 
@@ -181,6 +182,31 @@ describe('PostgreSQL verification levels', () => {
     assert.match(listed?.broken ?? '', /payload .* is missing/);
     assert.notEqual((await findBackup(repo, 'postgres', 'db', 'latest')).id, '20260309T000000Z');
     await rm(path.join(repoDir, 'postgres/db/20260309T000000Z'), { recursive: true });
+  });
+
+  it('Ctrl-C (SIGINT to the process group) during verify: "interrupted", exit 2, and no verification recorded (no false "verify failed" to page on)', async () => {
+    const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
+    const record = path.join(repoDir, 'postgres', 'db', ids.zstd, 'verification.json');
+    const before = await readFile(record, 'utf8').catch(() => null);
+    const dir = await tempDir('ops-slow-verify-');
+    try {
+      // pg_restore --list that waits before reading: the payload stream is held mid-way when the signal comes.
+      const slow = path.join(dir, 'pg_restore');
+      await writeFile(slow, '#!/bin/bash\nif [ "$1" = --version ]; then exec pg_restore --version; fi\nsleep 3\nexec pg_restore "$@"\n', { mode: 0o755 });
+      const child = spawn(process.execPath, [OPSCTL, '--config', cfg, 'verify', 'postgres', ids.zstd], { cwd: ROOT, env: { ...process.env, OPS_PG_RESTORE: slow }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      await new Promise((r) => setTimeout(r, 1500));
+      process.kill(-child.pid!, 'SIGINT');
+      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      assert.equal(code, 2, out);
+      assert.match(out, new RegExp(`interrupted while verifying postgres/db/${ids.zstd}; no verification was recorded`));
+      assert.doesNotMatch(out, /FAILED|killed by SIGINT/);
+      assert.equal(await readFile(record, 'utf8').catch(() => null), before, 'the verification record is as it was');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('opsctl verify exits 0 on a good backup, 2 on a bad one, and backups list shows both', async () => {

@@ -103,7 +103,8 @@ const drillColumns = [
   { header: 'COMPONENT', value: (d: Drill) => `${d.component}/${d.name}` },
   { header: 'BACKUP', value: (d: Drill) => d.backupId },
   { header: 'RESULT', value: (d: Drill) => (d.ok ? ((d.schemaChanges ?? []).length > 0 ? 'ok, schema differs' : 'ok') : 'FAILED') },
-  { header: 'COMPARED', value: (d: Drill) => String(d.compared), align: 'right' as const },
+  // With its unit: "0 keys" from an empty Redis is a pass, and says what was compared.
+  { header: 'COMPARED', value: (d: Drill) => `${d.compared} ${d.component === 'postgres' ? 'tables' : d.component === 'redis' ? 'keys' : 'files'}`, align: 'right' as const },
   { header: 'RTO', value: (d: Drill) => formatDuration(d.restoreSeconds), align: 'right' as const },
   { header: 'RPO', value: (d: Drill) => (d.rpoSeconds === undefined ? '-' : formatDuration(d.rpoSeconds)), align: 'right' as const },
   { header: 'DETAIL', value: (d: Drill) => d.failure ?? (d.schemaChanges ?? []).slice(0, 3).join('; ') },

@@ -103,7 +103,7 @@ export async function verifyBaseCommand(ctx: JobContext, id: string, name?: stri
   const db = selectOne('postgres', ctx.config.postgres, name);
   const entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), id);
   const { verifyPostgresBase } = await import('../../verify/base-verify.js');
-  const verification = await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+  const verification = await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal });
   // A failure pages as BackupVerifyFailed of this database; a success leaves the dump's own verification gauge alone.
   if (!verification.ok) ctx.metrics.verifyFailed('postgres', db.name);
   const { verifyOutcome } = await import('./backup-commands.js');
