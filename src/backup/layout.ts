@@ -41,3 +41,6 @@ function suffixOf(id: string): number {
 export function backupPrefix(component: Component, name: string, id?: string): string {
   return id ? `${component}/${name}/${id}/` : `${component}/${name}/`;
 }
+
+/** Base backups sit beside the dumps, in a catalogue of their own: `postgres/<name>/base/<id>/`. */
+export const baseCatalogName = (name: string) => `${name}/base`;

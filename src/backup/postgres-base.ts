@@ -18,8 +18,9 @@ import { scanTar } from './tar-scan.js';
 
 export const BASE_PAYLOAD = 'base.tar';
 
-/** Base backups sit beside the dumps, in a catalogue of their own: `postgres/<name>/base/<id>/`. */
-export const baseCatalogName = (name: string) => `${name}/base`;
+import { baseCatalogName } from './layout.js';
+
+export { baseCatalogName };
 
 export interface BaseDetails {
   kind: 'base';

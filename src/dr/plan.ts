@@ -1,5 +1,6 @@
 import { listBackups, type BackupEntry } from '../backup/catalog.js';
-import { COMPONENTS, type Component } from '../backup/layout.js';
+import { baseCatalogName, COMPONENTS, type Component } from '../backup/layout.js';
+import { walStatus } from '../wal/status.js';
 import type { Repository } from '../repository/repository.js';
 
 /** What one target of the repository can be restored from. */
@@ -35,6 +36,7 @@ export interface DrPlan {
 
 const TARGET_KIND: Record<string, string> = {
   postgres: 'postgresql://user@host:5432/database (created if missing; must be empty)',
+  'postgres-base': 'an empty data directory owned by the server\'s user, and a free port (the restored cluster starts there, promoted at the moment asked)',
   'redis-logical': 'redis://host:port (an empty server)',
   'redis-rdb': '/path/to/redis/data-dir (of a stopped redis-server; dump.rdb is placed there)',
   knowledge: '/path/to/directory (created if missing; must be empty)',
@@ -55,6 +57,17 @@ function sourceOf(entry: BackupEntry): string | null {
   return fromConfig ?? fromManifest ?? null;
 }
 
+function withoutPassword(url: string | null): string {
+  try {
+    const u = new URL(url ?? '');
+    if (!/^postgres(ql)?:$/.test(u.protocol)) throw new Error('not a PostgreSQL URL');
+    u.password = '';
+    return u.toString();
+  } catch {
+    return 'postgresql://localhost:5432/postgres';
+  }
+}
+
 const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /**
@@ -71,6 +84,8 @@ export async function drPlan(repo: Repository, repositoryUrl: string): Promise<D
       const entries = (await listBackups(repo, component, name)).filter((e) => e.manifest && !e.broken);
       const chosen = entries.find((e) => e.verification?.ok) ?? entries[0];
       if (!chosen?.manifest) {
+        // Base backups only (point in time): the item below offers them; "no complete backup" would be false.
+        if (component === 'postgres' && (await listBackups(repo, 'postgres', baseCatalogName(name))).some((e) => e.manifest && !e.broken)) continue;
         items.push({ component, name, backupId: '-', takenAt: '-', bytes: 0, verifiedLevel: null, drillOk: null, source: null, format: '-', targetKind: '-', command: '-', backups: 0, problem: 'no complete backup' });
         continue;
       }
@@ -94,6 +109,35 @@ export async function drPlan(repo: Repository, repositoryUrl: string): Promise<D
         ...(chosen.verification?.ok ? {} : { problem: chosen.verification ? `newest verification failed: ${chosen.verification.failure}` : 'not verified: run opsctl verify before trusting it' }),
       });
     }
+  }
+  // Point-in-time recovery: base backups and the WAL after them reach any moment from the
+  // oldest base backup's end to the newest archived segment, later than any nightly dump.
+  for (const name of await namesOf(repo, 'postgres')) {
+    const bases = (await listBackups(repo, 'postgres', baseCatalogName(name))).filter((e) => e.manifest && !e.broken && (e.manifest.details as { walArchived?: boolean }).walArchived !== false);
+    if (bases.length === 0) continue;
+    const newest = bases[0]!;
+    const oldest = bases.at(-1)!;
+    const wal = await walStatus(repo, name);
+    const until = wal.newest ? `the newest archived WAL (${wal.newest.file}, ${wal.newest.archivedAt})` : 'the end of the newest base backup (no WAL archived after it)';
+    // The database's own URL (no password: recovery never connects to it) makes the config valid as written.
+    const config = JSON.stringify({ repository: { url: repositoryUrl }, postgres: [{ name, url: withoutPassword(sourceOf(newest)), pitr: { enabled: true } }] });
+    const m = newest.manifest!;
+    items.push({
+      component: 'postgres',
+      name: `${name} (point in time)`,
+      backupId: newest.id,
+      takenAt: m.startedAt,
+      bytes: m.payload.bytes,
+      verifiedLevel: newest.verification?.levelPassed ?? null,
+      drillOk: newest.drill?.ok ?? null,
+      source: sourceOf(newest),
+      format: `base backup (PostgreSQL ${(m.details as { serverVersion?: string }).serverVersion ?? '?'}), ${bases.length} in the repository, any moment from ${oldest.manifest!.finishedAt} to ${until}`,
+      targetKind: TARGET_KIND['postgres-base']!,
+      // `latest` picks the newest base backup that can reach the time; without --to, the end of the archive.
+      command: `printf '%s\\n' ${shellQuote(config)} > dr-${name}.json && opsctl --config dr-${name}.json restore postgres latest --base --pgdata /PATH --to 'YYYY-MM-DD HH:MM:SS+00' --start --port 5433`,
+      backups: bases.length,
+      ...(wal.problems.length > 0 ? { problem: `WAL archive: ${wal.problems.slice(0, 2).join('; ')}` } : newest.verification?.ok ? {} : { problem: 'newest base backup not verified: opsctl verify postgres --base before trusting it' }),
+    });
   }
   return { repository: repositoryUrl, items, targets };
 }

@@ -1,3 +1,4 @@
+import { baseCatalogName } from '../backup/layout.js';
 import { listBackups } from '../backup/catalog.js';
 import type { Component } from '../backup/layout.js';
 import { errorMessage } from '../errors.js';
@@ -112,7 +113,11 @@ export async function checkFreshness(ctx: JobContext): Promise<FreshnessReport> 
           : null,
         detail: '',
       };
-      if (!row.newest) [row.state, row.detail] = ['missing', 'no complete backup in the repository'];
+      if (!row.newest) {
+        // A database with base backups but no dump yet is not without a backup: say what is there.
+        const bases = t.component === 'postgres' ? (await listBackups(ctx.repo, 'postgres', baseCatalogName(t.name))).filter((e) => e.manifest && !e.broken) : [];
+        [row.state, row.detail] = ['missing', bases.length > 0 ? `no dump in the repository yet (its ${bases.length} base backups restore to a point in time: opsctl backups list postgres)` : 'no complete backup in the repository'];
+      }
       else if (row.newest.ageSeconds > thresholdSeconds) [row.state, row.detail] = ['stale', `newest backup older than ${thresholdSeconds / 3600} h`];
       else if (row.newest.verifyOk === false) [row.state, row.detail] = ['verify-failed', newest?.verification?.failure ?? 'verification failed'];
       else if (row.newest.verifyOk === null) [row.state, row.detail] = ['unverified', 'newest backup not verified yet'];

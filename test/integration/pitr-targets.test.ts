@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/p
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { segmentOfLsn } from '../../src/wal/names.js';
-import { OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { OPSCTL, OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { sqlOn as sql, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
 import { postgresGid, postgresUid, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
@@ -100,6 +100,39 @@ describe('point-in-time targets: the base backup that can reach them, or a refus
     const lsn = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--base', '--pgdata', pgdata, '--to-lsn', '0/1']);
     assert.equal(lsn.code, 2, lsn.stderr);
     assert.match(lsn.stderr, /consistent from LSN/);
+  });
+
+  it('backups list shows both base backups (kind, WAL range, timeline, server); dr plan from the repository alone offers "to a time", and its command runs as printed', async () => {
+    const list = await runCli(['--config', cfg, '--json', 'backups', 'list', 'postgres']);
+    assert.equal(list.code, 0, list.stderr);
+    const rows = (JSON.parse(list.stdout) as { backups: { name: string; id: string; kind: string; base?: { timeline: number; serverVersion: string; walArchived: boolean } }[] }).backups.filter((b) => b.kind === 'base');
+    assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort(), 'both base backups, where "(none)" was printed');
+    for (const r of rows) {
+      assert.equal(r.name, 'main');
+      assert.equal(r.base?.timeline, 1);
+      assert.match(r.base?.serverVersion ?? '', /^\d+\.\d+/);
+      assert.equal(r.base?.walArchived, true);
+    }
+    const text = await runCli(['--config', cfg, 'backups', 'list', 'postgres']);
+    assert.match(text.stdout, new RegExp(`postgres/main +base +${ids[1]} .*timeline 1, [0-9A-F]+/[0-9A-F]+-[0-9A-F]+/[0-9A-F]+, PostgreSQL \\d+`));
+
+    // No dump has run: status says so, and that the base backups are there (it said "no complete backup in the repository").
+    const status = await runCli(['--config', cfg, '--json', 'status']);
+    assert.match(status.stdout, /no dump in the repository yet \(its 2 base backups restore to a point in time/);
+    const plan = await runCli(['dr', 'plan', '--repository', `file://${path.join(work, 'repo')}`]);
+    assert.equal(plan.code, 1, 'degraded: the base backups were never verified, and the plan says so');
+    assert.match(plan.stdout, /postgres\/main \(point in time\): base backup \(PostgreSQL [\d.]+\), 2 in the repository, any moment from .* to the newest archived WAL/);
+    assert.match(plan.stdout, /newest base backup not verified/);
+    assert.doesNotMatch(plan.stdout, /no complete backup/);
+    const printed = plan.stdout.split('\n').find((l) => l.startsWith('printf '));
+    assert.ok(printed, plan.stdout);
+    // The command as printed, with only its placeholders filled in (and opsctl as this checkout runs it).
+    const pgdata = await emptyDir('from-dr-plan');
+    const port = await freePort();
+    clusters.push(pgdata);
+    const filled = printed.replace('/PATH', pgdata).replace('YYYY-MM-DD HH:MM:SS+00', between).replace('--port 5433', `--port ${port}`).replace(/(^|&& )opsctl /g, `$1${process.execPath} ${OPSCTL} `);
+    execFileSync('bash', ['-c', filled], { cwd: work, stdio: 'pipe' });
+    assert.equal(await phases(port), 'A:100', 'the moment asked, from the repository alone');
   });
 
   it('wal fetch (as restore_command, through bin/opsctl): 1 only for a name not archived; a damaged object, an empty archive or bad usage exit above 125', async () => {

@@ -1,7 +1,8 @@
+import type { BaseDetails } from '../../backup/postgres-base.js';
 import type { Drill } from '../../backup/manifest.js';
 import type { FullReader } from '../../verify/postgres-verify.js';
 import { listBackups, type BackupEntry } from '../../backup/catalog.js';
-import { COMPONENTS, type Component } from '../../backup/layout.js';
+import { baseCatalogName, COMPONENTS, type Component } from '../../backup/layout.js';
 import type { JobContext } from '../../jobs/context.js';
 import { selectTargets } from '../../jobs/context.js';
 import type { RestoreRequest } from '../../jobs/postgres-jobs.js';
@@ -162,13 +163,17 @@ interface ListedBackup {
   bytes: number | null;
   codec: string | null;
   verified: { ok: boolean; level: number; at: string; failure?: string } | null;
+  /** `dump` or `base` for postgres (a base backup is the start of point-in-time recovery), else the backup's mode. */
+  kind: string;
+  /** A base backup's WAL range, timeline and server: what recovery from it starts with. */
+  base?: { timeline: number; startLsn: string; stopLsn: string; serverVersion: string; walArchived: boolean };
+  drilled: { ok: boolean; at: string } | null;
 }
 
 export function describeEntry(entry: BackupEntry, now: Date): ListedBackup {
   const v = entry.verification;
   return {
     component: entry.component,
-    name: entry.name,
     id: entry.id,
     complete: entry.manifest !== undefined,
     broken: entry.broken ?? null,
@@ -176,7 +181,18 @@ export function describeEntry(entry: BackupEntry, now: Date): ListedBackup {
     bytes: entry.manifest?.payload.bytes ?? null,
     codec: entry.manifest?.payload.compression ?? null,
     verified: v ? { ok: v.ok, level: v.levelPassed, at: v.verifiedAt, ...(v.failure ? { failure: v.failure } : {}) } : null,
+    drilled: entry.drill ? { ok: entry.drill.ok, at: entry.drill.drilledAt } : null,
+    ...kindOf(entry),
   };
+}
+
+function kindOf(entry: BackupEntry): Pick<ListedBackup, 'kind' | 'base' | 'name'> {
+  const d = entry.manifest?.details as ({ kind?: string; mode?: string } & Partial<BaseDetails>) | undefined;
+  if (entry.component === 'postgres' && (d?.kind === 'base' || entry.name.endsWith('/base'))) {
+    const name = entry.name.replace(/\/base$/, '');
+    return d?.kind === 'base' ? { name, kind: 'base', base: { timeline: d.timeline!, startLsn: d.startLsn!, stopLsn: d.stopLsn!, serverVersion: d.serverVersion!, walArchived: d.walArchived! } } : { name, kind: 'base' };
+  }
+  return { name: entry.name, kind: entry.component === 'postgres' ? 'dump' : entry.component === 'redis' ? (d?.mode ?? 'rdb') : 'tree' };
 }
 
 export async function backupsListCommand(ctx: JobContext, component?: Component, name?: string): Promise<CommandOutcome> {
@@ -187,15 +203,24 @@ export async function backupsListCommand(ctx: JobContext, component?: Component,
     if (!component && configured.length === 0) continue;
     for (const target of selectTargets(c, configured, name)) {
       for (const entry of await listBackups(ctx.repo, c, target.name)) rows.push(describeEntry(entry, ctx.now()));
+      // Base backups (point-in-time recovery) live in a catalogue of their own beside the dumps.
+      if (c === 'postgres') for (const entry of await listBackups(ctx.repo, c, baseCatalogName(target.name))) rows.push(describeEntry(entry, ctx.now()));
     }
   }
   const text = renderTable(rows, [
     { header: 'COMPONENT', value: (r) => `${r.component}/${r.name}` },
+    { header: 'KIND', value: (r) => r.kind },
     { header: 'BACKUP', value: (r) => r.id },
     { header: 'AGE', value: (r) => formatDuration(r.ageSeconds), align: 'right' },
     { header: 'SIZE', value: (r) => (r.bytes === null ? '-' : formatBytes(r.bytes)), align: 'right' },
     { header: 'CODEC', value: (r) => r.codec ?? '-' },
-    { header: 'STATE', value: (r) => (r.broken ? `BROKEN: ${r.broken}` : !r.complete ? 'incomplete' : !r.verified ? 'unverified' : r.verified.ok ? `verified L${r.verified.level}` : 'VERIFY FAILED') },
+    {
+      header: 'STATE',
+      value: (r) =>
+        (r.broken ? `BROKEN: ${r.broken}` : !r.complete ? 'incomplete' : !r.verified ? 'unverified' : r.verified.ok ? `verified L${r.verified.level}` : 'VERIFY FAILED') +
+        (r.drilled ? (r.drilled.ok ? ', drilled' : ', DRILL FAILED') : ''),
+    },
+    { header: 'WAL', value: (r) => (r.base ? `timeline ${r.base.timeline}, ${r.base.startLsn}-${r.base.stopLsn}${r.base.walArchived ? '' : ' (stop segment not archived)'}, PostgreSQL ${r.base.serverVersion}` : '') },
   ]);
   // A broken backup is something a person must look at: the listing still shows the rest.
   return { exitCode: rows.some((r) => r.broken) ? EXIT.degraded : EXIT.ok, json: { repository: ctx.repo.url, backups: rows }, text };
