@@ -15,6 +15,7 @@ export const AWS_ONLY_RUNBOOKS = {
   ScheduledTaskFailed: 'scheduled-task-failed.md',
   ScheduleDeliveryFailed: 'scheduled-task-failed.md',
   FunctionErrors: 'scheduled-task-failed.md',
+  ReplicationFailed: 'replication-failed.md',
 } as const;
 
 export interface OpsAlarmsProps {
@@ -26,6 +27,8 @@ export interface OpsAlarmsProps {
   /** The EventBridge rule that matches scheduled tasks stopping badly. */
   taskFailureRuleName: string;
   functions: Record<string, lambda.IFunction>;
+  /** The backup bucket's replication rule, watched like a backup (the 3-2-1 rule's second copy). */
+  replication?: { sourceBucket: string; destinationBucket: string; ruleId: string };
 }
 
 /**
@@ -93,6 +96,17 @@ export class OpsAlarms extends Construct {
       'NOT_BREACHING',
     );
     this.alarm('ScheduleDeliveryFailed', 'dlq', props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+    if (props.replication) {
+      const r = props.replication;
+      this.alarm(
+        'ReplicationFailed',
+        'bucket',
+        new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'OperationsFailedReplication', dimensionsMap: { SourceBucket: r.sourceBucket, DestinationBucket: r.destinationBucket, RuleId: r.ruleId }, statistic: 'Sum', period: Duration.minutes(15) }),
+        0,
+        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        'NOT_BREACHING',
+      );
+    }
     for (const [name, fn] of Object.entries(props.functions)) {
       this.alarm('FunctionErrors', name, fn.metricErrors({ period: Duration.minutes(15), statistic: 'Sum' }), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
     }
@@ -155,6 +169,8 @@ function awsOnlyDescription(alertName: string): string {
       return 'A Fargate job failed to start or exited non-zero.';
     case 'ScheduleDeliveryFailed':
       return 'EventBridge Scheduler could not start a job after its retries; the event is in the dead-letter queue.';
+    case 'ReplicationFailed':
+      return 'Objects of the backup bucket failed to replicate to the second copy (S3 OperationsFailedReplication).';
     default:
       return 'A job function failed (error or timeout).';
   }

@@ -13,7 +13,9 @@ export const EXAMPLE_STAGE = 'cdk/stages/example.json';
 export function buildOpsApp(stageFile: string, options: { outdir?: string; nag?: boolean } = {}): { app: App; stack: OpsStack } {
   const loaded = loadStage(stageFile);
   const { stage } = loaded;
-  const app = new App(options.outdir ? { outdir: options.outdir } : {});
+  // Without this flag CDK names the replication role `CDKReplicationRole` in every stack:
+  // a second stage with replication in the same account would fail to create it.
+  const app = new App({ ...(options.outdir ? { outdir: options.outdir } : {}), context: { '@aws-cdk/aws-s3:setUniqueReplicationRoleName': true } });
   const stack = new OpsStack(app, stage.stackName, {
     loaded,
     stackName: stage.stackName,

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { Annotations, CfnOutput, Duration, Stack, Tags, TimeZone, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnResource, Duration, Stack, Tags, TimeZone, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -27,6 +27,9 @@ import { configDstWarnings } from '../src/config/dst.js';
 import { grantRepository } from './repository-grants.js';
 import { accessLogBucketProps, backupBucketProps, deadLetterQueueProps, keyProps, logGroupProps } from './secure-defaults.js';
 import type { LoadedStage } from './stage-config.js';
+
+/** The id of the bucket's one replication rule: the replication metrics' RuleId dimension. */
+const REPLICATION_RULE_ID = 'backups-second-copy';
 
 /** The jobs' subnets in a VPC the stack creates: isolated when there is no NAT gateway. */
 const jobsSubnetType = (stage: LoadedStage['stage']) => (stage.vpc.mode === 'create' && stage.vpc.natGateways === 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS);
@@ -107,6 +110,13 @@ export class OpsStack extends Stack {
     }
     const accessLogs = new s3.Bucket(this, 'AccessLogBucket', accessLogBucketProps(stage));
     this.bucket = new s3.Bucket(this, 'BackupBucket', { ...backupBucketProps(stage, key, accessLogs), ...this.replication(props.loaded) });
+    if (stage.bucket.replication && stage.bucket.objectLock) {
+      // S3 replicates an Object Lock bucket's objects only if the role may read their retention
+      // and legal hold; without these every object fails replication, silently but for the alarm.
+      const role = this.bucket.node.tryFindChild('ReplicationRole') as iam.Role | undefined;
+      if (!role) throw new Error('the bucket has replication rules but CDK created no ReplicationRole');
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObjectRetention', 's3:GetObjectLegalHold'], resources: [this.bucket.arnForObjects('*')] }));
+    }
     const repositoryUrl = `s3://${this.bucket.bucketName}/${REPO_PREFIX.replace(/\/$/, '')}`;
 
     // --- Configuration in SSM: functions re-read it within a minute, tasks at start.
@@ -268,8 +278,22 @@ export class OpsStack extends Stack {
       },
       targets: [new eventTargets.SnsTopic(topic, { message: events.RuleTargetInput.fromText(`ops-automation task ${events.EventField.fromPath('$.detail.taskDefinitionArn')} stopped: ${events.EventField.fromPath('$.detail.stoppedReason')}`) })],
     });
-    const alarms = new OpsAlarms(this, 'Alarms', { stage, ops, namespace: ops.metrics.namespace, topics, deadLetterQueue: dlq, taskFailureRuleName: taskFailures.ruleName, functions: this.functions });
+    const alarms = new OpsAlarms(this, 'Alarms', {
+      stage,
+      ops,
+      namespace: ops.metrics.namespace,
+      topics,
+      deadLetterQueue: dlq,
+      taskFailureRuleName: taskFailures.ruleName,
+      functions: this.functions,
+      ...(stage.bucket.replication ? { replication: { sourceBucket: this.bucket.bucketName, destinationBucket: stage.bucket.replication.destinationBucketArn.split(':::')[1] ?? '', ruleId: REPLICATION_RULE_ID } } : {}),
+    });
     const dashboard = new OpsDashboard(this, 'Dashboard', { dashboardName: stage.stackName, namespace: ops.metrics.namespace, ops, alarms: alarms.alarms, statusFunction: status.fn });
+
+    // CDK's bucket-notifications handler (a deploy-time Lambda) would log into a group Lambda
+    // creates on first run, with no expiry: the same retention as every other log group.
+    const notifications = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834')?.node.tryFindChild('Resource') as CfnResource | undefined;
+    if (notifications) new logs.LogGroup(this, 'BucketNotificationsLogs', logGroupProps(stage, `/aws/lambda/${notifications.ref}`));
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
     new CfnOutput(this, 'RepositoryUrl', { value: repositoryUrl, description: 'OPS_REPOSITORY_URL for opsctl against this stage' });
@@ -332,7 +356,10 @@ export class OpsStack extends Stack {
     return {
       replicationRules: [
         {
+          id: REPLICATION_RULE_ID,
           destination,
+          // Replication metrics (OperationsFailedReplication, latency, backlog) for the alarm below.
+          metrics: s3.ReplicationTimeValue.FIFTEEN_MINUTES,
           priority: 0,
           kmsKey: destinationKey,
           sseKmsEncryptedObjects: true,

@@ -100,6 +100,7 @@ export function logGroupProps(stage: Stage, logGroupName?: string): logs.LogGrou
   return {
     logGroupName,
     retention: stage.logRetentionDays as logs.RetentionDays,
-    removalPolicy: RemovalPolicy.DESTROY,
+    // The jobs' logs explain the backups in the bucket: kept as long as the bucket is.
+    removalPolicy: stage.bucket.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
   };
 }

@@ -112,6 +112,11 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Volumes: [Match.objectLike({ EFSVolumeConfiguration: Match.objectLike({ FilesystemId: 'fs-0a1b2c3d4e5f60718', TransitEncryption: 'ENABLED' }) })] });
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' }, RequiresCompatibilities: ['FARGATE'] });
     for (const [, g] of ofType('AWS::Logs::LogGroup')) assert.equal((g.Properties as any).RetentionInDays, 90);
+    // Kept with the bucket (retain is the example's default): cdk destroy must not take the logs that explain the backups.
+    for (const [id, g] of ofType('AWS::Logs::LogGroup')) assert.equal((g as any).DeletionPolicy, 'Retain', id);
+    // The bucket-notifications handler's group too (Lambda would create it without expiry).
+    const notificationsFn = ofType('AWS::Lambda::Function').find(([id]) => id.startsWith('BucketNotificationsHandler'))![0];
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: { 'Fn::Join': ['', ['/aws/lambda/', { Ref: notificationsFn }]] }, RetentionInDays: 90 });
   });
 
   it('four Lambdas on the newest Node.js runtime, ARM64, own log groups; verify has the pg_restore layer; status has an IAM-authenticated URL', () => {
@@ -367,6 +372,38 @@ describe('CDK stage configuration', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('two stages with replication and Object Lock in one account: no fixed role name shared; the role reads retention and legal hold; replication metrics on and watched by ReplicationFailed', async () => {
+    const replicated = (stackName: string) => ({
+      stage: (s: any) => {
+        s.stackName = stackName;
+        s.bucket = {
+          ...s.bucket,
+          objectLock: { mode: 'GOVERNANCE', days: 30 },
+          replication: { destinationBucketArn: 'arn:aws:s3:::ops-replica-eu', destinationKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555', destinationObjectLock: true },
+        };
+      },
+    });
+    const a = (await synthStage('repl-a', replicated('ops-stage-a'))).template;
+    const b = (await synthStage('repl-b', replicated('ops-stage-b'))).template;
+    const fixedNames = (t: Template) => Object.values(t.findResources('AWS::IAM::Role')).map((r: any) => r.Properties.RoleName).filter((n: unknown) => typeof n === 'string');
+    const shared = fixedNames(a).filter((n) => fixedNames(b).includes(n));
+    assert.deepEqual(shared, [], 'a second stage would fail to create a role of the same name');
+    assert.ok(!JSON.stringify(a.toJSON()).includes('"CDKReplicationRole"'));
+    // The replication role's policy: Object Lock's retention and legal hold readable.
+    const policies = Object.values(a.findResources('AWS::IAM::Policy')).map((p: any) => JSON.stringify(p.Properties.PolicyDocument));
+    assert.ok(policies.some((p) => p.includes('s3:GetObjectRetention') && p.includes('s3:GetObjectLegalHold')), 'GetObjectRetention and GetObjectLegalHold granted');
+    const bucket = Object.values(a.findResources('AWS::S3::Bucket')).find((r: any) => r.Properties.ReplicationConfiguration) as any;
+    assert.equal(bucket.Properties.ReplicationConfiguration.Rules[0].Id, 'backups-second-copy');
+    assert.equal(bucket.Properties.ReplicationConfiguration.Rules[0].Destination.Metrics.Status, 'Enabled');
+    a.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'ops-stage-a-ReplicationFailed-bucket',
+      MetricName: 'OperationsFailedReplication',
+      Namespace: 'AWS/S3',
+      Threshold: 0,
+      AlarmDescription: Match.stringLikeRegexp('replication-failed\\.md'),
+    });
   });
 
   it('a created VPC without NAT gateway: isolated subnets and an endpoint for every service the jobs call', async () => {
