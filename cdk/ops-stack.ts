@@ -309,7 +309,15 @@ export class OpsStack extends Stack {
           new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
         ],
       });
-      new CfnOutput(this, `WalArchivePolicyArn${db.name.replace(/[^A-Za-z0-9]/g, '')}`, { value: policy.managedPolicyArn, description: `attach to ${db.name}'s host role: archive_command = opsctl wal push %p --name ${db.name}` });
+      const id = db.name.replace(/[^A-Za-z0-9]/g, '');
+      new CfnOutput(this, `WalArchivePolicyArn${id}`, { value: policy.managedPolicyArn, description: `attach to ${db.name}'s host role (with its S3 route: the bucket's region endpoint through NAT, or an S3 gateway endpoint in its VPC)` });
+      // Complete, as postgresql.conf takes them: the region and the repository travel in the
+      // command, so the host needs no AWS_REGION of its own (the S3 client otherwise falls
+      // back to the shared config file, then us-east-1, and follows S3's redirect from there).
+      // The config file is this stage's ops config on the host (doc/pitr.md), readable by postgres.
+      const env = `AWS_REGION=${this.region} OPS_REPOSITORY_URL=${repositoryUrl}`;
+      new CfnOutput(this, `ArchiveCommand${id}`, { value: `${env} opsctl --config /etc/opsctl/ops.config.json wal push %p --name ${db.name}`, description: `archive_command for ${db.name}` });
+      new CfnOutput(this, `RestoreCommand${id}`, { value: `${env} opsctl --config /etc/opsctl/ops.config.json wal fetch %f %p --name ${db.name}`, description: `restore_command for ${db.name} (a restore or standby of it)` });
     }
     for (const [name, fn] of Object.entries(this.functions)) new CfnOutput(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, { value: fn.functionName });
     new CfnOutput(this, 'ClusterArn', { value: this.tasks.cluster.clusterArn });

@@ -49,6 +49,22 @@ export interface S3Timeouts {
 
 
 
+/** The region the SDK's default chain finds (AWS_REGION, the shared config file's profile), or `fallback`. */
+function sdkRegionOr(fallback: string): () => Promise<string> {
+  let found: Promise<string> | undefined;
+  return () =>
+    (found ??= (async () => {
+      const probe = new S3Client({});
+      try {
+        return await probe.config.region();
+      } catch {
+        return fallback;
+      } finally {
+        probe.destroy();
+      }
+    })());
+}
+
 /**
  * A custom endpoint (s3rver, MinIO, …) comes from the SDK's own AWS_ENDPOINT_URL_S3;
  * such stores want path-style addressing and cannot take the SDK's default checksums.
@@ -56,7 +72,11 @@ export interface S3Timeouts {
 export function createS3Client(env: Record<string, string | undefined> = process.env, timeouts: S3Timeouts = S3_TIMEOUT_DEFAULTS): S3Client {
   const endpoint = env.AWS_ENDPOINT_URL_S3;
   return new S3Client({
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    // The environment, else the SDK's own chain (the shared config file's profile), else
+    // us-east-1; and a bucket in another region is followed there (its 301 names it)
+    // instead of failing: a database host's archive_command must not stop on a region.
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? sdkRegionOr('us-east-1'),
+    followRegionRedirects: true,
     maxAttempts: timeouts.maxAttempts,
     // socketTimeout is an idle timeout on the socket: a stalled upload or download fails
     // after it and is retried, instead of waiting forever.
