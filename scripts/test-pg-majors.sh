@@ -45,5 +45,6 @@ bash scripts/node24.sh --import tsx --test --test-concurrency=1 \
   test/integration/drills.test.ts \
   test/integration/pitr.test.ts \
   test/integration/pitr-targets.test.ts \
+  test/integration/pitr-privileges.test.ts \
   test/integration/partitions.test.ts \
   test/integration/pg-majors.test.ts

@@ -18,6 +18,7 @@ import { scanTar } from './tar-scan.js';
 
 export const BASE_PAYLOAD = 'base.tar';
 
+import { describeMissing, missingPitrPrivileges } from '../postgres/pitr-privileges.js';
 import { baseCatalogName } from './layout.js';
 
 export { baseCatalogName };
@@ -119,6 +120,10 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
         const seg = await c.query<{ setting: string }>(`select setting from pg_settings where name = 'wal_segment_size'`);
         // On a primary, where WAL is now: the backup's history file will be named after a segment from here on.
         const at = i.inRecovery ? undefined : (await c.query<{ f: string }>('select pg_walfile_name(pg_current_wal_lsn()) as f')).rows[0]?.f;
+        // Named now, not on the drill's first run: pg_basebackup needs REPLICATION; the drill, two grants.
+        const missing = await missingPitrPrivileges(c);
+        if (missing.some((m) => m.what.startsWith('the REPLICATION'))) throw new BaseBackupError(`the role ${describeMissing(missing.filter((m) => m.what.startsWith('the REPLICATION')))}`);
+        if (missing.length > 0) deps.log.warn(`base backup of ${target.name}: the role ${describeMissing(missing)}`);
         return { ...i, segmentBytes: Number(seg.rows[0]?.setting ?? 16 << 20), walAt: at };
       } finally {
         await c.end().catch(() => undefined);

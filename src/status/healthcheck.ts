@@ -2,13 +2,14 @@ import { errorMessage } from '../errors.js';
 import type { JobContext } from '../jobs/context.js';
 import { postgresUrl, redisUrl } from '../jobs/endpoints.js';
 import { withPostgres } from '../postgres/connect.js';
+import { describeMissing, missingPitrPrivileges } from '../postgres/pitr-privileges.js';
 import { redisRequest } from '../redis/probe.js';
 import { maskUrl } from '../util/mask.js';
 
 export type HealthState = 'OK' | 'DEGRADED' | 'DOWN';
 
 export interface HealthCheck {
-  check: 'repository' | 'postgres' | 'redis';
+  check: 'repository' | 'postgres' | 'redis' | 'pitr-privileges';
   target: string;
   ok: boolean;
   /** A failed critical check means DOWN; a failed other check means DEGRADED (seed 004). */
@@ -59,6 +60,23 @@ export async function healthcheck(ctx: JobContext, options: { timeoutMs?: number
       const url = postgresUrl(ctx, db);
       return timed('postgres', `${db.name} ${maskUrl(url)}`, true, () => pingPostgres(url, timeoutMs));
     }),
+    // Point-in-time recovery's privileges: missing ones cost base backups or the drill, not the dumps (DEGRADED).
+    ...ctx.config.postgres
+      .filter((db) => db.pitr.enabled)
+      .map((db) =>
+        timed('pitr-privileges', db.name, false, () =>
+          withPostgres(
+            postgresUrl(ctx, db),
+            async (c) => {
+              const missing = await missingPitrPrivileges(c);
+              if (missing.length > 0) throw new Error(`the role ${describeMissing(missing)}`);
+              return 'REPLICATION, pg_create_restore_point, pg_switch_wal';
+            },
+            'ops-automation-healthcheck',
+            { timeoutMs },
+          ),
+        ),
+      ),
     ...ctx.config.redis.map((r) => timed('redis', `${r.name} ${maskUrl(ctx.config.effective.redis[r.name]?.value ?? '')}`, false, () => pingRedis(redisUrl(ctx, r), timeoutMs))),
   ]);
   return { state: healthState(checks), at: ctx.now().toISOString(), checks };
