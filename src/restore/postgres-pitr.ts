@@ -239,6 +239,51 @@ export function asOwner(owner: { uid: number; gid: number }, args: string[]): st
 }
 
 /**
+ * What a restored or scratch cluster needs to start anywhere, whatever the live server's
+ * setup carried into the base backup: a postgresql.conf (Debian keeps the live one in
+ * /etc/postgresql, outside the data directory: an empty one is written), and an hba file
+ * of its own (the live pg_hba.conf may be missing, or ask for passwords the restore does not
+ * have): local connections over the socket in the data directory, and loopback, trusted.
+ * The server listens on 127.0.0.1 only.
+ */
+async function prepareStart(pgdata: string, owner: { uid: number; gid: number }): Promise<string> {
+  const conf = path.join(pgdata, 'postgresql.conf');
+  if (!(await stat(conf).catch(() => undefined))) await writeFile(conf, '# written by opsctl: the base backup carried no postgresql.conf (settings: postgresql.auto.conf)\n', { mode: 0o600 });
+  const hba = path.join(pgdata, 'ops-restore-hba.conf');
+  await writeFile(hba, ['# written by opsctl for the restore: the socket in this data directory and loopback', 'local all all trust', 'host all all 127.0.0.1/32 trust', ''].join('\n'), { mode: 0o600 });
+  const ident = path.join(pgdata, 'ops-restore-ident.conf');
+  await writeFile(ident, '', { mode: 0o600 });
+  if (process.getuid?.() === 0 && owner.uid !== 0) for (const f of [conf, hba, ident]) await chown(f, owner.uid, owner.gid);
+  return hba;
+}
+
+/**
+ * The server options of a restored or scratch cluster's first start, over the live
+ * configuration it carries: this data directory (a data_directory setting pointing at the
+ * live one must never win), its own hba, no SSL files it lacks, no preloaded libraries
+ * (they may not be installed here), modest shared memory (the live shared_buffers can
+ * exceed a 4 GiB task), and the log where the restore reads it. Command-line options
+ * hold for this start only; the configuration files keep the live values.
+ */
+export function startOptions(pgdata: string, port: number, hba: string): string {
+  const c = (k: string, v: string) => `-c ${k}=${v}`;
+  return [
+    `-p ${port}`,
+    c('listen_addresses', '127.0.0.1'),
+    `-k ${pgdata}`,
+    c('data_directory', pgdata),
+    c('hba_file', hba),
+    c('ident_file', path.join(pgdata, 'ops-restore-ident.conf')),
+    c('ssl', 'off'),
+    c('shared_preload_libraries', "''"),
+    c('shared_buffers', '128MB'),
+    c('huge_pages', 'off'),
+    c('logging_collector', 'off'),
+    c('log_destination', 'stderr'),
+  ].join(' ');
+}
+
+/**
  * Starts the restored cluster and waits until it is out of recovery (promoted at the
  * target) — reading its log, so a recovery that cannot go on ends the wait at once with
  * PostgreSQL's own words (a segment the archive lacks, a target never reached).
@@ -246,7 +291,8 @@ export function asOwner(owner: { uid: number; gid: number }, args: string[]): st
 async function startAndWait(pgdata: string, port: number, timeoutMs: number, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv, target: PitrTarget, signal?: AbortSignal): Promise<RecoveryStop & { afterTarget: boolean | null }> {
   const log = path.join(pgdata, 'ops-restore.log');
   const pgCtl = pgServerTool('pg_ctl', dataDirMajor(pgdata), env);
-  const cmd = asOwner(owner, [pgCtl, '-D', pgdata, '-l', log, '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${pgdata}`, 'start']);
+  const hba = await prepareStart(pgdata, owner);
+  const cmd = asOwner(owner, [pgCtl, '-D', pgdata, '-l', log, '-o', startOptions(pgdata, port, hba), 'start']);
   await new Promise<void>((resolve, reject) => {
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
@@ -302,8 +348,13 @@ async function startAndWait(pgdata: string, port: number, timeoutMs: number, own
       } finally {
         await c.end().catch(() => undefined);
       }
-    } catch {
-      // starting up, or still replaying
+    } catch (error) {
+      // Starting up or still replaying (refused, 57P03) is waited for; being refused entry is not.
+      const code = (error as { code?: string }).code;
+      if (code === '28P01' || code === '28000' || code === '3D000') {
+        await stopCluster(pgdata, owner, env);
+        throw new RestoreError('PITR_CONNECT_REFUSED', `the restored cluster runs but refused the restore's connection (user postgres over 127.0.0.1:${port}): ${errorMessage(error)} [SQLSTATE ${code}]; it was stopped (log: ${log})`, { cause: error });
+      }
     }
     await new Promise((r) => setTimeout(r, 200));
   }
