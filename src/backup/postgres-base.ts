@@ -34,6 +34,8 @@ export interface BaseDetails {
   serverVersion: string;
   /** wal_segment_size of the server (16 MiB unless initdb chose otherwise). */
   segmentBytes: number;
+  /** What pg_basebackup copies, before compression: every database's size and the shared catalogue (the S3 part size follows it). */
+  clusterBytes?: number;
 }
 
 export class BaseBackupError extends OpsError {
@@ -124,7 +126,7 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
         const missing = await missingPitrPrivileges(c);
         if (missing.some((m) => m.what.startsWith('the REPLICATION'))) throw new BaseBackupError(`the role ${describeMissing(missing.filter((m) => m.what.startsWith('the REPLICATION')))}`);
         if (missing.length > 0) deps.log.warn(`base backup of ${target.name}: the role ${describeMissing(missing)}`);
-        return { ...i, segmentBytes: Number(seg.rows[0]?.setting ?? 16 << 20), walAt: at };
+        return { ...i, segmentBytes: Number(seg.rows[0]?.setting ?? 16 << 20), walAt: at, clusterBytes: await clusterBytes(c, i.databaseBytes) };
       } finally {
         await c.end().catch(() => undefined);
       }
@@ -152,7 +154,9 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
     ...(deps.now ? { now: deps.now } : {}),
     signal: deps.signal,
     onProgress: deps.onProgress,
-    sizeHint: info.databaseBytes,
+    // pg_basebackup copies the whole cluster, every database and tablespace, not the one
+    // configured: parts sized from one database failed at S3's 10,000-part limit (58 GiB at 6 MiB).
+    sizeHint: Math.ceil(info.clusterBytes * 1.1),
     start() {
       const args = [`--dbname=${dbname}`, '--pgdata=-', '--format=tar', '--wal-method=none', '--checkpoint=fast', '--no-password', ...(label ? [`--label=${label}`] : [])];
       running = startTool('pg_basebackup', tool, args, { env: childEnv });
@@ -173,7 +177,7 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
       // The server switches to a new segment at the end of a base backup; wait for the archiver to hand it over.
       const walArchived = await waitArchived(deps.repo, target.name, stopSegment, waitMs);
       if (!walArchived) throw new BaseBackupError(`WAL segment ${stopSegment} (holding the base backup's stop LSN ${points.stopLsn}) did not reach the archive within ${waitMs / 1000} s: is archive_command set to opsctl wal push --name ${target.name}? Without it the base backup cannot be restored`);
-      const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version, segmentBytes: info.segmentBytes };
+      const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version, segmentBytes: info.segmentBytes, clusterBytes: info.clusterBytes };
       return {
         ...writtenManifest(written, 'postgres', target.name, { streamCodec: 'zstd', compression: 'zstd -1 -T2', format: 'pg_basebackup-tar' }),
         tools: { pg_basebackup: version.version, zstd },
@@ -183,4 +187,18 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
     },
   });
   return manifest;
+}
+
+/**
+ * The cluster's size as pg_basebackup will copy it: every database (pg_database_size
+ * counts all its tablespaces) and the shared catalogue. A database the role may not size
+ * (no CONNECT, no pg_read_all_stats) counts by the one configured database's size at least.
+ */
+async function clusterBytes(c: Awaited<ReturnType<typeof connectPostgres>>, fallback: number): Promise<number> {
+  const { rows } = await c.query<{ sized: string; unsized: string }>(
+    `select coalesce(sum(pg_database_size(oid)) filter (where ok), 0)::text as sized, count(*) filter (where not ok)::text as unsized
+       from (select oid, has_database_privilege(oid, 'CONNECT') or pg_has_role('pg_read_all_stats', 'member') as ok from pg_database) d`,
+  );
+  const { rows: g } = await c.query<{ b: string }>(`select coalesce(pg_tablespace_size('pg_global'), 0)::text as b`).catch(() => ({ rows: [{ b: '0' }] }));
+  return Number(rows[0]!.sized) + Number(rows[0]!.unsized) * fallback + Number(g[0]!.b);
 }

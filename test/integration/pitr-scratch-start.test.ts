@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
@@ -15,7 +15,7 @@ import { freePort } from '../helpers/prometheus.js';
  * huge pages, a logging collector, a data_directory pointing at the live cluster, and an
  * hba that asks for passwords; or, as on Debian, no postgresql.conf and no pg_hba.conf.
  */
-describe('restored and scratch clusters start whatever setup the base backup carries (a real cluster)', () => {
+describe('base backups of a real cluster as production has it: restored and scratch clusters start whatever setup it carries; its upload is sized by the whole cluster', () => {
   let server: TestPostgresServer;
   let work: string;
   let cfg: string;
@@ -85,5 +85,31 @@ describe('restored and scratch clusters start whatever setup the base backup car
     assert.equal((await sql<{ n: string }>(port, 'select count(*)::text as n from t'))[0]!.n, '100');
     const d = await runCli(['--config', cfg, '--json', 'drill', 'postgres', '--pitr']);
     assert.equal(d.code, 0, d.stdout + d.stderr);
+  });
+
+  it('a base backup sizes its upload parts from the whole cluster, not the configured database (parts from one small database failed past 58 GiB)', async () => {
+    await sql(server.port, 'create database big');
+    // 40 MB that does not compress, in a database the configuration does not name.
+    const c = `postgresql://postgres@127.0.0.1:${server.port}/big`;
+    const pg = await import('pg');
+    const client = new pg.default.Client({ connectionString: c });
+    await client.connect();
+    await client.query(`create table blob as select g, decode(string_agg(md5(random()::text || g::text || i::text), ''), 'hex') as b from generate_series(1, 40) g, generate_series(1, 65536) i group by g`);
+    const { rows } = await client.query<{ n: string }>(`select pg_database_size('big')::text as n`);
+    await client.end();
+    const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base']);
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    const id = (JSON.parse(b.stdout) as { results: { id: string }[] }).results[0]!.id;
+    const m = JSON.parse(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', id, 'manifest.json'), 'utf8')) as { details: { clusterBytes: number }; payload: { bytes: number } };
+    assert.ok(m.details.clusterBytes >= Number(rows[0]!.n), `cluster ${m.details.clusterBytes} bytes, big alone ${rows[0]!.n}`);
+    assert.ok(m.details.clusterBytes * 1.1 >= m.payload.bytes, 'the hint bounds what was stored');
+    const { partSizeFor } = await import('../../src/repository/s3-repository.js');
+    const GiB = 1024 ** 3;
+    // What the hint means for S3 at production sizes: within 10,000 parts, each at most 5 GiB.
+    for (const bytes of [100 * GiB, 5 * 1024 * GiB]) {
+      const part = partSizeFor(6, Math.ceil(bytes * 1.1));
+      assert.ok(Math.ceil(bytes / part) <= 10_000 && part <= 5 * GiB, `${bytes / GiB} GiB: ${part / 1024 ** 2} MiB parts`);
+    }
+    assert.ok(Math.ceil((100 * GiB) / partSizeFor(6, 300 * 1024 ** 2)) > 10_000, 'a one-database hint (300 MiB) would have failed at 100 GiB');
   });
 });
