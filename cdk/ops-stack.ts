@@ -310,6 +310,17 @@ export class OpsStack extends Stack {
         ],
       });
       const id = db.name.replace(/[^A-Za-z0-9]/g, '');
+      // A point-in-time restore on a host (doc/runbooks/restore-postgres.md): read-only, this
+      // database's base backups and WAL, nothing else (no dumps, no other database, no write).
+      const restorePolicy = new iam.ManagedPolicy(this, `PitrRestorePolicy-${db.name}`, {
+        description: `opsctl restore postgres --base for ${db.name}: its base backups and WAL, read-only`,
+        statements: [
+          new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${this.bucket.bucketArn}/${REPO_PREFIX}postgres/${db.name}/base/*`, `${this.bucket.bucketArn}/${REPO_PREFIX}wal/${db.name}/*`] }),
+          new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${REPO_PREFIX}postgres/${db.name}/base/*`, `${REPO_PREFIX}wal/${db.name}/*`] } } }),
+          new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [key.keyArn] }),
+        ],
+      });
+      new CfnOutput(this, `PitrRestorePolicyArn${id}`, { value: restorePolicy.managedPolicyArn, description: `attach to the role of a host that restores ${db.name} to a point in time (read-only)` });
       new CfnOutput(this, `WalArchivePolicyArn${id}`, { value: policy.managedPolicyArn, description: `attach to ${db.name}'s host role (with its S3 route: the bucket's region endpoint through NAT, or an S3 gateway endpoint in its VPC)` });
       // Complete, as postgresql.conf takes them: the region and the repository travel in the
       // command, so the host needs no AWS_REGION of its own (the S3 client otherwise falls

@@ -9,6 +9,9 @@ import { backupPostgresBase } from '../../src/backup/postgres-base.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createJobContext } from '../../src/jobs/context.js';
 import { drillPitrJob } from '../../src/jobs/drill-jobs.js';
+import { restoreBaseCommand } from '../../src/cli/commands/pitr-commands.js';
+import { segmentOfLsn } from '../../src/wal/names.js';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { silentLog } from '../../src/log.js';
 import { S3Repository, createS3Client } from '../../src/repository/s3-repository.js';
 import { walFetch, walPush } from '../../src/wal/archive.js';
@@ -96,6 +99,17 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     calls.set('backup postgres --base (task)', { principal: taskRole('--json backup postgres --base --name callcenter'), calls: baseCalls });
     await backupPostgresBase({ name: 'callcenter', url: `postgresql://postgres@127.0.0.1:${port}/postgres` }, { repo: repo(baseCalls), log: silentLog });
 
+    // The host again, restoring to a point in time under the read-only PitrRestorePolicy alone.
+    const restoreCalls: AwsCall[] = [];
+    calls.set('database host: restore postgres --base (PitrRestorePolicy)', { principal: { managedPolicyId: t.ids('AWS::IAM::ManagedPolicy').find((id) => id.startsWith('PitrRestorePolicy'))! }, calls: restoreCalls });
+    // The host's hand-made timeline-9 segment above would (rightly) stop a restore: it goes first, unrecorded.
+    await createS3Client(s3.env).send(new DeleteObjectCommand({ Bucket: t.ref(bucketId), Key: 'ops/wal/callcenter/000000090000000000000001.zst' }));
+    const restoreCtx = createJobContext(config, silentLog, { repo: repo(restoreCalls) });
+    const restored = await restoreBaseCommand(restoreCtx, { name: 'callcenter', backupId: 'latest', pgdata: path.join(work, 'restored'), target: {}, configPath: cfgFile });
+    assert.equal(restored.exitCode, 0);
+    const first = segmentOfLsn(1, (restored.json as { startLsn: string }).startLsn, 16 * 1024 * 1024);
+    await walFetch(first, path.join(work, 'fetched-by-restore'), { name: 'callcenter', ahead: 1, spool: path.join(work, 'spool4') }, { repo: repo(restoreCalls), log: silentLog });
+
     const drillCalls: AwsCall[] = [];
     calls.set('drill postgres --pitr (task)', { principal: taskRole('--json drill postgres --pitr --name callcenter'), calls: drillCalls });
     const scratch = path.join(work, 'scratch');
@@ -133,6 +147,12 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     for (const [action, key] of [['s3:DeleteObject', 'ops/wal/callcenter/000000010000000000000001.zst'], ['s3:GetObject', 'ops/postgres/callcenter/20261201T040000Z/db.dump.zst'], ['s3:PutObject', 'ops/wal/other/000000010000000000000001.zst']] as const) {
       const v = await evaluate(t, host, { action, resource: `${bucket}/${key}` });
       assert.equal(v.allowed, false, `${action} on ${key} must be denied to the host`);
+    }
+    // The restore policy reads; it never writes, and reads no dump and no other database.
+    const restorer = { managedPolicyId: t.ids('AWS::IAM::ManagedPolicy').find((id) => id.startsWith('PitrRestorePolicy'))! };
+    for (const [action, key] of [['s3:PutObject', 'ops/wal/callcenter/000000010000000000000001.zst'], ['s3:DeleteObject', 'ops/postgres/callcenter/base/20261201T040000Z/base.tar.zst'], ['s3:GetObject', 'ops/postgres/callcenter/20261201T040000Z/db.dump.zst'], ['s3:GetObject', 'ops/postgres/billing/base/20261201T040000Z/base.tar.zst']] as const) {
+      const v = await evaluate(t, restorer, { action, resource: `${bucket}/${key}` });
+      assert.equal(v.allowed, false, `${action} on ${key} must be denied to the restore policy`);
     }
   });
 });

@@ -339,7 +339,7 @@ describe('CDK stage configuration', () => {
     const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r: any) => r.Properties.Description as string);
     assert.ok(schedules.includes('base backup of callcenter for point-in-time recovery'));
     assert.ok(schedules.includes('point-in-time recovery drill of callcenter'));
-    const [policy] = Object.values(t.findResources('AWS::IAM::ManagedPolicy')).map((r: any) => r.Properties.PolicyDocument.Statement);
+    const policy = Object.entries(t.findResources('AWS::IAM::ManagedPolicy')).find(([id]) => id.startsWith('WalArchivePolicy'))![1].Properties.PolicyDocument.Statement;
     const actions = (policy as any[]).flatMap((s) => [s.Action].flat());
     assert.deepEqual([...new Set(actions)].sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
     assert.match(JSON.stringify(policy), /ops\/wal\/callcenter\/\*/);
