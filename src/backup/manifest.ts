@@ -89,6 +89,8 @@ export const drillSchema = z.object({
   mismatches: z.array(z.object({ table: z.string(), expected: z.number().nullable(), actual: z.number().nullable() })),
   /** What differed, as sentences (redis, knowledge; at most 20). */
   differences: z.array(z.string()).optional(),
+  /** amcheck on the restored database (postgres): how many B-tree indexes and tables it read, or why it could not. */
+  amcheck: z.object({ indexes: z.number(), tables: z.number(), findings: z.number(), skipped: z.string().optional() }).optional(),
   /** Schema of the live database against the restored one (postgres): a migration after the backup shows here. */
   schemaChanges: z.array(z.string()).optional(),
   /** Partitions attached on one side only (`live: public.calls_2026_12`): partition maintenance since the backup, not a migration. */

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { BackupEntry } from '../backup/catalog.js';
 import type { Drill } from '../backup/manifest.js';
 import type { BaseDetails } from '../backup/postgres-base.js';
+import { amcheck, type AmcheckResult } from './amcheck.js';
 import { DrillInterruptedError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
@@ -87,6 +88,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     const restored = await connectPostgres(scratchUrl(liveUrl, port));
     let mismatches: Drill['mismatches'] = [];
     const differences: string[] = [];
+    let checked: AmcheckResult | undefined;
     try {
       const there = await digestTables(restored, await userTables(restored));
       for (const [table, want] of source) {
@@ -96,6 +98,9 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
         else if (got.hash !== want.hash) differences.push(`${table}: ${got.rows} rows as at the restore point, but other content (hash ${got.hash.slice(0, 12)}… vs ${want.hash.slice(0, 12)}…)`);
       }
       for (const table of there.keys()) if (!source.has(table)) differences.push(`${table}: in the restored cluster, not in the source at the restore point`);
+      // The pages themselves: a base backup is a physical copy, and carries a damaged page as it is.
+      checked = await amcheck(restored);
+      differences.push(...checked.findings);
     } finally {
       await restored.end().catch(() => undefined);
     }
@@ -115,6 +120,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
       rpoSeconds,
       mismatches,
       differences,
+      ...(checked ? { amcheck: checked } : {}),
       ...(failure ? { failure } : {}),
     });
   } catch (error) {

@@ -2,6 +2,7 @@ import { writeRecord, type BackupEntry } from '../backup/catalog.js';
 import { DRILL, VERIFICATION } from '../backup/layout.js';
 import { LEVEL_NAMES, type Drill, type Verification } from '../backup/manifest.js';
 import type { Log } from '../log.js';
+import type { AmcheckResult } from './amcheck.js';
 import type { Repository } from '../repository/repository.js';
 
 export interface DrillDeps {
@@ -29,6 +30,7 @@ export interface DrillFields {
   schemaChanges?: string[];
   partitionChanges?: string[];
   digests?: Drill['digests'];
+  amcheck?: AmcheckResult;
   /** Instead of "drill time minus the backup's start" (a PITR drill recovers to a moment just past). */
   rpoSeconds?: number;
   failure?: string;
@@ -56,6 +58,7 @@ export function drillRecord(entry: BackupEntry, at: Date, f: DrillFields): Drill
     compared: f.compared,
     mismatches,
     ...(f.differences ? { differences } : {}),
+    ...(f.amcheck ? { amcheck: { indexes: f.amcheck.indexes, tables: f.amcheck.tables, findings: f.amcheck.findings.length, ...(f.amcheck.skipped ? { skipped: f.amcheck.skipped } : {}) } } : {}),
     ...(f.schemaChanges ? { schemaChanges: f.schemaChanges } : {}),
     ...(f.partitionChanges ? { partitionChanges: f.partitionChanges } : {}),
     ...(f.digests ? { digests: f.digests } : {}),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BackupEntry } from '../backup/catalog.js';
 import type { Drill } from '../backup/manifest.js';
+import { amcheck } from '../drill/amcheck.js';
 import { drillRecord, levelsReadOk, saveDrill, type DrillDeps } from '../drill/record.js';
 import { schemaDifferences, schemaStatements } from '../drill/schema-diff.js';
 import { DrillInterruptedError } from '../drill/errors.js';
@@ -70,6 +71,8 @@ export async function drillPostgres(entry: BackupEntry, liveUrl: string, deps: R
       const mismatches = recount ? Object.entries(verification.rowCounts).filter(([t, n]) => recount.get(t) !== n).map(([table, expected]) => ({ table, expected, actual: recount.get(table) ?? null })) : result.mismatches;
       const [live, restored] = await Promise.all([schemaStatements(liveUrl, deps.env), schemaStatements(scratchUrl, deps.env)]);
       const schema = schemaDifferences(live, restored);
+      // The restored database's indexes and tables as amcheck reads them (a row count never reads an index).
+      const checked = await withPostgres(scratchUrl, (c) => amcheck(c));
       drill = drillRecord(entry, now(), {
         scratch,
         restoreSeconds: result.seconds,
@@ -78,6 +81,8 @@ export async function drillPostgres(entry: BackupEntry, liveUrl: string, deps: R
         mismatches,
         schemaChanges: schema.changes,
         partitionChanges: schema.partitions,
+        amcheck: checked,
+        ...(checked.findings.length > 0 ? { differences: checked.findings } : {}),
         ...(result.compared === 0 ? { failure: 'no table counts to compare' } : {}),
       });
     } catch (error) {

@@ -179,7 +179,8 @@ function blame(error: unknown, stages: { stage: string; result: PromiseSettledRe
 }
 
 function brokenPipe(e: unknown): boolean {
-  if (e instanceof ToolFailedError) return e.signal === 'SIGPIPE' || e.signal === 'SIGTERM' || /Broken pipe|Connection reset by peer/.test(e.stderr);
+  // pg_restore answers the SIGTERM this sends after another stage failed with exit 1 and "terminated by user".
+  if (e instanceof ToolFailedError) return e.signal === 'SIGPIPE' || e.signal === 'SIGTERM' || /Broken pipe|Connection reset by peer|terminated by user/.test(e.stderr);
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
 }
