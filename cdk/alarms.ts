@@ -67,6 +67,7 @@ export class OpsAlarms extends Construct {
       this.alarm('WalPushFailed', db.name, this.metricMath(METRIC.walArchiveFailures, named), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
       this.alarm('BaseBackupStale', db.name, this.metric(METRIC.baseBackupAge, named, 'Minimum', 30), t.baseBackupStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
       this.alarm('DrillFailed', `postgres-${db.name}-pitr`, this.metric(METRIC.drillErrors, { component: 'postgres', name: `${db.name}-pitr` }, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      this.alarm('DrillStale', `postgres-${db.name}-pitr`, this.metric(METRIC.drillAge, { component: 'postgres', name: `${db.name}-pitr` }, 'Maximum', 30), t.drillStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
     }
     for (const db of ops.postgres) {
       if (!db.partitions || db.partitions.tables.length === 0) continue;

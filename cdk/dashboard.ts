@@ -29,6 +29,7 @@ export class OpsDashboard extends Construct {
     const perTarget = (metricName: string, statistic: string, divisor?: number) => targets.map((t) => m(metricName, t, statistic, `${t.component}/${t.name}`, divisor));
     const graph = (title: string, left: cloudwatch.IMetric[], leftLabel: string) => new cloudwatch.GraphWidget({ title, left, width: 12, height: 6, leftYAxis: { label: leftLabel, showUnits: false } });
 
+    const pitr = ops.postgres.filter((d) => d.pitr.enabled);
     const coverage = ops.postgres.flatMap((d) => (d.partitions?.tables ?? []).map((t) => m(METRIC.partitionCoverage, { database: d.name, table: t.table }, 'Minimum', `${d.name}.${t.table}`)));
     const failures = [
       ...perTarget(METRIC.backupErrors, 'Sum'),
@@ -46,6 +47,19 @@ export class OpsDashboard extends Construct {
         [graph('Newest backup age (hours)', perTarget(METRIC.backupAge, 'Maximum', 3600), 'hours'), graph('Backup size (MiB)', perTarget(METRIC.backupLastSize, 'Maximum', 1_048_576), 'MiB')],
         [graph('Backup duration (seconds)', perTarget(METRIC.backupDuration, 'Maximum'), 'seconds'), graph('Verified level (3 = full read)', perTarget(METRIC.verifyLevel, 'Minimum'), 'level')],
         [graph('Partition coverage ahead (periods)', coverage, 'periods'), graph('Failures (per hour)', failures, 'count')],
+        // Point-in-time recovery, where enabled: how far behind the archive is, whether it has holes, how old the base is.
+        ...(pitr.length > 0
+          ? [
+              [
+                graph('Newest archived WAL age (minutes)', pitr.map((d) => m(METRIC.walNewestAge, { name: d.name }, 'Maximum', d.name, 60)), 'minutes'),
+                graph('WAL segments missing / archive_command failures', pitr.flatMap((d) => [m(METRIC.walMissingSegments, { name: d.name }, 'Maximum', `${d.name} missing`), m(METRIC.walArchiveFailures, { name: d.name }, 'Maximum', `${d.name} failures (since stats reset)`)]), 'count'),
+              ],
+              [
+                graph('Newest base backup age (days): the window starts there', pitr.map((d) => m(METRIC.baseBackupAge, { name: d.name }, 'Maximum', d.name, 86_400)), 'days'),
+                graph('Last passed PITR drill (days ago)', pitr.map((d) => m(METRIC.drillAge, { component: 'postgres', name: `${d.name}-pitr` }, 'Maximum', d.name, 86_400)), 'days'),
+              ],
+            ]
+          : []),
       ],
     });
   }

@@ -77,6 +77,11 @@ export function nagAcknowledgements(): NagAcknowledgement[] {
       reason: "The database host's archive_command and restore_command: get and put under its own WAL prefix only (segment names are PostgreSQL's), never delete.",
     },
     {
+      path: /^PitrRestorePolicy-[^/]+\/Resource$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/postgres/{name}/base/*]', 'AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/wal/{name}/*]'],
+      reason: "A host restoring one database to a point in time: read its base backups and its WAL (ids and segment names are only known at restore time), nothing else, no write.",
+    },
+    {
       path: /^SchedulerRoleForTarget-[0-9a-f]+\/DefaultPolicy$/,
       ids: ['AwsSolutions-IAM5[Resource::<{Fn}.Arn>:*]', 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:{region}:{account}:task/<{Cluster}>/*]'],
       reason: "EventBridge Scheduler's role (CDK scheduler-targets): invoke any version of this one function, or tag the tasks it starts in this one cluster.",
@@ -131,7 +136,7 @@ export function acknowledgeNagFindings(stack: Stack, refs: { bucket: IConstruct;
       .replaceAll('{ReplicaBucketArn}', refs.replicaBucketArn ?? '');
     const job = /^Jobs\/(Backup|Drill)([A-Za-z]+)-([^/]+)\//.exec(rel);
     if (job) id = id.replaceAll('{component}', job[2]!.toLowerCase()).replaceAll('{name}', job[3]!);
-    const walPolicy = /^WalArchivePolicy-([^/]+)\//.exec(rel);
+    const walPolicy = /^(?:WalArchivePolicy|PitrRestorePolicy)-([^/]+)\//.exec(rel);
     if (walPolicy) id = id.replaceAll('{name}', walPolicy[1]!);
     if (id.includes('{component}')) {
       // The partitions function writes under each database's prefix.

@@ -185,6 +185,10 @@ export function emitFreshness(ctx: JobContext, report: FreshnessReport): void {
     m.gauge(METRIC.walMissingSegments, p.missingSegments, labels, 'Count');
     m.gauge(METRIC.baseBackupAge, p.baseBackup?.ageSeconds ?? epochAge, labels, 'Seconds');
     if (p.archiveFailures !== null) m.gauge(METRIC.walArchiveFailures, p.archiveFailures, labels, 'Count');
+    // The PITR drill under the labels its DrillFailed alarm uses; never drilled = the epoch, so DrillStale fires.
+    const drillLabels = { component: 'postgres', name: `${p.database}-pitr` };
+    m.gauge(METRIC.drillLastSuccess, p.drill ? new Date(p.drill.lastSuccessAt).getTime() / 1000 : 0, drillLabels);
+    m.gauge(METRIC.drillAge, p.drill?.ageSeconds ?? epochAge, drillLabels, 'Seconds');
   }
   m.gauge(METRIC.freshnessLastRun, new Date(report.at).getTime() / 1000, {});
 }

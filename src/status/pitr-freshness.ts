@@ -17,6 +17,8 @@ export interface PitrFreshness {
   window: { from: string; to: string } | null;
   /** pg_stat_archiver on the live server: archive_command failures since its statistics reset. */
   archiveFailures: number | null;
+  /** The newest passed point-in-time drill (recorded on base backups): DrillStale watches it like the dumps' drills. */
+  drill: { lastSuccessAt: string; ageSeconds: number } | null;
   detail: string;
 }
 
@@ -24,12 +26,15 @@ export async function checkPitr(ctx: JobContext): Promise<PitrFreshness[]> {
   const now = ctx.now();
   const out: PitrFreshness[] = [];
   for (const db of ctx.config.postgres.filter((d) => d.pitr.enabled)) {
-    const row: PitrFreshness = { database: db.name, state: 'ok', newestSegment: null, missingSegments: 0, baseBackup: null, window: null, archiveFailures: null, detail: '' };
+    const row: PitrFreshness = { database: db.name, state: 'ok', newestSegment: null, missingSegments: 0, baseBackup: null, window: null, archiveFailures: null, drill: null, detail: '' };
     try {
       const wal = await walStatus(ctx.repo, db.name, { now, thresholdSeconds: ctx.config.alerts.walArchiveStaleMinutes * 60, bases: await keptBaseStarts(ctx.repo, db.name) });
       row.newestSegment = wal.newest ? { file: wal.newest.file, ageSeconds: wal.newest.ageSeconds } : null;
       row.missingSegments = wal.timelines.reduce((n, t) => n + t.missingCount, 0);
-      const bases = (await listBackups(ctx.repo, 'postgres', baseCatalogName(db.name))).filter((e) => e.manifest && !e.broken && e.verification?.ok !== false);
+      const all = await listBackups(ctx.repo, 'postgres', baseCatalogName(db.name));
+      const passed = all.flatMap((e) => (e.drill?.ok ? [e.drill.drilledAt] : [])).sort().at(-1);
+      if (passed) row.drill = { lastSuccessAt: passed, ageSeconds: Math.round((now.getTime() - new Date(passed).getTime()) / 1000) };
+      const bases = all.filter((e) => e.manifest && !e.broken && e.verification?.ok !== false);
       const newest = bases[0];
       const oldest = bases[bases.length - 1];
       if (newest?.manifest) row.baseBackup = { id: newest.id, ageSeconds: Math.round((now.getTime() - new Date(newest.manifest.finishedAt).getTime()) / 1000) };

@@ -71,5 +71,9 @@ describe('point-in-time recovery as a non-superuser role: the missing grants nam
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     const again = await runCli(['--config', cfg, 'healthcheck']);
     assert.equal(again.code, 0, again.stdout);
+    // The passed PITR drill is what DrillStale watches (labels postgres/main-pitr).
+    const status = JSON.parse((await runCli(['--config', cfg, '--json', 'status'])).stdout) as { freshness?: { pitr?: { drill: { ageSeconds: number } | null }[] }; pitr?: { drill: { ageSeconds: number } | null }[] };
+    const pitr = status.freshness?.pitr ?? status.pitr ?? [];
+    assert.ok(pitr[0]?.drill && pitr[0].drill.ageSeconds < 600, JSON.stringify(pitr));
   });
 });

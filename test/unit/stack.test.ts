@@ -335,9 +335,13 @@ describe('CDK stage configuration', () => {
     assert.ok(commands.includes('--json backup postgres --base --name callcenter'));
     assert.ok(commands.includes('--json drill postgres --pitr --name callcenter'));
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((r: any) => r.Properties.AlarmName as string);
-    for (const a of [...PITR_ALERTS, 'DrillFailed-postgres-callcenter-pitr']) assert.ok(alarms.some((n) => n.includes(`-${a}`)), `${a} in ${alarms.length} alarms`);
+    for (const a of [...PITR_ALERTS, 'DrillFailed-postgres-callcenter-pitr', 'DrillStale-postgres-callcenter-pitr']) assert.ok(alarms.some((n) => n.includes(`-${a}`)), `${a} in ${alarms.length} alarms`);
     const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r: any) => r.Properties.Description as string);
     assert.ok(schedules.includes('base backup of callcenter for point-in-time recovery'));
+    // The dashboard shows the archive's age and holes, the base backup's age and the PITR drill.
+    const body = JSON.stringify(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0]);
+    for (const title of ['Newest archived WAL age (minutes)', 'WAL segments missing / archive_command failures', 'Newest base backup age (days)', 'Last passed PITR drill (days ago)']) assert.ok(body.includes(title), title);
+    assert.ok(body.includes('wal_newest_segment_age_seconds'), 'the WAL age metric on the dashboard');
     assert.ok(schedules.includes('point-in-time recovery drill of callcenter'));
     const policy = Object.entries(t.findResources('AWS::IAM::ManagedPolicy')).find(([id]) => id.startsWith('WalArchivePolicy'))![1].Properties.PolicyDocument.Statement;
     const actions = (policy as any[]).flatMap((s) => [s.Action].flat());
