@@ -231,6 +231,13 @@ function crossProblems(stage: Stage, ops: OpsConfig, opsText: string): ConfigPro
   const longestTarget = Math.max(0, ...[...ops.postgres, ...ops.redis, ...ops.knowledge].map((t) => t.name.length + 'knowledge-'.length));
   const longestAlarm = stage.stackName.length + 1 + Math.max(...ALERTS.map((a) => a.name.length), 'ScheduleDeliveryFailed'.length) + 1 + longestTarget;
   if (longestAlarm > 255) add('stackName', `alarm names (<stackName>-<alert>-<target>) would reach ${longestAlarm} characters; CloudWatch allows 255: shorten the stack or target names`);
+  if (stage.vpc.mode === 'create') {
+    // EFS mount targets live in the file system's own VPC, and the stack would add an ingress
+    // rule to its security group naming the new VPC's group: neither works across VPCs.
+    for (const name of Object.keys(stage.knowledgeFileSystems)) {
+      add(`knowledgeFileSystems.${name}`, 'a created VPC cannot mount an EFS file system of another VPC (its mount targets and security group live there): import the VPC that holds it ("vpc": {"mode": "import"}), or keep the knowledge store in s3://bucket/prefix');
+    }
+  }
   if (stage.vpc.mode === 'create' && (stage.postgresSecurityGroupIds.length > 0 || stage.redisSecurityGroupIds.length > 0)) {
     add('vpc.mode', 'a created VPC is new and empty: the databases\' security groups live in another VPC, and a rule referring to the jobs\' group across VPCs needs peering. Import the databases\' VPC ("mode": "import"), or drop postgres/redisSecurityGroupIds and open the databases to the new VPC yourself (doc/deploy.md)');
   }

@@ -5,11 +5,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { EXAMPLE_STAGE } from '../../cdk/app.js';
-import { backupPostgresBase } from '../../src/backup/postgres-base.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createJobContext } from '../../src/jobs/context.js';
 import { drillPitrJob } from '../../src/jobs/drill-jobs.js';
-import { restoreBaseCommand } from '../../src/cli/commands/pitr-commands.js';
+import { baseBackupCommand, restoreBaseCommand } from '../../src/cli/commands/pitr-commands.js';
 import { segmentOfLsn } from '../../src/wal/names.js';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { silentLog } from '../../src/log.js';
@@ -97,7 +96,10 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
 
     const baseCalls: AwsCall[] = [];
     calls.set('backup postgres --base (task)', { principal: taskRole('--json backup postgres --base --name callcenter'), calls: baseCalls });
-    await backupPostgresBase({ name: 'callcenter', url: `postgresql://postgres@127.0.0.1:${port}/postgres` }, { repo: repo(baseCalls), log: silentLog });
+    // As the task runs it: the base backup, then its verification as it lands (reads the payload and the WAL, writes the record).
+    const landed = await baseBackupCommand(createJobContext(config, silentLog, { repo: repo(baseCalls) }), 'callcenter');
+    assert.equal(landed.exitCode, 0, JSON.stringify(landed.json));
+    assert.ok(baseCalls.some((c) => c.operation === 'GetObject') && baseCalls.filter((c) => c.operation === 'PutObject').length >= 3, 'payload read back, verification written');
 
     // The host again, restoring to a point in time under the read-only PitrRestorePolicy alone.
     const restoreCalls: AwsCall[] = [];

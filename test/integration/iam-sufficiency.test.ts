@@ -270,8 +270,10 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
           s.vpc = { mode: 'create', maxAzs: 2, natGateways: 0 };
           s.postgresSecurityGroupIds = [];
           s.redisSecurityGroupIds = [];
+          // EFS lives in another VPC: a created VPC keeps its knowledge in S3 or has none (stage validation).
+          s.knowledgeFileSystems = {};
         },
-        ops: () => undefined,
+        ops: (o) => (o.knowledge = []),
       },
     };
     for (const [label, edit] of Object.entries(stages)) {

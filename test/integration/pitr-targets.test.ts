@@ -114,15 +114,15 @@ describe('point-in-time targets: the base backup that can reach them, or a refus
       assert.equal(r.base?.walArchived, true);
     }
     const text = await runCli(['--config', cfg, 'backups', 'list', 'postgres']);
-    assert.match(text.stdout, new RegExp(`postgres/main +base +${ids[1]} .*timeline 1, [0-9A-F]+/[0-9A-F]+-[0-9A-F]+/[0-9A-F]+, PostgreSQL \\d+`));
+    assert.match(text.stdout, new RegExp(`postgres/main +base +${ids[1]} .*verified L3 .*timeline 1, [0-9A-F]+/[0-9A-F]+-[0-9A-F]+/[0-9A-F]+, PostgreSQL \\d+`), 'verified as it landed');
 
     // No dump has run: status says so, and that the base backups are there (it said "no complete backup in the repository").
     const status = await runCli(['--config', cfg, '--json', 'status']);
     assert.match(status.stdout, /no dump in the repository yet \(its 2 base backups restore to a point in time/);
     const plan = await runCli(['dr', 'plan', '--repository', `file://${path.join(work, 'repo')}`]);
-    assert.equal(plan.code, 1, 'degraded: the base backups were never verified, and the plan says so');
+    assert.equal(plan.code, 0, 'every base backup was verified as it landed');
     assert.match(plan.stdout, /postgres\/main \(point in time\): base backup \(PostgreSQL [\d.]+\), 2 in the repository, any moment from .* to the newest archived WAL/);
-    assert.match(plan.stdout, /newest base backup not verified/);
+    assert.doesNotMatch(plan.stdout, /not verified/);
     assert.doesNotMatch(plan.stdout, /no complete backup/);
     const printed = plan.stdout.split('\n').find((l) => l.startsWith('printf '));
     assert.ok(printed, plan.stdout);

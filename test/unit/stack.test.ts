@@ -375,6 +375,7 @@ describe('CDK stage configuration', () => {
           assert.match(byPath.stackName ?? '', /at most 64 characters \(the schedule group/);
           assert.match(byPath['bucket.replication.destinationObjectLock'] ?? '', /only into a bucket with Object Lock/);
           assert.match(byPath['vpc.mode'] ?? '', /needs peering/);
+          assert.match(byPath['knowledgeFileSystems.knowledge_base'] ?? '', /a created VPC cannot mount an EFS file system of another VPC/);
           return true;
         },
       );
@@ -421,8 +422,10 @@ describe('CDK stage configuration', () => {
         s.vpc = { mode: 'create', maxAzs: 2, natGateways: 0 };
         s.postgresSecurityGroupIds = [];
         s.redisSecurityGroupIds = [];
+        s.knowledgeFileSystems = {};
         delete s.account;
       },
+      ops: (o) => (o.knowledge = []),
     });
     t.resourceCountIs('AWS::EC2::NatGateway', 0);
     const services = Object.values(t.findResources('AWS::EC2::VPCEndpoint')).map((r: any) => JSON.stringify(r.Properties.ServiceName));
@@ -454,9 +457,11 @@ describe('CDK stage configuration', () => {
           s.vpc = { mode: 'create', maxAzs: 2, natGateways: 1 };
           s.postgresSecurityGroupIds = [];
           s.redisSecurityGroupIds = [];
+          s.knowledgeFileSystems = {};
           s.bucket = { objectLock: { mode: 'GOVERNANCE', days: 30 } };
         },
         ops: (o) => {
+          o.knowledge = [];
           o.timezone = 'Europe/Kyiv';
           o.postgres[0].backup.schedule = 'cron(30 3 * * ? *)';
           o.alerts = { postgresBackupStaleHours: 30 };

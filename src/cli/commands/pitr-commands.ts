@@ -16,10 +16,18 @@ export async function baseBackupCommand(ctx: JobContext, name?: string): Promise
   const db = selectOne('postgres', ctx.config.postgres, name);
   const m = await backupPostgresBase({ name: db.name, url: postgresUrl(ctx, db) }, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, config: carriedConfig(ctx.config) });
   const d = m.details as unknown as BaseDetails;
+  // Verified as soon as it lands (levels 1-3: the stored bytes, PostgreSQL's own manifest, the
+  // WAL after it), not only by the monthly drill: retention and the window then rest on a
+  // proven base, and a damaged one pages tonight instead of at restore time.
+  const entry = await findBackup(ctx.repo, 'postgres', baseCatalogName(db.name), m.id);
+  const { verifyPostgresBase } = await import('../../verify/base-verify.js');
+  const v = await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal });
+  // As verify --base does: a failure pages as BackupVerifyFailed of this database.
+  if (!v.ok) ctx.metrics.verifyFailed('postgres', db.name);
   return {
-    exitCode: EXIT.ok,
-    json: { results: [{ component: 'postgres', name: db.name, ok: true, id: m.id, bytes: m.payload.bytes, startLsn: d.startLsn, stopLsn: d.stopLsn, timeline: d.timeline }] },
-    text: `postgres/${db.name} base backup ${m.id}: ${formatBytes(m.payload.bytes)}, WAL ${d.startLsn} .. ${d.stopLsn} on timeline ${d.timeline}, stop segment ${d.stopSegment} archived`,
+    exitCode: v.ok ? EXIT.ok : EXIT.failed,
+    json: { results: [{ component: 'postgres', name: db.name, ok: v.ok, id: m.id, bytes: m.payload.bytes, startLsn: d.startLsn, stopLsn: d.stopLsn, timeline: d.timeline, verification: v }] },
+    text: `postgres/${db.name} base backup ${m.id}: ${formatBytes(m.payload.bytes)}, WAL ${d.startLsn} .. ${d.stopLsn} on timeline ${d.timeline}, stop segment ${d.stopSegment} archived; ${v.ok ? `verified (level ${v.levelPassed})` : `VERIFY FAILED: ${v.failure}`}`,
   };
 }
 
