@@ -6,6 +6,7 @@ import { parseConfig, type OpsConfig } from '../src/config/load.js';
 import { SSM_ADVANCED_MAX_BYTES } from '../src/config/remote.js';
 import { isScheduleExpression } from '../src/config/schema.js';
 import { StageConfigError } from './errors.js';
+import { PG_SERVER_MAJORS } from './versions.js';
 import { ALERTS } from '../src/metrics/alerts.js';
 
 /**
@@ -197,6 +198,12 @@ function crossProblems(stage: Stage, ops: OpsConfig, opsText: string): ConfigPro
     if (!db.url) add(`opsConfig → postgres.${i}.url`, 'set the endpoint (postgresql://user@host:5432/db): tasks cannot read a local environment');
     else if (/^(127\.|localhost$|\[?::1)/.test(new URL(db.url).hostname)) add(`opsConfig → postgres.${i}.url`, `${new URL(db.url).hostname} is this machine, not a database AWS can reach`);
     if (!db.passwordSecretArn) add(`opsConfig → postgres.${i}.passwordSecretArn`, 'set the Secrets Manager secret holding the password (JSON with a "password" field)');
+  });
+  ops.postgres.forEach((db, i) => {
+    if (!db.pitr.enabled) return;
+    const major = db.pitr.serverMajor;
+    if (major === undefined) add(`opsConfig → postgres.${i}.pitr.serverMajor`, `set the server's PostgreSQL major (${PG_SERVER_MAJORS.join(', ')} are in the job image): the PITR drill and restores start the base backup under that major's server`);
+    else if (!(PG_SERVER_MAJORS as readonly number[]).includes(major)) add(`opsConfig → postgres.${i}.pitr.serverMajor`, `PostgreSQL ${major} is not in the job image (servers ${PG_SERVER_MAJORS.join(', ')}): add it to cdk/versions.ts PG_SERVER_MAJORS and the Dockerfile's ARG PG_SERVER_MAJORS, or the drill of ${db.name} fails on its first run`);
   });
   ops.redis.forEach((r, i) => {
     if (!r.url) add(`opsConfig → redis.${i}.url`, 'set the endpoint (redis[s]://host:6379)');

@@ -111,7 +111,7 @@ async function historyRange(repo: Repository, name: string, label: string, walAt
  * it). WAL is not included (-X none): it comes from the archive, and the backup counts as
  * complete only once the segment holding its stop LSN is archived (waited for, bounded).
  */
-export async function backupPostgresBase(target: { name: string; url: string }, deps: BackupDeps & { walWaitMs?: number; segmentBytes?: number }): Promise<Manifest> {
+export async function backupPostgresBase(target: { name: string; url: string; serverMajor?: number | undefined }, deps: BackupDeps & { walWaitMs?: number; segmentBytes?: number }): Promise<Manifest> {
   const env = deps.env ?? process.env;
   const tool = toolPath('pg_basebackup', env);
   const [info, version, zstd] = await Promise.all([
@@ -123,6 +123,9 @@ export async function backupPostgresBase(target: { name: string; url: string }, 
         // On a primary, where WAL is now: the backup's history file will be named after a segment from here on.
         const at = i.inRecovery ? undefined : (await c.query<{ f: string }>('select pg_walfile_name(pg_current_wal_lsn()) as f')).rows[0]?.f;
         // Named now, not on the drill's first run: pg_basebackup needs REPLICATION; the drill, two grants.
+        // The configuration says which major's binaries will start this base backup (the stack
+        // checked the image has them): a server of another major is a configuration to fix.
+        if (target.serverMajor !== undefined && i.major !== target.serverMajor) throw new BaseBackupError(`${target.name} is PostgreSQL ${i.major} but its pitr.serverMajor says ${target.serverMajor}: set pitr.serverMajor to ${i.major} (and check the job image carries it) before base backups are taken`);
         const missing = await missingPitrPrivileges(c);
         if (missing.some((m) => m.what.startsWith('the REPLICATION'))) throw new BaseBackupError(`the role ${describeMissing(missing.filter((m) => m.what.startsWith('the REPLICATION')))}`);
         if (missing.length > 0) deps.log.warn(`base backup of ${target.name}: the role ${describeMissing(missing)}`);

@@ -116,6 +116,12 @@ const postgresDatabase = z
     pitr: z
       .object({
         enabled: z.boolean().default(false),
+        /**
+         * The server's PostgreSQL major. A base backup starts only under its own major's server
+         * binaries: the stack refuses a major its job image lacks (cdk/versions.ts
+         * PG_SERVER_MAJORS), and a base backup refuses a server of another major.
+         */
+        serverMajor: z.number().int().min(12).max(99).optional(),
         baseBackup: z
           .object({ schedule: cron.default(SEED_DEFAULTS.schedules.baseBackup), retention: retention(SEED_DEFAULTS.retentionDays.postgres) })
           .strict()

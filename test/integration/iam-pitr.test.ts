@@ -43,7 +43,7 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     await chmod(work, 0o755);
     const ops = JSON.parse(await readFile(path.join(ROOT, 'cdk/stages/example.ops.config.json'), 'utf8'));
     ops.postgres[0].url = 'postgresql://ops_backup@db1.internal.example:5432/callcenter';
-    ops.postgres[0].pitr = { enabled: true };
+    ops.postgres[0].pitr = { enabled: true, serverMajor: 17 };
     const stage = JSON.parse(await readFile(path.join(ROOT, EXAMPLE_STAGE), 'utf8'));
     stage.opsConfig = 'pitr.ops.json';
     await writeFile(path.join(work, 'pitr.ops.json'), JSON.stringify(ops));

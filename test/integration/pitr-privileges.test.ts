@@ -55,6 +55,16 @@ describe('point-in-time recovery as a non-superuser role: the missing grants nam
     assert.match(repl.stderr, /base backup of main: the role lacks EXECUTE on pg_create_restore_point\(text\)/);
   });
 
+  it('a base backup of a server whose major is not the configured pitr.serverMajor is refused, naming both', async () => {
+    const [{ m }] = (await sql<{ m: string }>(server.port, `select (current_setting('server_version_num')::int / 10000)::text as m`)) as [{ m: string }];
+    const dir = path.join(work, 'cfg-major');
+    await mkdir(dir, { recursive: true });
+    const cfg = await writeConfig(dir, { repository: { url: `file://${path.join(work, 'repo')}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${server.port}/postgres`, pitr: { enabled: true, serverMajor: Number(m) + 1 } }] });
+    const r = await runCli(['--config', cfg, 'backup', 'postgres', '--base']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`main is PostgreSQL ${m} but its pitr.serverMajor says ${Number(m) + 1}: set pitr.serverMajor to ${m}`));
+  });
+
   it('the drill as that role: fails on "permission denied" without the grants, passes once exactly the statements healthcheck printed are run', async () => {
     const cfg = await asRole('ops_repl');
     await waitArchived(server.port);

@@ -328,7 +328,7 @@ describe('CDK stage configuration', () => {
     const { template: t } = await synthStage('pitr', {
       ops: (o) => {
         o.postgres[0].url = 'postgresql://ops_backup@db1.internal.example:5432/callcenter';
-        o.postgres[0].pitr = { enabled: true };
+        o.postgres[0].pitr = { enabled: true, serverMajor: 17 };
       },
     });
     const commands = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((r: any) => r.Properties.ContainerDefinitions[0].Command.join(' '));
@@ -365,6 +365,10 @@ describe('CDK stage configuration', () => {
           s.bucket = { ...s.bucket, objectLock: { mode: 'GOVERNANCE', days: 30 } };
           s.vpc = { mode: 'create', maxAzs: 2, natGateways: 1 };
         },
+        ops: (o) => {
+          o.postgres[0].url = 'postgresql://ops_backup@db1.internal.example:5432/callcenter';
+          o.postgres[0].pitr = { enabled: true, serverMajor: 14 };
+        },
       });
       assert.throws(
         () => buildOpsApp(file, { nag: false }),
@@ -376,6 +380,7 @@ describe('CDK stage configuration', () => {
           assert.match(byPath['bucket.replication.destinationObjectLock'] ?? '', /only into a bucket with Object Lock/);
           assert.match(byPath['vpc.mode'] ?? '', /needs peering/);
           assert.match(byPath['knowledgeFileSystems.knowledge_base'] ?? '', /a created VPC cannot mount an EFS file system of another VPC/);
+          assert.match(byPath['opsConfig → postgres.0.pitr.serverMajor'] ?? '', /PostgreSQL 14 is not in the job image \(servers 15, 16, 17\)/);
           return true;
         },
       );

@@ -14,7 +14,7 @@ import { EXIT, type CommandOutcome } from '../output.js';
 /** `opsctl backup postgres --base`: a physical base backup, complete once the WAL to its stop LSN is archived. */
 export async function baseBackupCommand(ctx: JobContext, name?: string): Promise<CommandOutcome> {
   const db = selectOne('postgres', ctx.config.postgres, name);
-  const m = await backupPostgresBase({ name: db.name, url: postgresUrl(ctx, db) }, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, config: carriedConfig(ctx.config) });
+  const m = await backupPostgresBase({ name: db.name, url: postgresUrl(ctx, db), serverMajor: db.pitr.serverMajor }, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, config: carriedConfig(ctx.config) });
   const d = m.details as unknown as BaseDetails;
   // Verified as soon as it lands (levels 1-3: the stored bytes, PostgreSQL's own manifest, the
   // WAL after it), not only by the monthly drill: retention and the window then rest on a
