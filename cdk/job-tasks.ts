@@ -78,11 +78,16 @@ export class JobTasks extends Construct {
       const backup = this.task(`BackupPostgres-${db.name}`, `backup-postgres:${db.name}`, ['backup', 'postgres', '--name', db.name], 'backup');
       this.withDatabaseSecret(backup, db.name, db.passwordSecretArn);
       this.grant(backup, `postgres/${db.name}/`, { read: true, write: true, delete: true });
+      // Its prefix holds the base backups too (postgres/<db>/base/): the nightly dump and its
+      // retention never write or delete there, and may not.
+      this.deny(backup, `postgres/${db.name}/base/`, ['s3:PutObject', 's3:DeleteObject']);
       this.backups.push(backup);
 
+      // The drill reads the backups and writes only its own records: never a payload or a manifest.
       const drill = this.task(`DrillPostgres-${db.name}`, `drill:${db.name}`, ['drill', 'postgres', '--name', db.name], 'restore');
       this.withDatabaseSecret(drill, db.name, db.passwordSecretArn);
-      this.grant(drill, `postgres/${db.name}/`, { read: true, write: true });
+      this.grant(drill, `postgres/${db.name}/`, { read: true, writePattern: '*/drill.json' });
+      this.grant(drill, `postgres/${db.name}/`, { writePattern: '*/verification.json' });
       this.drills.push(drill);
 
       if (db.pitr.enabled) {
@@ -95,7 +100,8 @@ export class JobTasks extends Construct {
         // The PITR drill starts a scratch cluster inside the task (the image ships the server).
         const pitr = this.task(`DrillPitr-${db.name}`, `drill-pitr:${db.name}`, ['drill', 'postgres', '--pitr', '--name', db.name], 'restore');
         this.withDatabaseSecret(pitr, db.name, db.passwordSecretArn);
-        this.grant(pitr, `postgres/${db.name}/base/`, { read: true, write: true });
+        this.grant(pitr, `postgres/${db.name}/base/`, { read: true, writePattern: '*/drill.json' });
+        this.grant(pitr, `postgres/${db.name}/base/`, { writePattern: '*/verification.json' });
         this.grant(pitr, `wal/${db.name}/`, { read: true });
         this.drills.push(pitr);
       }
@@ -108,7 +114,8 @@ export class JobTasks extends Construct {
 
       // The drill starts its own redis-server inside the task (the image ships one): it needs the backups, not the source.
       const drill = this.task(`DrillRedis-${r.name}`, `drill-redis:${r.name}`, ['drill', 'redis', '--name', r.name], 'restore');
-      this.grant(drill, `redis/${r.name}/`, { read: true, write: true });
+      this.grant(drill, `redis/${r.name}/`, { read: true, writePattern: '*/drill.json' });
+      this.grant(drill, `redis/${r.name}/`, { writePattern: '*/verification.json' });
       this.drills.push(drill);
     }
     for (const k of ops.knowledge) {
@@ -118,7 +125,8 @@ export class JobTasks extends Construct {
       this.backups.push(backup);
 
       const drill = this.task(`DrillKnowledge-${k.name}`, `drill-knowledge:${k.name}`, ['drill', 'knowledge', '--name', k.name], 'restore');
-      this.grant(drill, `knowledge/${k.name}/`, { read: true, write: true });
+      this.grant(drill, `knowledge/${k.name}/`, { read: true, writePattern: '*/drill.json' });
+      this.grant(drill, `knowledge/${k.name}/`, { writePattern: '*/verification.json' });
       this.drills.push(drill);
     }
 
@@ -155,6 +163,11 @@ export class JobTasks extends Construct {
 
   private grant(task: JobTask, subPrefix: string, access: RepositoryAccess): void {
     grantRepository(task.definition.taskRole, this.props.bucket, this.props.key, `${this.props.repoPrefix}${subPrefix}`, access);
+  }
+
+  /** An explicit deny under a sub-prefix that a wider grant of the same task covers. */
+  private deny(task: JobTask, subPrefix: string, actions: string[]): void {
+    task.definition.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ effect: iam.Effect.DENY, actions, resources: [`${this.props.bucket.bucketArn}/${this.props.repoPrefix}${subPrefix}*`] }));
   }
 
   private task(id: string, job: string, command: string[], sizeName: 'backup' | 'restore'): JobTask {

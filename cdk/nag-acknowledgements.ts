@@ -67,6 +67,16 @@ export function nagAcknowledgements(): NagAcknowledgement[] {
       reason: "Each job writes only under its own component's key prefix; object keys are new backup ids created at run time.",
     },
     {
+      path: /^Jobs\/Drill(Postgres|Redis|Knowledge)-[^/]+\/TaskRole\/DefaultPolicy$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/{component}/{name}/*/drill.json]', 'AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/{component}/{name}/*/verification.json]'],
+      reason: "A drill reads its target's backups and writes only its records beside each manifest (drill.json, and verification.json when it verifies an unverified backup first): never a payload or a manifest.",
+    },
+    {
+      path: /^Jobs\/DrillPitr-[^/]+\/TaskRole\/DefaultPolicy$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/postgres/{name}/base/*/drill.json]', 'AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/postgres/{name}/base/*/verification.json]'],
+      reason: 'The PITR drill writes only its records beside each base backup, never a base backup itself.',
+    },
+    {
       path: /^Jobs\/(BackupPostgresBase|DrillPitr)-[^/]+\/TaskRole\/DefaultPolicy$/,
       ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/postgres/{name}/base/*]', 'AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/wal/{name}/*]'],
       reason: "Base backups and the PITR drill work on one database's base backups (new ids at run time) and read its WAL archive (segment names chosen by PostgreSQL).",

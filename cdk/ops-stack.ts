@@ -305,6 +305,9 @@ export class OpsStack extends Stack {
         description: `opsctl wal push/fetch for ${db.name}: its own WAL prefix only, no delete`,
         statements: [
           new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [`${this.bucket.bucketArn}/${REPO_PREFIX}wal/${db.name}/*`] }),
+          // An archived segment is never overwritten: opsctl writes each one with If-None-Match: *,
+          // and a write without it (a hand-run aws s3 cp, another tool) is refused.
+          new iam.PolicyStatement({ effect: iam.Effect.DENY, actions: ['s3:PutObject'], resources: [`${this.bucket.bucketArn}/${REPO_PREFIX}wal/${db.name}/*`], conditions: { Null: { 's3:if-none-match': 'true' } } }),
           new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${REPO_PREFIX}wal/${db.name}/*`] } } }),
           new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
         ],

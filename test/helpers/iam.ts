@@ -276,7 +276,8 @@ export function requirementsOf(call: AwsCall, where: { bucketId: string; keyId: 
   if (call.service === 'S3') {
     switch (call.operation) {
       case 'PutObject':
-        return [s3('s3:PutObject', object(call.input.Key)), kms('kms:GenerateDataKey')];
+        // A conditional write carries its condition to IAM (s3:if-none-match), which a policy may require.
+        return [s3('s3:PutObject', object(call.input.Key), call.input.IfNoneMatch ? { 's3:if-none-match': String(call.input.IfNoneMatch) } : undefined), kms('kms:GenerateDataKey')];
       case 'CreateMultipartUpload':
       case 'UploadPart':
         return [s3('s3:PutObject', object(call.input.Key)), kms('kms:GenerateDataKey')];

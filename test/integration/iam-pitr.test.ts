@@ -150,6 +150,10 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
       const v = await evaluate(t, host, { action, resource: `${bucket}/${key}` });
       assert.equal(v.allowed, false, `${action} on ${key} must be denied to the host`);
     }
+    // The host may create a segment only conditionally: an unconditional PUT (an overwrite) is denied.
+    const seg = `${bucket}/ops/wal/callcenter/000000010000000000000001.zst`;
+    assert.equal((await evaluate(t, host, { action: 's3:PutObject', resource: seg })).allowed, false, 'PutObject without If-None-Match');
+    assert.equal((await evaluate(t, host, { action: 's3:PutObject', resource: seg, context: { 's3:if-none-match': '*' } })).allowed, true, 'PutObject with If-None-Match: *');
     // The restore policy reads; it never writes, and reads no dump and no other database.
     const restorer = { managedPolicyId: t.ids('AWS::IAM::ManagedPolicy').find((id) => id.startsWith('PitrRestorePolicy'))! };
     for (const [action, key] of [['s3:PutObject', 'ops/wal/callcenter/000000010000000000000001.zst'], ['s3:DeleteObject', 'ops/postgres/callcenter/base/20261201T040000Z/base.tar.zst'], ['s3:GetObject', 'ops/postgres/callcenter/20261201T040000Z/db.dump.zst'], ['s3:GetObject', 'ops/postgres/billing/base/20261201T040000Z/base.tar.zst']] as const) {

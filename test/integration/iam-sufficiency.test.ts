@@ -218,6 +218,26 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
     return out;
   }
 
+  it('and no more than the jobs need: the nightly dump task cannot write or delete base backups, a drill task writes only its records, never a payload or manifest', async () => {
+    const bucket = t.arn(bucketId);
+    const obj = (key: string) => `${bucket}/ops/${key}`;
+    const cases: [string, string, string, boolean][] = [
+      ['--json backup postgres --name callcenter', 's3:DeleteObject', 'postgres/callcenter/20261201T040000Z/db.dump.zst', true],
+      ['--json backup postgres --name callcenter', 's3:DeleteObject', 'postgres/callcenter/base/20261201T033000Z/base.tar.zst', false],
+      ['--json backup postgres --name callcenter', 's3:PutObject', 'postgres/callcenter/base/20261201T033000Z/manifest.json', false],
+      ['--json drill postgres --name callcenter', 's3:PutObject', 'postgres/callcenter/20261201T040000Z/drill.json', true],
+      ['--json drill postgres --name callcenter', 's3:PutObject', 'postgres/callcenter/20261201T040000Z/verification.json', true],
+      ['--json drill postgres --name callcenter', 's3:PutObject', 'postgres/callcenter/20261201T040000Z/db.dump.zst', false],
+      ['--json drill postgres --name callcenter', 's3:PutObject', 'postgres/callcenter/20261201T040000Z/manifest.json', false],
+      ['--json drill redis --name sessions', 's3:PutObject', 'redis/sessions/20261201T041500Z/dump.rdb.zst', false],
+      ['--json drill knowledge --name knowledge_base', 's3:PutObject', 'knowledge/knowledge_base/20261201T010000Z/manifest.json', false],
+    ];
+    for (const [command, action, key, allowed] of cases) {
+      const v = await evaluate(t, { roleId: taskRole(command) }, { action, resource: obj(key) });
+      assert.equal(v.allowed, allowed, `${command}: ${action} on ${key}`);
+    }
+  });
+
   it('service-to-service: alarms, rules and schedules reach their targets, keys and dead-letter queue', async () => {
     const paths = servicePaths(t);
     assert.ok(paths.length > 20, `${paths.length} paths`);
