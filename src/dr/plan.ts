@@ -68,6 +68,12 @@ function withoutPassword(url: string | null): string {
   }
 }
 
+/** What a plan item says of the backup it chose. */
+function chosenFields(entry: BackupEntry): Pick<PlanItem, 'backupId' | 'takenAt' | 'bytes' | 'verifiedLevel' | 'drillOk' | 'source'> {
+  const m = entry.manifest!;
+  return { backupId: entry.id, takenAt: m.startedAt, bytes: m.payload.bytes, verifiedLevel: entry.verification?.levelPassed ?? null, drillOk: entry.drill?.ok ?? null, source: sourceOf(entry) };
+}
+
 const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /**
@@ -96,12 +102,7 @@ export async function drPlan(repo: Repository, repositoryUrl: string): Promise<D
       items.push({
         component,
         name,
-        backupId: chosen.id,
-        takenAt: m.startedAt,
-        bytes: m.payload.bytes,
-        verifiedLevel: chosen.verification?.levelPassed ?? null,
-        drillOk: chosen.drill?.ok ?? null,
-        source: sourceOf(chosen),
+        ...chosenFields(chosen),
         format: `${m.payload.format}${mode ? ` (${mode})` : ''}, ${m.payload.compression}`,
         targetKind: TARGET_KIND[kind]!,
         command: `opsctl dr restore --repository ${shellQuote(repositoryUrl)} --backup ${component}/${shellQuote(name)}=${chosen.id} --target ${component}/${shellQuote(name)}=${placeholder}`,
@@ -125,12 +126,7 @@ export async function drPlan(repo: Repository, repositoryUrl: string): Promise<D
     items.push({
       component: 'postgres',
       name: `${name} (point in time)`,
-      backupId: newest.id,
-      takenAt: m.startedAt,
-      bytes: m.payload.bytes,
-      verifiedLevel: newest.verification?.levelPassed ?? null,
-      drillOk: newest.drill?.ok ?? null,
-      source: sourceOf(newest),
+      ...chosenFields(newest),
       format: `base backup (PostgreSQL ${(m.details as { serverVersion?: string }).serverVersion ?? '?'}), ${bases.length} in the repository, any moment from ${oldest.manifest!.finishedAt} to ${until}`,
       targetKind: TARGET_KIND['postgres-base']!,
       // `latest` picks the newest base backup that can reach the time; without --to, the end of the archive.

@@ -47,7 +47,8 @@ export async function createTestDatabase(prefix = 'ops_test', adminUrl = ADMIN_U
   return { name, url: u.toString(), drop: () => on(`drop database if exists "${name}" with (force)`).then(() => undefined) };
 }
 
-async function queryUrl(url: string, sql: string): Promise<pg.QueryResult> {
+/** One statement on any server by URL (a test server of its own, another major). */
+export async function queryUrl(url: string, sql: string): Promise<pg.QueryResult> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {

@@ -2,20 +2,12 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { monthsFrom, seedSchemaSql } from '../../src/demo/sample-database.js';
 import { runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
+import { queryUrl } from '../helpers/postgres.js';
 
-async function sql(url: string, text: string): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
+const sql = queryUrl;
 
 describe('a real streaming replica (own primary and standby servers)', () => {
   let primary: TestPostgresServer;
