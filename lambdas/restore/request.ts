@@ -13,8 +13,20 @@ export const restoreRequestSchema = z
     replace: z.boolean().optional(),
     jobs: z.number().int().min(1).max(16).optional(),
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).optional(),
+    /** postgres: to a moment (point-in-time recovery) into the target database, from base backups and WAL. */
+    base: z.boolean().optional(),
+    to: z.string().min(1).max(64).optional(),
+    toName: z.string().min(1).max(63).optional(),
+    toLsn: z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, 'an LSN like 0/3000060').optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    const targets = [r.to, r.toName, r.toLsn].filter((x) => x !== undefined).length;
+    if (targets > 0 && !r.base) ctx.addIssue({ code: 'custom', path: ['base'], message: 'to / toName / toLsn need "base": true (a point-in-time restore)' });
+    if (targets > 1) ctx.addIssue({ code: 'custom', path: ['to'], message: 'one of to, toName, toLsn' });
+    if (r.base && r.component !== 'postgres') ctx.addIssue({ code: 'custom', path: ['base'], message: 'point-in-time restores are for postgres' });
+    if (r.base && r.jobs) ctx.addIssue({ code: 'custom', path: ['jobs'], message: 'a point-in-time restore copies in one transaction: no jobs' });
+  });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
 /** Where the restore task runs; from the function's environment, set by the stack. */
@@ -37,6 +49,12 @@ export function restoreCommand(request: RestoreRequest): string[] {
   if (request.replace) cmd.push('--replace');
   if (request.jobs) cmd.push('--jobs', String(request.jobs));
   if (request.name) cmd.push('--name', request.name);
+  if (request.base) {
+    cmd.push('--base');
+    if (request.to) cmd.push('--to', request.to);
+    if (request.toName) cmd.push('--to-name', request.toName);
+    if (request.toLsn) cmd.push('--to-lsn', request.toLsn);
+  }
   return cmd;
 }
 

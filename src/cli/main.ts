@@ -137,7 +137,7 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--jobs <n>', 'parallel restore with n jobs (stages a decoded copy in --work-dir)', positiveInt, 1)
     .option('--work-dir <dir>', 'where a parallel restore stages its copy (default: OS temp dir)')
     .addOption(nameOption())
-    .option('--base', 'postgres: restore a base backup into --pgdata and recover from the WAL archive (point in time)')
+    .option('--base', 'postgres: restore a base backup into --pgdata and recover from the WAL archive (point in time); with --target DB instead, the database as at that moment copied into DB')
     .option('--pgdata <dir>', 'with --base: an empty directory for the restored cluster')
     .option('--to <time>', 'with --base: recover up to this time (recovery_target_time)')
     .option('--to-name <restore-point>', 'with --base: up to this restore point (pg_create_restore_point)')
@@ -146,8 +146,23 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--port <port>', 'with --start: the port to start it on', positiveInt)
     .option('--keep-archiving', "with --base: keep archive_mode as the original had it (the restored cluster archives its new timeline)")
     .action(async (component: Component, id: string, opts: { target?: string; confirm?: string; clean?: boolean; replace?: boolean; jobs: number; workDir?: string; name?: string; base?: boolean; pgdata?: string; to?: string; toName?: string; toLsn?: string; start?: boolean; port?: number; keepArchiving?: boolean }) => {
+      if (opts.base && opts.target && !opts.pgdata) {
+        // To a moment, into a database: recovered on a scratch cluster, copied from there.
+        if (component !== 'postgres' || opts.start) throw new CommanderError(EXIT.usage, 'opsctl.usage', '--base --target restores postgres into a database (no --start: the scratch cluster is the restore\'s own)');
+        outcome = await (await import('./commands/pitr-commands.js')).restoreBaseIntoDatabaseCommand(await context(), {
+          name: opts.name,
+          backupId: id,
+          target: { time: opts.to, name: opts.toName, lsn: opts.toLsn },
+          into: opts.target,
+          confirm: opts.confirm,
+          clean: opts.clean ?? false,
+          workDir: opts.workDir,
+          configPath: resolveConfigPath(globals().config),
+        });
+        return;
+      }
       if (opts.base) {
-        if (component !== 'postgres' || !opts.pgdata) throw new CommanderError(EXIT.usage, 'opsctl.usage', '--base restores postgres into --pgdata DIR');
+        if (component !== 'postgres' || !opts.pgdata) throw new CommanderError(EXIT.usage, 'opsctl.usage', '--base restores postgres into --pgdata DIR, or into a database with --target DB');
         if (opts.start && !opts.port) throw new CommanderError(EXIT.usage, 'opsctl.usage', '--start needs --port P');
         outcome = await (await import('./commands/pitr-commands.js')).restoreBaseCommand(await context(), {
           name: opts.name,

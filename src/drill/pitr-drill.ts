@@ -20,7 +20,8 @@ import { waitArchived } from '../wal/archive.js';
 import { drillRecord } from './record.js';
 
 /** Servers refuse to run as root: as root, the scratch cluster belongs to the `postgres` user. */
-function scratchOwner(): { uid: number; gid: number } | undefined {
+/** As root, the scratch cluster runs as the postgres user (PostgreSQL refuses root). */
+export function scratchOwner(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   try {
     return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };

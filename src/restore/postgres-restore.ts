@@ -163,6 +163,51 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
 }
 
 /**
+ * One database copied from a running server into a target database, as a restore would
+ * write it: `pg_dump -Fc` piped into `pg_restore --single-transaction` (through psql with
+ * the preamble's unknown settings dropped when the target is older), the target created or
+ * refused like a restore's (empty, or --confirm repeating its name), then every table's
+ * rows counted on both sides. How a point-in-time restore reaches a database: the base
+ * backup recovered to the moment on a scratch cluster, then copied from there.
+ */
+export async function copyDatabase(sourceUrl: string, options: Pick<RestoreOptions, 'targetUrl' | 'confirm' | 'clean'>, deps: { log: Log; env?: NodeJS.ProcessEnv; signal?: AbortSignal | undefined }): Promise<{ target: string; createdDatabase: boolean; compared: number; mismatches: TableComparison[] }> {
+  const env = deps.env ?? process.env;
+  const target = databaseOf(options.targetUrl);
+  const createdDatabase = await prepareTarget(options.targetUrl, target, options.confirm);
+  const source = libpqEnvironment(sourceUrl, env);
+  const dest = libpqEnvironment(options.targetUrl, env);
+  const older = await olderServer(options.targetUrl, env);
+  const dump = startTool('pg_dump', toolPath('pg_dump', env), ['--format=custom', '--compress=0', '--no-password', `--dbname=${source.dbname}`], { stdout: 'pipe', env: source.env });
+  const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...(options.clean ? ['--clean', '--if-exists'] : [])];
+  const restore = older
+    ? startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--file=-'], { stdin: 'pipe', stdout: 'pipe', env: dest.env })
+    : startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--single-transaction', `--dbname=${dest.dbname}`], { stdin: 'pipe', stdout: 'ignore', env: dest.env });
+  const psql = older ? startTool('psql', toolPath('psql', env), ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', `--dbname=${dest.dbname}`, '--file=-'], { stdin: 'pipe', stdout: 'ignore', env: dest.env }) : undefined;
+  const feeds: Promise<unknown>[] = [pipeline(dump.child.stdout!, restore.child.stdin!)];
+  if (psql && older) feeds.push(pipeline(restore.child.stdout!, new PreambleFilter(older.known), psql.child.stdin!));
+  try {
+    await Promise.all(feeds);
+    await Promise.all([dump.done, restore.done, psql?.done]);
+  } catch (error) {
+    dump.kill();
+    restore.kill();
+    psql?.kill();
+    const [d, r, q] = await Promise.allSettled([dump.done, restore.done, psql?.done]);
+    if (deps.signal?.aborted) throw new RestoreError('INTERRUPTED', `interrupted while copying into ${target}; nothing was committed`, { cause: error });
+    throw blame(error, [
+      { stage: 'pg_dump', result: d, upstream: true },
+      { stage: 'psql', result: q },
+      { stage: 'pg_restore', result: r },
+    ]);
+  }
+  const tables = await withPostgres(sourceUrl, async (c) => (await c.query<{ t: string }>(`select format('%I.%I', n.nspname, c.relname) as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and ${SYSTEM_SCHEMA} order by 1`)).rows.map((r) => r.t));
+  const [want, got] = await Promise.all([countRows(sourceUrl, tables), countRows(options.targetUrl, tables)]);
+  const mismatches = tables.filter((t) => want.get(t) !== got.get(t)).map((table) => ({ table, expected: want.get(table) ?? null, actual: got.get(table) ?? null }));
+  deps.log.info(`copied ${tables.length} tables into ${maskUrl(options.targetUrl)}`, { mismatches: mismatches.length });
+  return { target, createdDatabase, compared: tables.length, mismatches };
+}
+
+/**
  * The failure to report from a pipeline of tools: a stage that died because the stage it
  * fed went away (SIGPIPE, a broken pipe or reset socket), or because it was killed after
  * another stage failed, is never the cause.

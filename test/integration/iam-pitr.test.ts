@@ -154,6 +154,13 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     const seg = `${bucket}/ops/wal/callcenter/000000010000000000000001.zst`;
     assert.equal((await evaluate(t, host, { action: 's3:PutObject', resource: seg })).allowed, false, 'PutObject without If-None-Match');
     assert.equal((await evaluate(t, host, { action: 's3:PutObject', resource: seg, context: { 's3:if-none-match': '*' } })).allowed, true, 'PutObject with If-None-Match: *');
+    // The restore task (the restore Lambda's `base: true`) recovers to a moment inside the task: it reads base backups and WAL.
+    const restoreTask = { roleId: t.ids('AWS::IAM::Role').find((id) => /^JobsRestoreTaskRole/.test(id))! };
+    assert.ok(restoreTask.roleId, 'the restore task role');
+    for (const key of ['ops/postgres/callcenter/base/20261201T033000Z/base.tar.zst', 'ops/wal/callcenter/000000010000000000000001.zst']) {
+      assert.equal((await evaluate(t, restoreTask, { action: 's3:GetObject', resource: `${bucket}/${key}` })).allowed, true, `restore task reads ${key}`);
+    }
+    assert.equal((await evaluate(t, restoreTask, { action: 's3:ListBucket', resource: bucket, context: { 's3:prefix': 'ops/wal/callcenter/' } })).allowed, true, 'restore task lists the WAL');
     // The restore policy reads; it never writes, and reads no dump and no other database.
     const restorer = { managedPolicyId: t.ids('AWS::IAM::ManagedPolicy').find((id) => id.startsWith('PitrRestorePolicy'))! };
     for (const [action, key] of [['s3:PutObject', 'ops/wal/callcenter/000000010000000000000001.zst'], ['s3:DeleteObject', 'ops/postgres/callcenter/base/20261201T040000Z/base.tar.zst'], ['s3:GetObject', 'ops/postgres/callcenter/20261201T040000Z/db.dump.zst'], ['s3:GetObject', 'ops/postgres/billing/base/20261201T040000Z/base.tar.zst']] as const) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { segmentOfLsn } from '../../src/wal/names.js';
@@ -133,6 +134,27 @@ describe('point-in-time targets: the base backup that can reach them, or a refus
     const filled = printed.replace('/PATH', pgdata).replace('YYYY-MM-DD HH:MM:SS+00', between).replace('--port 5433', `--port ${port}`).replace(/(^|&& )opsctl /g, `$1${process.execPath} ${OPSCTL} `);
     execFileSync('bash', ['-c', filled], { cwd: work, stdio: 'pipe' });
     assert.equal(await phases(port), 'A:100', 'the moment asked, from the repository alone');
+  });
+
+  it('restore --base --target DB: the database as at the moment, copied into a new database from a scratch cluster that is then removed (what the restore task runs in AWS)', async () => {
+    const target = `postgresql://postgres@127.0.0.1:${server.port}/at_between`;
+    const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--base', '--to', between, '--target', target]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const out = JSON.parse(r.stdout) as { backupId: string; createdDatabase: boolean; compared: number; mismatches: unknown[]; recovery: string };
+    assert.equal(out.backupId, ids[0], 'the older base, the one that reaches the moment');
+    assert.equal(out.createdDatabase, true);
+    assert.deepEqual(out.mismatches, []);
+    assert.match(out.recovery, /recovery stopping before commit/);
+    const pg = await import('pg');
+    const c = new pg.default.Client({ connectionString: target });
+    await c.connect();
+    const { rows: phases } = await c.query<{ phase: string; n: string }>('select phase, count(*)::text as n from t group by phase order by phase');
+    await c.end();
+    assert.equal(phases.map((x) => `${x.phase}:${x.n}`).join(' '), 'A:100', 'rows committed after the moment are absent');
+    // Again over it without --confirm: refused (64), as any restore into a filled database.
+    const again = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--base', '--to', between, '--target', target]);
+    assert.equal(again.code, 64, again.stderr);
+    assert.deepEqual((await readdir(os.tmpdir())).filter((f) => f.startsWith('ops-pitr-into-')), [], 'no scratch cluster left behind');
   });
 
   it('wal fetch (as restore_command, through bin/opsctl): 1 only for a name not archived; a damaged object, an empty archive or bad usage exit above 125', async () => {

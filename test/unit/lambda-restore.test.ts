@@ -67,6 +67,21 @@ describe('restore Lambda (ECS RunTask mocked: no local ECS)', () => {
     assert.equal(sent.length, 0);
   });
 
+  it('a point-in-time restore into a database: --base and the moment go to the task; a moment without base, two moments, or base for redis are refused', async () => {
+    const { ecs, sent } = mockedEcs({ tasks: [{ taskArn: 'arn:aws:ecs:eu-central-1:111122223333:task/ops/0456' }] });
+    const out = await startRestore({ component: 'postgres', backupId: 'latest', target: 'callcenter_0300', base: true, to: '2026-12-04 03:00:00+00' }, 'r', { ecs, env: ENV });
+    assert.deepEqual(out.command, ['--json', 'restore', 'postgres', 'latest', '--target', 'callcenter_0300', '--base', '--to', '2026-12-04 03:00:00+00']);
+    assert.equal(sent.length, 1);
+    for (const [bad, message] of [
+      [{ component: 'postgres', backupId: 'latest', target: 'x', to: '2026-12-04 03:00:00+00' }, /need "base": true/],
+      [{ component: 'postgres', backupId: 'latest', target: 'x', base: true, to: '2026-12-04 03:00:00+00', toName: 'before_migration' }, /one of to, toName, toLsn/],
+      [{ component: 'redis', backupId: 'latest', target: 'redis://x:6379', base: true }, /point-in-time restores are for postgres/],
+    ] as const) {
+      await assert.rejects(startRestore(bad, 'r', { ecs, env: ENV }), message);
+    }
+    assert.equal(sent.length, 1, 'no task for a refused request');
+  });
+
   it('fails the invocation when ECS reports a failure', async () => {
     const { ecs } = mockedEcs({ failures: [{ reason: 'RESOURCE:MEMORY', detail: 'no capacity' }] });
     await assert.rejects(startRestore({ component: 'postgres', backupId: 'latest', target: 'x' }, 'r', { ecs, env: ENV }), /ECS did not start the restore task: RESOURCE:MEMORY \(no capacity\)/);

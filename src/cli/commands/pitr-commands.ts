@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { findBackup, listBackups, pickBackup } from '../../backup/catalog.js';
 import { chooseBase, parseTarget, recoveryPath } from '../../restore/pitr-plan.js';
@@ -6,7 +9,12 @@ import { backupPostgresBase, baseCatalogName, type BaseDetails } from '../../bac
 import { carriedConfig } from '../../config/carried.js';
 import { selectOne, type JobContext } from '../../jobs/context.js';
 import { postgresUrl } from '../../jobs/endpoints.js';
-import { restorePostgresBase, type PitrTarget } from '../../restore/postgres-pitr.js';
+import { asOwner, restorePostgresBase, type PitrTarget } from '../../restore/postgres-pitr.js';
+import { copyDatabase } from '../../restore/postgres-restore.js';
+import { scratchOwner } from '../../drill/pitr-drill.js';
+import { databaseOf, withDatabase } from '../../postgres/connect.js';
+import { dataDirMajor, pgServerTool } from '../../process/tools.js';
+import { freePort } from '../../util/free-port.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { walStatus } from '../../wal/status.js';
 import { EXIT, type CommandOutcome } from '../output.js';
@@ -104,6 +112,41 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
         : `; start it with pg_ctl -D ${result.pgdata} start`
     }`,
   };
+}
+
+/**
+ * `opsctl restore postgres ID|latest --base --target DB [--to …]`: a database as it was at a
+ * moment, where a data directory is of no use (a Fargate task, a managed server as target):
+ * the base backup is recovered to the moment on a scratch cluster of its own (checked like
+ * any restore --base --start: it stops exactly there or fails), the configured database is
+ * copied from it into the target (created, or refused unless --confirm repeats its name),
+ * every table's rows are compared, and the scratch cluster is stopped and removed.
+ */
+export async function restoreBaseIntoDatabaseCommand(ctx: JobContext, request: Omit<BaseRestoreRequest, 'pgdata' | 'start'> & { into: string; confirm?: string | undefined; clean?: boolean; workDir?: string | undefined }): Promise<CommandOutcome> {
+  const db = selectOne('postgres', ctx.config.postgres, request.name);
+  parseTarget(request.target); // a target that cannot be right is refused (64) before anything else
+  const live = postgresUrl(ctx, db);
+  const targetUrl = /^postgres(ql)?:\/\//.test(request.into) ? request.into : withDatabase(live, request.into);
+  const owner = scratchOwner();
+  const parent = await mkdtemp(path.join(request.workDir ?? os.tmpdir(), 'ops-pitr-into-'));
+  if (owner) await chown(parent, owner.uid, owner.gid);
+  const pgdata = path.join(parent, 'data');
+  const port = await freePort();
+  try {
+    const restored = await restoreBaseCommand(ctx, { ...request, pgdata, start: { port } });
+    const recovery = restored.json as { backupId: string; recovery?: string; stopped?: { lastReplayed: string | null } };
+    const copied = await copyDatabase(`postgresql://postgres@127.0.0.1:${port}/${encodeURIComponent(databaseOf(live))}`, { targetUrl, confirm: request.confirm, clean: request.clean ?? false }, { log: ctx.log, env: ctx.env, signal: ctx.signal });
+    const to = request.target.time ?? request.target.name ?? request.target.lsn ?? 'the end of the archive';
+    return {
+      exitCode: copied.mismatches.length === 0 ? EXIT.ok : EXIT.failed,
+      json: { backupId: recovery.backupId, target: copied.target, createdDatabase: copied.createdDatabase, asked: to, recovery: recovery.recovery, lastReplayed: recovery.stopped?.lastReplayed ?? null, compared: copied.compared, mismatches: copied.mismatches },
+      text: `postgres/${db.name} as at ${to} (base backup ${recovery.backupId}; ${recovery.recovery}${recovery.stopped?.lastReplayed ? `, last transaction committed ${recovery.stopped.lastReplayed}` : ''}) copied into ${copied.target}: ${copied.compared} tables, ${copied.mismatches.length === 0 ? 'row counts equal' : `${copied.mismatches.length} differ, e.g. ${copied.mismatches[0]!.table}`}`,
+    };
+  } finally {
+    const cmd = asOwner(owner ?? { uid: 0, gid: 0 }, [pgServerTool('pg_ctl', dataDirMajor(pgdata), ctx.env), '-D', pgdata, '-m', 'fast', '-w', 'stop']);
+    spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
+    await rm(parent, { recursive: true, force: true });
+  }
 }
 
 /** `opsctl verify postgres --base [ID|latest]`: the base backup's checksum and files, and the WAL chain after it. */
