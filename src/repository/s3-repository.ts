@@ -49,7 +49,11 @@ export interface S3Timeouts {
 
 
 
-/** The region the SDK's default chain finds (AWS_REGION, the shared config file's profile), or `fallback`. */
+/**
+ * The region the SDK's default chain finds (AWS_REGION, the shared config file's profile);
+ * on an EC2 host without either, the instance's own region from its metadata service
+ * (IMDSv2, bounded to 300 ms: archive_command pays it on every call off EC2); else `fallback`.
+ */
 function sdkRegionOr(fallback: string): () => Promise<string> {
   let found: Promise<string> | undefined;
   return () =>
@@ -58,11 +62,27 @@ function sdkRegionOr(fallback: string): () => Promise<string> {
       try {
         return await probe.config.region();
       } catch {
-        return fallback;
+        return (await instanceRegion(300)) ?? fallback;
       } finally {
         probe.destroy();
       }
     })());
+}
+
+/** IMDSv2: a session token, then placement/region; undefined off EC2 or when disabled. */
+async function instanceRegion(timeoutMs: number): Promise<string | undefined> {
+  if (process.env.AWS_EC2_METADATA_DISABLED === 'true') return undefined;
+  const base = (process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT ?? 'http://169.254.169.254').replace(/\/+$/, '');
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const token = await fetch(`${base}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' }, signal });
+    if (!token.ok) return undefined;
+    const res = await fetch(`${base}/latest/meta-data/placement/region`, { headers: { 'x-aws-ec2-metadata-token': await token.text() }, signal });
+    const region = res.ok ? (await res.text()).trim() : '';
+    return /^[a-z]{2}(-[a-z]+)+-\d$/.test(region) ? region : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

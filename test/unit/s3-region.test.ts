@@ -28,11 +28,30 @@ describe('the S3 client\'s region on a database host (archive_command has no AWS
       await writeFile(config, '[default]\nregion = eu-central-1\n');
       const none = { AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined, AWS_PROFILE: undefined, AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none') };
       assert.equal(await withEnv(none, () => createS3Client({}).config.region()), 'eu-central-1');
-      // Another file: the SDK caches what it read of one.
+      // Another file: the SDK caches what it read of one. No metadata service here (a closed port).
       const empty = path.join(dir, 'config-empty');
       await writeFile(empty, '');
-      assert.equal(await withEnv({ ...none, AWS_CONFIG_FILE: empty }, () => createS3Client({}).config.region()), 'us-east-1');
+      assert.equal(await withEnv({ ...none, AWS_CONFIG_FILE: empty, AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:9' }, () => createS3Client({}).config.region()), 'us-east-1');
       assert.equal(await withEnv(none, () => createS3Client({ AWS_REGION: 'ap-south-1' }).config.region()), 'ap-south-1', 'the environment first');
+      // On EC2 with neither: the instance's region from its metadata service (IMDSv2, a stand-in here).
+      let tokenAsked = false;
+      const imds = createServer((req, res) => {
+        if (req.method === 'PUT' && req.url === '/latest/api/token') {
+          tokenAsked = true;
+          res.end('tok-1');
+        } else if (req.url === '/latest/meta-data/placement/region' && req.headers['x-aws-ec2-metadata-token'] === 'tok-1') res.end('ap-northeast-2');
+        else res.writeHead(401).end();
+      });
+      await new Promise<void>((r) => imds.listen(0, '127.0.0.1', r));
+      try {
+        const endpoint = `http://127.0.0.1:${(imds.address() as { port: number }).port}`;
+        const imdsEnv = { ...none, AWS_CONFIG_FILE: empty, AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoint };
+        assert.equal(await withEnv(imdsEnv, () => createS3Client({}).config.region()), 'ap-northeast-2');
+        assert.ok(tokenAsked, 'IMDSv2: a session token first');
+        assert.equal(await withEnv({ ...imdsEnv, AWS_EC2_METADATA_DISABLED: 'true' }, () => createS3Client({}).config.region()), 'us-east-1', 'disabled: not asked');
+      } finally {
+        imds.close();
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
