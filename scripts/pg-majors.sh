@@ -25,7 +25,7 @@ build_root() { # suite packages... -> $cache/<suite>-root
     echo "pg-majors: $root is missing; building it needs root (debootstrap): sudo bash scripts/pg-majors.sh" >&2
     exit 1
   fi
-  command -v debootstrap >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
   mkdir -p "$cache"
   rm -rf "$root.tmp" "$root"
   echo "pg-majors: debootstrap $suite ($want) into $root (about 100 s, once per machine)" >&2
