@@ -74,8 +74,7 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
   deps.log.info(`restoring postgres/${entry.name}/${entry.id} into ${maskUrl(options.targetUrl)}`, { createdDatabase, jobs });
 
   const { dbname, env: childEnv } = libpqEnvironment(options.targetUrl, env);
-  const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', `--dbname=${dbname}`];
-  if (options.clean) restoreArgs.push('--clean', '--if-exists');
+  const restoreArgs = restoreOptions(options.clean);
 
   const hasher = new HashingStream((bytes) => deps.onProgress?.(bytes, manifest.payload.bytes));
   const checksum = async () => {
@@ -93,35 +92,28 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
   if (older) deps.log.info(`the target runs PostgreSQL ${older.serverMajor}, pg_restore is ${older.toolMajor}: restoring through psql with the preamble's unknown settings dropped, in one transaction`, { jobs: 1 });
   if (jobs === 1 || older) {
     // One transaction: a failure leaves the target as it was.
-    const restore = older
-      ? startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs.filter((a) => !a.startsWith('--dbname=')), '--file=-'], { stdin: 'pipe', stdout: 'pipe', env: childEnv })
-      : startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--single-transaction'], { stdin: 'pipe', stdout: 'ignore', env: childEnv });
-    const psql = older ? startTool('psql', toolPath('psql', env), ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', `--dbname=${dbname}`, '--file=-'], { stdin: 'pipe', stdout: 'ignore', env: childEnv }) : undefined;
+    const sink = startOneTransactionRestore(restoreArgs, dbname, env, childEnv, older);
     const gate = holdLastUntil(checksum);
-    const feeds: Promise<unknown>[] = [];
-    if (dec) feeds.push(pipeline(source, hasher, gate, dec.input), pipeline(dec.output, restore.child.stdin!), dec.done);
-    else feeds.push(pipeline(source, hasher, gate, restore.child.stdin!));
-    if (psql && older) feeds.push(pipeline(restore.child.stdout!, new PreambleFilter(older.known), psql.child.stdin!));
+    const feeds: Promise<unknown>[] = [...sink.feeds];
+    if (dec) feeds.push(pipeline(source, hasher, gate, dec.input), pipeline(dec.output, sink.input), dec.done);
+    else feeds.push(pipeline(source, hasher, gate, sink.input));
     try {
       await Promise.all(feeds);
-      await restore.done;
-      await psql?.done;
+      await sink.done();
     } catch (error) {
-      restore.kill();
+      sink.kill();
       dec?.kill();
-      psql?.kill();
-      const [r, d, q] = await Promise.allSettled([restore.done, dec?.done, psql?.done]);
+      const [stages, d] = await Promise.all([sink.settled(), Promise.allSettled([dec?.done]).then(([x]) => x)]);
       if (error instanceof RestoreChecksumError) throw error;
       if (deps.signal?.aborted) throw new RestoreError('INTERRUPTED', `interrupted while restoring into ${target}; nothing was committed`, { cause: error });
       throw blame(error, [
         // Upstream first for a decoder that failed of itself (damaged data starves everything after it) ...
-        { stage: `the payload does not decode (${manifest.payload.streamCodec})`, result: d, upstream: true },
+        { stage: `the payload does not decode (${manifest.payload.streamCodec})`, result: d, upstream: 'RESTORE_DECODE_FAILED' },
         // ... else the stage furthest downstream that failed of itself: its consumer, not a broken pipe, names the cause.
-        { stage: 'psql', result: q },
-        { stage: 'pg_restore', result: r },
+        ...stages,
       ]);
     }
-    } else {
+  } else {
     // pg_restore --jobs needs a seekable file: the decoded archive is written to workDir first.
     const dir = await mkdtemp(path.join(options.workDir ?? os.tmpdir(), 'ops-restore-'));
     const file = path.join(dir, 'db.dump');
@@ -130,7 +122,7 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
       if (dec) await Promise.all([pipeline(source, hasher, dec.input), pipeline(dec.output, out), dec.done]);
       else await pipeline(source, hasher, out);
       await checksum();
-      const restore = startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, `--jobs=${jobs}`, file], { stdout: 'ignore', env: childEnv });
+      const restore = startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, `--dbname=${dbname}`, `--jobs=${jobs}`, file], { stdout: 'ignore', env: childEnv });
       await restore.done;
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -178,27 +170,16 @@ export async function copyDatabase(sourceUrl: string, options: Pick<RestoreOptio
   const dest = libpqEnvironment(options.targetUrl, env);
   const older = await olderServer(options.targetUrl, env);
   const dump = startTool('pg_dump', toolPath('pg_dump', env), ['--format=custom', '--compress=0', '--no-password', `--dbname=${source.dbname}`], { stdout: 'pipe', env: source.env });
-  const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...(options.clean ? ['--clean', '--if-exists'] : [])];
-  const restore = older
-    ? startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--file=-'], { stdin: 'pipe', stdout: 'pipe', env: dest.env })
-    : startTool('pg_restore', toolPath('pg_restore', env), [...restoreArgs, '--single-transaction', `--dbname=${dest.dbname}`], { stdin: 'pipe', stdout: 'ignore', env: dest.env });
-  const psql = older ? startTool('psql', toolPath('psql', env), ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', `--dbname=${dest.dbname}`, '--file=-'], { stdin: 'pipe', stdout: 'ignore', env: dest.env }) : undefined;
-  const feeds: Promise<unknown>[] = [pipeline(dump.child.stdout!, restore.child.stdin!)];
-  if (psql && older) feeds.push(pipeline(restore.child.stdout!, new PreambleFilter(older.known), psql.child.stdin!));
+  const sink = startOneTransactionRestore(restoreOptions(options.clean), dest.dbname, env, dest.env, older);
   try {
-    await Promise.all(feeds);
-    await Promise.all([dump.done, restore.done, psql?.done]);
+    await Promise.all([pipeline(dump.child.stdout!, sink.input), ...sink.feeds]);
+    await Promise.all([dump.done, sink.done()]);
   } catch (error) {
     dump.kill();
-    restore.kill();
-    psql?.kill();
-    const [d, r, q] = await Promise.allSettled([dump.done, restore.done, psql?.done]);
+    sink.kill();
+    const [[d], stages] = await Promise.all([Promise.allSettled([dump.done]), sink.settled()]);
     if (deps.signal?.aborted) throw new RestoreError('INTERRUPTED', `interrupted while copying into ${target}; nothing was committed`, { cause: error });
-    throw blame(error, [
-      { stage: 'pg_dump', result: d, upstream: true },
-      { stage: 'psql', result: q },
-      { stage: 'pg_restore', result: r },
-    ]);
+    throw blame(error, [{ stage: 'pg_dump of the source', result: d, upstream: 'RESTORE_SOURCE_FAILED' }, ...stages]);
   }
   const tables = await withPostgres(sourceUrl, async (c) => (await c.query<{ t: string }>(`select format('%I.%I', n.nspname, c.relname) as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and ${SYSTEM_SCHEMA} order by 1`)).rows.map((r) => r.t));
   const [want, got] = await Promise.all([countRows(sourceUrl, tables), countRows(options.targetUrl, tables)]);
@@ -207,17 +188,59 @@ export async function copyDatabase(sourceUrl: string, options: Pick<RestoreOptio
   return { target, createdDatabase, compared: tables.length, mismatches };
 }
 
+/** pg_restore's options for a restore as opsctl writes it (no owners or grants of the source; stop at the first error). */
+function restoreOptions(clean: boolean | undefined): string[] {
+  return ['--no-owner', '--no-privileges', '--exit-on-error', ...(clean ? ['--clean', '--if-exists'] : [])];
+}
+
+/**
+ * pg_restore in one transaction, reading an archive on `input`: into the database itself,
+ * or, for a server older than pg_restore, its script through the preamble filter into psql
+ * (older-server.ts). `feeds` are its inner pipes, to await with the caller's; `settled`
+ * gives each stage's outcome, downstream first, for `blame`.
+ */
+function startOneTransactionRestore(args: string[], dbname: string, env: NodeJS.ProcessEnv, childEnv: NodeJS.ProcessEnv, older: OlderServer | undefined) {
+  const pgRestore = toolPath('pg_restore', env);
+  const restore = older
+    ? startTool('pg_restore', pgRestore, [...args, '--file=-'], { stdin: 'pipe', stdout: 'pipe', env: childEnv })
+    : startTool('pg_restore', pgRestore, [...args, '--single-transaction', `--dbname=${dbname}`], { stdin: 'pipe', stdout: 'ignore', env: childEnv });
+  const psql = older ? startTool('psql', toolPath('psql', env), ['--no-psqlrc', '--quiet', '--set=ON_ERROR_STOP=1', '--single-transaction', `--dbname=${dbname}`, '--file=-'], { stdin: 'pipe', stdout: 'ignore', env: childEnv }) : undefined;
+  return {
+    input: restore.child.stdin!,
+    feeds: psql && older ? [pipeline(restore.child.stdout!, new PreambleFilter(older.known), psql.child.stdin!)] : [],
+    done: () => Promise.all([restore.done, psql?.done]),
+    kill() {
+      restore.kill();
+      psql?.kill();
+    },
+    async settled(): Promise<Stage[]> {
+      const [r, q] = await Promise.allSettled([restore.done, psql?.done]);
+      return [
+        { stage: 'psql', result: q },
+        { stage: 'pg_restore', result: r },
+      ];
+    },
+  };
+}
+
+interface Stage {
+  stage: string;
+  result: PromiseSettledResult<unknown> | undefined;
+  /** A source stage: its own failure is the cause, reported under this code. */
+  upstream?: string;
+}
+
 /**
  * The failure to report from a pipeline of tools: a stage that died because the stage it
  * fed went away (SIGPIPE, a broken pipe or reset socket), or because it was killed after
  * another stage failed, is never the cause.
  */
-function blame(error: unknown, stages: { stage: string; result: PromiseSettledResult<unknown> | undefined; upstream?: boolean }[]): unknown {
+function blame(error: unknown, stages: Stage[]): unknown {
   const own = (r: PromiseSettledResult<unknown> | undefined): r is PromiseRejectedResult => r?.status === 'rejected' && !brokenPipe(r.reason);
   const upstream = stages.find((s) => s.upstream && own(s.result));
   if (upstream) {
     const reason = (upstream.result as PromiseRejectedResult).reason;
-    return new RestoreError('RESTORE_DECODE_FAILED', `${upstream.stage}: ${errorMessage(reason)}; nothing was committed`, { cause: reason });
+    return new RestoreError(upstream.upstream!, `${upstream.stage}: ${errorMessage(reason)}; nothing was committed`, { cause: reason });
   }
   const first = stages.find((s) => !s.upstream && own(s.result));
   return first ? (first.result as PromiseRejectedResult).reason : error;
@@ -231,7 +254,13 @@ function brokenPipe(e: unknown): boolean {
 }
 
 /** The target's major and the parameters it knows, where it is older than pg_restore. */
-async function olderServer(targetUrl: string, env: NodeJS.ProcessEnv): Promise<{ serverMajor: number; toolMajor: number; known: Set<string> } | undefined> {
+interface OlderServer {
+  serverMajor: number;
+  toolMajor: number;
+  known: Set<string>;
+}
+
+async function olderServer(targetUrl: string, env: NodeJS.ProcessEnv): Promise<OlderServer | undefined> {
   const [tool, server] = await Promise.all([
     runTool('pg_restore', toolPath('pg_restore', env), ['--version'], env).then(parsePgToolVersion),
     withPostgres(targetUrl, async (c) => {
