@@ -1,4 +1,3 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { freePort } from '../util/free-port.js';
 import os from 'node:os';
@@ -13,22 +12,11 @@ import type { Log } from '../log.js';
 import { connectPostgres } from '../postgres/connect.js';
 import type pg from 'pg';
 import type { Repository } from '../repository/repository.js';
-import { dataDirMajor, pgServerTool } from '../process/tools.js';
-import { asOwner, restorePostgresBase } from '../restore/postgres-pitr.js';
+import { restorePostgresBase, scratchOwner, stopCluster } from '../restore/postgres-pitr.js';
 import { segmentOfLsn } from '../wal/names.js';
 import { waitArchived } from '../wal/archive.js';
 import { drillRecord } from './record.js';
 
-/** Servers refuse to run as root: as root, the scratch cluster belongs to the `postgres` user. */
-/** As root, the scratch cluster runs as the postgres user (PostgreSQL refuses root). */
-export function scratchOwner(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  try {
-    return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The PITR drill: a restore point is created on the live database now, and the newest
@@ -128,8 +116,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     if (deps.signal?.aborted) throw new DrillInterruptedError(`postgres/${name} (point in time)`, error);
     return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `point-in-time restore failed: ${errorMessage(error)}` });
   } finally {
-    const cmd = asOwner(owner ?? { uid: 0, gid: 0 }, [pgServerTool('pg_ctl', dataDirMajor(pgdata), deps.env), '-D', pgdata, '-m', 'immediate', '-w', 'stop']);
-    spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
+    await stopCluster(pgdata, owner ?? { uid: 0, gid: 0 }, deps.env ?? process.env, 'immediate');
     await rm(parent, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFile, chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -218,9 +218,27 @@ export function wrongStop(options: Pick<PitrOptions, 'target' | 'endSegment'>, s
   return undefined;
 }
 
-async function stopCluster(pgdata: string, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv): Promise<void> {
-  const cmd = asOwner(owner, [pgServerTool('pg_ctl', dataDirMajor(pgdata), env), '-D', pgdata, '-m', 'fast', '-w', 'stop']);
-  await runTool('pg_ctl', cmd[0]!, cmd.slice(1), env).catch(() => undefined);
+/**
+ * Stops a restored or scratch cluster, if it runs, under its own major's pg_ctl. Never
+ * throws: it runs in cleanup paths, where the first failure is the one to report.
+ */
+export async function stopCluster(pgdata: string, owner: { uid: number; gid: number }, env: NodeJS.ProcessEnv, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+  try {
+    const cmd = asOwner(owner, [pgServerTool('pg_ctl', dataDirMajor(pgdata), env), '-D', pgdata, '-m', mode, '-w', 'stop']);
+    await runTool('pg_ctl', cmd[0]!, cmd.slice(1), env);
+  } catch {
+    // not running, or no pg_ctl of its major: nothing to stop
+  }
+}
+
+/** As root, a scratch or restored cluster runs as the postgres user (PostgreSQL refuses root). */
+export function scratchOwner(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  try {
+    return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
+  } catch {
+    return undefined;
+  }
 }
 
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,11 +8,9 @@ import { backupPostgresBase, baseCatalogName, type BaseDetails } from '../../bac
 import { carriedConfig } from '../../config/carried.js';
 import { selectOne, type JobContext } from '../../jobs/context.js';
 import { postgresUrl } from '../../jobs/endpoints.js';
-import { asOwner, restorePostgresBase, type PitrTarget } from '../../restore/postgres-pitr.js';
+import { restorePostgresBase, scratchOwner, stopCluster, type PitrTarget } from '../../restore/postgres-pitr.js';
 import { copyDatabase } from '../../restore/postgres-restore.js';
-import { scratchOwner } from '../../drill/pitr-drill.js';
 import { databaseOf, withDatabase } from '../../postgres/connect.js';
-import { dataDirMajor, pgServerTool } from '../../process/tools.js';
 import { freePort } from '../../util/free-port.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { walStatus } from '../../wal/status.js';
@@ -143,8 +140,7 @@ export async function restoreBaseIntoDatabaseCommand(ctx: JobContext, request: O
       text: `postgres/${db.name} as at ${to} (base backup ${recovery.backupId}; ${recovery.recovery}${recovery.stopped?.lastReplayed ? `, last transaction committed ${recovery.stopped.lastReplayed}` : ''}) copied into ${copied.target}: ${copied.compared} tables, ${copied.mismatches.length === 0 ? 'row counts equal' : `${copied.mismatches.length} differ, e.g. ${copied.mismatches[0]!.table}`}`,
     };
   } finally {
-    const cmd = asOwner(owner ?? { uid: 0, gid: 0 }, [pgServerTool('pg_ctl', dataDirMajor(pgdata), ctx.env), '-D', pgdata, '-m', 'fast', '-w', 'stop']);
-    spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
+    await stopCluster(pgdata, owner ?? { uid: 0, gid: 0 }, ctx.env);
     await rm(parent, { recursive: true, force: true });
   }
 }
