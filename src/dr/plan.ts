@@ -83,15 +83,21 @@ const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.
  */
 export async function drPlan(repo: Repository, repositoryUrl: string): Promise<DrPlan> {
   const items: PlanItem[] = [];
+  /** Restorable base backups per database, newest first: the point-in-time items below. */
+  const basesOf = new Map<string, BackupEntry[]>();
   let targets = 0;
   for (const component of COMPONENTS) {
     for (const name of await namesOf(repo, component)) {
       targets += 1;
+      if (component === 'postgres') {
+        const bases = (await listBackups(repo, 'postgres', baseCatalogName(name))).filter((e) => e.manifest && !e.broken && (e.manifest.details as { walArchived?: boolean }).walArchived !== false);
+        if (bases.length > 0) basesOf.set(name, bases);
+      }
       const entries = (await listBackups(repo, component, name)).filter((e) => e.manifest && !e.broken);
       const chosen = entries.find((e) => e.verification?.ok) ?? entries[0];
       if (!chosen?.manifest) {
         // Base backups only (point in time): the item below offers them; "no complete backup" would be false.
-        if (component === 'postgres' && (await listBackups(repo, 'postgres', baseCatalogName(name))).some((e) => e.manifest && !e.broken)) continue;
+        if (basesOf.has(name) && component === 'postgres') continue;
         items.push({ component, name, backupId: '-', takenAt: '-', bytes: 0, verifiedLevel: null, drillOk: null, source: null, format: '-', targetKind: '-', command: '-', backups: 0, problem: 'no complete backup' });
         continue;
       }
@@ -113,9 +119,7 @@ export async function drPlan(repo: Repository, repositoryUrl: string): Promise<D
   }
   // Point-in-time recovery: base backups and the WAL after them reach any moment from the
   // oldest base backup's end to the newest archived segment, later than any nightly dump.
-  for (const name of await namesOf(repo, 'postgres')) {
-    const bases = (await listBackups(repo, 'postgres', baseCatalogName(name))).filter((e) => e.manifest && !e.broken && (e.manifest.details as { walArchived?: boolean }).walArchived !== false);
-    if (bases.length === 0) continue;
+  for (const [name, bases] of basesOf) {
     const newest = bases[0]!;
     const oldest = bases.at(-1)!;
     const wal = await walStatus(repo, name);

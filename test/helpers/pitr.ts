@@ -48,3 +48,12 @@ export async function waitArchived(port: number, options: { attempts?: number; i
 export function stopCluster(pgdata: string): void {
   spawnSync('runuser', ['-u', 'postgres', '--', pgBin('pg_ctl'), '-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore' });
 }
+
+/** An empty data directory for a restored cluster under `work`, both owned by the postgres user (the server runs as it). */
+export async function emptyDataDir(work: string, label: string): Promise<string> {
+  const pgdata = path.join(work, label);
+  await mkdir(pgdata, { mode: 0o700 });
+  await chown(pgdata, postgresUid, postgresGid);
+  await chown(work, postgresUid, postgresGid);
+  return pgdata;
+}

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFile, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { sqlOn as sql, type TestPostgresServer } from '../helpers/pg-server.js';
-import { postgresGid, postgresUid, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
+import { emptyDataDir, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
 import { freePort } from '../helpers/prometheus.js';
 
 /**
@@ -33,10 +33,7 @@ describe('base backups of a real cluster as production has it: restored and scra
   });
 
   const restore = async (label: string) => {
-    const pgdata = path.join(work, label);
-    await mkdir(pgdata, { mode: 0o700 });
-    await chown(pgdata, postgresUid, postgresGid);
-    await chown(work, postgresUid, postgresGid);
+    const pgdata = await emptyDataDir(work, label);
     const port = await freePort();
     clusters.push(pgdata);
     const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--base', '--pgdata', pgdata, '--start', '--port', String(port)]);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,10 +8,8 @@ import { segmentOfLsn } from '../../src/wal/names.js';
 import { OPSCTL, OPSCTL_SH, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { sqlOn as sql, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
-import { postgresGid, postgresUid, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
+import { emptyDataDir, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
 
-const uid = postgresUid;
-const gid = postgresGid;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowText = async (port: number) => (await sql<{ t: string }>(port, `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`))[0]!.t;
 
@@ -56,13 +54,7 @@ describe('point-in-time targets: the base backup that can reach them, or a refus
     await rm(work, { recursive: true, force: true });
   });
 
-  const emptyDir = async (label: string) => {
-    const pgdata = path.join(work, label);
-    await mkdir(pgdata, { mode: 0o700 });
-    await chown(pgdata, uid, gid);
-    await chown(work, uid, gid);
-    return pgdata;
-  };
+  const emptyDir = (label: string) => emptyDataDir(work, label);
   const restore = async (label: string, id: string, args: string[], options: { json?: boolean } = {}) => {
     const pgdata = await emptyDir(label);
     const port = await freePort();

@@ -11,7 +11,7 @@ import { FileRepository } from '../../src/repository/file-repository.js';
 import { runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
 import { freePort } from '../helpers/prometheus.js';
-import { postgresGid, postgresUid, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
+import { emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster, waitArchived } from '../helpers/pitr.js';
 import { segmentOfLsn } from '../../src/wal/names.js';
 
 const sql = sqlOn;
@@ -51,10 +51,7 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
   });
 
   const restore = async (label: string, args: string[]) => {
-    const pgdata = path.join(work, label);
-    await mkdir(pgdata, { mode: 0o700 });
-    await chown(pgdata, uid, gid);
-    await chown(work, uid, gid);
+    const pgdata = await emptyDataDir(work, label);
     const port = await freePort();
     clusters.push(pgdata);
     const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', baseId, '--base', '--pgdata', pgdata, '--start', '--port', String(port), ...args]);
