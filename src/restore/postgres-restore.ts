@@ -101,6 +101,7 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
       await Promise.all(feeds);
       await sink.done();
     } catch (error) {
+      await settleBriefly([sink.done(), dec?.done]);
       sink.kill();
       dec?.kill();
       const [stages, d] = await Promise.all([sink.settled(), Promise.allSettled([dec?.done]).then(([x]) => x)]);
@@ -175,6 +176,7 @@ export async function copyDatabase(sourceUrl: string, options: Pick<RestoreOptio
     await Promise.all([pipeline(dump.child.stdout!, sink.input), ...sink.feeds]);
     await Promise.all([dump.done, sink.done()]);
   } catch (error) {
+    await settleBriefly([dump.done, sink.done()]);
     dump.kill();
     sink.kill();
     const [[d], stages] = await Promise.all([Promise.allSettled([dump.done]), sink.settled()]);
@@ -221,6 +223,17 @@ function startOneTransactionRestore(args: string[], dbname: string, env: NodeJS.
       ];
     },
   };
+}
+
+/**
+ * The first failure of a pipeline is often only the symptom (a write into a pipe whose
+ * reader just exited): the other stages get a moment to end of themselves, so their own
+ * exit status and words are what `blame` judges, not the SIGTERM sent after it.
+ */
+async function settleBriefly(done: (Promise<unknown> | undefined)[], ms = 1_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled(done), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 interface Stage {
