@@ -10,6 +10,7 @@ import { BackupAbortedError, BackupFailedError } from './errors.js';
 import { MANIFEST, RESERVATION, backupPrefix, formatBackupId, type Component } from './layout.js';
 import type { Manifest, StreamCodec } from './manifest.js';
 import { recordBytes, writeRecord } from './catalog.js';
+import { wasInterrupted } from '../process/interrupted.js';
 
 /** What a component-specific engine hands over: a raw stream and the processes behind it. */
 export interface PayloadSource {
@@ -104,7 +105,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
     enc?.kill();
     await Promise.allSettled([...(source?.producers ?? []), ...(enc ? [enc.done] : [])]);
     await repo.delete([key, reservation]).catch(() => undefined);
-    if (options.signal?.aborted) throw new BackupAbortedError(component, name, String(options.signal.reason ?? 'aborted'));
+    if (wasInterrupted(options.signal, error)) throw new BackupAbortedError(component, name, String(options.signal?.reason ?? 'interrupted'));
     throw new BackupFailedError(component, name, error);
   }
 

@@ -14,6 +14,7 @@ import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { restoreKnowledge } from '../restore/knowledge-restore.js';
 import { drillRecord, type DrillDeps } from './record.js';
+import { wasInterrupted } from '../process/interrupted.js';
 
 const MAX_DIFFERENCES = 20;
 
@@ -69,7 +70,7 @@ export async function drillKnowledge(entry: BackupEntry, deps: DrillDeps & { rep
       differences: shown,
     });
   } catch (error) {
-    if (deps.signal?.aborted) throw new DrillInterruptedError(`knowledge/${entry.name}`, error);
+    if (wasInterrupted(deps.signal, error)) throw new DrillInterruptedError(`knowledge/${entry.name}`, error);
     return drillRecord(entry, now(), { scratch: tree, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `restore failed: ${errorMessage(error)}` });
   } finally {
     await rm(dir, { recursive: true, force: true });

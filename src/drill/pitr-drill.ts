@@ -16,6 +16,7 @@ import { restorePostgresBase, scratchOwner, stopCluster } from '../restore/postg
 import { segmentOfLsn } from '../wal/names.js';
 import { waitArchived } from '../wal/archive.js';
 import { drillRecord } from './record.js';
+import { wasInterrupted } from '../process/interrupted.js';
 
 
 /**
@@ -113,7 +114,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
       ...(failure ? { failure } : {}),
     });
   } catch (error) {
-    if (deps.signal?.aborted) throw new DrillInterruptedError(`postgres/${name} (point in time)`, error);
+    if (wasInterrupted(deps.signal, error)) throw new DrillInterruptedError(`postgres/${name} (point in time)`, error);
     return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `point-in-time restore failed: ${errorMessage(error)}` });
   } finally {
     await stopCluster(pgdata, owner ?? { uid: 0, gid: 0 }, deps.env ?? process.env, 'immediate');

@@ -18,6 +18,7 @@ import { pipeCheckedPayload } from '../restore/payload.js';
 import { placeRdbFile, restoreRedisLogical } from '../restore/redis-restore.js';
 import { drillRecord, type DrillDeps } from './record.js';
 import { startScratchRedis, type ScratchRedis } from './scratch-redis.js';
+import { wasInterrupted } from '../process/interrupted.js';
 
 /** The value type a DUMP payload holds, from its first byte (the RDB object type). */
 const RDB_TYPES: Record<number, string> = {
@@ -129,7 +130,7 @@ export async function drillRedis(entry: BackupEntry, deps: DrillDeps & { repo: R
         : {}),
     });
   } catch (error) {
-    if (deps.signal?.aborted) throw new DrillInterruptedError(`redis/${entry.name}`, error);
+    if (wasInterrupted(deps.signal, error)) throw new DrillInterruptedError(`redis/${entry.name}`, error);
     return drillRecord(entry, now(), { scratch: scratch ? `redis-server ${scratch.address}` : 'redis-server (not started)', restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `restore failed: ${errorMessage(error)}` });
   } finally {
     await scratch?.stop();

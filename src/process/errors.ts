@@ -14,8 +14,10 @@ export class ToolFailedError extends OpsError {
   readonly exitStatus: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stderr: string;
+  /** Killed by a signal this process did not send (see wasInterrupted). */
+  readonly fromOutside: boolean;
 
-  constructor(tool: string, status: { code: number | null; signal: NodeJS.Signals | null }, stderr: string) {
+  constructor(tool: string, status: { code: number | null; signal: NodeJS.Signals | null }, stderr: string, fromOutside = false) {
     const how = status.signal ? `was killed by ${status.signal}` : `exited with ${status.code}`;
     // The tool's own error lines when it marks them (pg_restore and psql follow theirs with
     // the whole failing statement, which would push the cause out of a 3-line tail).
@@ -27,6 +29,7 @@ export class ToolFailedError extends OpsError {
     this.exitStatus = status.code;
     this.signal = status.signal;
     this.stderr = stderr;
+    this.fromOutside = fromOutside && status.signal !== null;
   }
 }
 

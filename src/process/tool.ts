@@ -37,6 +37,7 @@ export function startTool(
   // descriptor; ours must close, or the producer's 'close' would never fire.
   if (typeof stdin === 'object') stdin.destroy();
   let tail = '';
+  let signalled = false;
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
     tail = (tail + chunk).slice(-STDERR_TAIL);
@@ -47,7 +48,7 @@ export function startTool(
     });
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new ToolFailedError(name, { code, signal }, tail));
+      else reject(new ToolFailedError(name, { code, signal }, tail, !signalled));
     });
   });
   // Observed by callers through `done`; this keeps an early failure from being an unhandled rejection.
@@ -58,7 +59,10 @@ export function startTool(
     done,
     stderr: () => tail,
     kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) {
+        signalled = true;
+        child.kill(signal);
+      }
     },
   };
 }

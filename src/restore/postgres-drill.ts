@@ -9,6 +9,7 @@ import { errorMessage } from '../errors.js';
 import { withDatabase, withPostgres } from '../postgres/connect.js';
 import { quoteIdent } from '../postgres/identifiers.js';
 import { countRows, restorePostgres, type RestoreDeps } from './postgres-restore.js';
+import { wasInterrupted } from '../process/interrupted.js';
 
 /**
  * A name unique to this run (random part and backup id first, so 63 bytes never cut them;
@@ -86,7 +87,7 @@ export async function drillPostgres(entry: BackupEntry, liveUrl: string, deps: R
         ...(result.compared === 0 ? { failure: 'no table counts to compare' } : {}),
       });
     } catch (error) {
-      if (deps.signal?.aborted) {
+      if (wasInterrupted(deps.signal, error)) {
         await drop();
         throw new DrillInterruptedError(`postgres/${entry.name}`, error);
       }

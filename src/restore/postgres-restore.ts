@@ -18,6 +18,8 @@ import { maskUrl } from '../util/mask.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
 import { PreambleFilter } from './older-server.js';
+import { rejection, wasInterrupted } from '../process/interrupted.js';
+import { RESTORE_SCRIPT_OPTIONS } from './pg-restore-options.js';
 
 export interface RestoreOptions {
   /** Full URL of the target database (created if missing). */
@@ -106,7 +108,7 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
       dec?.kill();
       const [stages, d] = await Promise.all([sink.settled(), Promise.allSettled([dec?.done]).then(([x]) => x)]);
       if (error instanceof RestoreChecksumError) throw error;
-      if (deps.signal?.aborted) throw new RestoreError('INTERRUPTED', `interrupted while restoring into ${target}; nothing was committed`, { cause: error });
+      if (wasInterrupted(deps.signal, error, rejection(d), ...stages.map((s) => rejection(s.result)))) throw new RestoreError('INTERRUPTED', `interrupted while restoring into ${target}; nothing was committed`, { cause: error });
       throw blame(error, [
         // Upstream first for a decoder that failed of itself (damaged data starves everything after it) ...
         { stage: `the payload does not decode (${manifest.payload.streamCodec})`, result: d, upstream: 'RESTORE_DECODE_FAILED' },
@@ -180,7 +182,7 @@ export async function copyDatabase(sourceUrl: string, options: Pick<RestoreOptio
     dump.kill();
     sink.kill();
     const [[d], stages] = await Promise.all([Promise.allSettled([dump.done]), sink.settled()]);
-    if (deps.signal?.aborted) throw new RestoreError('INTERRUPTED', `interrupted while copying into ${target}; nothing was committed`, { cause: error });
+    if (wasInterrupted(deps.signal, error, rejection(d), ...stages.map((s) => rejection(s.result)))) throw new RestoreError('INTERRUPTED', `interrupted while copying into ${target}; nothing was committed`, { cause: error });
     throw blame(error, [{ stage: 'pg_dump of the source', result: d, upstream: 'RESTORE_SOURCE_FAILED' }, ...stages]);
   }
   const tables = await withPostgres(sourceUrl, async (c) => (await c.query<{ t: string }>(`select format('%I.%I', n.nspname, c.relname) as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and ${SYSTEM_SCHEMA} order by 1`)).rows.map((r) => r.t));
@@ -192,7 +194,7 @@ export async function copyDatabase(sourceUrl: string, options: Pick<RestoreOptio
 
 /** pg_restore's options for a restore as opsctl writes it (no owners or grants of the source; stop at the first error). */
 function restoreOptions(clean: boolean | undefined): string[] {
-  return ['--no-owner', '--no-privileges', '--exit-on-error', ...(clean ? ['--clean', '--if-exists'] : [])];
+  return [...RESTORE_SCRIPT_OPTIONS, '--exit-on-error', ...(clean ? ['--clean', '--if-exists'] : [])];
 }
 
 /**

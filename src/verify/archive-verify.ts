@@ -10,6 +10,7 @@ import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream } from '../util/streams.js';
 import { summarize } from './postgres-verify.js';
+import { wasInterrupted } from '../process/interrupted.js';
 
 /** Reads the decoded archive to its end and judges levels 2 and 3 in its own format. */
 export interface ArchiveChecker {
@@ -37,7 +38,7 @@ export async function verifyArchive(entry: BackupEntry, checker: ArchiveChecker,
   } catch (error) {
     readError = error;
   }
-  if (deps.signal?.aborted) throw new VerifyInterruptedError(`${manifest.component}/${entry.name}/${entry.id}`, readError);
+  if (wasInterrupted(deps.signal, readError)) throw new VerifyInterruptedError(`${manifest.component}/${entry.name}/${entry.id}`, readError);
   const levels: LevelResult[] = [];
   const sha = hasher.digest();
   if (readError && hasher.bytes === 0) levels.push({ level: 1, name: LEVEL_NAMES[0], ok: false, detail: `payload unreadable: ${errorMessage(readError)}` });

@@ -16,6 +16,8 @@ import { parsePgToolVersion, toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, Tee } from '../util/streams.js';
 import { CopyRowCounter } from './copy-counter.js';
+import { rejection, wasInterrupted } from '../process/interrupted.js';
+import { RESTORE_SCRIPT_OPTIONS } from '../restore/pg-restore-options.js';
 
 /** Who reads the data for level 3: the native archive reader (default), or pg_restore's whole script as before. */
 export type FullReader = 'native' | 'pg_restore';
@@ -86,7 +88,7 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   const [listOutcome, nativeOutcome] = await Promise.allSettled([list.tool.done, native.done]);
   list.decoded.catch(() => undefined);
 
-  if (deps.signal?.aborted) {
+  if (wasInterrupted(deps.signal, readError, rejection(listOutcome), rejection(nativeOutcome))) {
     script?.kill();
     throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`, readError);
   }
@@ -108,7 +110,7 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   levels.push(full.level);
 
   // The second reader may have been stopped by the same signal after the first pass ended.
-  if (deps.signal?.aborted) throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`);
+  if (wasInterrupted(deps.signal, full.error)) throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`);
   const tools: Record<string, string> = { pg_restore: await toolVersion };
   const rowCounts = Object.fromEntries([...full.counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
   const verification = summarize(entry, manifest, levels, started, now(), tools, rowCounts);
@@ -223,6 +225,8 @@ class DecodeFailed extends Error {
 interface FullRead {
   level: LevelResult;
   counts: Map<string, number>;
+  /** What stopped a failed read: a tool stopped from outside is an interruption, not a verdict. */
+  error?: unknown;
 }
 
 const LEVEL3 = { level: 3, name: LEVEL_NAMES[2] };
@@ -230,7 +234,7 @@ const LEVEL3 = { level: 3, name: LEVEL_NAMES[2] };
 function nativeFullRead(outcome: PromiseSettledResult<void>, summary: ArchiveSummary | undefined): FullRead {
   if (outcome.status === 'rejected' || !summary) {
     const reason = outcome.status === 'rejected' ? outcome.reason : new Error('archive not read to its end');
-    return { level: { ...LEVEL3, ok: false, detail: reason instanceof ArchiveError || reason instanceof DecodeFailed ? reason.message : `archive unreadable: ${errorMessage(reason)}` }, counts: new Map() };
+    return { level: { ...LEVEL3, ok: false, detail: reason instanceof ArchiveError || reason instanceof DecodeFailed ? reason.message : `archive unreadable: ${errorMessage(reason)}` }, counts: new Map(), error: reason };
   }
   const rows = summary.tables.reduce((a, t) => a + t.rows, 0);
   const lo = summary.largeObjects.count > 0 ? `, ${summary.largeObjects.count} large objects (${summary.largeObjects.bytes} bytes)` : '';
@@ -242,16 +246,16 @@ function nativeFullRead(outcome: PromiseSettledResult<void>, summary: ArchiveSum
 
 /** The earlier level 3: pg_restore writes the whole script, whose COPY blocks are counted here. */
 function scriptBranch(pgRestore: string, codec: StreamCodec, env: NodeJS.ProcessEnv): RestoreBranch & { result(prefix?: string): Promise<FullRead> } {
-  const branch = restoreBranch('pg_restore', pgRestore, ['--file=-'], codec, env);
+  const branch = restoreBranch('pg_restore', pgRestore, [...RESTORE_SCRIPT_OPTIONS, '--file=-'], codec, env);
   const counter = new CopyRowCounter();
   const counted = pipeline(branch.tool.child.stdout!, counter);
   return {
     ...branch,
     async result(prefix = '') {
       const [full, dec] = await Promise.allSettled([branch.tool.done.then(() => counted), branch.decoded]);
-      const fail = (detail: string): FullRead => ({ level: { ...LEVEL3, ok: false, detail: prefix + detail }, counts: counter.counts });
-      if (dec.status === 'rejected') return fail(`decompression failed: ${errorMessage(dec.reason)}`);
-      if (full.status === 'rejected') return fail(errorMessage(full.reason));
+      const fail = (detail: string, error?: unknown): FullRead => ({ level: { ...LEVEL3, ok: false, detail: prefix + detail }, counts: counter.counts, error });
+      if (dec.status === 'rejected') return fail(`decompression failed: ${errorMessage(dec.reason)}`, dec.reason);
+      if (full.status === 'rejected') return fail(errorMessage(full.reason), full.reason);
       if (!counter.balanced) return fail('archive ended inside a COPY block');
       const rows = [...counter.counts.values()].reduce((a, b) => a + b, 0);
       return { level: { ...LEVEL3, ok: true, detail: `${prefix}${counter.counts.size} tables, ${rows} rows decoded` }, counts: counter.counts };

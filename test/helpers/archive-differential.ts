@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { ArchiveError, ArchiveReader, type LayoutMark } from '../../src/pg-archive/reader.js';
 import { CopyRowCounter } from '../../src/verify/copy-counter.js';
 import { query, createSeedDatabase, type TestDatabase } from './postgres.js';
+import { RESTORE_SCRIPT_OPTIONS } from '../../src/restore/pg-restore-options.js';
 
 /**
  * Differential testing of the native archive reader against `pg_restore -f -` (the
@@ -95,7 +96,7 @@ interface Collected {
   timedOut: boolean;
 }
 
-function runCollect(cmd: string, args: string[], input: Buffer | undefined, timeoutMs: number, onStdout?: (b: Buffer) => void): Promise<Collected> {
+export function runCollect(cmd: string, args: string[], input: Buffer | undefined, timeoutMs: number, onStdout?: (b: Buffer) => void): Promise<Collected> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -124,10 +125,10 @@ interface Verdict {
   code?: string;
 }
 
-/** The oracle: pg_restore reading the archive from stdin, as verify feeds it; a hang counts as refusal. */
+/** The oracle: pg_restore reading the archive from stdin with restore's options, as verify feeds it; a hang counts as refusal. */
 export async function pgRestoreVerdict(archive: Buffer, pgRestore = 'pg_restore'): Promise<Verdict> {
   const counter = new CopyRowCounter();
-  const r = await runCollect(pgRestore, ['--file=-'], archive, 3_000, (b) => counter.write(b));
+  const r = await runCollect(pgRestore, [...RESTORE_SCRIPT_OPTIONS, '--file=-'], archive, 3_000, (b) => counter.write(b));
   await new Promise<void>((resolve) => counter.end(resolve));
   if (r.timedOut) return { ok: false, counts: counter.counts, detail: 'pg_restore hung (killed after 3 s)' };
   if (r.code !== 0) return { ok: false, counts: counter.counts, detail: r.stderr.trim().split('\n').pop() ?? `exit ${r.code}` };

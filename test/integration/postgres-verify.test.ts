@@ -209,6 +209,25 @@ describe('PostgreSQL verification levels', () => {
     }
   });
 
+  it('a pg_restore stopped by SIGINT that opsctl has not yet seen (Ctrl-C reaches the children first) is an interruption too, not a failed verification', async () => {
+    const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
+    const record = path.join(repoDir, 'postgres', 'db', ids.zstd, 'verification.json');
+    const before = await readFile(record, 'utf8').catch(() => null);
+    const dir = await tempDir('ops-sigint-child-');
+    try {
+      // The race CI met, made certain: the child dies of SIGINT and opsctl itself never gets one.
+      const stopped = path.join(dir, 'pg_restore');
+      await writeFile(stopped, '#!/bin/bash\nif [ "$1" = --version ]; then exec pg_restore --version; fi\nkill -INT $$\nsleep 5\n', { mode: 0o755 });
+      const r = await runCli(['--config', cfg, 'verify', 'postgres', ids.zstd], { env: { OPS_PG_RESTORE: stopped } });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, new RegExp(`interrupted while verifying postgres/db/${ids.zstd}; no verification was recorded`));
+      assert.doesNotMatch(r.stdout + r.stderr, /FAILED/);
+      assert.equal(await readFile(record, 'utf8').catch(() => null), before, 'the verification record is as it was');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('opsctl verify exits 0 on a good backup, 2 on a bad one, and backups list shows both', async () => {
     const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
     const good = await runCli(['--config', cfg, '--json', 'verify', 'postgres', ids.gzip]);
