@@ -97,6 +97,8 @@ export const drillSchema = z.object({
   partitionChanges: z.array(z.string()).optional(),
   /** Per-database key counts and value digests (redis), computed alike from the archive and the restored server. */
   digests: z.record(z.string(), z.object({ keys: z.number(), digest: z.string() })).optional(),
+  /** The restore point a PITR drill made on the live server (a name `--to-name` can restore to while its WAL is kept). */
+  restorePoint: z.object({ name: z.string(), lsn: z.string(), timeline: z.number(), at: z.string() }).optional(),
   failure: z.string().optional(),
 });
 export type Drill = z.infer<typeof drillSchema>;

@@ -20,6 +20,8 @@ export const BASE_PAYLOAD = 'base.tar';
 
 import { describeMissing, missingPitrPrivileges } from '../postgres/pitr-privileges.js';
 import { baseCatalogName } from './layout.js';
+import { archiveSystemId } from '../wal/system-id.js';
+import { WalClusterMismatchError } from '../wal/errors.js';
 
 export { baseCatalogName };
 
@@ -36,6 +38,8 @@ export interface BaseDetails {
   segmentBytes: number;
   /** What pg_basebackup copies, before compression: every database's size and the shared catalogue (the S3 part size follows it). */
   clusterBytes?: number;
+  /** pg_control_system().system_identifier: which cluster's WAL this base backup can replay (absent before 2026-12). */
+  systemId?: string;
 }
 
 export class BaseBackupError extends OpsError {
@@ -126,10 +130,14 @@ export async function backupPostgresBase(target: { name: string; url: string; se
         // The configuration says which major's binaries will start this base backup (the stack
         // checked the image has them): a server of another major is a configuration to fix.
         if (target.serverMajor !== undefined && i.major !== target.serverMajor) throw new BaseBackupError(`${target.name} is PostgreSQL ${i.major} but its pitr.serverMajor says ${target.serverMajor}: set pitr.serverMajor to ${i.major} (and check the job image carries it) before base backups are taken`);
+        // Refused before a byte is copied: the archive under this name holds another cluster's WAL.
+        const systemId = (await c.query<{ id: string }>('select system_identifier::text as id from pg_control_system()')).rows[0]?.id;
+        const archived = await archiveSystemId(deps.repo, target.name);
+        if (systemId && archived && archived !== systemId) throw new WalClusterMismatchError(target.name, archived, systemId, `the server ${maskUrl(target.url)}`);
         const missing = await missingPitrPrivileges(c);
         if (missing.some((m) => m.what.startsWith('the REPLICATION'))) throw new BaseBackupError(`the role ${describeMissing(missing.filter((m) => m.what.startsWith('the REPLICATION')))}`);
         if (missing.length > 0) deps.log.warn(`base backup of ${target.name}: the role ${describeMissing(missing)}`);
-        return { ...i, segmentBytes: Number(seg.rows[0]?.setting ?? 16 << 20), walAt: at, clusterBytes: await clusterBytes(c, i.databaseBytes) };
+        return { ...i, segmentBytes: Number(seg.rows[0]?.setting ?? 16 << 20), walAt: at, clusterBytes: await clusterBytes(c, i.databaseBytes), systemId };
       } finally {
         await c.end().catch(() => undefined);
       }
@@ -180,7 +188,7 @@ export async function backupPostgresBase(target: { name: string; url: string; se
       // The server switches to a new segment at the end of a base backup; wait for the archiver to hand it over.
       const walArchived = await waitArchived(deps.repo, target.name, stopSegment, waitMs);
       if (!walArchived) throw new BaseBackupError(`WAL segment ${stopSegment} (holding the base backup's stop LSN ${points.stopLsn}) did not reach the archive within ${waitMs / 1000} s: is archive_command set to opsctl wal push --name ${target.name}? Without it the base backup cannot be restored`);
-      const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version, segmentBytes: info.segmentBytes, clusterBytes: info.clusterBytes };
+      const details: BaseDetails = { kind: 'base', ...points, stopSegment, walArchived, serverVersion: info.version, segmentBytes: info.segmentBytes, clusterBytes: info.clusterBytes, ...(info.systemId ? { systemId: info.systemId } : {}) };
       return {
         ...writtenManifest(written, 'postgres', target.name, { streamCodec: 'zstd', compression: 'zstd -1 -T2', format: 'pg_basebackup-tar' }),
         tools: { pg_basebackup: version.version, zstd },

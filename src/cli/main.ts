@@ -199,6 +199,15 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     });
 
   program
+    .command('info')
+    .description("every recoverable window per database (base backups and WAL, cut where a restore would stop), restore points, dumps, and the exact restore commands (pgBackRest's info)")
+    .addOption(nameOption())
+    .action(async (opts: { name?: string }) => {
+      const { infoCommand } = await import('./commands/info-command.js');
+      outcome = await infoCommand(await context(), { name: opts.name, configPath: resolveConfigPath(globals().config) });
+    });
+
+  program
     .command('prune')
     .description('apply retention: delete old backups but always keep the newest verified ones')
     .option('--dry-run', 'print the plan, delete nothing')
@@ -337,6 +346,14 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--spool <dir>', 'where segments fetched ahead wait (default: the temp directory)')
     .action(async (file: string, dest: string, opts: { name?: string; ahead: number; spool?: string }) => {
       outcome = await (await walCmds()).walFetchCommand(light(), file, dest, { ...opts, source: await spoolSourceOf() });
+    });
+  wal
+    .command('check')
+    .description("switch WAL on the server, wait until that segment is in the archive, fetch it back and check it (pgBackRest's check; exit 0 ok, 2 broken, naming what)")
+    .addOption(nameOption())
+    .option('--timeout <seconds>', 'how long to wait for the segment to reach the archive', positiveInt, 60)
+    .action(async (opts: { name?: string; timeout: number }) => {
+      outcome = await (await walCmds()).walCheckCommand(light(), opts);
     });
   wal
     .command('status')

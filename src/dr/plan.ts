@@ -2,6 +2,7 @@ import { listBackups, type BackupEntry } from '../backup/catalog.js';
 import { baseCatalogName, COMPONENTS, type Component } from '../backup/layout.js';
 import { walStatus } from '../wal/status.js';
 import type { Repository } from '../repository/repository.js';
+import { shellQuote } from '../util/shell-quote.js';
 
 /** What one target of the repository can be restored from. */
 export interface PlanItem {
@@ -74,7 +75,6 @@ function chosenFields(entry: BackupEntry): Pick<PlanItem, 'backupId' | 'takenAt'
   return { backupId: entry.id, takenAt: m.startedAt, bytes: m.payload.bytes, verifiedLevel: entry.verification?.levelPassed ?? null, drillOk: entry.drill?.ok ?? null, source: sourceOf(entry) };
 }
 
-const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /**
  * Recovery from the repository alone: every component and target found in it, the backup

@@ -35,6 +35,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
   const pgdata = path.join(parent, 'data');
   if (owner) await chown(parent, owner.uid, owner.gid);
   const started = Date.now();
+  let restorePoint: Drill['restorePoint'];
   try {
     // The source at the restore point: writers are held off for the moment it takes to make
     // the point and export a snapshot of exactly what it covers; the tables are read from
@@ -64,6 +65,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     // The restore point is replayable once its segment is in the archive.
     const segment = segmentOfLsn(lsn.timeline, lsn.lsn, details.segmentBytes);
     const pointAt = Date.now();
+    restorePoint = { name: point, lsn: lsn.lsn, timeline: lsn.timeline, at: new Date(pointAt).toISOString() };
     await waitArchived(deps.repo, name, segment, 120_000);
     // What a failure at the restore point would have lost: the time until its WAL was in the archive.
     const rpoSeconds = (Date.now() - pointAt) / 1000;
@@ -108,6 +110,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
       checkSeconds: (Date.now() - checkStarted) / 1000,
       compared,
       rpoSeconds,
+      restorePoint,
       mismatches,
       differences,
       ...(checked ? { amcheck: checked } : {}),
@@ -115,7 +118,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     });
   } catch (error) {
     if (wasInterrupted(deps.signal, error)) throw new DrillInterruptedError(`postgres/${name} (point in time)`, error);
-    return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, failure: `point-in-time restore failed: ${errorMessage(error)}` });
+    return drillRecord(entry, now(), { scratch: pgdata, restoreSeconds: (Date.now() - started) / 1000, compared: 0, restorePoint, failure: `point-in-time restore failed: ${errorMessage(error)}` });
   } finally {
     await stopCluster(pgdata, owner ?? { uid: 0, gid: 0 }, deps.env ?? process.env, 'immediate');
     await rm(parent, { recursive: true, force: true });

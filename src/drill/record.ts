@@ -33,6 +33,7 @@ export interface DrillFields {
   amcheck?: AmcheckResult;
   /** Instead of "drill time minus the backup's start" (a PITR drill recovers to a moment just past). */
   rpoSeconds?: number;
+  restorePoint?: Drill['restorePoint'];
   failure?: string;
 }
 
@@ -62,6 +63,7 @@ export function drillRecord(entry: BackupEntry, at: Date, f: DrillFields): Drill
     ...(f.schemaChanges ? { schemaChanges: f.schemaChanges } : {}),
     ...(f.partitionChanges ? { partitionChanges: f.partitionChanges } : {}),
     ...(f.digests ? { digests: f.digests } : {}),
+    ...(f.restorePoint ? { restorePoint: f.restorePoint } : {}),
     ...(failure ? { failure } : {}),
   };
 }

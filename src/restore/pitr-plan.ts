@@ -6,6 +6,7 @@ import { decodeWalObject } from '../wal/object.js';
 import type { WalStatus } from '../wal/status.js';
 import { RestoreError } from './errors.js';
 import type { PitrTarget } from './postgres-pitr.js';
+import { archiveSystemId } from '../wal/system-id.js';
 
 /** A point-in-time target as opsctl understands it, checked before anything is extracted. */
 export type ParsedTarget = { kind: 'end' } | { kind: 'time'; at: Date; text: string } | { kind: 'lsn'; lsn: bigint; text: string } | { kind: 'name'; name: string };
@@ -65,24 +66,34 @@ const consistentAt = (b: BackupEntry) => new Date(b.manifest!.finishedAt);
  * The base backup recovery starts from: the newest complete one whose consistency point
  * precedes the target (pgBackRest's rule). A base backup consistent only after the target
  * would come back later than asked, with exit 0: refused (2), naming what the repository
- * can reach. A restore point's position is not known before WAL is replayed: the newest
- * base is used and recovery itself refuses a point it never meets.
+ * can reach. A restore point's position is known only for those opsctl's drill made (their
+ * LSN is in its record); for any other the newest base is used and recovery itself
+ * refuses a point it never meets (restore exits 2).
  */
 export function chooseBase(all: BackupEntry[], idOrLatest: string, target: ParsedTarget, label: string): BackupEntry {
   const usable = all.filter((b) => b.manifest && !b.broken && detailsOf(b)?.kind === 'base');
+  // A restore point opsctl's PITR drill made is known by its LSN (drill.json): a base taken
+  // after it cannot reach it, and "latest" must not pick one.
+  const point = target.kind === 'name' ? all.map((b) => b.drill?.restorePoint).find((p) => p?.name === target.name) : undefined;
   const reaches = (b: BackupEntry) =>
-    target.kind === 'time' ? consistentAt(b).getTime() <= target.at.getTime() : target.kind === 'lsn' ? parseLsn(detailsOf(b).stopLsn) <= target.lsn : true;
+    target.kind === 'time'
+      ? consistentAt(b).getTime() <= target.at.getTime()
+      : target.kind === 'lsn'
+        ? parseLsn(detailsOf(b).stopLsn) <= target.lsn
+        : point
+          ? parseLsn(detailsOf(b).stopLsn) <= parseLsn(point.lsn)
+          : true;
   const window = () => {
     const oldest = usable.at(-1);
     if (!oldest) return 'the repository holds no base backup';
-    return target.kind === 'lsn' ? `the oldest base backup ${oldest.id} is consistent from LSN ${detailsOf(oldest).stopLsn}` : `the oldest base backup ${oldest.id} is consistent from ${consistentAt(oldest).toISOString()}`;
+    return target.kind === 'lsn' || point ? `the oldest base backup ${oldest.id} is consistent from LSN ${detailsOf(oldest).stopLsn}` : `the oldest base backup ${oldest.id} is consistent from ${consistentAt(oldest).toISOString()}`;
   };
-  const what = target.kind === 'time' ? target.text : target.kind === 'lsn' ? `LSN ${target.text}` : '';
+  const what = target.kind === 'time' ? target.text : target.kind === 'lsn' ? `LSN ${target.text}` : point ? `restore point ${point.name} (LSN ${point.lsn})` : '';
   if (idOrLatest !== 'latest') {
     const b = usable.find((x) => x.id === idOrLatest);
     if (!b) throw new RestoreError('NOT_A_BASE_BACKUP', `${idOrLatest} is not a complete base backup of ${label} (opsctl backups list postgres)`, { exitCode: 64 });
     if (!reaches(b)) {
-      const from = target.kind === 'lsn' ? `LSN ${detailsOf(b).stopLsn}` : consistentAt(b).toISOString();
+      const from = target.kind === 'lsn' || point ? `LSN ${detailsOf(b).stopLsn}` : consistentAt(b).toISOString();
       throw new RestoreError('PITR_TARGET_UNREACHABLE', `${label} base backup ${b.id} is consistent only from ${from}, after the target ${what}: it would come back later than asked. Use an older base backup, or "latest" to pick one (${window()})`);
     }
     return b;
@@ -127,6 +138,11 @@ export function parseHistory(text: string): { timeline: number; switchLsn: strin
  * history file would end recovery early (or on the wrong timeline) with exit 0.
  */
 export async function recoveryPath(repo: Repository, name: string, base: BaseDetails, status: WalStatus, options: { timeline?: number | undefined } = {}): Promise<RecoveryPath> {
+  // PostgreSQL refuses another cluster's segment only when it reads it, and then ends recovery there.
+  const cluster = await archiveSystemId(repo, name);
+  if (base.systemId && cluster && cluster !== base.systemId) {
+    throw new RestoreError('PITR_OTHER_CLUSTER', `the base backup is of cluster ${base.systemId}, but the WAL archive of ${name} holds cluster ${cluster} (system identifiers): its WAL cannot be replayed onto it; nothing was restored`, { context: { base: base.systemId, archived: cluster } });
+  }
   const seg = base.segmentBytes;
   const known = new Set<number>([...status.timelines.map((t) => t.timeline), ...status.histories]);
   let newest = options.timeline ?? base.timeline;

@@ -9,7 +9,7 @@ import { maskUrl } from '../util/mask.js';
 export type HealthState = 'OK' | 'DEGRADED' | 'DOWN';
 
 export interface HealthCheck {
-  check: 'repository' | 'postgres' | 'redis' | 'pitr-privileges';
+  check: 'repository' | 'postgres' | 'redis' | 'pitr-privileges' | 'wal-archive';
   target: string;
   ok: boolean;
   /** A failed critical check means DOWN; a failed other check means DEGRADED (seed 004). */
@@ -76,6 +76,19 @@ export async function healthcheck(ctx: JobContext, options: { timeoutMs?: number
             { timeoutMs },
           ),
         ),
+      ),
+    // wal check without the switch (wal/check.ts says why): the server is set to archive
+    // through opsctl under this name, its archiver is not failing, and the file it last
+    // archived is in this repository. Broken PITR costs the window, not the dumps (DEGRADED).
+    ...ctx.config.postgres
+      .filter((db) => db.pitr.enabled)
+      .map((db) =>
+        timed('wal-archive', db.name, false, async () => {
+          const { walCheck } = await import('../wal/check.js');
+          const r = await walCheck(ctx.repo, db.name, postgresUrl(ctx, db), { switchWal: false });
+          if (!r.ok) throw new Error(r.steps.filter((s) => !s.ok).map((s) => `${s.check}: ${s.detail}`).join('; '));
+          return `archiving through opsctl; ${r.segment}, the server's last archived file, is in the archive`;
+        }),
       ),
     ...ctx.config.redis.map((r) => timed('redis', `${r.name} ${maskUrl(ctx.config.effective.redis[r.name]?.value ?? '')}`, false, () => pingRedis(redisUrl(ctx, r), timeoutMs))),
   ]);

@@ -106,7 +106,13 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
         continue;
       }
       try {
-        await decodeWalObject(file, object);
+        const { header } = await decodeWalObject(file, object);
+        // Another cluster's segment under this name: PostgreSQL would end recovery at it.
+        if (details.systemId && header.systemId && header.systemId !== details.systemId) {
+          problems.push(`${file} is of cluster ${header.systemId}, the base backup of cluster ${details.systemId}`);
+          if (problems.length >= 5) break;
+          continue;
+        }
         checked += 1;
       } catch (error) {
         problems.push(errorMessage(error));

@@ -8,6 +8,7 @@ import { parseWalName, segmentName, segmentsPerLog, walKey, walPrefix } from './
 import { forEachLimit } from '../util/concurrency.js';
 import { encodeMany, type Encoded } from './batch.js';
 import { decodeWalObjectTo, readWalHeader } from './object.js';
+import { ArchiveClaim } from './system-id.js';
 
 export interface WalDeps {
   repo: Repository;
@@ -44,8 +45,10 @@ export { defaultSpool };
  * it exists, identical content is success and different content is refused, never
  * overwritten.
  */
-async function pushOne(deps: WalDeps, name: string, { file, object, header }: Encoded): Promise<{ outcome: 'archived' | 'identical'; bytes: number }> {
+async function pushOne(deps: WalDeps, name: string, { file, object, header }: Encoded, claim: ArchiveClaim): Promise<{ outcome: 'archived' | 'identical'; bytes: number }> {
   const key = walKey(name, file);
+  // Another cluster's file never lands under this name, not even once.
+  if (header.systemId) await claim.check(header.systemId, file);
   const result = (outcome: 'archived' | 'identical') => ({ outcome, bytes: header.bytes });
   for (let attempt = 0; attempt < 2; attempt += 1) {
     if (await deps.repo.createExclusive(key, object)) return result('archived');
@@ -90,6 +93,7 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   const dir = path.dirname(filePath);
   let mine = undefined as { outcome: 'archived' | 'identical'; bytes: number } | undefined;
   let failed = undefined as Error | undefined;
+  const claim = new ArchiveClaim(deps.repo, options.name, deps.now ?? (() => new Date()));
   // This call's own file first; the backlog after it, encoded together (batch.ts).
   const paths = [filePath, ...waiting.slice(0, batch - 1).map((f) => path.join(dir, f))];
   // Once, before any record: claims made in parallel would empty each other's work.
@@ -100,10 +104,10 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
     { parallel, at: (deps.now ?? (() => new Date()))(), ...(paths.length > 1 ? { tmpRoot: await spoolTmp(spool) } : {}) },
     async (encoded) => {
       if (encoded.file === file) {
-        mine = await pushOne(deps, options.name, encoded);
+        mine = await pushOne(deps, options.name, encoded, claim);
         return;
       }
-      await pushOne(deps, options.name, encoded);
+      await pushOne(deps, options.name, encoded, claim);
       await recordPushed(spool, encoded.file, path.join(dir, encoded.file), source);
       ahead.push(encoded.file);
     },

@@ -5,7 +5,7 @@ import { startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { HashPool } from './hash-pool.js';
-import { encodeWalFile, fileIdentity, walHeader, walObject, zstdInProcess, type WalHeader } from './object.js';
+import { encodeWalFile, fileIdentity, walFileSystemId, walHeader, walObject, zstdInProcess, type WalHeader } from './object.js';
 
 /**
  * Encoding a backlog of WAL files at the speed of the machine. Per file, a push costs a
@@ -68,7 +68,7 @@ export async function encodeMany(paths: string[], options: { parallel: number; a
               if (compressed) throw compressed;
               const { sha256, bytes } = await hash;
               if ((await fileIdentity(p)) !== before) throw new Error(`${p} changed while it was being archived`);
-              const header = walHeader(file, bytes, sha256, options.at);
+              const header = walHeader(file, bytes, sha256, options.at, await walFileSystemId(file, p));
               await onEncoded({ file, object: walObject(header, [await readFile(out)]), header });
             } catch (error) {
               onError(file, error as Error);

@@ -40,3 +40,19 @@ export class WalCorruptError extends WalError {
     this.name = 'WalCorruptError';
   }
 }
+
+/**
+ * A WAL file or base backup of another cluster (another system identifier) than the one
+ * this archive holds: pushed, it would mix two histories under one name; restored, it
+ * would replay one cluster's WAL onto another's files. Refused, nothing written.
+ */
+export class WalClusterMismatchError extends WalError {
+  constructor(name: string, archived: string, found: string, what: string, context: Record<string, unknown> = {}) {
+    super(
+      'WAL_OTHER_CLUSTER',
+      `${what} is from cluster ${found}, but the archive of ${name} holds cluster ${archived} (its system identifier): nothing was written. Two clusters archive under --name ${name}: give this one its own name; if the old cluster is gone for good (initdb, pg_upgrade), move its archive aside first`,
+      { context: { name, archived, found, ...context } },
+    );
+    this.name = 'WalClusterMismatchError';
+  }
+}

@@ -9,6 +9,8 @@ import { startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
 import { HashingStream } from '../util/streams.js';
 import { WalCorruptError } from './errors.js';
+import { parseWalName } from './names.js';
+import { fileSystemId } from './system-id.js';
 
 /**
  * One archived WAL file as one object (one atomic write, nothing to pair up):
@@ -25,6 +27,8 @@ export interface WalHeader {
   sha256: string;
   codec: 'zstd';
   archivedAt: string;
+  /** The cluster's system identifier, from the segment's first page (segments and .partial files only; absent in objects pushed before 2026-12). */
+  systemId?: string;
 }
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -48,7 +52,13 @@ async function unzstdInto(frame: Buffer, stages: [Writable] | [Transform, Writab
 }
 
 /** The header of a file `bytes` long with this sha256, archived at `at`. */
-export const walHeader = (file: string, bytes: number, sha256: string, at: Date): WalHeader => ({ format: 'ops-wal/1', file, bytes, sha256, codec: 'zstd', archivedAt: at.toISOString() });
+export const walHeader = (file: string, bytes: number, sha256: string, at: Date, systemId?: string): WalHeader => ({ format: 'ops-wal/1', file, bytes, sha256, codec: 'zstd', archivedAt: at.toISOString(), ...(systemId ? { systemId } : {}) });
+
+/** The system identifier of a segment or .partial file on disk; history and backup files carry none. */
+export async function walFileSystemId(file: string, filePath: string): Promise<string | undefined> {
+  const name = parseWalName(file);
+  return (name?.kind === 'segment' || name?.kind === 'partial') && name.segment ? fileSystemId(filePath, name.segment) : undefined;
+}
 
 /** The object's bytes: magic, header length, header, then the zstd frame(s). */
 export function walObject(header: WalHeader, compressed: Buffer[]): Buffer {
@@ -71,6 +81,7 @@ export const zstdInProcess = typeof own.createZstdCompress === 'function';
  */
 export async function encodeWalFile(file: string, filePath: string, at: Date): Promise<{ object: Buffer; header: WalHeader }> {
   const before = await fileIdentity(filePath);
+  const systemId = await walFileSystemId(file, filePath);
   const hasher = new HashingStream();
   const hashing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), hasher, discard());
   const compressed: Buffer[] = [];
@@ -83,7 +94,7 @@ export async function encodeWalFile(file: string, filePath: string, at: Date): P
   }
   await Promise.all([hashing, compressing]);
   if ((await fileIdentity(filePath)) !== before) throw new Error(`${filePath} changed while it was being archived`);
-  const header = walHeader(file, hasher.bytes, hasher.digest(), at);
+  const header = walHeader(file, hasher.bytes, hasher.digest(), at, systemId);
   return { object: walObject(header, compressed), header };
 }
 

@@ -1,6 +1,7 @@
 import type { Repository } from '../repository/repository.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walPrefix, type WalName } from './names.js';
 import { readWalHeader } from './object.js';
+import { archiveSystemId } from './system-id.js';
 
 export interface TimelineRange {
   timeline: number;
@@ -14,6 +15,8 @@ export interface TimelineRange {
 
 export interface WalStatus {
   name: string;
+  /** The cluster this archive holds (its first push recorded it); null: not recorded (nothing pushed since 2026-12). */
+  systemId: string | null;
   segmentBytes: number | null;
   timelines: TimelineRange[];
   histories: number[];
@@ -30,7 +33,7 @@ export interface WalStatus {
  * archived range per timeline, the segments missing inside it, timelines without their
  * history file, and how old the newest segment is (a push that stopped).
  */
-export async function walStatus(repo: Repository, name: string, options: { now?: Date; thresholdSeconds?: number; bases?: { id: string; timeline: number; startLsn: string }[] } = {}): Promise<WalStatus> {
+export async function walStatus(repo: Repository, name: string, options: { now?: Date; thresholdSeconds?: number; bases?: { id: string; timeline: number; startLsn: string; systemId?: string }[] } = {}): Promise<WalStatus> {
   const now = options.now ?? new Date();
   const thresholdSeconds = options.thresholdSeconds ?? 3600;
   const prefix = walPrefix(name);
@@ -41,6 +44,7 @@ export async function walStatus(repo: Repository, name: string, options: { now?:
   const segments = parsed.filter((x) => x.w.kind === 'segment');
   const status: WalStatus = {
     name,
+    systemId: (await archiveSystemId(repo, name)) ?? null,
     segmentBytes: null,
     timelines: [],
     histories: parsed.filter((x) => x.w.kind === 'history').map((x) => x.w.timeline).sort((a, b) => a - b),
@@ -51,6 +55,9 @@ export async function walStatus(repo: Repository, name: string, options: { now?:
     problems: [],
     warnings: [],
   };
+  for (const b of options.bases ?? []) {
+    if (status.systemId && b.systemId && b.systemId !== status.systemId) status.problems.push(`base backup ${b.id} is of cluster ${b.systemId}, the archive holds cluster ${status.systemId}: it cannot be restored with this WAL`);
+  }
   if (segments.length === 0) {
     status.problems.push(`no WAL segment archived under ${repo.url}${prefix}`);
     return status;
@@ -61,6 +68,7 @@ export async function walStatus(repo: Repository, name: string, options: { now?:
   const header = readWalHeader(newest.w.file, (await repo.getBytes(newest.o.key)) ?? Buffer.alloc(0));
   const segmentBytes = header.bytes;
   status.segmentBytes = segmentBytes;
+  if (header.systemId && status.systemId && header.systemId !== status.systemId) status.problems.push(`newest segment ${newest.w.file} is of cluster ${header.systemId}, the archive holds cluster ${status.systemId}`);
   status.newest = { file: newest.w.file, archivedAt: newest.o.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - newest.o.lastModified.getTime()) / 1000) };
   if (status.newest.ageSeconds > thresholdSeconds) status.warnings.push(`newest segment ${newest.w.file} was archived ${status.newest.ageSeconds} s ago (limit ${thresholdSeconds} s): is archive_command failing, or archive_timeout unset on an idle server?`);
 
@@ -97,11 +105,11 @@ export async function walStatus(repo: Repository, name: string, options: { now?:
 }
 
 /** The start of every complete base backup of `name`: what walStatus counts gaps from. */
-export async function keptBaseStarts(repo: Repository, name: string): Promise<{ id: string; timeline: number; startLsn: string }[]> {
+export async function keptBaseStarts(repo: Repository, name: string): Promise<{ id: string; timeline: number; startLsn: string; systemId?: string }[]> {
   const { listBackups } = await import('../backup/catalog.js');
   const { baseCatalogName } = await import('../backup/postgres-base.js');
   return (await listBackups(repo, 'postgres', baseCatalogName(name)))
     .filter((b) => b.manifest && !b.broken)
-    .map((b) => ({ id: b.id, ...(b.manifest!.details as unknown as { timeline: number; startLsn: string }) }))
+    .map((b) => ({ id: b.id, ...(b.manifest!.details as unknown as { timeline: number; startLsn: string; systemId?: string }) }))
     .filter((b) => typeof b.startLsn === 'string');
 }

@@ -6,7 +6,7 @@ import { baseCatalogName, COMPONENTS, type Component } from '../../backup/layout
 import type { JobContext } from '../../jobs/context.js';
 import { selectTargets } from '../../jobs/context.js';
 import type { RestoreRequest } from '../../jobs/postgres-jobs.js';
-import type { BackupJobResult, VerifyJobResult } from '../../jobs/runner.js';
+import type { BackupJobResult } from '../../jobs/runner.js';
 import { pruneJob } from '../../jobs/prune-job.js';
 
 // One component's engine loads only when that component is asked for.
@@ -16,6 +16,7 @@ const knowledgeJobs = () => import('../../jobs/knowledge-jobs.js');
 const verifyJobs = () => import('../../jobs/verify-jobs.js');
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT, renderTable, withPage, writePage, type CommandOutcome, type ExitCode } from '../output.js';
+import { verifyOutcome } from './verify-outcome.js';
 
 export function backupOutcome(results: BackupJobResult[]): CommandOutcome {
   const failed = results.some((r) => !r.ok);
@@ -43,19 +44,6 @@ export async function runBackup(ctx: JobContext, component: Component, name?: st
     default:
       return (await knowledgeJobs()).backupKnowledgeJob(ctx, name);
   }
-}
-
-export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
-  const text = renderTable(results, [
-    { header: 'COMPONENT', value: (r) => `${r.component}/${r.name}` },
-    { header: 'BACKUP', value: (r) => r.backupId ?? '-' },
-    { header: 'RESULT', value: (r) => (r.ok ? 'ok' : 'FAILED') },
-    { header: 'LEVEL', value: (r) => (r.verification ? `${r.verification.levelPassed}/3` : '-'), align: 'right' },
-    { header: 'RECORDS', value: (r) => (r.verification?.records !== undefined ? String(r.verification.records) : r.verification?.rowCounts ? String(Object.values(r.verification.rowCounts).reduce((a, b) => a + b, 0)) : '-'), align: 'right' },
-    { header: 'TIME', value: (r) => (r.verification ? formatDuration(r.verification.durationSeconds) : '-'), align: 'right' },
-    { header: 'DETAIL', value: (r) => r.error ?? r.verification?.failure ?? r.verification?.levels.at(-1)?.detail ?? '' },
-  ]);
-  return { exitCode: results.every((r) => r.ok) ? EXIT.ok : EXIT.failed, json: { results }, text };
 }
 
 export async function verifyCommand(ctx: JobContext, component: Component, id: string, name?: string, fullReader?: FullReader): Promise<CommandOutcome> {
@@ -119,7 +107,7 @@ function drillExit(drills: Drill[]): ExitCode {
 
 export async function drillCommand(ctx: JobContext, component: Component | 'all', name?: string, html?: string, pitr?: { configPath: string; only: boolean }): Promise<CommandOutcome> {
   const jobs = await import('../../jobs/drill-jobs.js');
-  const { restoreCommandFor, restoreSpoolSource } = await import('./pitr-commands.js');
+  const { restoreCommandFor, restoreSpoolSource } = await import('./restore-command-line.js');
   const pitrRestoreCommand = pitr ? (db: string) => restoreCommandFor(pitr.configPath, db, ctx.env) : undefined;
   const pitrSpoolSource = pitr ? await restoreSpoolSource(pitr.configPath, ctx.env) : undefined;
   // --html for one component too (it was written only for `all`, and exit 0 said nothing of it).
@@ -166,7 +154,7 @@ interface ListedBackup {
   /** `dump` or `base` for postgres (a base backup is the start of point-in-time recovery), else the backup's mode. */
   kind: string;
   /** A base backup's WAL range, timeline and server: what recovery from it starts with. */
-  base?: { timeline: number; startLsn: string; stopLsn: string; serverVersion: string; walArchived: boolean };
+  base?: { timeline: number; startLsn: string; stopLsn: string; serverVersion: string; walArchived: boolean; systemId: string | null };
   drilled: { ok: boolean; at: string } | null;
 }
 
@@ -190,7 +178,7 @@ function kindOf(entry: BackupEntry): Pick<ListedBackup, 'kind' | 'base' | 'name'
   const d = entry.manifest?.details as ({ kind?: string; mode?: string } & Partial<BaseDetails>) | undefined;
   if (entry.component === 'postgres' && (d?.kind === 'base' || entry.name.endsWith('/base'))) {
     const name = entry.name.replace(/\/base$/, '');
-    return d?.kind === 'base' ? { name, kind: 'base', base: { timeline: d.timeline!, startLsn: d.startLsn!, stopLsn: d.stopLsn!, serverVersion: d.serverVersion!, walArchived: d.walArchived! } } : { name, kind: 'base' };
+    return d?.kind === 'base' ? { name, kind: 'base', base: { timeline: d.timeline!, startLsn: d.startLsn!, stopLsn: d.stopLsn!, serverVersion: d.serverVersion!, walArchived: d.walArchived!, systemId: d.systemId ?? null } } : { name, kind: 'base' };
   }
   return { name: entry.name, kind: entry.component === 'postgres' ? 'dump' : entry.component === 'redis' ? (d?.mode ?? 'rdb') : 'tree' };
 }

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,8 @@ import { freePort } from '../../util/free-port.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { walStatus } from '../../wal/status.js';
 import { EXIT, type CommandOutcome } from '../output.js';
+import { restoreCommandFor, restoreSpoolSource } from './restore-command-line.js';
+import { verifyOutcome } from './verify-outcome.js';
 
 /** `opsctl backup postgres --base`: a physical base backup, complete once the WAL to its stop LSN is archived. */
 export async function baseBackupCommand(ctx: JobContext, name?: string): Promise<CommandOutcome> {
@@ -44,27 +45,6 @@ export interface BaseRestoreRequest {
   start?: { port: number } | undefined;
   keepArchiving?: boolean;
   configPath: string;
-}
-
-/** The restore_command the restored cluster runs: this very opsctl, this configuration, the same name. */
-export function restoreCommandFor(configPath: string, name: string, env: NodeJS.ProcessEnv = process.env, spool?: string): string {
-  // The script this process runs (bin/opsctl.js, or the image's): the restored server calls the
-  // same one, through bin/opsctl beside it where that is there (segments fetched ahead are then
-  // handed over by the shell, without starting Node), with this very Node.
-  const script = path.resolve(process.argv[1] ?? 'bin/opsctl.js');
-  const wrapper = path.join(path.dirname(script), 'opsctl');
-  const viaShell = existsSync(wrapper) && path.basename(script) === 'opsctl.js';
-  // Where the repository came from the environment, the server's own environment may lack it.
-  const carried = ['OPS_REPOSITORY_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION'].filter((k) => env[k]).map((k) => `${k}=${JSON.stringify(env[k])}`);
-  if (viaShell) carried.push(`OPSCTL_NODE=${JSON.stringify(process.execPath)}`);
-  const run = viaShell ? JSON.stringify(wrapper) : `${JSON.stringify(process.execPath)} ${JSON.stringify(script)}`;
-  return `${carried.length ? `env ${carried.join(' ')} ` : ''}${run} --config ${JSON.stringify(path.resolve(configPath))} wal fetch "%f" "%p" --name ${name}${spool ? ` --spool ${JSON.stringify(spool)}` : ''}`;
-}
-
-/** The spoolSource restore_command will compute: this configuration file and the overrides it is given. */
-export async function restoreSpoolSource(configPath: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const { spoolSource } = await import('../../wal/spool.js');
-  return spoolSource(path.resolve(configPath), { OPS_REPOSITORY_URL: env.OPS_REPOSITORY_URL, AWS_ENDPOINT_URL_S3: env.AWS_ENDPOINT_URL_S3 });
 }
 
 /**
@@ -153,6 +133,5 @@ export async function verifyBaseCommand(ctx: JobContext, id: string, name?: stri
   const verification = await verifyPostgresBase(entry, db.name, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal });
   // A failure pages as BackupVerifyFailed of this database; a success leaves the dump's own verification gauge alone.
   if (!verification.ok) ctx.metrics.verifyFailed('postgres', db.name);
-  const { verifyOutcome } = await import('./backup-commands.js');
   return verifyOutcome([{ component: 'postgres', name: `${db.name} (base)`, backupId: entry.id, ok: verification.ok, verification }]);
 }

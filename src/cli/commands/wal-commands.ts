@@ -38,10 +38,25 @@ export async function walStatusCommand(ctx: JobContext, options: { name?: string
     { header: 'MISSING', value: (t) => (t.missingCount ? `${t.missingCount} (${t.missing[0]}…)` : '0'), align: 'right' },
   ]);
   const lines = [
-    `wal/${s.name}: ${s.newest ? `newest ${s.newest.file}, archived ${formatDuration(s.newest.ageSeconds)} ago` : 'nothing archived'}; history files for timelines ${s.histories.join(', ') || '-'}`,
+    `wal/${s.name}: ${s.newest ? `newest ${s.newest.file}, archived ${formatDuration(s.newest.ageSeconds)} ago` : 'nothing archived'}; history files for timelines ${s.histories.join(', ') || '-'}; cluster ${s.systemId ?? 'not recorded yet (the next push records it)'}`,
     table,
     ...s.problems.map((p) => `problem: ${p}`),
     ...s.warnings.map((w) => `warning: ${w}`),
   ];
   return { exitCode: s.problems.length > 0 ? EXIT.failed : s.warnings.length > 0 ? EXIT.degraded : EXIT.ok, json: s, text: lines.join('\n') };
+}
+
+/** `opsctl wal check [--name N] [--timeout S]`: pgBackRest's check. Exit 0 when a segment switched out now came back intact, else 2. */
+export async function walCheckCommand(ctx: JobContext, options: { name?: string; timeout: number }): Promise<CommandOutcome> {
+  const db = selectOne('postgres', ctx.config.postgres, options.name);
+  const { walCheck } = await import('../../wal/check.js');
+  const { postgresUrl } = await import('../../jobs/endpoints.js');
+  const r = await walCheck(ctx.repo, db.name, postgresUrl(ctx, db), { timeoutMs: options.timeout * 1000 });
+  const table = renderTable(r.steps, [
+    { header: 'CHECK', value: (s) => s.check },
+    { header: 'RESULT', value: (s) => (s.ok ? 'ok' : 'FAILED') },
+    { header: 'DETAIL', value: (s) => s.detail },
+  ]);
+  const head = r.ok ? `wal/${db.name}: archiving works: ${r.segment} reached the archive in ${r.archivedSeconds?.toFixed(1)} s and came back intact` : `wal/${db.name}: archiving is broken: ${r.steps.find((s) => !s.ok)?.detail}`;
+  return { exitCode: r.ok ? EXIT.ok : EXIT.failed, json: r, text: `${head}\n${table}` };
 }

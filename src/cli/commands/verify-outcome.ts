@@ -1,0 +1,17 @@
+import type { VerifyJobResult } from '../../jobs/runner.js';
+import { formatDuration } from '../../util/format.js';
+import { EXIT, renderTable, type CommandOutcome } from '../output.js';
+
+/** The table (and JSON) of verify results, for every verify command: exit 0 only when all passed. */
+export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
+  const text = renderTable(results, [
+    { header: 'COMPONENT', value: (r) => `${r.component}/${r.name}` },
+    { header: 'BACKUP', value: (r) => r.backupId ?? '-' },
+    { header: 'RESULT', value: (r) => (r.ok ? 'ok' : 'FAILED') },
+    { header: 'LEVEL', value: (r) => (r.verification ? `${r.verification.levelPassed}/3` : '-'), align: 'right' },
+    { header: 'RECORDS', value: (r) => (r.verification?.records !== undefined ? String(r.verification.records) : r.verification?.rowCounts ? String(Object.values(r.verification.rowCounts).reduce((a, b) => a + b, 0)) : '-'), align: 'right' },
+    { header: 'TIME', value: (r) => (r.verification ? formatDuration(r.verification.durationSeconds) : '-'), align: 'right' },
+    { header: 'DETAIL', value: (r) => r.error ?? r.verification?.failure ?? r.verification?.levels.at(-1)?.detail ?? '' },
+  ]);
+  return { exitCode: results.every((r) => r.ok) ? EXIT.ok : EXIT.failed, json: { results }, text };
+}
