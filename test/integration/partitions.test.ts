@@ -364,6 +364,31 @@ describe('partition manager', () => {
     assert.deepEqual(statuses.map((s) => s.rowsInDefault), [null, null, null]);
   });
 
+  it('status with rows in the default partition: DEGRADED, and the detail says which rows, why, and what to run; every child listed with its bounds', async () => {
+    const db = await fresh(['2026_05']);
+    await query(db.name, `CREATE TABLE public.call_turns_default PARTITION OF public.call_turns DEFAULT`);
+    await query(
+      db.name,
+      `INSERT INTO public.call_turns SELECT g, 1, '2026-06-02 10:00+00'::timestamptz + g * interval '1 minute', 'caller', 'next month' FROM generate_series(1, 2) g;
+       INSERT INTO public.call_turns SELECT 100 + g, 1, '2026-07-02 10:00+00'::timestamptz + g * interval '1 minute', 'caller', 'too many' FROM generate_series(1, 5) g;
+       INSERT INTO public.call_turns VALUES (200, 1, '2024-01-10 10:00+00', 'caller', 'older than retention')`,
+    );
+    const dir = await tempDir();
+    const cfg = await writeConfig(dir, postgresConfig('callcenter', db.url, `file://${dir}/repo`, { partitions: { tables: [{ table: 'public.call_turns', retention: 12 }], moveDefaultRowsLimit: 3 } }));
+    const r = await runCli(['--config', cfg, 'partitions', 'status', '--at', '2026-05-20T12:00:00Z']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /public\.call_turns\s+DEGRADED/);
+    assert.match(r.stdout, /default partition public\.call_turns_default holds rows of periods without a partition \(2 for call_turns_2026_06\): opsctl partitions ensure creates them and moves the rows in/);
+    assert.match(r.stdout, /holds more rows than moveDefaultRowsLimit 3 \(5 for call_turns_2026_07\): ensure will not move them under its lock; in a maintenance window raise partitions\.moveDefaultRowsLimit/);
+    assert.match(r.stdout, /1 row\(s\) in public\.call_turns_default are older than the retention cutoff 2025-05-01 00:00:00\+00: kept there/);
+    // pg_partman's show_partitions: every child, its bounds, the default last.
+    assert.match(r.stdout, /PARTITION +FROM +TO/);
+    assert.match(r.stdout, /public\.call_turns +call_turns_2026_05 +2026-05-01 00:00:00\+00 +2026-06-01 00:00:00\+00/);
+    assert.match(r.stdout, /public\.call_turns +call_turns_default +DEFAULT/);
+    const json = JSON.parse((await runCli(['--config', cfg, '--json', 'partitions', 'status', '--at', '2026-05-20T12:00:00Z'])).stdout) as { results: { tables: { children: { name: string; from: string | null; isDefault: boolean }[] }[] }[] };
+    assert.deepEqual(json.results[0]!.tables[0]!.children.map((c) => [c.name, c.isDefault]), [['call_turns_2026_05', false], ['call_turns_default', true]]);
+  });
+
   after(async () => {
     while (dbs.length) await dbs.pop()!.drop();
   });

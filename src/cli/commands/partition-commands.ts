@@ -43,5 +43,17 @@ export async function partitionsStatusCommand(ctx: JobContext, options: { at?: D
     { header: 'IN DEFAULT', value: (r) => (r.t?.rowsInDefault === null || !r.t ? '-' : String(r.t.rowsInDefault)), align: 'right' },
     { header: 'DETAIL', value: (r) => r.error ?? [...(r.t?.problems ?? []), ...(r.t?.warnings ?? []), ...(r.t?.missing.length ? [`missing: ${r.t.missing.join(' ')}`] : []), ...(r.t?.dueForRetention.length ? [`past retention: ${r.t.dueForRetention.join(' ')}`] : [])].join('; ') },
   ]);
-  return { exitCode: worst(codes.length ? codes : [EXIT.ok]), json: { results }, text };
+  // Every child with its bounds (pg_partman's show_partitions), per table.
+  const children = rows.flatMap((r) => (r.t ? r.t.children.map((c) => ({ db: r.db, table: r.t!.table, ...c })) : []));
+  const childTable = children.length
+    ? `\n\n${renderTable(children, [
+        { header: 'DATABASE', value: (c) => c.db },
+        { header: 'TABLE', value: (c) => c.table },
+        { header: 'PARTITION', value: (c) => c.name },
+        { header: 'FROM', value: (c) => (c.isDefault ? 'DEFAULT' : (c.from ?? '-')) },
+        { header: 'TO', value: (c) => (c.isDefault ? '' : (c.to ?? '-')) },
+        { header: 'NOTE', value: (c) => (c.detachPending ? 'detach pending (the next run finalizes it)' : '') },
+      ])}`
+    : '';
+  return { exitCode: worst(codes.length ? codes : [EXIT.ok]), json: { results }, text: text + childTable };
 }
