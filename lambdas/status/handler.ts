@@ -8,6 +8,7 @@ import { renderStatusHtml } from '../../src/status/html.js';
 import { buildStatusReport, type StatusReport } from '../../src/status/report.js';
 import { powertoolsLog } from '../shared/log.js';
 import { applyTargetSecrets, applyPrometheusSecret, configSourceFromEnv } from '../shared/runtime.js';
+import { runbookBase } from '../../src/status/runbooks.js';
 
 /** A CloudWatch dashboard custom widget calls with `widgetContext`: it gets the HTML page. */
 function isWidgetCall(event: unknown): boolean {
@@ -45,7 +46,7 @@ export async function status(event: unknown, deps: { source: ConfigSource; logge
     }
     const { report, freshness } = await buildStatusReport(ctx, {
       aws: target ? { clients: deps.aws ?? (await defaultAwsClients()), target } : undefined,
-      links: { dashboard: env.OPS_DASHBOARD_URL, runbooks: env.OPS_RUNBOOK_BASE_URL ?? 'doc/runbooks/' },
+      links: { dashboard: env.OPS_DASHBOARD_URL, runbooks: runbookBase(ctx.config.alerts.runbookBaseUrl, env) },
     });
     emitFreshness(ctx, freshness);
     deps.logger.info('status', { state: report.state, reasons: report.reasons });

@@ -250,6 +250,8 @@ export const configSchema = z
         drillStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.drillStaleDays),
         walArchiveStaleMinutes: z.number().positive().default(SEED_DEFAULTS.alerts.walArchiveStaleMinutes),
         baseBackupStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.baseBackupStaleDays),
+        /** Where the runbooks are published (absolute, e.g. your repository's doc/runbooks/): HTML pages link there. Default: this installation's doc/runbooks/ as a file:// URL. */
+        runbookBaseUrl: z.url().optional(),
       })
       .strict()
       .prefault({}),

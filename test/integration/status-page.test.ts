@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { STATE_COLOURS } from '../../src/status/html.js';
-import { runCli, tempDir, writeConfig } from '../helpers/cli.js';
+import { ROOT, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { createSeedDatabase, type TestDatabase } from '../helpers/postgres.js';
 
 const CHROMIUM = process.env.OPS_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -60,9 +61,17 @@ describe('status page in headless Chromium: green, yellow, red', () => {
     return text;
   };
 
-  it('DOWN (no backup yet): red, naming the missing backup with its runbook', async () => {
+  it('DOWN (no backup yet): red, naming the missing backup with its runbook, linked absolutely (the page is written outside the checkout, and the link still opens the runbook)', async () => {
     const text = await page('DOWN', 2);
-    assert.match(text, /no complete backup in the repository <a href="doc\/runbooks\/postgres-backup-stale.md">runbook<\/a>/);
+    const href = /no complete backup in the repository <a href="([^"]+)">runbook<\/a>/.exec(text)?.[1];
+    assert.equal(href, pathToFileURL(path.join(ROOT, 'doc', 'runbooks', 'postgres-backup-stale.md')).href);
+    assert.match(readFileSync(fileURLToPath(href), 'utf8'), /^# PostgresBackupStale/);
+    // Published elsewhere (the team's wiki, the repository's web view): one setting.
+    await mkdir(path.join(work, 'published'), { recursive: true });
+    const published = await writeConfig(path.join(work, 'published'), { repository: { url: `file://${path.join(work, 'repo')}` }, postgres: [{ name: 'callcenter', url: db.url }], alerts: { runbookBaseUrl: 'https://git.example.com/ops/doc/runbooks' } });
+    const html = path.join(work, 'published.html');
+    assert.equal((await runCli(['--config', published, 'status', '--html', html])).code, 2);
+    assert.match(await readFile(html, 'utf8'), /<a href="https:\/\/git\.example\.com\/ops\/doc\/runbooks\/postgres-backup-stale\.md">runbook<\/a>/);
   });
 
   it('DEGRADED (newest backup not verified): yellow', async () => {

@@ -17,6 +17,7 @@ const verifyJobs = () => import('../../jobs/verify-jobs.js');
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { EXIT, renderTable, withPage, writePage, type CommandOutcome, type ExitCode } from '../output.js';
 import { verifyOutcome } from './verify-outcome.js';
+import { runbookBase } from '../../status/runbooks.js';
 
 export function backupOutcome(results: BackupJobResult[]): CommandOutcome {
   const failed = results.some((r) => !r.ok);
@@ -115,7 +116,7 @@ export async function drillCommand(ctx: JobContext, component: Component | 'all'
     if (!html) return undefined;
     const { renderDrillHtml } = await import('../../drill/report-html.js');
     const worstRpo = Math.max(0, ...drills.map((d) => d.rpoSeconds ?? 0));
-    return writePage(html, renderDrillHtml({ finishedAt: ctx.now().toISOString(), ok: drills.every((d) => d.ok), rtoSeconds: drills.reduce((n, d) => n + d.restoreSeconds, 0), rpoSeconds: worstRpo, drills }));
+    return writePage(html, renderDrillHtml({ finishedAt: ctx.now().toISOString(), ok: drills.every((d) => d.ok), rtoSeconds: drills.reduce((n, d) => n + d.restoreSeconds, 0), rpoSeconds: worstRpo, drills, runbooks: runbookBase(ctx.config.alerts.runbookBaseUrl, ctx.env) }));
   };
   if (pitr?.only) {
     const drills = await jobs.drillPitrJob(ctx, name, pitrRestoreCommand!, pitrSpoolSource ? { pitrSpoolSource } : {});
@@ -125,7 +126,7 @@ export async function drillCommand(ctx: JobContext, component: Component | 'all'
   if (component === 'all') {
     const report = await jobs.drillAllJob(ctx, pitrRestoreCommand ? { pitrRestoreCommand, ...(pitrSpoolSource ? { pitrSpoolSource } : {}) } : {});
     const { renderDrillHtml } = await import('../../drill/report-html.js');
-    const problem = html ? await writePage(html, renderDrillHtml(report)) : undefined;
+    const problem = html ? await writePage(html, renderDrillHtml({ ...report, runbooks: runbookBase(ctx.config.alerts.runbookBaseUrl, ctx.env) })) : undefined;
     const text = [
       renderTable(report.drills, drillColumns),
       '',

@@ -16,7 +16,8 @@ export function stateExitCode(state: HealthState): ExitCode {
  */
 export async function statusCommand(ctx: JobContext, options: { emit: boolean; html?: string | undefined }): Promise<CommandOutcome> {
   const { buildStatusReport } = await import('../../status/report.js');
-  const { report, freshness } = await buildStatusReport(ctx);
+  const { runbookBase } = await import('../../status/runbooks.js');
+  const { report, freshness } = await buildStatusReport(ctx, { links: { runbooks: runbookBase(ctx.config.alerts.runbookBaseUrl, ctx.env) } });
   if (options.emit) emitFreshness(ctx, freshness);
   const problem = options.html ? await writeStatusHtml(report, options.html) : undefined;
   return withPage(statusOutcome(report), problem);
