@@ -16,7 +16,8 @@ export interface JobContext {
   now: () => Date;
   signal?: AbortSignal | undefined;
   /** Progress for people: "postgres/callcenter 120 MiB". Absent in Lambdas. */
-  progress?: ((task: string, done: number, total?: number) => void) | undefined;
+  /** `estimated`: the total is a guess (a backup's previous size), not a known size. */
+  progress?: ((task: string, done: number, total?: number, estimated?: boolean) => void) | undefined;
 }
 
 export function createJobContext(
@@ -76,4 +77,10 @@ export function selectOne<T extends { name: string }>(kind: string, items: T[], 
     });
   }
   return found[0]!;
+}
+
+/** The context's progress for one task with a known total, or undefined where nobody watches. */
+export function progressOf(ctx: JobContext, task: string): ((bytes: number, total: number) => void) | undefined {
+  const progress = ctx.progress;
+  return progress ? (bytes, total) => progress(task, bytes, total) : undefined;
 }

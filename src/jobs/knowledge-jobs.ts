@@ -3,7 +3,7 @@ import { backupKnowledge } from '../backup/knowledge-backup.js';
 import { OpsError } from '../errors.js';
 import { carriedConfig } from '../config/carried.js';
 import { restoreKnowledge, type KnowledgeRestoreResult } from '../restore/knowledge-restore.js';
-import { selectOne, selectTargets, type JobContext } from './context.js';
+import { progressOf, selectOne, selectTargets, type JobContext } from './context.js';
 import { runBackups, withRestoreMetrics, type BackupJobResult } from './runner.js';
 
 function knowledgePath(ctx: JobContext, name: string): string {
@@ -25,6 +25,6 @@ export async function backupKnowledgeJob(ctx: JobContext, name?: string): Promis
 export async function restoreKnowledgeJob(ctx: JobContext, request: { name?: string | undefined; backupId: string; target: string; confirm?: string | undefined }): Promise<KnowledgeRestoreResult & { name: string }> {
   const k = selectOne('knowledge', ctx.config.knowledge, request.name);
   const entry = await findBackup(ctx.repo, 'knowledge', k.name, request.backupId);
-  const r = await withRestoreMetrics(ctx, 'knowledge', k.name, () => restoreKnowledge(entry, request.target, { confirm: request.confirm }, { repo: ctx.repo }));
+  const r = await withRestoreMetrics(ctx, 'knowledge', k.name, () => restoreKnowledge(entry, request.target, { confirm: request.confirm }, { repo: ctx.repo, onProgress: progressOf(ctx, `restore knowledge/${k.name}`) }));
   return { ...r, name: k.name };
 }

@@ -3,7 +3,7 @@ import { backupRedis } from '../backup/redis-backup.js';
 import { OpsError } from '../errors.js';
 import { carriedConfig } from '../config/carried.js';
 import type { RedisRestoreResult } from '../restore/redis-restore.js';
-import { selectOne, selectTargets, type JobContext } from './context.js';
+import { progressOf, selectOne, selectTargets, type JobContext } from './context.js';
 import { redisUrl } from './endpoints.js';
 import { runBackups, withRestoreMetrics, type BackupJobResult } from './runner.js';
 
@@ -34,8 +34,8 @@ export async function restoreRedisJob(
   const { placeRdbFile, restoreRedisLogical } = await import('../restore/redis-restore.js');
   const result = await withRestoreMetrics(ctx, 'redis', r.name, () =>
     logical
-      ? restoreRedisLogical(entry, request.target, { confirm: request.confirm, replace: request.replace ?? false }, { repo: ctx.repo, log: ctx.log })
-      : placeRdbFile(entry, request.target, { confirm: request.confirm }, { repo: ctx.repo }),
+      ? restoreRedisLogical(entry, request.target, { confirm: request.confirm, replace: request.replace ?? false }, { repo: ctx.repo, log: ctx.log, onProgress: progressOf(ctx, `restore redis/${r.name}`) })
+      : placeRdbFile(entry, request.target, { confirm: request.confirm }, { repo: ctx.repo, onProgress: progressOf(ctx, `restore redis/${r.name}`) }),
   );
   return { ...result, name: r.name };
 }

@@ -51,7 +51,9 @@ export async function runBackups<T extends Target>(
   for (const t of targets) {
     const started = Date.now();
     try {
-      const manifest = await backup(t, ctx.progress ? (b) => ctx.progress?.(`backup ${component}/${t.name}`, b) : undefined);
+      // The stored size is what progress counts; the previous backup's is the best guess of it.
+      const previous = ctx.progress ? await previousBackupBytes(ctx, component, t.name) : undefined;
+      const manifest = await backup(t, ctx.progress ? (b) => ctx.progress?.(`backup ${component}/${t.name}`, b, previous, true) : undefined);
       ctx.metrics.backupSucceeded(component, t.name, { at: new Date(manifest.finishedAt), durationSeconds: manifest.durationSeconds, bytes: manifest.payload.bytes });
       const skipped = (manifest.details as { skipped?: unknown } | undefined)?.skipped;
       const skippedList = Array.isArray(skipped) ? skipped.map(String) : [];
@@ -75,6 +77,15 @@ export async function runBackups<T extends Target>(
     }
   }
   return results;
+}
+
+/** The newest complete backup's stored size, for a progress estimate; undefined when there is none (or the listing fails). */
+async function previousBackupBytes(ctx: JobContext, component: Component, name: string): Promise<number | undefined> {
+  try {
+    return (await listBackups(ctx.repo, component, name)).find((b) => b.manifest && !b.broken)?.manifest?.payload.bytes;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Retention after a good backup; its failure is reported but does not undo the backup. */

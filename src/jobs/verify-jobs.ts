@@ -28,9 +28,13 @@ export async function verifyPostgresJob(ctx: JobContext, name: string | undefine
 }
 
 export async function verifyRedisJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
-  return runVerifications(ctx, 'redis', ctx.config.redis, name, idOrLatest, (entry) => verifyRedisBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal }));
+  return runVerifications(ctx, 'redis', ctx.config.redis, name, idOrLatest, (entry, r) =>
+    verifyRedisBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, onProgress: ctx.progress ? (bytes) => ctx.progress?.(`verify redis/${r.name}`, bytes, entry.manifest?.payload.bytes) : undefined }),
+  );
 }
 
 export async function verifyKnowledgeJob(ctx: JobContext, name: string | undefined, idOrLatest = 'latest'): Promise<VerifyJobResult[]> {
-  return runVerifications(ctx, 'knowledge', ctx.config.knowledge, name, idOrLatest, (entry) => verifyKnowledgeBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal }));
+  return runVerifications(ctx, 'knowledge', ctx.config.knowledge, name, idOrLatest, (entry, k) =>
+    verifyKnowledgeBackup(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal, onProgress: ctx.progress ? (bytes) => ctx.progress?.(`verify knowledge/${k.name}`, bytes, entry.manifest?.payload.bytes) : undefined }),
+  );
 }

@@ -36,8 +36,7 @@ export interface TocEntry {
   tag: string | null;
   desc: string;
   section: number;
-  defn: string | null;
-  dropStmt: string | null;
+  /** The definition and DROP statement are read past, not kept (checked only for ENCODING and STDSTRINGS, as pg_restore does on reading). */
   copyStmt: string | null;
   namespace: string | null;
   tablespace: string | null;
@@ -76,15 +75,24 @@ export function decodeInt(buf: Buffer, at: number, intSize: number): number {
   return buf[at] !== 0 ? -v | 0 : v | 0;
 }
 
+/** Reads `buf`, which holds the archive from offset `base` on: errors and NeedMoreInput name offsets in the archive. */
 class Cursor {
   pos = 0;
   intSize = 4;
-  constructor(private readonly buf: Buffer) {}
+  constructor(
+    readonly buf: Buffer,
+    readonly base = 0,
+  ) {}
+
+  /** The archive offset of the next byte. */
+  get at(): number {
+    return this.base + this.pos;
+  }
 
   need(n: number, what: string): void {
     const end = this.pos + n;
-    if (end > MAX_TOC_BYTES) throw new ArchiveFormatError(`${what} claims ${n} bytes; header and table of contents are limited to ${MAX_TOC_BYTES}`, { offset: this.pos });
-    if (end > this.buf.length) throw new NeedMoreInput(end, what);
+    if (this.base + end > MAX_TOC_BYTES) throw new ArchiveFormatError(`${what} claims ${n} bytes; header and table of contents are limited to ${MAX_TOC_BYTES}`, { offset: this.at });
+    if (end > this.buf.length) throw new NeedMoreInput(this.base + end, what);
   }
 
   byte(what: string): number {
@@ -111,6 +119,14 @@ class Cursor {
     return s;
   }
 
+  /** A string read past without decoding it (a definition nobody looks at: decoding 150,000 of them cost a second and their garbage). */
+  skipStr(what: string): void {
+    const len = this.int(what);
+    if (len < 0) return;
+    this.need(len, what);
+    this.pos += len;
+  }
+
   requiredStr(what: string): string {
     const at = this.pos;
     const s = this.str(what);
@@ -119,9 +135,116 @@ class Cursor {
   }
 }
 
+/**
+ * Where a parse of the table of contents stands: the header and the entries read whole so
+ * far, and the offset after the last of them. A parse that ran out of input resumes there
+ * (the reader feeds the archive chunk by chunk: parsing from byte 0 at every attempt made a
+ * 50,000-table TOC take seconds).
+ */
+export interface TocProgress {
+  header: ArchiveHeader | undefined;
+  count: number;
+  entries: TocEntry[];
+  seen: Set<number>;
+  pos: number;
+}
+
+export const newTocProgress = (): TocProgress => ({ header: undefined, count: 0, entries: [], seen: new Set(), pos: 0 });
+
 /** Parses the header and the whole table of contents from the start of `buf`; NeedMoreInput if it is not all there yet. */
 export function parseToc(buf: Buffer): ArchiveToc {
-  const c = new Cursor(buf);
+  return parseTocFrom(buf, newTocProgress());
+}
+
+/**
+ * Continues `state` over `buf` (the archive from byte 0, longer than at the last call):
+ * the table of contents once it is all there, else NeedMoreInput with `state` at the last
+ * whole entry. Entries are checked exactly as a parse from the start would check them.
+ */
+export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): ArchiveToc {
+  if (base > state.pos || (!state.header && base !== 0)) throw new Error(`the buffer starts at ${base}, after where the parse stands (${state.pos})`);
+  const c = new Cursor(buf, base);
+  if (!state.header) {
+    const { header, count } = parseHeader(c);
+    state.header = header;
+    state.count = count;
+    state.pos = c.at;
+  }
+  const header = state.header;
+  const { version, offSize } = header;
+  c.intSize = header.intSize;
+  c.pos = state.pos - base;
+  const { count, entries, seen } = state;
+  for (let i = entries.length; i < count; i += 1) {
+    const entryOffset = c.at;
+    const what = `table-of-contents entry ${i + 1} of ${count}`;
+    const dumpId = c.int(what);
+    if (dumpId <= 0) throw new ArchiveFormatError(`entry id ${dumpId} out of range in ${what}`, { offset: entryOffset });
+    if (seen.has(dumpId)) throw new ArchiveFormatError(`entry id ${dumpId} appears twice`, { offset: entryOffset });
+    const hadDumper = c.int(what) !== 0;
+    const tableOid = c.requiredStr(what);
+    const oid = c.requiredStr(what);
+    const tag = c.str(what);
+    const desc = c.requiredStr(what);
+    const section = c.int(what);
+    // Only the entries pg_restore interprets as it reads them need their definition.
+    const special = desc === 'ENCODING' || desc === 'STDSTRINGS';
+    const defn = special ? c.str(what) : (c.skipStr(what), null);
+    c.skipStr(what); // the DROP statement
+    const copyStmt = c.str(what);
+    const namespace = c.str(what);
+    const tablespace = c.str(what);
+    const tableam = c.str(what);
+    const relkind = versionAtLeast(version, 1, 16) ? c.int(what) : null;
+    const owner = c.str(what);
+    const withOidsAt = c.at;
+    const withOids = c.str(what);
+    if (withOids === 'true') throw new ArchiveFormatError(`entry ${dumpId} is a table WITH OIDS, which PostgreSQL 12 and later cannot restore`, { offset: withOidsAt });
+    const dependencies: number[] = [];
+    for (;;) {
+      const depAt = c.at;
+      const dep = c.str(what);
+      if (dep === null) break;
+      const id = dependencyId(dep);
+      if (id === undefined) throw new ArchiveBadDependencyError(dep, dumpId, { offset: depAt });
+      dependencies.push(id);
+    }
+    const flagAt = c.at;
+    const dataState = c.byte(what);
+    if (dataState !== OFFSET_POS_NOT_SET && dataState !== OFFSET_POS_SET && dataState !== OFFSET_NO_DATA) {
+      throw new ArchiveFormatError(`unexpected data offset flag ${dataState} in entry ${dumpId}`, { offset: flagAt });
+    }
+    c.need(offSize, what);
+    c.pos += offSize;
+    checkSpecialEntry(desc, defn, { offset: entryOffset, entry: `${desc} (dump id ${dumpId})` });
+    entries.push({
+      dumpId,
+      hadDumper,
+      tableOid,
+      oid,
+      tag,
+      desc,
+      section,
+      copyStmt,
+      namespace,
+      tablespace,
+      tableam,
+      relkind,
+      owner,
+      dependencies,
+      dataState,
+      entryOffset,
+    });
+    seen.add(dumpId);
+    state.pos = c.at;
+  }
+  return { header, entries, length: c.at };
+}
+
+
+/** The archive header, up to and including the entry count. */
+function parseHeader(c: Cursor): { header: ArchiveHeader; count: number } {
+  const buf = c.buf;
   c.need(MAGIC.length, 'the magic string');
   if (buf.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) !== 0) throw new ArchiveFormatError('not a pg_dump custom-format archive (no PGDMP magic)', { offset: 0 });
   c.pos = MAGIC.length;
@@ -175,72 +298,7 @@ export function parseToc(buf: Buffer): ArchiveToc {
 
   // pg_restore loops `for (i = 0; i < tocCount; i++)`: a negative count is an empty
   // table of contents, and whatever follows is then bytes after the archive's end.
-  const count = Math.max(0, c.int('the entry count'));
-  const entries: TocEntry[] = [];
-  const seen = new Set<number>();
-  for (let i = 0; i < count; i += 1) {
-    const entryOffset = c.pos;
-    const what = `table-of-contents entry ${i + 1} of ${count}`;
-    const dumpId = c.int(what);
-    if (dumpId <= 0) throw new ArchiveFormatError(`entry id ${dumpId} out of range in ${what}`, { offset: entryOffset });
-    if (seen.has(dumpId)) throw new ArchiveFormatError(`entry id ${dumpId} appears twice`, { offset: entryOffset });
-    seen.add(dumpId);
-    const hadDumper = c.int(what) !== 0;
-    const tableOid = c.requiredStr(what);
-    const oid = c.requiredStr(what);
-    const tag = c.str(what);
-    const desc = c.requiredStr(what);
-    const section = c.int(what);
-    const defn = c.str(what);
-    const dropStmt = c.str(what);
-    const copyStmt = c.str(what);
-    const namespace = c.str(what);
-    const tablespace = c.str(what);
-    const tableam = c.str(what);
-    const relkind = versionAtLeast(version, 1, 16) ? c.int(what) : null;
-    const owner = c.str(what);
-    const withOidsAt = c.pos;
-    const withOids = c.str(what);
-    if (withOids === 'true') throw new ArchiveFormatError(`entry ${dumpId} is a table WITH OIDS, which PostgreSQL 12 and later cannot restore`, { offset: withOidsAt });
-    const dependencies: number[] = [];
-    for (;;) {
-      const depAt = c.pos;
-      const dep = c.str(what);
-      if (dep === null) break;
-      const id = dependencyId(dep);
-      if (id === undefined) throw new ArchiveBadDependencyError(dep, dumpId, { offset: depAt });
-      dependencies.push(id);
-    }
-    const flagAt = c.pos;
-    const dataState = c.byte(what);
-    if (dataState !== OFFSET_POS_NOT_SET && dataState !== OFFSET_POS_SET && dataState !== OFFSET_NO_DATA) {
-      throw new ArchiveFormatError(`unexpected data offset flag ${dataState} in entry ${dumpId}`, { offset: flagAt });
-    }
-    c.need(offSize, what);
-    c.pos += offSize;
-    checkSpecialEntry(desc, defn, { offset: entryOffset, entry: `${desc} (dump id ${dumpId})` });
-    entries.push({
-      dumpId,
-      hadDumper,
-      tableOid,
-      oid,
-      tag,
-      desc,
-      section,
-      defn,
-      dropStmt,
-      copyStmt,
-      namespace,
-      tablespace,
-      tableam,
-      relkind,
-      owner,
-      dependencies,
-      dataState,
-      entryOffset,
-    });
-  }
-  return { header, entries, length: c.pos };
+  return { header, count: Math.max(0, c.int('the entry count')) };
 }
 
 /**

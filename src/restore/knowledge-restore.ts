@@ -7,7 +7,7 @@ import type { FileRecord } from '../knowledge/archive.js';
 import { readTar } from '../knowledge/extract.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream } from '../util/streams.js';
-import { pipeCheckedPayload } from './payload.js';
+import { pipeCheckedPayload, type Progress } from './payload.js';
 import { RestoreError, RestoreRefusedError } from './errors.js';
 
 export class UnsafePathError extends RestoreError {
@@ -75,7 +75,7 @@ const safeMode = (mode: number) => mode & 0o1777;
  * take the target's place; a failed restore removes the staging directory and leaves the
  * target as it was. A confirmed non-empty target ends holding exactly the backup.
  */
-export async function restoreKnowledge(entry: BackupEntry, targetDir: string, options: { confirm?: string | undefined }, deps: { repo: Repository }): Promise<KnowledgeRestoreResult> {
+export async function restoreKnowledge(entry: BackupEntry, targetDir: string, options: { confirm?: string | undefined }, deps: { repo: Repository; onProgress?: Progress | undefined }): Promise<KnowledgeRestoreResult> {
   const started = Date.now();
   const manifest = entry.manifest!;
   const root = path.resolve(targetDir);
@@ -92,7 +92,7 @@ export async function restoreKnowledge(entry: BackupEntry, targetDir: string, op
 
   const staging = await mkdtemp(path.join(root, STAGING));
   try {
-    await extractInto(staging, entry, expected, result, deps.repo);
+    await extractInto(staging, entry, expected, result, deps.repo, deps.onProgress);
     result.replaced = await swapIn(root, staging, present);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
@@ -103,7 +103,7 @@ export async function restoreKnowledge(entry: BackupEntry, targetDir: string, op
   return result;
 }
 
-async function extractInto(staging: string, entry: BackupEntry, expected: Map<string, FileRecord>, result: KnowledgeRestoreResult, repo: Repository): Promise<void> {
+async function extractInto(staging: string, entry: BackupEntry, expected: Map<string, FileRecord>, result: KnowledgeRestoreResult, repo: Repository, onProgress?: Progress): Promise<void> {
   const dirTimes: [string, Date][] = [];
   const { sink, done } = readTar(async (e, content) => {
     const dest = await safeDestination(staging, e.path);
@@ -154,7 +154,7 @@ async function extractInto(staging: string, entry: BackupEntry, expected: Map<st
     }
   });
 
-  await pipeCheckedPayload(entry, repo, [sink]);
+  await pipeCheckedPayload(entry, repo, [sink], onProgress);
   await done;
   // Directory times last: writing their contents changed them. lstat again: only a real directory.
   for (const [dir, mtime] of dirTimes.reverse()) {

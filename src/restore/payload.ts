@@ -6,14 +6,17 @@ import type { Repository } from '../repository/repository.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
 import { RestoreChecksumError } from './errors.js';
 
+/** Stored bytes read so far, of the payload's stored size. */
+export type Progress = (bytes: number, total: number) => void;
+
 /**
  * Read the whole payload once and compare its sha256 and size with the manifest, writing
  * nothing. For targets a restore cannot stage and swap (a live Redis): a swapped or damaged
  * payload is refused before its first key lands, so the target stays as it was.
  */
-export async function provePayload(entry: BackupEntry, repo: Repository, signal?: AbortSignal): Promise<void> {
+export async function provePayload(entry: BackupEntry, repo: Repository, signal?: AbortSignal, onProgress?: Progress): Promise<void> {
   const manifest = entry.manifest!;
-  const hasher = new HashingStream();
+  const hasher = new HashingStream(onProgress && ((b) => onProgress(b, manifest.payload.bytes)));
   const discard = new Writable({ write: (_c, _e, cb) => cb() });
   await pipeline(await repo.get(manifest.payload.key, signal ? { signal } : {}), hasher, discard, signal ? { signal } : {});
   const actual = hasher.digest();
@@ -25,9 +28,9 @@ export async function provePayload(entry: BackupEntry, repo: Repository, signal?
  * and size checked before its last bytes are released: a damaged payload never reaches
  * the end of a restore.
  */
-export async function pipeCheckedPayload(entry: BackupEntry, repo: Repository, stages: (NodeJS.WritableStream | NodeJS.ReadWriteStream)[]): Promise<void> {
+export async function pipeCheckedPayload(entry: BackupEntry, repo: Repository, stages: (NodeJS.WritableStream | NodeJS.ReadWriteStream)[], onProgress?: Progress): Promise<void> {
   const manifest = entry.manifest!;
-  const hasher = new HashingStream();
+  const hasher = new HashingStream(onProgress && ((b) => onProgress(b, manifest.payload.bytes)));
   const gate = holdLastUntil(async () => {
     const actual = hasher.digest();
     if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);

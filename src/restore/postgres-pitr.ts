@@ -50,6 +50,8 @@ export interface PitrOptions {
   prefetch?: { spool: string; name: string; source?: string };
   /** A restore "to the end" must replay into this segment (the newest archived on the path), or it stopped early. */
   endSegment?: string | undefined;
+  /** Stored bytes of the base backup read, of its stored size. */
+  onProgress?: ((bytes: number, total: number) => void) | undefined;
 }
 
 export interface PitrResult {
@@ -148,7 +150,7 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
   const manifest = entry.manifest!;
   const details = manifest.details as unknown as BaseDetails;
   const env = deps.env ?? process.env;
-  const hasher = new HashingStream();
+  const hasher = new HashingStream(options.onProgress && ((b) => options.onProgress!(b, manifest.payload.bytes)));
   const gate = holdLastUntil(async () => {
     const actual = hasher.digest();
     if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);

@@ -13,7 +13,7 @@ import { LogicalReader, dumpFooter, type LogicalRecord } from '../redis/logical-
 import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
 import { RestoreError, RestoreRefusedError } from './errors.js';
-import { pipeCheckedPayload, provePayload } from './payload.js';
+import { pipeCheckedPayload, provePayload, type Progress } from './payload.js';
 
 export interface RedisRestoreResult {
   backupId: string;
@@ -137,7 +137,7 @@ export async function restoreRedisLogical(
   entry: BackupEntry,
   targetUrl: string,
   options: { confirm?: string | undefined; replace?: boolean; now?: () => number },
-  deps: { repo: Repository; log: Log },
+  deps: { repo: Repository; log: Log; onProgress?: Progress | undefined },
 ): Promise<RedisRestoreResult> {
   const started = Date.now();
   const now = options.now ?? Date.now;
@@ -159,7 +159,7 @@ export async function restoreRedisLogical(
     // non-empty target always needs its address repeated.
     if (existing > 0 && options.confirm !== address) throw new RestoreRefusedError(address, `${existing} keys`);
     // RESTOREs cannot be staged and swapped: the payload is proven whole before the first one.
-    await provePayload(entry, deps.repo);
+    await provePayload(entry, deps.repo, undefined, deps.onProgress);
 
     let restored = 0;
     let expiredSkipped = 0;
@@ -212,7 +212,7 @@ export async function restoreRedisLogical(
  * RDB backups are restored by a stopped server reading them at start-up: this places
  * `dump.rdb` (decoded, checksum-checked, written atomically) in the server's `dir`.
  */
-export async function placeRdbFile(entry: BackupEntry, targetDir: string, options: { confirm?: string | undefined }, deps: { repo: Repository }): Promise<RedisRestoreResult> {
+export async function placeRdbFile(entry: BackupEntry, targetDir: string, options: { confirm?: string | undefined }, deps: { repo: Repository; onProgress?: Progress | undefined }): Promise<RedisRestoreResult> {
   const started = Date.now();
   const dir = path.resolve(targetDir);
   const file = path.join(dir, 'dump.rdb');
@@ -221,7 +221,7 @@ export async function placeRdbFile(entry: BackupEntry, targetDir: string, option
   await mkdir(dir, { recursive: true });
   const partial = `${file}.ops-partial`;
   try {
-    await pipeCheckedPayload(entry, deps.repo, [createWriteStream(partial)]);
+    await pipeCheckedPayload(entry, deps.repo, [createWriteStream(partial)], deps.onProgress);
     await rename(partial, file);
   } catch (error) {
     await rm(partial, { force: true });

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 
-/** Passes bytes through, computing sha256 and size on the way; reports progress at most once a second. */
+/** Passes bytes through, computing sha256 and size on the way; reports progress at most once a second, and once at the end. */
 export class HashingStream extends Transform {
   private readonly hash: Hash = createHash('sha256');
   bytes = 0;
@@ -22,6 +22,12 @@ export class HashingStream extends Transform {
       }
     }
     callback(null, chunk);
+  }
+
+  /** The last report at the end: progress ends at what was read, not up to a second before it. */
+  override _flush(callback: TransformCallback): void {
+    if (this.onProgress && this.bytes > 0) this.onProgress(this.bytes);
+    callback();
   }
 
   digest(): string {

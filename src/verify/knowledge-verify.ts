@@ -8,7 +8,7 @@ import type { Repository } from '../repository/repository.js';
 import { verifyArchive } from './archive-verify.js';
 
 /** Level 2: the tar reads to its end with every entry the manifest lists; level 3: every file's sha256 matches. */
-export async function verifyKnowledgeBackup(entry: BackupEntry, deps: { repo: Repository; log: Log; now?: () => Date; signal?: AbortSignal | undefined }): Promise<Verification> {
+export async function verifyKnowledgeBackup(entry: BackupEntry, deps: { repo: Repository; log: Log; now?: () => Date; signal?: AbortSignal | undefined; onProgress?: ((b: number) => void) | undefined }): Promise<Verification> {
   const expected = ((entry.manifest?.details as { entries?: FileRecord[] } | undefined)?.entries ?? []) as FileRecord[];
   const seen: FileRecord[] = [];
   const { sink, done } = readTar(async (e, content) => {

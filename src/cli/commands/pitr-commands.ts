@@ -5,7 +5,7 @@ import { findBackup, listBackups, pickBackup } from '../../backup/catalog.js';
 import { chooseBase, parseTarget, recoveryPath } from '../../restore/pitr-plan.js';
 import { backupPostgresBase, baseCatalogName, type BaseDetails } from '../../backup/postgres-base.js';
 import { carriedConfig } from '../../config/carried.js';
-import { selectOne, type JobContext } from '../../jobs/context.js';
+import { progressOf, selectOne, type JobContext } from '../../jobs/context.js';
 import { postgresUrl } from '../../jobs/endpoints.js';
 import { restorePostgresBase, scratchOwner, stopCluster, type PitrTarget } from '../../restore/postgres-pitr.js';
 import { copyDatabase } from '../../restore/postgres-restore.js';
@@ -76,6 +76,7 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
       start: request.start,
       keepArchiving: request.keepArchiving ?? false,
       endSegment: plan.endSegment,
+      onProgress: progressOf(ctx, `restore postgres/${db.name} (base ${entry.id})`),
     },
     { repo: ctx.repo, log: ctx.log, env: ctx.env, signal: ctx.signal },
   );
