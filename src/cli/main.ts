@@ -240,9 +240,10 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--table <table...>', 'only these configured tables')
     .option('--at <time>', 'act as if it were this time (ISO 8601), e.g. to preview next month', parseAt)
     .option('--confirm-drop', 'with --at and without --dry-run: drop what retention at that time drops (never the real current period or later)')
+    .option('--move-limit <rows>', 'for this run (a maintenance window): move up to this many default-partition rows per period instead of moveDefaultRowsLimit; each period is its own transaction', positiveInt)
     .addOption(nameOption())
-    .action(async (opts: { dryRun?: boolean; table?: string[]; at?: Date; name?: string; confirmDrop?: boolean }) => {
-      outcome = await (await partitionCmds()).partitionsEnsureCommand(await context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name, confirmDrop: opts.confirmDrop ?? false });
+    .action(async (opts: { dryRun?: boolean; table?: string[]; at?: Date; name?: string; confirmDrop?: boolean; moveLimit?: number }) => {
+      outcome = await (await partitionCmds()).partitionsEnsureCommand(await context(), { dryRun: opts.dryRun ?? false, tables: opts.table, at: opts.at, name: opts.name, confirmDrop: opts.confirmDrop ?? false, moveLimit: opts.moveLimit });
     });
   partitions
     .command('status')

@@ -14,6 +14,8 @@ export interface PartitionJobOptions {
   name?: string | undefined;
   /** With `at`: drop what the plan for that time drops (otherwise refused). */
   confirmDrop?: boolean | undefined;
+  /** For this run: rows a period's move may take from the default partition (instead of moveDefaultRowsLimit). */
+  moveLimit?: number | undefined;
 }
 
 export type PartitionJobResult = PartitionRunResult | { database: string; status: 'failed'; error: string; errorCode: string; exitCode: 2 | 64 };
@@ -42,6 +44,7 @@ export async function ensurePartitionsJob(ctx: JobContext, options: PartitionJob
         log: ctx.log,
         repo: ctx.repo,
         env: ctx.env,
+        moveLimit: options.moveLimit,
       });
       if (!options.dryRun && (result.status === 'ok' || result.status === 'warnings')) {
         await writePartitionRecord(ctx.repo, db.name, { at: result.finishedAt, coverage: Object.fromEntries(result.tables.map((t) => [t.table, t.coverage])) });

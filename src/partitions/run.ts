@@ -63,6 +63,8 @@ export interface PartitionRunOptions {
   /** Needed when a table archives partitions before dropping them. */
   repo?: Repository | undefined;
   env?: NodeJS.ProcessEnv;
+  /** Overrides moveDefaultRowsLimit for this run (`ensure --move-limit`, a maintenance window). */
+  moveLimit?: number | undefined;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function ensurePartitions(url: string, db: PostgresDatabaseConfig, 
       const tables: TableResult[] = [];
       for (const plan of plans) {
         const archive = configs.find((c) => c.table === plan.table)?.archiveBeforeDrop ?? false;
-        tables.push(await executePlan(client, plan, { ...options, url, database: db.name, archive, retries: settings?.lockRetries ?? 5, moveLimit: settings?.moveDefaultRowsLimit ?? 100_000 }));
+        tables.push(await executePlan(client, plan, { ...options, url, database: db.name, archive, retries: settings?.lockRetries ?? 5, moveLimit: options.moveLimit ?? settings?.moveDefaultRowsLimit ?? 100_000 }));
       }
       return {
         database: db.name,
@@ -164,7 +166,7 @@ async function executePlan(
         if (rowsInDefault > options.moveLimit) {
           result.problems.push(
             `default partition ${plan.defaultPartition} holds ${rowsInDefault} rows for [${action.from}, ${action.to}) (more than moveDefaultRowsLimit ${options.moveLimit}): ` +
-              `${action.name} not created; move them in a maintenance window (doc/runbooks/partition-management-failed.md) or raise the limit`,
+              `${action.name} not created; in a maintenance window run opsctl partitions ensure --move-limit ${rowsInDefault} (doc/runbooks/partition-management-failed.md)`,
           );
           continue;
         }

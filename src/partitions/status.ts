@@ -92,7 +92,7 @@ async function explainDefaultRows(client: pg.Client, plan: TablePlan, total: num
     (n > moveLimit ? tooMany : movable).push(`${n} for ${action.name}`);
   }
   if (movable.length > 0) notes.push(`default partition ${def} holds rows of periods without a partition (${movable.join(', ')}): opsctl partitions ensure creates them and moves the rows in, one period per transaction`);
-  if (tooMany.length > 0) notes.push(`default partition ${def} holds more rows than moveDefaultRowsLimit ${moveLimit} (${tooMany.join(', ')}): ensure will not move them under its lock; in a maintenance window raise partitions.moveDefaultRowsLimit above that and run opsctl partitions ensure (doc/runbooks/partition-management-failed.md)`);
+  if (tooMany.length > 0) notes.push(`default partition ${def} holds more rows than moveDefaultRowsLimit ${moveLimit} (${tooMany.join(', ')}): ensure will not move them under its lock; in a maintenance window run opsctl partitions ensure --move-limit N (N at least that; each period moves in its own transaction, under the locks of a new period) (doc/runbooks/partition-management-failed.md)`);
   const { rows } = await client.query<{ n: string; old: string }>(defaultRowsLeftSql(plan));
   const old = Number(rows[0]?.old ?? 0);
   if (old > 0) notes.push(`${old} row(s) in ${def} are older than the retention cutoff ${plan.retentionCutoff}: kept there (never moved into a partition retention would drop); delete them by hand if they are not wanted`);

@@ -379,7 +379,7 @@ describe('partition manager', () => {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /public\.call_turns\s+DEGRADED/);
     assert.match(r.stdout, /default partition public\.call_turns_default holds rows of periods without a partition \(2 for call_turns_2026_06\): opsctl partitions ensure creates them and moves the rows in/);
-    assert.match(r.stdout, /holds more rows than moveDefaultRowsLimit 3 \(5 for call_turns_2026_07\): ensure will not move them under its lock; in a maintenance window raise partitions\.moveDefaultRowsLimit/);
+    assert.match(r.stdout, /holds more rows than moveDefaultRowsLimit 3 \(5 for call_turns_2026_07\): ensure will not move them under its lock; in a maintenance window run opsctl partitions ensure --move-limit N/);
     assert.match(r.stdout, /1 row\(s\) in public\.call_turns_default are older than the retention cutoff 2025-05-01 00:00:00\+00: kept there/);
     // pg_partman's show_partitions: every child, its bounds, the default last.
     assert.match(r.stdout, /PARTITION +FROM +TO/);
@@ -387,6 +387,13 @@ describe('partition manager', () => {
     assert.match(r.stdout, /public\.call_turns +call_turns_default +DEFAULT/);
     const json = JSON.parse((await runCli(['--config', cfg, '--json', 'partitions', 'status', '--at', '2026-05-20T12:00:00Z'])).stdout) as { results: { tables: { children: { name: string; from: string | null; isDefault: boolean }[] }[] }[] };
     assert.deepEqual(json.results[0]!.tables[0]!.children.map((c) => [c.name, c.isDefault]), [['call_turns_2026_05', false], ['call_turns_default', true]]);
+    // What the detail says to run: every period's rows move, each in its own transaction; the old row stays.
+    const moved = await runCli(['--config', cfg, '--json', 'partitions', 'ensure', '--at', '2026-05-20T12:00:00Z', '--move-limit', '5']);
+    assert.equal(moved.code, 1, moved.stdout + moved.stderr);
+    const t = (JSON.parse(moved.stdout) as { results: { tables: { moved: Record<string, number>; problems: string[] }[] }[] }).results[0]!.tables[0]!;
+    assert.deepEqual(t.moved, { call_turns_2026_06: 2, call_turns_2026_07: 5 });
+    assert.deepEqual(t.problems, []);
+    assert.deepEqual((await query(db.name, 'SELECT id FROM ONLY public.call_turns_default')).rows, [{ id: '200' }]);
   });
 
   after(async () => {
