@@ -150,11 +150,16 @@ export async function benchPitr(): Promise<string> {
     const segments = (await readdir(walsrc)).filter((f) => /^[0-9A-F]{24}$/.test(f)).sort().slice(0, PUSH);
     const n = segments.length;
     const rounds: [string, Measured][] = [];
+    // opsctl's pushes run as root here: their spools sit in a directory root owns, as the
+    // spool's trust rule asks of every component (the work directory is the postgres user's).
+    const spools = path.join(WORK, 'pitr-spools');
+    await rm(spools, { recursive: true, force: true });
+    await mkdir(spools, { mode: 0o700 });
     for (const [label, backlog, cmd] of [
-      ['opsctl wal push, one call per segment (no backlog)', false, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-sync --parallel 1 --spool ${work}/spool-sync`],
+      ['opsctl wal push, one call per segment (no backlog)', false, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-sync --parallel 1 --spool ${spools}/sync`],
       // pg1-path: pgBackRest finds pg_wal/archive_status under it (the segments' own directory here).
       ['pgbackrest archive-push (sync)', false, (f: string) => asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${path.dirname(path.dirname(f))} --repo1-path=${work}/pgbr-push-sync archive-push ${f}`)],
-      ['opsctl wal push with a backlog (--parallel 4, spooled)', true, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-async --spool ${work}/spool`],
+      ['opsctl wal push with a backlog (--parallel 4, spooled)', true, (f: string) => `${OPSCTL_SH} --config ${cfg} wal push ${f} --name push-async --spool ${spools}/async`],
       ['pgbackrest archive-push --archive-async (process-max 4)', true, (f: string) => asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${path.dirname(path.dirname(f))} --repo1-path=${work}/pgbr-push-async --archive-async --process-max=4 archive-push ${f}`)],
     ] as const) {
       const dir = path.join(work, `push-${rounds.length}`, 'pg_wal');
