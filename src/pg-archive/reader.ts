@@ -80,8 +80,6 @@ export class ArchiveReader extends Writable {
   private headBytes = 0;
   /** The archive offset of head[0]. */
   private headBase = 0;
-  /** Bytes given to the reader before the table of contents was whole. */
-  private seenBytes = 0;
   private readonly tocProgress = newTocProgress();
   private retryAt = 0;
   /** What the table of contents still lacked at the last attempt to parse it. */
@@ -167,7 +165,6 @@ export class ArchiveReader extends Writable {
     }
     chunk.copy(this.head, this.headBytes);
     this.headBytes += chunk.length;
-    this.seenBytes += chunk.length;
     // A field longer than what is here (a big definition) is waited for, not parsed toward again and again.
     if (this.headBase + this.headBytes < this.retryAt) return undefined;
     const buf = this.head.subarray(0, this.headBytes);
@@ -177,7 +174,7 @@ export class ArchiveReader extends Writable {
       if (!(error instanceof NeedMoreInput)) throw error;
       this.retryAt = error.needed;
       this.waitingFor = error.what;
-      if (this.seenBytes > MAX_TOC_BYTES) throw new ArchiveFormatError(`no end of the table of contents within ${MAX_TOC_BYTES} bytes`, { offset: this.seenBytes });
+      if (this.total > MAX_TOC_BYTES) throw new ArchiveFormatError(`no end of the table of contents within ${MAX_TOC_BYTES} bytes`, { offset: this.total });
       return undefined;
     }
     const rest = Buffer.from(buf.subarray(this.toc.length - this.headBase));
@@ -376,12 +373,12 @@ export class ArchiveReader extends Writable {
 
   private async finish(): Promise<void> {
     if (!this.toc) {
-      if (this.seenBytes === 0) throw new ArchiveTruncatedError('the header (the archive is empty)', { offset: 0 });
+      if (this.total === 0) throw new ArchiveTruncatedError('the header (the archive is empty)', { offset: 0 });
       // The last writes may have stopped short of retryAt: one more attempt on everything there is.
       this.retryAt = 0;
       const wait = this.collect(Buffer.alloc(0));
       if (wait) await wait;
-      if (!this.toc) throw new ArchiveTruncatedError(this.waitingFor, { offset: this.seenBytes });
+      if (!this.toc) throw new ArchiveTruncatedError(this.waitingFor, { offset: this.total });
     }
     if (this.state === TRAILING) throw new ArchiveTrailingBytesError(this.total - this.trailingFrom, { offset: this.trailingFrom });
     if (this.state !== BLOCK_TYPE || this.intHave !== 0) {

@@ -1,12 +1,11 @@
 import type { BackupEntry } from '../backup/catalog.js';
 import type { BaseDetails } from '../backup/postgres-base.js';
-import type { Repository } from '../repository/repository.js';
-import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walKey } from '../wal/names.js';
+import type { ObjectInfo, Repository } from '../repository/repository.js';
+import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walKey, walPrefix } from '../wal/names.js';
 import { decodeWalObject } from '../wal/object.js';
 import type { WalStatus } from '../wal/status.js';
 import { RestoreError } from './errors.js';
 import type { PitrTarget } from './postgres-pitr.js';
-import { archiveSystemId } from '../wal/system-id.js';
 
 /** A point-in-time target as opsctl understands it, checked before anything is extracted. */
 export type ParsedTarget = { kind: 'end' } | { kind: 'time'; at: Date; text: string } | { kind: 'lsn'; lsn: bigint; text: string } | { kind: 'name'; name: string };
@@ -137,9 +136,15 @@ export function parseHistory(text: string): { timeline: number; switchLsn: strin
  * segment from the base backup's start to the newest archived one. A gap or a missing
  * history file would end recovery early (or on the wrong timeline) with exit 0.
  */
-export async function recoveryPath(repo: Repository, name: string, base: BaseDetails, status: WalStatus, options: { timeline?: number | undefined } = {}): Promise<RecoveryPath> {
+export async function recoveryPath(
+  repo: Repository,
+  name: string,
+  base: BaseDetails,
+  status: WalStatus,
+  options: { timeline?: number | undefined; listing?: ObjectInfo[] | undefined } = {},
+): Promise<RecoveryPath> {
   // PostgreSQL refuses another cluster's segment only when it reads it, and then ends recovery there.
-  const cluster = await archiveSystemId(repo, name);
+  const cluster = status.systemId;
   if (base.systemId && cluster && cluster !== base.systemId) {
     throw new RestoreError('PITR_OTHER_CLUSTER', `the base backup is of cluster ${base.systemId}, but the WAL archive of ${name} holds cluster ${cluster} (system identifiers): its WAL cannot be replayed onto it; nothing was restored`, { context: { base: base.systemId, archived: cluster } });
   }
@@ -181,8 +186,8 @@ export async function recoveryPath(repo: Repository, name: string, base: BaseDet
     }
   }
   const archived = new Map<number, Set<number>>();
-  const prefix = `wal/${name}/`;
-  for (const o of await repo.list(prefix)) {
+  const prefix = walPrefix(name);
+  for (const o of options.listing ?? (await repo.list(prefix))) {
     const w = parseWalName(o.key.slice(prefix.length).replace(/\.zst$/, ''));
     if (w?.kind !== 'segment') continue;
     (archived.get(w.timeline) ?? archived.set(w.timeline, new Set()).get(w.timeline)!).add(segmentIndex(w.segment!, seg));

@@ -1,7 +1,7 @@
 import { listBackups, type BackupEntry } from '../backup/catalog.js';
 import { baseCatalogName, type BaseDetails } from '../backup/postgres-base.js';
 import { errorMessage } from '../errors.js';
-import type { Repository } from '../repository/repository.js';
+import type { ObjectInfo, Repository } from '../repository/repository.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walPrefix } from '../wal/names.js';
 import { walStatus, type WalStatus } from '../wal/status.js';
 import { RestoreError } from './errors.js';
@@ -50,10 +50,12 @@ export async function pitrInfo(repo: Repository, name: string, now: Date): Promi
   const bases = (await listBackups(repo, 'postgres', baseCatalogName(name))).filter((b) => b.manifest && !b.broken);
   const wal = await walStatus(repo, name, { now, bases: bases.map((b) => ({ id: b.id, ...(b.manifest!.details as unknown as BaseDetails) })) });
   const prefix = walPrefix(name);
+  // One listing for every window (each base backup's path is checked against it).
+  const listing = await repo.list(prefix);
   const archivedAt = new Map<string, string>();
-  for (const o of await repo.list(prefix)) if (o.key.endsWith('.zst')) archivedAt.set(o.key.slice(prefix.length, -'.zst'.length), o.lastModified.toISOString());
+  for (const o of listing) if (o.key.endsWith('.zst')) archivedAt.set(o.key.slice(prefix.length, -'.zst'.length), o.lastModified.toISOString());
   const windows: RecoveryWindow[] = [];
-  for (const b of bases) windows.push(await windowOf(repo, name, b, wal, archivedAt));
+  for (const b of bases) windows.push(await windowOf(repo, name, b, wal, archivedAt, listing));
   const restorePoints = bases
     .map((b) => b.drill?.restorePoint)
     .filter((p): p is NonNullable<typeof p> => p !== undefined)
@@ -62,12 +64,12 @@ export async function pitrInfo(repo: Repository, name: string, now: Date): Promi
   return { name, systemId: wal.systemId, wal, bases, windows, restorePoints };
 }
 
-async function windowOf(repo: Repository, name: string, b: BackupEntry, wal: WalStatus, archivedAt: Map<string, string>): Promise<RecoveryWindow> {
+async function windowOf(repo: Repository, name: string, b: BackupEntry, wal: WalStatus, archivedAt: Map<string, string>, listing: ObjectInfo[]): Promise<RecoveryWindow> {
   const d = b.manifest!.details as unknown as BaseDetails;
   const base = { baseId: b.id, from: { time: b.manifest!.finishedAt, lsn: d.stopLsn } };
   const to = (segment: string) => ({ segment, archivedAt: archivedAt.get(segment) ?? null });
   try {
-    const path = await recoveryPath(repo, name, d, wal);
+    const path = await recoveryPath(repo, name, d, wal, { listing });
     const end = path.endSegment ?? d.stopSegment;
     return { ...base, timelines: path.steps.map((s) => s.timeline), to: to(end) };
   } catch (error) {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { listBackups } from '../../backup/catalog.js';
-import type { JobContext } from '../../jobs/context.js';
+import { selectOne, type JobContext } from '../../jobs/context.js';
 import { pitrInfo, type PitrInfo } from '../../restore/recovery-windows.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { shellQuote } from '../../util/shell-quote.js';
@@ -31,11 +31,7 @@ interface DatabaseInfo {
  * nothing restorable.
  */
 export async function infoCommand(ctx: JobContext, options: { name?: string | undefined; configPath: string }): Promise<CommandOutcome> {
-  const dbs = ctx.config.postgres.filter((d) => !options.name || d.name === options.name);
-  if (options.name && dbs.length === 0) {
-    const { selectOne } = await import('../../jobs/context.js');
-    selectOne('postgres', ctx.config.postgres, options.name); // names the configured ones
-  }
+  const dbs = options.name ? [selectOne('postgres', ctx.config.postgres, options.name)] : ctx.config.postgres;
   const config = shellQuote(path.resolve(options.configPath));
   const results: DatabaseInfo[] = [];
   for (const db of dbs) {
