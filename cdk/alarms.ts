@@ -65,6 +65,23 @@ export class OpsAlarms extends Construct {
       this.alarm('WalArchiveGap', db.name, this.metric(METRIC.walMissingSegments, named, 'Maximum', 30), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
       // A counter since the server's statistics reset, pushed as a gauge: any rise within the hour.
       this.alarm('WalPushFailed', db.name, this.metricMath(METRIC.walArchiveFailures, named), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      // Fed by `wal push` on the database host (EMF through the CloudWatch agent, OPS_METRICS_EMF=1): no data is no alarm.
+      this.alarm('WalBacklogHigh', db.name, this.metric(METRIC.walReadyBytes, named, 'Maximum', 5), t.walBacklogMaxBytes, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING', 2);
+      this.alarm(
+        'WalDiskFilling',
+        db.name,
+        new cloudwatch.MathExpression({
+          // RATE: growth per second between the last two 5-minute maxima of pg_wal's size.
+          expression: `free - ${t.walDiskFillHours * 3600} * RATE(used)`,
+          usingMetrics: { free: this.metric(METRIC.pgWalFsFreeBytes, named, 'Minimum', 5), used: this.metric(METRIC.pgWalBytes, named, 'Maximum', 5) },
+          period: Duration.minutes(5),
+          label: 'free bytes left after the fill horizon',
+        }),
+        0,
+        cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        'NOT_BREACHING',
+        3,
+      );
       this.alarm('BaseBackupStale', db.name, this.metric(METRIC.baseBackupAge, named, 'Minimum', 30), t.baseBackupStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
       this.alarm('DrillFailed', `postgres-${db.name}-pitr`, this.metric(METRIC.drillErrors, { component: 'postgres', name: `${db.name}-pitr` }, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
       this.alarm('DrillStale', `postgres-${db.name}-pitr`, this.metric(METRIC.drillAge, { component: 'postgres', name: `${db.name}-pitr` }, 'Maximum', 30), t.drillStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');

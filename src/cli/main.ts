@@ -324,6 +324,12 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
   const walCmds = () => import('./commands/wal-commands.js');
   // No metrics sinks: PostgreSQL calls these once per file, and fetch runs while the server is down.
   const light = () => createJobContext(config(), stderrLog(globals().verbose ?? false), { signal });
+  // push alone reports (pg_wal's backlog and free space): the sinks load only when configured.
+  const withMetrics = async () => {
+    const cfg = config();
+    const log = stderrLog(globals().verbose ?? false);
+    return createJobContext(cfg, log, { signal, metrics: await createMetrics(cfg, log, process.env, process.stderr) });
+  };
   // What the WAL spool's records are for: this configuration file and the repository overrides.
   const spoolSourceOf = async () => (await import('../wal/spool.js')).spoolSource(resolveConfigPath(globals().config), process.env);
   wal
@@ -335,7 +341,7 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--batch <n>', 'with a backlog, push at most this many files per call, this one included', positiveInt, 256)
     .option('--spool <dir>', 'where files pushed ahead are recorded (default: the temp directory)')
     .action(async (file: string, opts: { name?: string; parallel: number; batch: number; spool?: string }) => {
-      outcome = await (await walCmds()).walPushCommand(light(), file, { ...opts, source: await spoolSourceOf() });
+      outcome = await (await walCmds()).walPushCommand(await withMetrics(), file, { ...opts, source: await spoolSourceOf() });
     });
   wal
     .command('fetch')

@@ -36,6 +36,10 @@ export const SEED_DEFAULTS = {
     /** Seed 003: hourly WAL archives; set archive_timeout below this on quiet servers. */
     walArchiveStaleMinutes: 60,
     baseBackupStaleDays: 8,
+    /** Not from the seeds: 64 segments waiting for archive_command is an hour of a busy day's WAL stuck on the host. */
+    walBacklogMaxBytes: 1024 ** 3,
+    /** Not from the seeds: time enough to free space or fix archiving before PostgreSQL stops (PANIC on a full pg_wal). */
+    walDiskFillHours: 2,
   },
 } as const;
 

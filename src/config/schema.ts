@@ -250,6 +250,10 @@ export const configSchema = z
         drillStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.drillStaleDays),
         walArchiveStaleMinutes: z.number().positive().default(SEED_DEFAULTS.alerts.walArchiveStaleMinutes),
         baseBackupStaleDays: z.number().positive().default(SEED_DEFAULTS.alerts.baseBackupStaleDays),
+        /** WalBacklogHigh: more than this many bytes of WAL waiting in pg_wal for archive_command. */
+        walBacklogMaxBytes: z.number().int().positive().default(SEED_DEFAULTS.alerts.walBacklogMaxBytes),
+        /** WalDiskFilling: pg_wal would fill its file system within this many hours at its present growth. */
+        walDiskFillHours: z.number().positive().default(SEED_DEFAULTS.alerts.walDiskFillHours),
         /** Where the runbooks are published (absolute, e.g. your repository's doc/runbooks/): HTML pages link there. Default: this installation's doc/runbooks/ as a file:// URL. */
         runbookBaseUrl: z.url().optional(),
       })

@@ -118,6 +118,27 @@ export const ALERTS: AlertDefinition[] = [
     runbook: 'wal-push-failed.md',
   },
   {
+    // Growth over the last 30 minutes of wal push reports (while archiving fails, PostgreSQL
+    // calls it at least once a minute); 15 minutes sustained, so a checkpoint's burst of
+    // pre-allocated segments does not page.
+    name: 'WalDiskFilling',
+    expr: `(min by (name) (${METRIC.pgWalFsFreeBytes}) - ${A.walDiskFillHours * H} * max by (name) (deriv(${METRIC.pgWalBytes}[30m]))) < 0`,
+    for: '15m',
+    severity: 'critical',
+    summary: `pg_wal of {{ $labels.name }} would fill its disk within ${A.walDiskFillHours} hours`,
+    description: 'At its growth of the last 30 minutes pg_wal outgrows the free space of its file system; when it is full PostgreSQL stops (PANIC). archive_command is failing or too slow, or a replication slot holds WAL.',
+    runbook: 'wal-disk-filling.md',
+  },
+  {
+    name: 'WalBacklogHigh',
+    expr: `max by (name) (${METRIC.walReadyBytes}) > on (name) max by (name) (${METRIC.walReadyBytesLimit})`,
+    for: '5m',
+    severity: 'warning',
+    summary: 'WAL of {{ $labels.name }} waits in pg_wal for archive_command: {{ $value | humanize1024 }}B',
+    description: 'More WAL than alerts.walBacklogMaxBytes is not yet in the repository: a failure of the host now loses it, and pg_wal grows until the push catches up.',
+    runbook: 'wal-backlog-high.md',
+  },
+  {
     name: 'BaseBackupStale',
     expr: `min by (name) (max_over_time(${METRIC.baseBackupAge}[${WINDOW}])) > ${A.baseBackupStaleDays * D}`,
     for: '0m',

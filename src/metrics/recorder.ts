@@ -15,6 +15,8 @@ export interface MetricsRecorder {
   gauge(name: string, value: number, labels: Record<string, string>, unit?: 'Seconds' | 'Bytes' | 'Count'): void;
   /** Send everything recorded; never throws (a metrics failure must not fail the job). */
   flush(): Promise<void>;
+  /** Whether anything recorded goes anywhere: facts that cost work to gather are gathered only then. */
+  readonly active: boolean;
 }
 
 /** Records nothing: for tests of unrelated behaviour and for commands that report no facts. */
@@ -28,4 +30,5 @@ export class NullMetrics implements MetricsRecorder {
   partitionRun(): void {}
   gauge(): void {}
   async flush(): Promise<void> {}
+  readonly active = false;
 }

@@ -91,6 +91,10 @@ export class RecordingMetrics implements MetricsRecorder {
     this.add(name, value, labels, unit === 'Count' && name.endsWith('_timestamp_seconds') ? 'None' : unit);
   }
 
+  get active(): boolean {
+    return this.sinks.length > 0;
+  }
+
   async flush(): Promise<void> {
     const batch = this.samples.splice(0);
     if (batch.length === 0) return;

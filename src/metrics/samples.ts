@@ -48,5 +48,13 @@ export const METRIC = {
   baseBackupAge: 'base_backup_age_seconds',
   /** pg_stat_archiver.failed_count of the live server: archive_command failures. */
   walArchiveFailures: 'wal_archive_failures',
+  /** Pushed by `wal push` on the database host with every call that runs Node (src/wal/host-usage.ts). */
+  walReadyFiles: 'wal_ready_files',
+  walReadyBytes: 'wal_ready_bytes',
+  /** The configured backlog limit (alerts.walBacklogMaxBytes), beside the backlog so the Prometheus rule needs no copy of it. */
+  walReadyBytesLimit: 'wal_ready_bytes_limit',
+  pgWalBytes: 'pg_wal_bytes',
+  pgWalFsFreeBytes: 'pg_wal_fs_free_bytes',
+  pgWalFsSizeBytes: 'pg_wal_fs_size_bytes',
   metricsPushFailures: 'ops_metrics_push_failures_total',
 } as const;

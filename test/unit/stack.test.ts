@@ -12,7 +12,7 @@ import { ROOT, tempDir } from '../helpers/cli.js';
 import { rm } from 'node:fs/promises';
 
 /** Alerts of point-in-time recovery: only for databases with postgres[].pitr.enabled. */
-const PITR_ALERTS = ['WalArchiveStale', 'WalArchiveGap', 'WalPushFailed', 'BaseBackupStale'];
+const PITR_ALERTS = ['WalArchiveStale', 'WalArchiveGap', 'WalPushFailed', 'BaseBackupStale', 'WalBacklogHigh', 'WalDiskFilling'];
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
@@ -336,6 +336,15 @@ describe('CDK stage configuration', () => {
     assert.ok(commands.includes('--json drill postgres --pitr --name callcenter'));
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((r: any) => r.Properties.AlarmName as string);
     for (const a of [...PITR_ALERTS, 'DrillFailed-postgres-callcenter-pitr', 'DrillStale-postgres-callcenter-pitr']) assert.ok(alarms.some((n) => n.includes(`-${a}`)), `${a} in ${alarms.length} alarms`);
+    // pg_wal on the host: the backlog against the configured limit, the fill horizon as metric math on free space and growth.
+    const props = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((r: any) => r.Properties);
+    const backlog = props.find((p: any) => p.AlarmName.includes('-WalBacklogHigh-'));
+    assert.equal(backlog.MetricName, 'wal_ready_bytes');
+    assert.equal(backlog.Threshold, SEED_DEFAULTS.alerts.walBacklogMaxBytes);
+    const filling = props.find((p: any) => p.AlarmName.includes('-WalDiskFilling-'));
+    assert.equal(filling.Metrics.find((m: any) => m.Expression)?.Expression, `free - ${SEED_DEFAULTS.alerts.walDiskFillHours * 3600} * RATE(used)`);
+    assert.deepEqual(filling.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric.MetricName).sort(), ['pg_wal_bytes', 'pg_wal_fs_free_bytes']);
+    assert.equal(filling.ComparisonOperator, 'LessThanThreshold');
     const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r: any) => r.Properties.Description as string);
     assert.ok(schedules.includes('base backup of callcenter for point-in-time recovery'));
     // The dashboard shows the archive's age and holes, the base backup's age and the PITR drill.

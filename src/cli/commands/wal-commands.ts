@@ -1,3 +1,6 @@
+import path from 'node:path';
+import { METRIC } from '../../metrics/samples.js';
+import { pgWalUsage } from '../../wal/host-usage.js';
 import { selectOne, type JobContext } from '../../jobs/context.js';
 import { walFetch, walPush } from '../../wal/archive.js';
 import { WalNotArchivedError } from '../../wal/errors.js';
@@ -7,10 +10,32 @@ import { EXIT, renderTable, type CommandOutcome } from '../output.js';
 
 const database = (ctx: JobContext, name?: string) => selectOne('postgres', ctx.config.postgres, name).name;
 
-/** `archive_command = 'opsctl wal push %p --name N'`. */
+/**
+ * `archive_command = 'opsctl wal push %p --name N'`. With a metrics sink configured, every
+ * call reports pg_wal's backlog, size and free space, failed pushes above all: those are
+ * the calls made while pg_wal fills.
+ */
 export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; batch?: number; spool?: string; source: string }): Promise<CommandOutcome> {
   const { parallel, batch, spool, source } = options;
-  const result = await walPush(file, { name: database(ctx, options.name), source, ...(parallel ? { parallel } : {}), ...(batch ? { batch } : {}), ...(spool ? { spool } : {}) }, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+  const name = database(ctx, options.name);
+  // Looked at before the push: the backlog this call faces, this file included.
+  const usage = ctx.metrics.active ? pgWalUsage(path.dirname(file)).catch((error: Error) => void ctx.log.warn(`pg_wal usage not measured: ${error.message}`)) : undefined;
+  let result;
+  try {
+    result = await walPush(file, { name, source, ...(parallel ? { parallel } : {}), ...(batch ? { batch } : {}), ...(spool ? { spool } : {}) }, { repo: ctx.repo, log: ctx.log, now: ctx.now });
+  } finally {
+    const u = await usage;
+    if (u) {
+      const labels = { name };
+      ctx.metrics.gauge(METRIC.walReadyFiles, u.readyFiles, labels, 'Count');
+      ctx.metrics.gauge(METRIC.walReadyBytes, u.readyBytes, labels, 'Bytes');
+      ctx.metrics.gauge(METRIC.walReadyBytesLimit, ctx.config.alerts.walBacklogMaxBytes, labels, 'Bytes');
+      ctx.metrics.gauge(METRIC.pgWalBytes, u.pgWalBytes, labels, 'Bytes');
+      ctx.metrics.gauge(METRIC.pgWalFsFreeBytes, u.fsFreeBytes, labels, 'Bytes');
+      ctx.metrics.gauge(METRIC.pgWalFsSizeBytes, u.fsSizeBytes, labels, 'Bytes');
+      await ctx.metrics.flush();
+    }
+  }
   const ahead = result.ahead.length > 0 ? `, ${result.ahead.length} more pushed ahead` : '';
   return { exitCode: EXIT.ok, json: result, text: `${result.file}: ${result.outcome} (${result.bytes} bytes)${ahead}` };
 }
