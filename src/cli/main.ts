@@ -363,6 +363,16 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
       outcome = await (await walCmds()).walCheckCommand(light(), opts);
     });
   wal
+    .command('receive')
+    .description('stream WAL over a physical replication slot (pg_receivewal) and upload the open segment every interval, for an RPO of seconds; runs until stopped (postgres[].pitr.receive.enabled)')
+    .addOption(nameOption())
+    .option('--create-slot', 'create the replication slot if it does not exist (the primary then keeps WAL until the receiver reads it)')
+    .option('--dir <dir>', "pg_receivewal's directory (default: the temp directory)")
+    .option('--interval <ms>', 'upload the open segment this often (default: pitr.receive.intervalMs, 1000)', positiveInt)
+    .action(async (opts: { name?: string; createSlot?: boolean; dir?: string; interval?: number }) => {
+      outcome = await (await walCmds()).walReceiveCommand(await withMetrics(), opts);
+    });
+  wal
     .command('status')
     .description('archived range per timeline, missing segments, newest segment age (exit 0 ok, 1 stale, 2 gap)')
     .addOption(nameOption())

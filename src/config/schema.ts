@@ -132,6 +132,22 @@ const postgresDatabase = z
           .object({ schedule: cron.default(SEED_DEFAULTS.schedules.pitrDrill) })
           .strict()
           .prefault({}),
+        /**
+         * `opsctl wal receive`: streams WAL over a physical replication slot and uploads the open
+         * segment's growth every intervalMs, for an RPO of seconds instead of archive_timeout. Off
+         * by default; beside wal push, never instead of it.
+         */
+        receive: z
+          .object({
+            enabled: z.boolean().default(false),
+            /** Default ops_receive_<name>. Created only by `wal receive --create-slot`. */
+            slot: z.string().regex(/^[a-z0-9_]{1,63}$/, 'a replication slot name: lower-case letters, digits and _ (63 at most)').optional(),
+            intervalMs: z.number().int().min(100).max(60_000).default(1_000),
+            /** pg_receivewal --synchronous, for listing the receiver (application_name = the slot) in synchronous_standby_names. */
+            synchronous: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -56,5 +56,10 @@ export const METRIC = {
   pgWalBytes: 'pg_wal_bytes',
   pgWalFsFreeBytes: 'pg_wal_fs_free_bytes',
   pgWalFsSizeBytes: 'pg_wal_fs_size_bytes',
+  /** Pushed by `wal receive` every 15 s: alive, how far the repository trails what it received, the slot's hold on the primary. */
+  walReceiveHeartbeat: 'wal_receive_heartbeat_timestamp_seconds',
+  walReceiveLag: 'wal_receive_lag_seconds',
+  walSlotRetainedBytes: 'wal_slot_retained_bytes',
+  walSlotSafeBytes: 'wal_slot_safe_bytes',
   metricsPushFailures: 'ops_metrics_push_failures_total',
 } as const;

@@ -6,7 +6,7 @@ import { ServerMajorMissingError } from './errors.js';
  * Where external programs are found. In the Lambda the pg_restore layer puts them in
  * /opt/bin; elsewhere PATH, unless an OPS_* variable points at a specific binary.
  */
-export function toolPath(tool: 'pg_dump' | 'pg_restore' | 'psql' | 'zstd' | 'redis-server' | 'pg_basebackup' | 'pg_ctl' | 'pg_verifybackup', env: NodeJS.ProcessEnv = process.env): string {
+export function toolPath(tool: 'pg_dump' | 'pg_restore' | 'psql' | 'zstd' | 'redis-server' | 'pg_basebackup' | 'pg_ctl' | 'pg_verifybackup' | 'pg_receivewal', env: NodeJS.ProcessEnv = process.env): string {
   const override = env[`OPS_${tool.toUpperCase().replace(/-/g, '_')}`];
   if (override) return override;
   const layer = `/opt/bin/${tool}`;

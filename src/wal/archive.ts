@@ -9,6 +9,7 @@ import { forEachLimit } from '../util/concurrency.js';
 import { encodeMany, type Encoded } from './batch.js';
 import { decodeWalObjectTo, readWalHeader } from './object.js';
 import { ArchiveClaim } from './system-id.js';
+import { assembleChunks } from './chunks.js';
 
 export interface WalDeps {
   repo: Repository;
@@ -45,7 +46,7 @@ export { defaultSpool };
  * it exists, identical content is success and different content is refused, never
  * overwritten.
  */
-async function pushOne(deps: WalDeps, name: string, { file, object, header }: Encoded, claim: ArchiveClaim): Promise<{ outcome: 'archived' | 'identical'; bytes: number }> {
+export async function pushOne(deps: WalDeps, name: string, { file, object, header }: Encoded, claim: ArchiveClaim): Promise<{ outcome: 'archived' | 'identical'; bytes: number }> {
   const key = walKey(name, file);
   // Another cluster's file never lands under this name, not even once.
   if (header.systemId) await claim.check(header.systemId, file);
@@ -199,6 +200,15 @@ async function fetchAhead(name: ReturnType<typeof parseWalName> & object, count:
 
 async function fetchOne(file: string, dest: string, db: string, deps: WalDeps): Promise<{ file: string; bytes: number }> {
   const object = await deps.repo.getBytes(walKey(db, file));
+  if (!object && parseWalName(file)?.kind === 'segment') {
+    // Not archived whole: the segment `wal receive` was writing, as far as its chunks reach
+    // (zero-filled, as pg_receivewal leaves a .partial): recovery replays to its last whole record.
+    const streamed = await assembleChunks(deps.repo, db, file, dest);
+    if (streamed) {
+      deps.log.info(`${file}: not archived whole; its first ${streamed.bytes} bytes come from wal receive's chunks`);
+      return { file, bytes: streamed.segmentBytes };
+    }
+  }
   if (!object) {
     // "Not archived" ends recovery and promotes the server there: said only when the archive
     // of this database is there to hold it. An empty one is a wrong repository, name or mount.

@@ -56,3 +56,11 @@ export class WalClusterMismatchError extends WalError {
     this.name = 'WalClusterMismatchError';
   }
 }
+
+/** `wal receive` cannot start or go on: its slot, its server or its configuration; the message says which and what to do. */
+export class WalReceiveError extends WalError {
+  constructor(code: 'WAL_RECEIVE_SLOT' | 'WAL_RECEIVE_SERVER' | 'WAL_RECEIVE_OFF', message: string, options: { context?: Record<string, unknown>; cause?: unknown; exitCode?: 2 | 64 } = {}) {
+    super(code, message, options);
+    this.name = 'WalReceiveError';
+  }
+}

@@ -13,21 +13,21 @@ export const postgresGid = Number(execFileSync('id', ['-g', 'postgres']).toStrin
  * file:// repository it owns, with a configuration readable by that user: the set-up every
  * point-in-time test starts from.
  */
-export async function startArchivingCluster(prefix: string, options: { bindir?: string } = {}): Promise<{ server: TestPostgresServer; work: string; cfg: string }> {
+export async function startArchivingCluster(prefix: string, options: { bindir?: string; pitr?: Record<string, unknown> } = {}): Promise<{ server: TestPostgresServer; work: string; cfg: string }> {
   const work = await tempDir(prefix);
   await chmod(work, 0o755);
   const repo = path.join(work, 'repo');
   await mkdir(repo);
   await chown(repo, postgresUid, postgresGid);
   const port = await freePort();
-  const cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
+  const cfg = await writeConfig(work, { repository: { url: `file://${repo}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true, ...options.pitr } }] });
   await chmod(cfg, 0o644);
   const spool = path.join(work, 'server-spool');
   await mkdir(spool, { mode: 0o700 });
   await chown(spool, postgresUid, postgresGid);
   const server = await startPostgresServer({
     port,
-    ...options,
+    ...(options.bindir ? { bindir: options.bindir } : {}),
     settings: { wal_level: 'replica', archive_mode: 'on', archive_command: `${process.execPath} ${OPSCTL} --config ${cfg} wal push %p --name main --spool ${spool}` },
   });
   return { server, work, cfg };

@@ -85,3 +85,20 @@ export async function walCheckCommand(ctx: JobContext, options: { name?: string;
   const head = r.ok ? `wal/${db.name}: archiving works: ${r.segment} reached the archive in ${r.archivedSeconds?.toFixed(1)} s and came back intact` : `wal/${db.name}: archiving is broken: ${r.steps.find((s) => !s.ok)?.detail}`;
   return { exitCode: r.ok ? EXIT.ok : EXIT.failed, json: r, text: `${head}\n${table}` };
 }
+
+/** `opsctl wal receive [--name N] [--create-slot]`: until SIGTERM/SIGINT; exit 0 when stopped on request with everything received uploaded. */
+export async function walReceiveCommand(ctx: JobContext, options: { name?: string; createSlot?: boolean; dir?: string; interval?: number }): Promise<CommandOutcome> {
+  const db = selectOne('postgres', ctx.config.postgres, options.name);
+  const { WalReceiveError } = await import('../../wal/errors.js');
+  if (!db.pitr.enabled || !db.pitr.receive.enabled) throw new WalReceiveError('WAL_RECEIVE_OFF', `streaming is off for ${db.name}: set postgres[].pitr.enabled and postgres[].pitr.receive.enabled to true in the configuration`, { exitCode: 64 });
+  const [{ walReceive, defaultSlotName }, { postgresUrl }, os] = await Promise.all([import('../../wal/receive.js'), import('../../jobs/endpoints.js'), import('node:os')]);
+  const slot = db.pitr.receive.slot ?? defaultSlotName(db.name);
+  const dir = options.dir ?? path.join(os.tmpdir(), `ops-wal-receive-${process.getuid?.() ?? 0}`, db.name);
+  ctx.log.info(`wal receive ${db.name}: slot ${slot}, uploading every ${options.interval ?? db.pitr.receive.intervalMs} ms from ${dir}`);
+  const s = await walReceive(
+    { name: db.name, url: postgresUrl(ctx, db), slot, dir, intervalMs: options.interval ?? db.pitr.receive.intervalMs, createSlot: options.createSlot ?? false, synchronous: db.pitr.receive.synchronous },
+    { repo: ctx.repo, log: ctx.log, env: ctx.env, metrics: ctx.metrics, now: ctx.now, signal: ctx.signal },
+  );
+  const to = s.uploadedTo ? `${s.uploadedTo.segment} up to byte ${s.uploadedTo.offset}` : 'nothing streamed';
+  return { exitCode: EXIT.ok, json: s, text: `wal receive ${db.name} stopped: ${s.archived} file(s) archived, ${s.chunks} chunk(s) (${s.chunkBytes} bytes) uploaded, pg_receivewal restarted ${s.restarts} time(s); the repository holds ${to}` };
+}

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chown, mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { OPSCTL, runCli } from '../helpers/cli.js';
+import { sqlOn, type TestPostgresServer } from '../helpers/pg-server.js';
+import { emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
+import { freePort } from '../helpers/prometheus.js';
+
+const INTERVAL_MS = 1000;
+
+/**
+ * RPO in seconds from the repository alone. A real cluster archives through `wal push`
+ * (archive_timeout unset: a quiet segment is never switched out) and is streamed by `opsctl
+ * wal receive`. A client commits a numbered row every 20 ms; the primary is stopped at a
+ * random moment (pg_ctl -m immediate, or SIGKILL of the postmaster); the cluster is restored
+ * from the repository, to the end. Every row whose commit returned more than 1 s before the
+ * stop must be back, and the rows back are exactly 1..k (nothing never committed, no hole).
+ * Between rounds the primary restarts (crash recovery), and the receiver is killed with
+ * SIGKILL mid-segment and started again: it resumes from the slot and its chunks.
+ */
+describe('wal receive: every commit older than 1 s at the primary\'s loss restorable from the repository (real cluster, pg_receivewal, several rounds)', { timeout: 300_000 }, () => {
+  let server: TestPostgresServer;
+  let work: string;
+  let cfg: string;
+  let receiver: ChildProcess | undefined;
+  let receiverLog = '';
+  const clusters: string[] = [];
+
+  const startReceiver = (createSlot = false) => {
+    receiver = spawn(process.execPath, [OPSCTL, '--config', cfg, '--json', 'wal', 'receive', '--name', 'main', '--dir', path.join(work, 'receive'), ...(createSlot ? ['--create-slot'] : [])], { stdio: ['ignore', 'pipe', 'pipe'], uid: postgresUid, gid: postgresGid, detached: true });
+    receiver.stdout!.on('data', (b: Buffer) => (receiverLog += b.toString()));
+    receiver.stderr!.on('data', (b: Buffer) => (receiverLog += b.toString()));
+  };
+  const stopReceiver = async (signal: NodeJS.Signals) => {
+    const r = receiver!;
+    if (r.exitCode !== null) return r.exitCode;
+    const exited = new Promise<number | null>((res) => r.once('exit', (code) => res(code)));
+    // SIGKILL goes to the whole process group, as systemd (KillMode=control-group) and ECS kill a
+    // receiver: pg_receivewal dies with it. SIGTERM goes to opsctl alone, which stops its child.
+    if (signal === 'SIGKILL') process.kill(-r.pid!, 'SIGKILL');
+    else r.kill(signal);
+    return exited;
+  };
+  const slotActive = async () => (await sqlOn<{ a: boolean }>(server.port, `select active as a from pg_replication_slots where slot_name = 'ops_receive_main'`))[0]?.a === true;
+  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check().catch(() => false))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${receiverLog}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  before(async () => {
+    ({ server, work, cfg } = await startArchivingCluster('ops-wal-receive-', { pitr: { receive: { enabled: true, intervalMs: INTERVAL_MS } } }));
+    // As the server's user, as in production (a systemd unit with User=postgres): a file://
+    // repository is private to the user who writes it, and restore_command runs as that user.
+    await mkdir(path.join(work, 'receive'), { mode: 0o700 });
+    await chown(path.join(work, 'receive'), postgresUid, postgresGid);
+    await sqlOn(server.port, 'create table ticks (round int, i int, primary key (round, i))');
+    const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base', '--name', 'main']);
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+  });
+  after(async () => {
+    if (receiver?.exitCode === null) process.kill(-receiver.pid!, 'SIGKILL');
+    for (const c of clusters) stopCluster(c);
+    await server?.remove();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('refuses without a slot unless asked to create one, naming the flag and max_slot_wal_keep_size (exit 64)', async () => {
+    const r = await runCli(['--config', cfg, 'wal', 'receive', '--name', 'main', '--dir', path.join(work, 'receive')]);
+    assert.equal(r.code, 64, r.stdout + r.stderr);
+    assert.match(r.stderr, /the replication slot ops_receive_main does not exist .*run once with --create-slot .*max_slot_wal_keep_size/);
+    assert.equal((await sqlOn(server.port, `select 1 from pg_replication_slots`)).length, 0, 'no slot created');
+  });
+
+  for (const [round, how] of [[1, 'immediate'], [2, 'SIGKILL'], [3, 'immediate']] as const) {
+    it(`round ${round}: primary stopped (${how}) at a random moment; restored to the end: rows 1..k, k at least every commit older than 1 s`, async () => {
+      if (round > 1) server.start();
+      startReceiver(round === 1);
+      await until('the receiver streaming', slotActive);
+      if (round === 1) assert.match(receiverLog, /created the physical replication slot ops_receive_main/);
+      // The receiver killed mid-segment once, then started again: it resumes from the slot and its chunks.
+      if (round === 2) {
+        await new Promise((r) => setTimeout(r, 1500));
+        await stopReceiver('SIGKILL');
+        startReceiver();
+        await until('the receiver streaming again', slotActive);
+      }
+      const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres' });
+      await client.connect();
+      client.on('error', () => undefined);
+      const acked: number[] = []; // time each row's commit returned
+      let attempted = 0;
+      let writing = true;
+      const writer = (async () => {
+        while (writing) {
+          attempted += 1;
+          try {
+            await client.query('insert into ticks values ($1, $2)', [round, attempted]);
+            acked[attempted] = Date.now();
+          } catch {
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 3000 + Math.random() * 3000));
+      const stoppedAt = Date.now();
+      if (how === 'immediate') server.stop();
+      else {
+        const pid = Number((await import('node:fs')).readFileSync(path.join(server.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+        process.kill(pid, 'SIGKILL');
+      }
+      writing = false;
+      await writer;
+      await client.end().catch(() => undefined);
+      // The receiver outlives the primary: its next upload carries what it had received.
+      await new Promise((r) => setTimeout(r, INTERVAL_MS + 500));
+      assert.equal(await stopReceiver('SIGTERM'), 0, receiverLog);
+      const summary = JSON.parse(receiverLog.slice(receiverLog.lastIndexOf('\n{') + 1)) as { chunks: number; archived: number };
+      assert.ok(summary.chunks > 0, `chunks uploaded: ${JSON.stringify(summary)}`);
+      receiverLog = '';
+      // A SIGKILLed postmaster leaves its backends; they exit when they notice (start clean next round).
+      if (how === 'SIGKILL') await new Promise((r) => setTimeout(r, 3000));
+
+      const pgdata = await emptyDataDir(work, `restored-${round}`);
+      clusters.push(pgdata);
+      const port = await freePort();
+      const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--base', '--pgdata', pgdata, '--start', '--port', String(port)]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const rows = (await sqlOn<{ i: number }>(port, `select i from ticks where round = ${round} order by i`)).map((x) => x.i);
+      stopCluster(pgdata);
+      const k = rows.length;
+      assert.deepEqual(rows, Array.from({ length: k }, (_, j) => j + 1), 'rows 1..k, no hole');
+      assert.ok(k <= attempted, `${k} rows back, ${attempted} attempted: nothing that was never sent`);
+      const mustHave = acked.reduce((m, at, i) => (at !== undefined && at < stoppedAt - 1000 ? Math.max(m, i) : m), 0);
+      assert.ok(mustHave > 50, `the round wrote for seconds (${mustHave})`);
+      assert.ok(k >= mustHave, `${k} rows back, but row ${mustHave} was committed more than 1 s before the stop`);
+      const newest = acked[k];
+      console.log(`round ${round} (${how}): ${k} of ${attempted} rows back; newest restored commit ${newest ? stoppedAt - newest : '?'} ms before the stop`);
+    });
+  }
+
+  it('the receiver left nothing behind locally but the open segment, and the archive is whole (wal status exit 0)', async () => {
+    const left = (await readdir(path.join(work, 'receive'))).filter((f) => !f.endsWith('.partial'));
+    assert.deepEqual(left, []);
+    server.start();
+    const s = await runCli(['--config', cfg, '--json', 'wal', 'status', '--name', 'main']);
+    assert.ok(s.code === 0 || s.code === 1, s.stdout + s.stderr);
+    assert.deepEqual((JSON.parse(s.stdout) as { problems: string[] }).problems, []);
+  });
+});
