@@ -82,6 +82,12 @@ export class OpsAlarms extends Construct {
         'NOT_BREACHING',
         3,
       );
+      if (db.pitr.receive.enabled) {
+        // The receiver reports every 15 s: three silent 5-minute periods page (missing data breaches).
+        this.alarm('WalReceiverDown', db.name, this.metric(METRIC.walReceiveHeartbeat, named, 'SampleCount', 5), 1, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, 'BREACHING', 1);
+        this.alarm('WalReceiveLag', db.name, this.metric(METRIC.walReceiveLag, named, 'Maximum', 5), t.walReceiveLagSeconds, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+        this.alarm('WalSlotRetained', db.name, this.metric(METRIC.walSlotRetainedBytes, named, 'Maximum', 5), t.walSlotRetainedMaxBytes, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
+      }
       this.alarm('BaseBackupStale', db.name, this.metric(METRIC.baseBackupAge, named, 'Minimum', 30), t.baseBackupStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');
       this.alarm('DrillFailed', `postgres-${db.name}-pitr`, this.metric(METRIC.drillErrors, { component: 'postgres', name: `${db.name}-pitr` }, 'Sum', 60), 0, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'NOT_BREACHING');
       this.alarm('DrillStale', `postgres-${db.name}-pitr`, this.metric(METRIC.drillAge, { component: 'postgres', name: `${db.name}-pitr` }, 'Maximum', 30), t.drillStaleDays * 86_400, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, 'BREACHING');

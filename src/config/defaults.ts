@@ -40,6 +40,10 @@ export const SEED_DEFAULTS = {
     walBacklogMaxBytes: 1024 ** 3,
     /** Not from the seeds: time enough to free space or fix archiving before PostgreSQL stops (PANIC on a full pg_wal). */
     walDiskFillHours: 2,
+    /** Not from the seeds: wal receive's target is an RPO of seconds; a minute behind pages. */
+    walReceiveLagSeconds: 60,
+    /** Not from the seeds: WAL a replication slot holds on the primary before it warns (half of a typical max_slot_wal_keep_size). */
+    walSlotRetainedMaxBytes: 8 * 1024 ** 3,
   },
 } as const;
 

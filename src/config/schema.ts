@@ -270,6 +270,10 @@ export const configSchema = z
         walBacklogMaxBytes: z.number().int().positive().default(SEED_DEFAULTS.alerts.walBacklogMaxBytes),
         /** WalDiskFilling: pg_wal would fill its file system within this many hours at its present growth. */
         walDiskFillHours: z.number().positive().default(SEED_DEFAULTS.alerts.walDiskFillHours),
+        /** WalReceiveLag: the repository trails what wal receive has received by more than this. */
+        walReceiveLagSeconds: z.number().positive().default(SEED_DEFAULTS.alerts.walReceiveLagSeconds),
+        /** WalSlotRetained: the receiver's slot holds more WAL than this on the primary. */
+        walSlotRetainedMaxBytes: z.number().int().positive().default(SEED_DEFAULTS.alerts.walSlotRetainedMaxBytes),
         /** Where the runbooks are published (absolute, e.g. your repository's doc/runbooks/): HTML pages link there. Default: this installation's doc/runbooks/ as a file:// URL. */
         runbookBaseUrl: z.url().optional(),
       })

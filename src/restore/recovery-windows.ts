@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { ObjectInfo, Repository } from '../repository/repository.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walPrefix } from '../wal/names.js';
 import { walStatus, type WalStatus } from '../wal/status.js';
+import { contiguousEnd, parseChunks } from '../wal/chunks.js';
 import { RestoreError } from './errors.js';
 import { parseLsn, recoveryPath } from './pitr-plan.js';
 
@@ -38,6 +39,39 @@ export interface PitrInfo {
   bases: BackupEntry[];
   windows: RecoveryWindow[];
   restorePoints: RestorePointInfo[];
+  /** The newest segment `wal receive` has uploaded in chunks and not yet archived whole, as far as its chunks reach. */
+  streamed: StreamedInfo | null;
+}
+
+export interface StreamedInfo {
+  segment: string;
+  /** The LSN its chunks reach (the last whole record before it is where a restore to the end stops). */
+  lsn: string;
+  bytes: number;
+  uploadedAt: string;
+  /** Whether it follows a window's last archived segment, so that a restore to the end replays it. */
+  reachable: boolean;
+}
+
+/** What `wal receive` has streamed past the archive, from the same listing (chunks under wal/<name>/chunks/). */
+function streamedOf(name: string, listing: ObjectInfo[], windows: RecoveryWindow[], segmentBytes: number | null): StreamedInfo | null {
+  const prefix = walPrefix(name);
+  const whole = new Set(listing.map((o) => o.key.slice(prefix.length).replace(/\.zst$/, '')));
+  const chunks = parseChunks(name, listing).filter((c) => !whole.has(c.segment));
+  const segment = chunks.at(-1)?.segment;
+  if (!segment || !segmentBytes) return null;
+  const mine = chunks.filter((c) => c.segment === segment);
+  const bytes = contiguousEnd(mine);
+  if (bytes === 0) return null;
+  const w = parseWalName(segment)!;
+  const start = BigInt(segmentIndex(w.segment!, segmentBytes)) * BigInt(segmentBytes) + BigInt(bytes);
+  const lsn = `${(start >> 32n).toString(16).toUpperCase()}/${(start & 0xffffffffn).toString(16).toUpperCase()}`;
+  const uploadedAt = mine.filter((c) => c.end <= bytes).reduce((a, c) => (c.uploadedAt > a ? c.uploadedAt : a), new Date(0)).toISOString();
+  const reachable = windows.some((x) => {
+    const end = x.to ? parseWalName(x.to.segment) : undefined;
+    return end !== undefined && end.timeline === w.timeline && segmentIndex(end.segment!, segmentBytes) + 1 === segmentIndex(w.segment!, segmentBytes);
+  });
+  return { segment, lsn, bytes, uploadedAt, reachable };
 }
 
 /**
@@ -61,7 +95,8 @@ export async function pitrInfo(repo: Repository, name: string, now: Date): Promi
     .filter((p): p is NonNullable<typeof p> => p !== undefined)
     .map((p) => ({ ...p, reachable: windows.some((w) => reaches(w, p, wal.segmentBytes)) }))
     .sort((a, b) => b.at.localeCompare(a.at));
-  return { name, systemId: wal.systemId, wal, bases, windows, restorePoints };
+  const segmentBytes = bases.map((b) => (b.manifest!.details as unknown as BaseDetails).segmentBytes).find((s) => s) ?? wal.segmentBytes;
+  return { name, systemId: wal.systemId, wal, bases, windows, restorePoints, streamed: streamedOf(name, listing, windows, segmentBytes) };
 }
 
 async function windowOf(repo: Repository, name: string, b: BackupEntry, wal: WalStatus, archivedAt: Map<string, string>, listing: ObjectInfo[]): Promise<RecoveryWindow> {

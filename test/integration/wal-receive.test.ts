@@ -148,6 +148,12 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
   it('the receiver left nothing behind locally but the open segment, and the archive is whole (wal status exit 0)', async () => {
     const left = (await readdir(path.join(work, 'receive'))).filter((f) => !f.endsWith('.partial'));
     assert.deepEqual(left, []);
+    // info shows what the chunks add past the archive, and that a restore to the end replays it.
+    const info = await runCli(['--config', cfg, '--json', 'info', '--name', 'main']);
+    const streamed = (JSON.parse(info.stdout) as { databases: { pitr: { streamed: { reachable: boolean; lsn: string; uploadedAt: string } | null } }[] }).databases[0]!.pitr.streamed;
+    assert.ok(streamed?.reachable, info.stdout);
+    assert.match(streamed.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.ok(Date.now() - Date.parse(streamed.uploadedAt) < 120_000, streamed.uploadedAt);
     server.start();
     const s = await runCli(['--config', cfg, '--json', 'wal', 'status', '--name', 'main']);
     assert.ok(s.code === 0 || s.code === 1, s.stdout + s.stderr);

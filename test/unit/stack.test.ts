@@ -13,6 +13,8 @@ import { rm } from 'node:fs/promises';
 
 /** Alerts of point-in-time recovery: only for databases with postgres[].pitr.enabled. */
 const PITR_ALERTS = ['WalArchiveStale', 'WalArchiveGap', 'WalPushFailed', 'BaseBackupStale', 'WalBacklogHigh', 'WalDiskFilling'];
+/** Only where postgres[].pitr.receive.enabled: checked on the self-managed stage with streaming on. */
+const RECEIVE_ALERTS = ['WalReceiverDown', 'WalReceiveLag', 'WalSlotRetained'];
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
@@ -165,7 +167,7 @@ describe('CDK stack (example stage, synthesized offline with cdk-nag)', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as any);
     const named = (alert: string) => alarms.filter((a) => a.AlarmName.startsWith(`ops-automation-example-${alert}-`));
     // The example's database is RDS (native PITR): the WAL-archive alarms are checked on a self-managed stage below.
-    for (const alert of ALERTS.filter((a) => !PITR_ALERTS.includes(a.name))) assert.ok(named(alert.name).length > 0, `an alarm for ${alert.name}`);
+    for (const alert of ALERTS.filter((a) => !PITR_ALERTS.includes(a.name) && !RECEIVE_ALERTS.includes(a.name))) assert.ok(named(alert.name).length > 0, `an alarm for ${alert.name}`);
     const A = SEED_DEFAULTS.alerts;
     const expectations: [string, number, string][] = [
       ['PostgresBackupStale', A.postgresBackupStaleHours * 3600, 'backup_age_seconds'],
@@ -328,14 +330,14 @@ describe('CDK stage configuration', () => {
     const { template: t } = await synthStage('pitr', {
       ops: (o) => {
         o.postgres[0].url = 'postgresql://ops_backup@db1.internal.example:5432/callcenter';
-        o.postgres[0].pitr = { enabled: true, serverMajor: 17 };
+        o.postgres[0].pitr = { enabled: true, serverMajor: 17, receive: { enabled: true } };
       },
     });
     const commands = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((r: any) => r.Properties.ContainerDefinitions[0].Command.join(' '));
     assert.ok(commands.includes('--json backup postgres --base --name callcenter'));
     assert.ok(commands.includes('--json drill postgres --pitr --name callcenter'));
     const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((r: any) => r.Properties.AlarmName as string);
-    for (const a of [...PITR_ALERTS, 'DrillFailed-postgres-callcenter-pitr', 'DrillStale-postgres-callcenter-pitr']) assert.ok(alarms.some((n) => n.includes(`-${a}`)), `${a} in ${alarms.length} alarms`);
+    for (const a of [...PITR_ALERTS, ...RECEIVE_ALERTS, 'DrillFailed-postgres-callcenter-pitr', 'DrillStale-postgres-callcenter-pitr']) assert.ok(alarms.some((n) => n.includes(`-${a}`)), `${a} in ${alarms.length} alarms`);
     // pg_wal on the host: the backlog against the configured limit, the fill horizon as metric math on free space and growth.
     const props = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((r: any) => r.Properties);
     const backlog = props.find((p: any) => p.AlarmName.includes('-WalBacklogHigh-'));

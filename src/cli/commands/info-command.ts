@@ -62,6 +62,7 @@ export async function infoCommand(ctx: JobContext, options: { name?: string | un
             systemId: info.systemId,
             windows: info.windows,
             restorePoints: info.restorePoints,
+            streamed: info.streamed,
             wal: { first: info.wal.timelines[0]?.first ?? null, newest: info.wal.newest?.file ?? null, newestAgeSeconds: info.wal.newest?.ageSeconds ?? null, problems: info.wal.problems },
           }
         : null,
@@ -91,6 +92,8 @@ function render(r: DatabaseInfo): string {
         ]),
       ),
     );
+    const s = r.pitr.streamed;
+    if (s) lines.push(`  streamed by wal receive: ${s.segment} to LSN ${s.lsn}, uploaded ${s.uploadedAt}: ${s.reachable ? 'a restore to the end replays it, up to its last whole record' : 'not next to an archived window: no restore reaches it'}`);
     if (r.pitr.restorePoints.length > 0) {
       lines.push(
         indent(

@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chown, mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { sqlOn } from '../test/helpers/pg-server.js';
+import { emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../test/helpers/pitr.js';
+import { freePort } from '../test/helpers/prometheus.js';
+import { runCli } from '../test/helpers/cli.js';
+import { OPSCTL, fixed, table } from './lib.js';
+
+const ROUNDS = Number(process.env.OPS_BENCH_RECEIVE_ROUNDS ?? 8);
+
+/** CPU seconds (user + system) of a process and its children still alive, from /proc. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const pids = [pid, ...(await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean).map(Number)];
+  let ticks = 0;
+  for (const p of pids) {
+    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0);
+  }
+  return ticks / 100;
+}
+const peakRssMiB = async (pid: number) => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+
+/**
+ * `npm run bench -- wal-receive`: RPO of `wal receive` at its default interval (1 s), the
+ * strict way: the primary (pg_ctl -m immediate) and the receiver (SIGKILL of its process
+ * group) are lost at the same instant, so only what had reached the repository counts. RPO of
+ * a round = stop time - commit time of the oldest acknowledged row missing after a restore to
+ * the end (0 when none is missing). At 10 and 500 commits per second; the receiver's peak RSS
+ * and CPU; PUTs per hour busy and idle.
+ */
+export async function benchWalReceive(): Promise<string> {
+  const rows: (string | number)[][] = [];
+  const { server, work, cfg } = await startArchivingCluster('ops-bench-receive-', { pitr: { receive: { enabled: true } } });
+  const dir = path.join(work, 'receive');
+  await mkdir(dir, { mode: 0o700 });
+  await chown(dir, postgresUid, postgresGid);
+  let receiver: ChildProcess | undefined;
+  let log = '';
+  const start = (extra: string[] = []) => {
+    log = '';
+    receiver = spawn(process.execPath, [OPSCTL, '--config', cfg, '--json', 'wal', 'receive', '--name', 'main', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'], uid: postgresUid, gid: postgresGid, detached: true });
+    receiver.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+    receiver.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  };
+  const active = async () => (await sqlOn<{ a: boolean }>(server.port, `select active as a from pg_replication_slots where slot_name = 'ops_receive_main'`).catch(() => []))[0]?.a === true;
+  const waitActive = async () => {
+    for (let i = 0; i < 300 && !(await active()); i += 1) await new Promise((r) => setTimeout(r, 100));
+  };
+  try {
+    await sqlOn(server.port, 'create table ticks (round int, i int, primary key (round, i))');
+    const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base', '--name', 'main']);
+    if (b.code !== 0) throw new Error(b.stderr);
+    let round = 0;
+    for (const rate of [10, 500]) {
+      const rpo: number[] = [];
+      let rss = 0;
+      let cpuPerMinute = 0;
+      for (let n = 0; n < ROUNDS; n += 1) {
+        round += 1;
+        if (round > 1) server.start();
+        start(round === 1 ? ['--create-slot'] : []);
+        await waitActive();
+        const clients = await Promise.all(Array.from({ length: rate > 50 ? 5 : 1 }, async () => {
+          const c = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres' });
+          c.on('error', () => undefined);
+          await c.connect();
+          return c;
+        }));
+        const acked = new Map<number, number>();
+        let next = 0;
+        let writing = true;
+        const gap = (1000 / rate) * clients.length;
+        const writers = clients.map(async (c) => {
+          while (writing) {
+            const i = (next += 1);
+            const t0 = Date.now();
+            try {
+              await c.query('insert into ticks values ($1, $2)', [round, i]);
+            } catch {
+              return;
+            }
+            acked.set(i, Date.now());
+            await new Promise((r) => setTimeout(r, Math.max(0, gap - (Date.now() - t0))));
+          }
+        });
+        const cpu0 = await cpuSeconds(receiver!.pid!);
+        const ranMs = 4000 + Math.random() * 4000;
+        await new Promise((r) => setTimeout(r, ranMs));
+        rss = Math.max(rss, await peakRssMiB(receiver!.pid!));
+        cpuPerMinute = Math.max(cpuPerMinute, ((await cpuSeconds(receiver!.pid!)) - cpu0) / (ranMs / 60_000));
+        const stoppedAt = Date.now();
+        process.kill(-receiver!.pid!, 'SIGKILL');
+        server.stop();
+        writing = false;
+        await Promise.all(writers);
+        await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+        const pgdata = await emptyDataDir(work, `restored-${round}`);
+        const port = await freePort();
+        const r = await runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--base', '--pgdata', pgdata, '--start', '--port', String(port)]);
+        if (r.code !== 0) throw new Error(r.stdout + r.stderr);
+        const back = new Set((await sqlOn<{ i: number }>(port, `select i from ticks where round = ${round}`)).map((x) => x.i));
+        stopCluster(pgdata);
+        await rm(pgdata, { recursive: true, force: true });
+        const lost = [...acked].filter(([i]) => !back.has(i)).map(([, at]) => at);
+        rpo.push(lost.length === 0 ? 0 : (stoppedAt - Math.min(...lost)) / 1000);
+      }
+      rows.push([`${rate}/s`, ROUNDS, fixed(pct(rpo, 50)), fixed(pct(rpo, 99)), fixed(Math.max(...rpo)), fixed(rss, 0), fixed(cpuPerMinute)]);
+    }
+    // PUTs: one busy and one idle minute, counted from the receiver's own summary (stopped with SIGTERM).
+    const puts: string[] = [];
+    for (const busy of [true, false]) {
+      server.start();
+      start();
+      await waitActive();
+      const c = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres' });
+      await c.connect();
+      const until = Date.now() + 60_000;
+      while (Date.now() < until) {
+        if (busy) await c.query('insert into ticks values (0, $1) on conflict do nothing', [Math.floor(Math.random() * 1e9)]);
+        await new Promise((r) => setTimeout(r, busy ? 20 : 1000));
+      }
+      await c.end();
+      const exited = new Promise((r) => receiver!.once('exit', r));
+      receiver!.kill('SIGTERM');
+      await exited;
+      const s = JSON.parse(log.slice(log.lastIndexOf('\n{') + 1)) as { chunks: number; archived: number };
+      puts.push(`${busy ? 'busy (50 commits/s)' : 'idle'}: ${(s.chunks + s.archived) * 60} PUTs/hour (${s.chunks} chunks, ${s.archived} files in 60 s)`);
+      server.stop();
+    }
+    return [
+      '### wal receive: RPO from the repository alone (primary and receiver lost at once)',
+      '',
+      table(rows, ['commits', 'rounds', 'RPO p50 (s)', 'RPO p99 (s)', 'RPO max (s)', 'receiver peak RSS (MiB)', 'receiver CPU (s per minute)']),
+      '',
+      ...puts.map((p) => `- ${p}`),
+    ].join('\n');
+  } finally {
+    if (receiver?.exitCode === null) process.kill(-receiver.pid!, 'SIGKILL');
+    await server.remove();
+    await rm(work, { recursive: true, force: true });
+  }
+}
