@@ -55,6 +55,8 @@ export class JobTasks extends Construct {
   readonly logGroup: logs.LogGroup;
   readonly backups: JobTask[] = [];
   readonly drills: JobTask[] = [];
+  /** `wal receive` of each database with pitr.receive.enabled: a service, never scheduled. */
+  readonly receivers: { task: JobTask; service: ecs.FargateService }[] = [];
   readonly restore: JobTask;
   readonly verify: JobTask;
   readonly prune: JobTask;
@@ -105,6 +107,7 @@ export class JobTasks extends Construct {
         this.grant(pitr, `wal/${db.name}/`, { read: true });
         this.drills.push(pitr);
       }
+      if (db.pitr.enabled && db.pitr.receive.enabled) this.receiver(db.name, db.passwordSecretArn);
     }
     for (const r of ops.redis) {
       const backup = this.task(`BackupRedis-${r.name}`, `backup-redis:${r.name}`, ['backup', 'redis', '--name', r.name], 'backup');
@@ -152,6 +155,38 @@ export class JobTasks extends Construct {
     this.grant(this.prune, '', { read: true, delete: true, cleanup: true });
   }
 
+  /**
+   * One Fargate service per streamed database: desired count 1, restarted by ECS when it
+   * stops, and never two at once (maximum 100 %: the old task stops before a new one starts,
+   * since two receivers cannot share the slot). SIGTERM then the 120 s stop timeout: the
+   * receiver uploads what it received and exits 0. The slot is not created here: an operator
+   * creates it once (doc/pitr.md), so a slot never appears on a primary unannounced.
+   */
+  private receiver(name: string, passwordSecretArn: string | undefined): void {
+    const task = this.task(`WalReceive-${name}`, `wal-receive:${name}`, ['wal', 'receive', '--name', name, '--dir', '/tmp/ops-wal-receive'], 'backup', { cpu: 256, memoryMiB: 512 });
+    this.withDatabaseSecret(task, name, passwordSecretArn);
+    // Its database's WAL: list and read (the cluster record, a segment already archived),
+    // create only (If-None-Match, as the host), and delete only the chunks of archived segments.
+    this.grant(task, `wal/${name}/`, { read: true, write: true });
+    this.grant(task, `wal/${name}/chunks/`, { delete: true });
+    task.definition.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ effect: iam.Effect.DENY, actions: ['s3:PutObject'], resources: [`${this.props.bucket.bucketArn}/${this.props.repoPrefix}wal/${name}/*`], conditions: { Null: { 's3:if-none-match': 'true' } } }),
+    );
+    const service = new ecs.FargateService(this, `WalReceiveService-${name}`, {
+      cluster: this.cluster,
+      taskDefinition: task.definition,
+      desiredCount: 1,
+      minHealthyPercent: 0,
+      maxHealthyPercent: 100,
+      vpcSubnets: this.props.subnets,
+      securityGroups: [this.props.securityGroup],
+      assignPublicIp: false,
+      circuitBreaker: { enable: true, rollback: false },
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+    });
+    this.receivers.push({ task, service });
+  }
+
   get all(): JobTask[] {
     return [...this.backups, ...this.drills, this.restore, this.verify, this.prune];
   }
@@ -170,9 +205,9 @@ export class JobTasks extends Construct {
     task.definition.taskRole.addToPrincipalPolicy(new iam.PolicyStatement({ effect: iam.Effect.DENY, actions, resources: [`${this.props.bucket.bucketArn}/${this.props.repoPrefix}${subPrefix}*`] }));
   }
 
-  private task(id: string, job: string, command: string[], sizeName: 'backup' | 'restore'): JobTask {
+  private task(id: string, job: string, command: string[], sizeName: 'backup' | 'restore', override?: { cpu: number; memoryMiB: number }): JobTask {
     const { stage } = this.props;
-    const size = stage.tasks[sizeName];
+    const size = { ...stage.tasks[sizeName], ...override };
     const definition = new ecs.FargateTaskDefinition(this, id, {
       // `aws ecs list-task-definitions --family-prefix <stackName>` lists every job.
       family: `${stage.stackName}-${id}`,

@@ -17,7 +17,7 @@ export interface NagAcknowledgement {
 export function nagAcknowledgements(): NagAcknowledgement[] {
   return [
     {
-      path: /^Jobs\/((Backup|Drill)[A-Za-z]+-[^/]+|Restore|Verify|Prune|DrillAll)$/,
+      path: /^Jobs\/((Backup|Drill|WalReceive)[A-Za-z]*-[^/]+|Restore|Verify|Prune|DrillAll)$/,
       ids: ['AwsSolutions-ECS2'],
       reason: 'The container environment holds only non-secret settings (repository URL, region, metrics endpoint); the config and every password arrive as ECS secrets from SSM / Secrets Manager.',
     },
@@ -87,6 +87,16 @@ export function nagAcknowledgements(): NagAcknowledgement[] {
       reason: "The database host's archive_command and restore_command: get and put under its own WAL prefix only (segment names are PostgreSQL's), never delete.",
     },
     {
+      path: /^(WalArchivePolicy-[^/]+\/Resource|Jobs\/WalReceive-[^/]+\/TaskRole\/DefaultPolicy)$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/wal/{name}/chunks/*]'],
+      reason: 'wal receive removes the chunks of a segment once the whole segment is archived: delete under its own chunks/ prefix only (chunk names hold byte offsets known at run time).',
+    },
+    {
+      path: /^Jobs\/WalReceive-[^/]+\/TaskRole\/DefaultPolicy$/,
+      ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/wal/{name}/*]'],
+      reason: "wal receive reads and creates (If-None-Match only: an unconditional put is denied) under its database's WAL prefix (segment names are PostgreSQL's).",
+    },
+    {
       path: /^PitrRestorePolicy-[^/]+\/Resource$/,
       ids: ['AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/postgres/{name}/base/*]', 'AwsSolutions-IAM5[Resource::<{Bucket}.Arn>/ops/wal/{name}/*]'],
       reason: "A host restoring one database to a point in time: read its base backups and its WAL (ids and segment names are only known at restore time), nothing else, no write.",
@@ -146,7 +156,7 @@ export function acknowledgeNagFindings(stack: Stack, refs: { bucket: IConstruct;
       .replaceAll('{ReplicaBucketArn}', refs.replicaBucketArn ?? '');
     const job = /^Jobs\/(Backup|Drill)([A-Za-z]+)-([^/]+)\//.exec(rel);
     if (job) id = id.replaceAll('{component}', job[2]!.toLowerCase()).replaceAll('{name}', job[3]!);
-    const walPolicy = /^(?:WalArchivePolicy|PitrRestorePolicy)-([^/]+)\//.exec(rel);
+    const walPolicy = /^(?:WalArchivePolicy|PitrRestorePolicy|Jobs\/WalReceive)-([^/]+)\//.exec(rel);
     if (walPolicy) id = id.replaceAll('{name}', walPolicy[1]!);
     if (id.includes('{component}')) {
       // The partitions function writes under each database's prefix.

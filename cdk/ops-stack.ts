@@ -144,7 +144,7 @@ export class OpsStack extends Stack {
       metricsEnvironment,
     });
     const allTasks = this.tasks.all;
-    if (stage.prometheus.workspaceArn) for (const t of allTasks) this.grantRemoteWrite(t.definition.taskRole, stage.prometheus.workspaceArn);
+    if (stage.prometheus.workspaceArn) for (const t of [...allTasks, ...this.tasks.receivers.map((r) => r.task)]) this.grantRemoteWrite(t.definition.taskRole, stage.prometheus.workspaceArn);
 
     // --- Lambdas.
     const fnEnv = { OPS_CONFIG_PARAMETER: configParameter.parameterName, OPS_REPOSITORY_URL: repositoryUrl, ...metricsEnvironment, ...(stage.prometheus.secretArn ? { OPS_PROMETHEUS_SECRET_ARN: stage.prometheus.secretArn } : {}) };
@@ -310,6 +310,8 @@ export class OpsStack extends Stack {
           new iam.PolicyStatement({ effect: iam.Effect.DENY, actions: ['s3:PutObject'], resources: [`${this.bucket.bucketArn}/${REPO_PREFIX}wal/${db.name}/*`], conditions: { Null: { 's3:if-none-match': 'true' } } }),
           new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [`${REPO_PREFIX}wal/${db.name}/*`] } } }),
           new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
+          // `wal receive` run on the host removes the chunks of a segment once it is archived whole.
+          ...(db.pitr.receive.enabled ? [new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: [`${this.bucket.bucketArn}/${REPO_PREFIX}wal/${db.name}/chunks/*`] })] : []),
         ],
       });
       const id = db.name.replace(/[^A-Za-z0-9]/g, '');

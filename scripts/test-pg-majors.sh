@@ -46,5 +46,6 @@ bash scripts/node24.sh --import tsx --test --test-concurrency=1 \
   test/integration/pitr.test.ts \
   test/integration/pitr-targets.test.ts \
   test/integration/pitr-privileges.test.ts \
+  test/integration/wal-receive.test.ts \
   test/integration/partitions.test.ts \
   test/integration/pg-majors.test.ts

@@ -14,6 +14,8 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { silentLog } from '../../src/log.js';
 import { S3Repository, createS3Client } from '../../src/repository/s3-repository.js';
 import { walFetch, walPush } from '../../src/wal/archive.js';
+import { walReceive } from '../../src/wal/receive.js';
+import { NullMetrics } from '../../src/metrics/recorder.js';
 import { WalNotArchivedError } from '../../src/wal/errors.js';
 import { recordCalls, type AwsCall } from '../helpers/aws-calls.js';
 import { OPSCTL, ROOT, tempDir } from '../helpers/cli.js';
@@ -43,7 +45,7 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     await chmod(work, 0o755);
     const ops = JSON.parse(await readFile(path.join(ROOT, 'cdk/stages/example.ops.config.json'), 'utf8'));
     ops.postgres[0].url = 'postgresql://ops_backup@db1.internal.example:5432/callcenter';
-    ops.postgres[0].pitr = { enabled: true, serverMajor: 17 };
+    ops.postgres[0].pitr = { enabled: true, serverMajor: 17, receive: { enabled: true } };
     const stage = JSON.parse(await readFile(path.join(ROOT, EXAMPLE_STAGE), 'utf8'));
     stage.opsConfig = 'pitr.ops.json';
     await writeFile(path.join(work, 'pitr.ops.json'), JSON.stringify(ops));
@@ -120,6 +122,28 @@ describe('IAM sufficiency of point-in-time recovery (self-managed stage; the hos
     const ctx = createJobContext(config, silentLog, { repo: repo(drillCalls) });
     const drills = await drillPitrJob(ctx, 'callcenter', () => `env ${envPrefix} ${process.execPath} ${OPSCTL} --config ${cfgFile} wal fetch "%f" "%p" --name callcenter`, { scratchRoot: scratch });
     assert.ok(drills.every((d) => d.ok), JSON.stringify(drills.map((d) => d.failure)));
+
+    // wal receive, as its service task runs it (and as a host would, under WalArchivePolicy):
+    // the cluster record, chunks of the open segment, a finished segment archived (beside
+    // wal push: identical), its chunks removed.
+    const recvCalls: AwsCall[] = [];
+    calls.set('wal receive (service task)', { principal: taskRole('--json wal receive --name callcenter --dir /tmp/ops-wal-receive'), calls: recvCalls });
+    calls.set('wal receive on the database host (WalArchivePolicy)', { principal: hostPolicy, calls: recvCalls });
+    const stop = new AbortController();
+    const receiving = walReceive(
+      { name: 'callcenter', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, slot: 'ops_receive_callcenter', dir: path.join(work, 'receive'), intervalMs: 200, createSlot: true, synchronous: false, reportEveryMs: 60_000 },
+      { repo: repo(recvCalls), log: silentLog, env: process.env, metrics: new NullMetrics(), now: () => new Date(), signal: stop.signal },
+    );
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (let i = 0; i < 30 && (await q(`select active from pg_replication_slots where slot_name = 'ops_receive_callcenter'`))[0]?.active !== true; i += 1) await pause(100);
+    await q('insert into t select generate_series(1, 5000)');
+    await pause(800);
+    await q('insert into t select generate_series(1, 10); select pg_switch_wal()');
+    await pause(1500);
+    stop.abort();
+    const received = await receiving;
+    assert.ok(received.chunks > 0 && received.archived > 0, JSON.stringify(received));
+    assert.ok(recvCalls.some((c) => c.operation === 'DeleteObjects'), 'chunks of the archived segment removed');
   });
 
   after(async () => {

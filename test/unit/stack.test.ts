@@ -347,7 +347,16 @@ describe('CDK stage configuration', () => {
     assert.equal(filling.Metrics.find((m: any) => m.Expression)?.Expression, `free - ${SEED_DEFAULTS.alerts.walDiskFillHours * 3600} * RATE(used)`);
     assert.deepEqual(filling.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat.Metric.MetricName).sort(), ['pg_wal_bytes', 'pg_wal_fs_free_bytes']);
     assert.equal(filling.ComparisonOperator, 'LessThanThreshold');
+    // wal receive: one service, one task at a time (the slot takes one reader), stopped with time to upload.
+    const services = Object.values(t.findResources('AWS::ECS::Service')).map((r: any) => r.Properties);
+    assert.equal(services.length, 1);
+    assert.equal(services[0].DesiredCount, 1);
+    assert.deepEqual([services[0].DeploymentConfiguration.MinimumHealthyPercent, services[0].DeploymentConfiguration.MaximumPercent], [0, 100]);
+    assert.ok(commands.includes('--json wal receive --name callcenter --dir /tmp/ops-wal-receive'));
+    const receiveDef = Object.values(t.findResources('AWS::ECS::TaskDefinition')).find((r: any) => r.Properties.ContainerDefinitions[0].Command.includes('receive')) as any;
+    assert.equal(receiveDef.Properties.ContainerDefinitions[0].StopTimeout, 120);
     const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r: any) => r.Properties.Description as string);
+    assert.ok(!schedules.some((d) => /receive/.test(d)), 'the receiver is a service, not a schedule');
     assert.ok(schedules.includes('base backup of callcenter for point-in-time recovery'));
     // The dashboard shows the archive's age and holes, the base backup's age and the PITR drill.
     const body = JSON.stringify(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0]);
@@ -356,9 +365,13 @@ describe('CDK stage configuration', () => {
     assert.ok(schedules.includes('point-in-time recovery drill of callcenter'));
     const policy = Object.entries(t.findResources('AWS::IAM::ManagedPolicy')).find(([id]) => id.startsWith('WalArchivePolicy'))![1].Properties.PolicyDocument.Statement;
     const actions = (policy as any[]).flatMap((s) => [s.Action].flat());
-    assert.deepEqual([...new Set(actions)].sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    assert.deepEqual([...new Set(actions)].sort(), ['kms:Decrypt', 'kms:GenerateDataKey', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
     assert.match(JSON.stringify(policy), /ops\/wal\/callcenter\/\*/);
-    assert.doesNotMatch(JSON.stringify(policy), /DeleteObject|ops\/postgres/);
+    assert.doesNotMatch(JSON.stringify(policy), /ops\/postgres/);
+    // With wal receive on the host: delete, and only the chunks of its own WAL.
+    const deletes = (policy as any[]).filter((s) => [s.Action].flat().includes('s3:DeleteObject'));
+    assert.equal(deletes.length, 1);
+    assert.match(JSON.stringify(deletes[0].Resource), /\/ops\/wal\/callcenter\/chunks\/\*"/);
     // archive_command and restore_command as postgresql.conf takes them: region, repository and name in the command.
     const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
     const flat = (v: unknown) => JSON.stringify(v).replace(/\{"Ref":"(\w+)"\}/g, '<$1>').replace(/[",\[\]]|\{"Fn::Join":|\}/g, '');
