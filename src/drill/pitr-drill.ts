@@ -26,7 +26,7 @@ import { wasInterrupted } from '../process/interrupted.js';
  * table counted), stops and removes. RTO: restore start to promoted server. RPO: the
  * restore point's age when recovered (seconds: only what the archive had not received).
  */
-export async function drillPitr(entry: BackupEntry, liveUrl: string, name: string, deps: { repo: Repository; log: Log; restoreCommand: string; spoolSource?: string; now?: () => Date; env?: NodeJS.ProcessEnv; scratchRoot?: string; signal?: AbortSignal | undefined }): Promise<Drill> {
+export async function drillPitr(entry: BackupEntry, liveUrl: string, name: string, deps: { repo: Repository; log: Log; restoreCommand: string; spoolSource?: string; now?: () => Date; env?: NodeJS.ProcessEnv; scratchRoot?: string; signal?: AbortSignal | undefined; onProgress?: ((bytes: number, total: number) => void) | undefined }): Promise<Drill> {
   const now = deps.now ?? (() => new Date());
   const details = entry.manifest!.details as unknown as BaseDetails;
   const point = `ops-drill-${now().toISOString().replace(/[:.]/g, '')}`;
@@ -73,7 +73,7 @@ export async function drillPitr(entry: BackupEntry, liveUrl: string, name: strin
     // The live server's own timeline: a restored clone that kept archiving may have left a newer one in the archive.
     const spool = path.join(parent, 'wal-fetch');
     const restoreCommand = `${deps.restoreCommand} --spool ${JSON.stringify(spool)}`;
-    const result = await restorePostgresBase(entry, { pgdata, target: { name: point }, restoreCommand, start: { port }, timeline: lsn.timeline, prefetch: { spool, name, ...(deps.spoolSource ? { source: deps.spoolSource } : {}) } }, deps);
+    const result = await restorePostgresBase(entry, { pgdata, target: { name: point }, restoreCommand, start: { port }, timeline: lsn.timeline, prefetch: { spool, name, ...(deps.spoolSource ? { source: deps.spoolSource } : {}) }, onProgress: deps.onProgress }, deps);
     const restoreSeconds = (Date.now() - started) / 1000;
     const checkStarted = Date.now();
     // The configured database on the restored cluster, over its own socket directory.

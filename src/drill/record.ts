@@ -18,6 +18,8 @@ export interface DrillDeps {
   afterRestore?: (scratch: string) => Promise<void>;
   /** SIGTERM / Ctrl-C: the drill stops its scratch server, removes its scratch data and records nothing. */
   signal?: AbortSignal | undefined;
+  /** The restore's bytes of the payload's total: the same progress line as verify and restore. */
+  onProgress?: ((bytes: number, total: number) => void) | undefined;
 }
 
 export interface DrillFields {

@@ -5,7 +5,7 @@ import type { Drill } from '../backup/manifest.js';
 import { drillRecord, levelsReadOk, saveDrill, type DrillDeps } from '../drill/record.js';
 import { errorMessage } from '../errors.js';
 import type { JobContext } from './context.js';
-import { selectTargets } from './context.js';
+import { progressOf, selectTargets } from './context.js';
 import { drillPostgresJob } from './postgres-jobs.js';
 import { verifyKnowledgeJob, verifyRedisJob } from './verify-jobs.js';
 
@@ -60,7 +60,7 @@ export async function drillRedisJob(ctx: JobContext, name?: string, options: Dri
     'redis',
     selectTargets('redis', ctx.config.redis, name).map((r) => r.name),
     (n, id) => verifyRedisJob(ctx, n, id),
-    (entry) => drillRedis(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, ...options }),
+    (entry) => drillRedis(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, onProgress: progressOf(ctx, `drill redis/${entry.name}`), ...options }),
   );
 }
 
@@ -71,7 +71,7 @@ export async function drillKnowledgeJob(ctx: JobContext, name?: string, options:
     'knowledge',
     selectTargets('knowledge', ctx.config.knowledge, name).map((k) => k.name),
     (n, id) => verifyKnowledgeJob(ctx, n, id),
-    (entry) => drillKnowledge(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, ...options }),
+    (entry) => drillKnowledge(entry, { repo: ctx.repo, log: ctx.log, now: ctx.now, env: ctx.env, signal: ctx.signal, onProgress: progressOf(ctx, `drill knowledge/${entry.name}`), ...options }),
   );
 }
 
@@ -97,7 +97,7 @@ export async function drillPitrJob(ctx: JobContext, name: string | undefined, re
     const drill =
       entry.verification && !levelsReadOk(entry.verification)
         ? drillRecord(entry, ctx.now(), { scratch: '-', restoreSeconds: 0, compared: 0, failure: `verification failed: ${entry.verification.failure}` })
-        : await drillPitr(entry, postgresUrl(ctx, db), db.name, { repo: ctx.repo, log: ctx.log, restoreCommand: restoreCommand(db.name), now: ctx.now, env: ctx.env, signal: ctx.signal, ...(options.scratchRoot ? { scratchRoot: options.scratchRoot } : {}), ...(options.pitrSpoolSource ? { spoolSource: options.pitrSpoolSource } : {}) });
+        : await drillPitr(entry, postgresUrl(ctx, db), db.name, { repo: ctx.repo, log: ctx.log, restoreCommand: restoreCommand(db.name), now: ctx.now, env: ctx.env, signal: ctx.signal, onProgress: progressOf(ctx, `drill postgres/${db.name} (point in time)`), ...(options.scratchRoot ? { scratchRoot: options.scratchRoot } : {}), ...(options.pitrSpoolSource ? { spoolSource: options.pitrSpoolSource } : {}) });
     await saveDrill(ctx.repo, entry, drill, ctx.log);
     ctx.metrics.drill('postgres', `${db.name}-pitr`, { ok: drill.ok, at: new Date(drill.drilledAt), restoreSeconds: drill.restoreSeconds });
     out.push(drill);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { postgresConfig, runCli, tempDir, writeConfig } from '../helpers/cli.js';
@@ -43,5 +44,28 @@ describe('progress: backup, verify and restore show done of total, percentage, r
     const r = await runCli(['--config', cfg, 'restore', 'postgres', 'latest', '--target', target.name, '--confirm', target.name], { env });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stderr, LINE('restore postgres/db', false));
+  });
+});
+
+describe('progress: drills show the same line while they restore (knowledge)', () => {
+  let work: string;
+  let cfg: string;
+  before(async () => {
+    work = await tempDir('ops-progress-drill-');
+    const kb = path.join(work, 'kb');
+    await mkdir(kb);
+    // Incompressible, so the payload is large enough for several progress updates.
+    for (let i = 0; i < 8; i += 1) await writeFile(path.join(kb, `doc-${i}.bin`), randomBytes(512 * 1024));
+    cfg = await writeConfig(work, { repository: { url: `file://${path.join(work, 'repo')}` }, knowledge: [{ name: 'kb', path: kb }] });
+  });
+  after(async () => (work ? rm(work, { recursive: true, force: true }) : undefined));
+
+  it('drill knowledge: done of total, percentage, rate, ending at 100 %', async () => {
+    const b = await runCli(['--config', cfg, 'backup', 'knowledge'], { env: { OPS_PROGRESS_INTERVAL_MS: '0' } });
+    assert.equal(b.code, 0, b.stderr);
+    const d = await runCli(['--config', cfg, 'drill', 'knowledge'], { env: { OPS_PROGRESS_INTERVAL_MS: '0' } });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.match(d.stderr, LINE('drill knowledge/kb', false));
+    assert.match(d.stderr, /drill knowledge\/kb: .* \(100%\), .*, done/);
   });
 });
