@@ -270,7 +270,8 @@ export async function walReceive(options: ReceiveOptions, deps: ReceiveDeps): Pr
       const open = partials.at(-1);
       if (open) await uploadGrowth(open);
       caughtUpAt = deps.now();
-      if (failing) deps.log.info('the repository is reachable again: caught up');
+      // As loud as the warning it ends: whoever saw the one must see the other.
+      if (failing) deps.log.warn('the repository is reachable again: caught up');
       failing = false;
     } catch (error) {
       if (error instanceof WalConflictError || error instanceof WalClusterMismatchError) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chown, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -77,8 +77,9 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
     assert.equal((await sqlOn(server.port, `select 1 from pg_replication_slots`)).length, 0, 'no slot created');
   });
 
-  for (const [round, how] of [[1, 'immediate'], [2, 'SIGKILL'], [3, 'immediate']] as const) {
-    it(`round ${round}: primary stopped (${how}) at a random moment; restored to the end: rows 1..k, k at least every commit older than 1 s`, async () => {
+  for (const [round, how] of [[1, 'immediate'], [2, 'SIGKILL'], [3, 'immediate'], [4, 'immediate']] as const) {
+    const outage = round === 4;
+    it(`round ${round}: primary stopped (${how}) at a random moment${outage ? ', after the repository refused every write for 5 s' : ''}; restored to the end: rows 1..k, k at least every commit older than 1 s`, async () => {
       if (round > 1) server.start();
       startReceiver(round === 1);
       await until('the receiver streaming', slotActive);
@@ -108,6 +109,16 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
           await new Promise((r) => setTimeout(r, 20));
         }
       })();
+      if (outage) {
+        // The repository refuses the receiver (and wal push) for 5 s while rows are committed:
+        // the bytes wait in the receiver's directory and go up when it comes back.
+        const walDir = path.join(work, 'repo', 'wal', 'main');
+        const dirs = [walDir, ...(await readdir(path.join(walDir, 'chunks')).catch(() => [] as string[])).map((d) => path.join(walDir, 'chunks', d)), path.join(walDir, 'chunks')];
+        await new Promise((r) => setTimeout(r, 1000));
+        for (const d of dirs) await chmod(d, 0o500);
+        await new Promise((r) => setTimeout(r, 5000));
+        for (const d of dirs) await chmod(d, 0o700);
+      }
       await new Promise((r) => setTimeout(r, 3000 + Math.random() * 3000));
       const stoppedAt = Date.now();
       if (how === 'immediate') server.stop();
@@ -123,6 +134,10 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
       assert.equal(await stopReceiver('SIGTERM'), 0, receiverLog);
       const summary = JSON.parse(receiverLog.slice(receiverLog.lastIndexOf('\n{') + 1)) as { chunks: number; archived: number };
       assert.ok(summary.chunks > 0, `chunks uploaded: ${JSON.stringify(summary)}`);
+      if (outage) {
+        assert.match(receiverLog, /upload failed, retried every 1000 ms \(received WAL waits in /);
+        assert.match(receiverLog, /the repository is reachable again: caught up/);
+      }
       receiverLog = '';
       // A SIGKILLed postmaster leaves its backends; they exit when they notice (start clean next round).
       if (how === 'SIGKILL') await new Promise((r) => setTimeout(r, 3000));
