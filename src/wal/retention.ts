@@ -3,7 +3,8 @@ import type { BaseDetails } from '../backup/postgres-base.js';
 import type { Decision, PruneResult } from '../backup/retention.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
-import { parseWalName, segmentIndex, segmentOfLsn, walPrefix } from './names.js';
+import { parseWalName, segmentIndex, segmentOfLsn, walKey, walPrefix } from './names.js';
+import { parseChunks } from './chunks.js';
 
 /**
  * WAL retention: a file goes when it is older than `days` and no kept base backup needs
@@ -41,12 +42,23 @@ export async function pruneWal(repo: Repository, name: string, keptBases: Backup
     doomed.push(o.key);
     bytes += o.size;
   }
+  // Chunks of `wal receive` go once their segment is archived whole (the receiver removes them
+  // itself; these are the ones it could not, e.g. it died first), or by the segments' own rule.
+  const whole = new Set(objects.map((o) => o.key));
+  for (const c of parseChunks(name, objects)) {
+    const w = parseWalName(c.segment)!;
+    const archived = whole.has(walKey(name, c.segment));
+    const old = c.uploadedAt.getTime() < cutoff && w.timeline <= oldest.timeline && segmentIndex(w.segment!, oldest.segmentBytes) < oldest.index;
+    if (!archived && !old) continue;
+    doomed.push(c.key);
+    bytes += objects.find((o) => o.key === c.key)?.size ?? 0;
+  }
   if (doomed.length > 0 && !options.dryRun) {
     for (let i = 0; i < doomed.length; i += 1000) await repo.delete(doomed.slice(i, i + 1000));
     options.log.info(`pruned ${doomed.length} WAL files of ${name}`, { before: `base ${oldest.id}`, bytes });
   }
   const decision: Decision = doomed.length > 0
-    ? { id: 'wal', action: 'delete', reason: `${doomed.length} files older than ${days} days and before base backup ${oldest.id}'s start`, keys: doomed, bytes }
+    ? { id: 'wal', action: 'delete', reason: `${doomed.length} files older than ${days} days and before base backup ${oldest.id}'s start, or streamed chunks of segments archived whole`, keys: doomed, bytes }
     : { id: 'wal', action: 'keep', reason: `nothing older than ${days} days that base backup ${oldest.id} does not need` };
   result.decisions.push(decision);
   result.deleted = doomed.length;

@@ -57,4 +57,24 @@ describe('WAL names and retention', () => {
     assert.deepEqual(left, ['000000010000000000000006', '000000010000000000000007', '000000010000000000000008', '000000010000000000000009', '00000001000000000000000A', '00000001000000000000000B', '000000020000000000000003', '00000002.history'].sort());
     assert.equal(r.deleted, 6, 'segments 1-5 and the .backup label of segment 4');
   });
+
+  it("streamed chunks: removed once their segment is archived whole, or when old and before the oldest base; the open segment's chunks stay", async () => {
+    const dir = await makeTempDir('ops-walret-chunks-');
+    const repo = new FileRepository(dir);
+    const put = async (key: string, age: number) => {
+      const p = path.join(dir, key);
+      await mkdir(path.dirname(p), { recursive: true });
+      await writeFile(p, 'x');
+      await utimes(p, days(age), days(age));
+    };
+    const chunk = (seg: string) => `wal/main/chunks/${seg}/00000000-00001000.zst`;
+    await put(`wal/main/${segmentName(1, 9, SEG)}.zst`, 0); // archived whole: its leftover chunk goes
+    await put(chunk(segmentName(1, 9, SEG)), 0);
+    await put(chunk(segmentName(1, 2, SEG)), 10); // old, before the base: goes
+    await put(chunk(segmentName(1, 10, SEG)), 10); // the open segment (not archived, after the base): stays
+    const r = await pruneWal(repo, 'main', [base('20261120T000000Z', 1, '0/6000028')], 7, { dryRun: false, now, log: silentLog });
+    const left = (await repo.list('wal/main/chunks/')).map((o) => o.key).sort();
+    assert.deepEqual(left, [chunk(segmentName(1, 10, SEG))]);
+    assert.equal(r.deleted, 2);
+  });
 });
