@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chown, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { sqlOn } from '../test/helpers/pg-server.js';
@@ -9,6 +9,8 @@ import { runCli } from '../test/helpers/cli.js';
 import { OPSCTL, fixed, table } from './lib.js';
 
 const ROUNDS = Number(process.env.OPS_BENCH_RECEIVE_ROUNDS ?? 8);
+/** OPS_BENCH_RECEIVE_PUTS=0 skips the two one-minute PUT counts. */
+const PUTS = process.env.OPS_BENCH_RECEIVE_PUTS !== '0';
 
 /** CPU seconds (user + system) of a process and its children still alive, from /proc. */
 async function cpuSeconds(pid: number): Promise<number> {
@@ -41,9 +43,9 @@ export async function benchWalReceive(): Promise<string> {
   await chown(dir, postgresUid, postgresGid);
   let receiver: ChildProcess | undefined;
   let log = '';
-  const start = (extra: string[] = []) => {
+  const start = (extra: string[] = [], config = cfg) => {
     log = '';
-    receiver = spawn(process.execPath, [OPSCTL, '--config', cfg, '--json', 'wal', 'receive', '--name', 'main', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'], uid: postgresUid, gid: postgresGid, detached: true });
+    receiver = spawn(process.execPath, [OPSCTL, '--config', config, '--json', 'wal', 'receive', '--name', 'main', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'], uid: postgresUid, gid: postgresGid, detached: true });
     receiver.stdout!.on('data', (b: Buffer) => (log += b.toString()));
     receiver.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   };
@@ -56,7 +58,7 @@ export async function benchWalReceive(): Promise<string> {
     const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base', '--name', 'main']);
     if (b.code !== 0) throw new Error(b.stderr);
     let round = 0;
-    for (const rate of [10, 500]) {
+    for (const rate of ROUNDS > 0 ? [10, 500] : []) {
       const rpo: number[] = [];
       let rss = 0;
       let cpuPerMinute = 0;
@@ -113,7 +115,7 @@ export async function benchWalReceive(): Promise<string> {
     }
     // PUTs: one busy and one idle minute, counted from the receiver's own summary (stopped with SIGTERM).
     const puts: string[] = [];
-    for (const busy of [true, false]) {
+    for (const busy of PUTS ? [true, false] : []) {
       server.start();
       start();
       await waitActive();
@@ -132,6 +134,49 @@ export async function benchWalReceive(): Promise<string> {
       puts.push(`${busy ? 'busy (50 commits/s)' : 'idle'}: ${(s.chunks + s.archived) * 60} PUTs/hour (${s.chunks} chunks, ${s.archived} files in 60 s)`);
       server.stop();
     }
+    // Commit latency: the receiver asynchronous (default), then synchronous (pitr.receive.synchronous,
+    // listed in synchronous_standby_names): each commit waits for pg_receivewal's flush.
+    const latency = async (): Promise<[number, number]> => {
+      const c = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres' });
+      await c.connect();
+      const ms: number[] = [];
+      for (let i = 0; i < 500; i += 1) {
+        const t0 = process.hrtime.bigint();
+        await c.query('insert into ticks values (-1, $1) on conflict do nothing', [i + Math.floor(Math.random() * 1e9)]);
+        ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      await c.end();
+      return [pct(ms, 50), pct(ms, 99)];
+    };
+    if (round > 0 || PUTS) server.start();
+    start(['--create-slot']);
+    await waitActive();
+    const asyncLatency = await latency();
+    let exited = new Promise((r) => receiver!.once('exit', r));
+    receiver!.kill('SIGTERM');
+    await exited;
+    const syncCfg = path.join(work, 'sync.config.json');
+    const parsed = JSON.parse(await readFile(cfg, 'utf8')) as { postgres: { pitr: { receive: Record<string, unknown> } }[] };
+    parsed.postgres[0]!.pitr.receive.synchronous = true;
+    await writeFile(syncCfg, JSON.stringify(parsed));
+    await chmod(syncCfg, 0o644);
+    await sqlOn(server.port, `alter system set synchronous_standby_names = 'ops_receive_main'`);
+    await sqlOn(server.port, 'select pg_reload_conf()');
+    start(['--create-slot'], syncCfg);
+    for (let i = 0; i < 300; i += 1) {
+      const [r] = await sqlOn<{ s: string }>(server.port, `select sync_state as s from pg_stat_replication where application_name = 'ops_receive_main'`);
+      if (r?.s === 'sync') break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const [state] = await sqlOn<{ s: string }>(server.port, `select sync_state as s from pg_stat_replication where application_name = 'ops_receive_main'`);
+    const syncLatency = await latency();
+    await sqlOn(server.port, 'alter system reset synchronous_standby_names');
+    await sqlOn(server.port, 'select pg_reload_conf()');
+    exited = new Promise((r) => receiver!.once('exit', r));
+    receiver!.kill('SIGTERM');
+    await exited;
+    server.stop();
+    puts.push(`commit latency (500 single-row commits, server fsync=off, receiver's disk fsynced): asynchronous p50 ${fixed(asyncLatency[0])} ms / p99 ${fixed(asyncLatency[1])} ms; synchronous (sync_state ${state?.s ?? 'none'}) p50 ${fixed(syncLatency[0])} ms / p99 ${fixed(syncLatency[1])} ms`);
     return [
       '### wal receive: RPO from the repository alone (primary and receiver lost at once)',
       '',
