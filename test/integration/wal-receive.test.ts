@@ -119,7 +119,15 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
         await new Promise((r) => setTimeout(r, 5000));
         for (const d of dirs) await chmod(d, 0o700);
       }
-      await new Promise((r) => setTimeout(r, 3000 + Math.random() * 3000));
+      // Round 3 also restores to a moment in the middle: inside the segment nobody archived whole.
+      let mid: { at: string; ackedBefore: number; sentAfter: number } | undefined;
+      if (round === 3) {
+        await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
+        const ackedBefore = acked.length - 1;
+        const [t] = await sqlOn<{ t: string }>(server.port, `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`);
+        mid = { at: t!.t, ackedBefore, sentAfter: attempted + 1 };
+      }
+      await new Promise((r) => setTimeout(r, (round === 3 ? 1500 : 3000) + Math.random() * 3000));
       const stoppedAt = Date.now();
       if (how === 'immediate') server.stop();
       else {
@@ -157,6 +165,18 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
       assert.ok(k >= mustHave, `${k} rows back, but row ${mustHave} was committed more than 1 s before the stop`);
       const newest = acked[k];
       console.log(`round ${round} (${how}): ${k} of ${attempted} rows back; newest restored commit ${newest ? stoppedAt - newest : '?'} ms before the stop`);
+      if (mid) {
+        const atMid = await emptyDataDir(work, `restored-${round}-mid`);
+        clusters.push(atMid);
+        const midPort = await freePort();
+        const m = await runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--base', '--pgdata', atMid, '--start', '--port', String(midPort), '--to', mid.at]);
+        assert.equal(m.code, 0, m.stdout + m.stderr);
+        const midRows = (await sqlOn<{ i: number }>(midPort, `select i from ticks where round = ${round} order by i`)).map((x) => x.i);
+        stopCluster(atMid);
+        const j = midRows.length;
+        assert.deepEqual(midRows, Array.from({ length: j }, (_, x) => x + 1), 'rows 1..j at the time');
+        assert.ok(j >= mid.ackedBefore && j < mid.sentAfter, `to ${mid.at}: ${j} rows; committed before it ${mid.ackedBefore}, first sent after it ${mid.sentAfter}`);
+      }
     });
   }
 
