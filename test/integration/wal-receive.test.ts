@@ -180,6 +180,31 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
     });
   }
 
+  it('a segment both deliver (wal push from the server, the receiver from the stream) is stored once, identical: archive_command never fails on it', async () => {
+    server.start();
+    startReceiver();
+    await until('the receiver streaming', slotActive);
+    const failedBefore = Number((await sqlOn<{ n: string }>(server.port, 'select failed_count::text as n from pg_stat_archiver'))[0]!.n);
+    const switched: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      await sqlOn(server.port, `insert into ticks select 100 + ${i}, g from generate_series(1, 2000) g`);
+      switched.push((await sqlOn<{ f: string }>(server.port, 'select pg_walfile_name(pg_current_wal_lsn()) as f'))[0]!.f);
+      await sqlOn(server.port, 'select pg_switch_wal()');
+    }
+    await until('the server archived them', async () => (await sqlOn<{ f: string | null }>(server.port, 'select last_archived_wal as f from pg_stat_archiver'))[0]!.f! >= switched.at(-1)!);
+    // Something in the open segment for the receiver to stream (info looks at it below), then two
+    // intervals for it to archive its copies (identical, or first) and upload that.
+    await sqlOn(server.port, 'insert into ticks values (200, 1)');
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS + 500));
+    assert.equal(await stopReceiver('SIGTERM'), 0, receiverLog);
+    const summary = JSON.parse(receiverLog.slice(receiverLog.lastIndexOf('\n{') + 1)) as { archived: number };
+    assert.ok(summary.archived >= 3, `the receiver archived its copies too: ${JSON.stringify(summary)}`);
+    const failedAfter = Number((await sqlOn<{ n: string }>(server.port, 'select failed_count::text as n from pg_stat_archiver'))[0]!.n);
+    assert.equal(failedAfter, failedBefore, 'no archive_command failure (a conflict would fail it forever)');
+    receiverLog = '';
+    server.stop();
+  });
+
   it('the receiver left nothing behind locally but the open segment, and the archive is whole (wal status exit 0)', async () => {
     const left = (await readdir(path.join(work, 'receive'))).filter((f) => !f.endsWith('.partial'));
     assert.deepEqual(left, []);
