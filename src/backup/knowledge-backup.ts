@@ -38,8 +38,15 @@ export async function backupKnowledge(
     signal: deps.signal,
     onProgress: deps.onProgress,
     start() {
-      const { stream, done } = packTree(fromS3 ? walkS3Prefix(target.path) : walkDirectory(target.path, skipped), records);
-      return { stream, producers: [done], stop: () => stream.destroy(new Error('stopped')) };
+      const { stream, done, stop } = packTree(fromS3 ? walkS3Prefix(target.path) : walkDirectory(target.path, skipped), records);
+      return {
+        stream,
+        producers: [done],
+        stop: () => {
+          stop(new Error('stopped'));
+          stream.destroy(new Error('stopped'));
+        },
+      };
     },
     describe(written) {
       const files = records.filter((r) => r.type === 'file');

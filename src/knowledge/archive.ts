@@ -21,8 +21,18 @@ const SMALL_FILE = 4 << 20;
  * The tree as one tar stream (PAX headers where names are long or not ASCII), each
  * file's sha256 computed as it is read. `records` is complete once the stream ends.
  */
-export function packTree(entries: AsyncIterable<SourceEntry>, records: FileRecord[]): { stream: Readable; done: Promise<void> } {
+export function packTree(entries: AsyncIterable<SourceEntry>, records: FileRecord[]): { stream: Readable; done: Promise<void>; stop: (reason: Error) => void } {
   const pack = tar.pack();
+  // Stopped (a signal, a failed upload) while an entry waits for a reader that is gone: every
+  // wait below also ends on stop, or `done` would never settle and the job's cleanup would
+  // hang behind it (seen: SIGTERM mid-upload held a backup for the 90 s backstop).
+  let stopWith: (reason: Error) => void = () => undefined;
+  let isStopped = false;
+  const stopped = new Promise<never>((_, reject) => {
+    stopWith = reject;
+  });
+  stopped.catch(() => undefined);
+  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stopped]);
   const done = (async () => {
     try {
       for await (const e of entries) {
@@ -34,7 +44,7 @@ export function packTree(entries: AsyncIterable<SourceEntry>, records: FileRecor
             else pack.entry(header, done);
           });
         if (e.type !== 'file') {
-          await entry();
+          await guard(entry());
           records.push({ path: e.path, type: e.type, mode: e.mode, size: 0, ...(e.linkname ? { linkname: e.linkname } : {}) });
           continue;
         }
@@ -43,14 +53,14 @@ export function packTree(entries: AsyncIterable<SourceEntry>, records: FileRecor
         };
         let written: { bytes: number; sha256: string };
         if (e.read && e.size <= SMALL_FILE) {
-          const data = await e.read();
+          const data = await guard(e.read());
           sizeUnchanged(data.length);
-          await entry(data);
+          await guard(entry(data));
           written = { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
         } else {
           const hasher = new HashingStream();
           try {
-            await copyInto((await e.open!()).pipe(hasher), pack.entry(header) as never);
+            await guard(copyInto((await guard(e.open!())).pipe(hasher), pack.entry(header) as never));
           } catch (error) {
             // tar-stream only says "Size mismatch": name the file and both sizes instead.
             sizeUnchanged(hasher.bytes);
@@ -63,10 +73,16 @@ export function packTree(entries: AsyncIterable<SourceEntry>, records: FileRecor
       }
       pack.finalize();
     } catch (error) {
-      pack.destroy(error as Error);
+      // Once stopped, the pack is left to be collected: destroying it with entries pending
+      // makes tar-stream's internal entry streams emit errors nobody can listen to.
+      if (!isStopped) pack.destroy(error as Error);
       throw error;
     }
   })();
   done.catch(() => undefined);
-  return { stream: toNodeReadable(pack as unknown as AsyncIterable<Buffer>), done };
+  const stop = (reason: Error) => {
+    isStopped = true;
+    stopWith(reason);
+  };
+  return { stream: toNodeReadable(pack as unknown as AsyncIterable<Buffer>), done, stop };
 }

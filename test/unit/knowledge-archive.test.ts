@@ -48,3 +48,25 @@ describe('knowledge archive: a file that changes size while it is read is refuse
     assert.deepEqual(records.map((r) => [r.path, r.size, r.sha256]), [['small.txt', 3, sha], ['streamed.txt', 3, sha]]);
   });
 });
+
+describe('knowledge archive: stopped while nobody reads (a signal or a failed upload mid-backup)', () => {
+  for (const kind of ['small files read whole', 'large files streamed'] as const) {
+    it(`${kind}: packing ends at once with the reason, instead of waiting forever for a reader`, async () => {
+      const records: FileRecord[] = [];
+      const size = kind === 'small files read whole' ? 64 * 1024 : 6 << 20;
+      const list = Array.from({ length: 64 }, (_, i) => ({ ...base, path: `f${i}.bin`, size, read: async () => Buffer.alloc(size, i), open: async () => Readable.from([Buffer.alloc(size, i)]) }));
+      const { stream, done, stop } = packTree(entries(...list), records);
+      stream.on('error', () => undefined);
+      // Nothing reads: the pack fills and the producer waits on its next entry.
+      await new Promise((r) => setTimeout(r, 200));
+      const settled = done.then(
+        () => 'finished',
+        (e: Error) => e.message,
+      );
+      stop(new Error('stopped by the test'));
+      const outcome = await Promise.race([settled, new Promise((r) => setTimeout(() => r('still waiting after 2 s'), 2000))]);
+      assert.equal(outcome, 'stopped by the test');
+      assert.ok(records.length < list.length, `stopped part-way (${records.length} of ${list.length})`);
+    });
+  }
+});
