@@ -134,8 +134,13 @@ export class FileRepository implements Repository {
         else if (entry.isFile()) {
           const key = path.relative(this.root, full).split(path.sep).join('/');
           if (!key.startsWith(prefix) && !(key + '/').startsWith(prefix)) continue;
-          const st = await stat(full);
-          visit({ key, size: st.size, lastModified: st.mtime }, entry.name.includes(PARTIAL));
+          // A writer's partial file is renamed or unlinked between readdir and stat all the time
+          // (every wal push does it): gone is not an error, it is simply not listed.
+          const st = await stat(full).catch((error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return undefined;
+            throw error;
+          });
+          if (st) visit({ key, size: st.size, lastModified: st.mtime }, entry.name.includes(PARTIAL));
         }
       }
     };
