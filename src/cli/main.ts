@@ -322,14 +322,9 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
   // The WAL archive: called by PostgreSQL itself (archive_command, restore_command), once per file.
   const wal = program.command('wal').description('PostgreSQL WAL archive in the repository (archive_command / restore_command)');
   const walCmds = () => import('./commands/wal-commands.js');
-  // No metrics sinks: PostgreSQL calls these once per file, and fetch runs while the server is down.
+  // fetch, check, status: no metrics sinks (fetch runs while the server is down). push and
+  // receive report through context(), whose sinks load only when configured.
   const light = () => createJobContext(config(), stderrLog(globals().verbose ?? false), { signal });
-  // push alone reports (pg_wal's backlog and free space): the sinks load only when configured.
-  const withMetrics = async () => {
-    const cfg = config();
-    const log = stderrLog(globals().verbose ?? false);
-    return createJobContext(cfg, log, { signal, metrics: await createMetrics(cfg, log, process.env, process.stderr) });
-  };
   // What the WAL spool's records are for: this configuration file and the repository overrides.
   const spoolSourceOf = async () => (await import('../wal/spool.js')).spoolSource(resolveConfigPath(globals().config), process.env);
   wal
@@ -341,7 +336,7 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--batch <n>', 'with a backlog, push at most this many files per call, this one included', positiveInt, 256)
     .option('--spool <dir>', 'where files pushed ahead are recorded (default: the temp directory)')
     .action(async (file: string, opts: { name?: string; parallel: number; batch: number; spool?: string }) => {
-      outcome = await (await walCmds()).walPushCommand(await withMetrics(), file, { ...opts, source: await spoolSourceOf() });
+      outcome = await (await walCmds()).walPushCommand(await context(), file, { ...opts, source: await spoolSourceOf() });
     });
   wal
     .command('fetch')
@@ -370,7 +365,7 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
     .option('--dir <dir>', "pg_receivewal's directory (default: the temp directory)")
     .option('--interval <ms>', 'upload the open segment this often (default: pitr.receive.intervalMs, 1000)', positiveInt)
     .action(async (opts: { name?: string; createSlot?: boolean; dir?: string; interval?: number }) => {
-      outcome = await (await walCmds()).walReceiveCommand(await withMetrics(), opts);
+      outcome = await (await walCmds()).walReceiveCommand(await context(), opts);
     });
   wal
     .command('status')

@@ -42,6 +42,9 @@ export function parseLsn(text: string): bigint {
   return (hi << 32n) + lo;
 }
 
+/** The inverse of parseLsn: PostgreSQL's `16/B374D848` form. */
+export const formatLsn = (lsn: bigint): string => `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+
 export function parseTarget(target: PitrTarget): ParsedTarget {
   const given = [target.time, target.name, target.lsn].filter((x) => x !== undefined);
   if (given.length > 1) throw new RestoreError('PITR_TARGET', 'give one of --to, --to-name, --to-lsn', { exitCode: 64 });

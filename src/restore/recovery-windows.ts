@@ -6,7 +6,7 @@ import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walPrefix }
 import { walStatus, type WalStatus } from '../wal/status.js';
 import { contiguousEnd, parseChunks } from '../wal/chunks.js';
 import { RestoreError } from './errors.js';
-import { parseLsn, recoveryPath } from './pitr-plan.js';
+import { formatLsn, parseLsn, recoveryPath } from './pitr-plan.js';
 
 /** What one base backup and the WAL after it can restore to. */
 export interface RecoveryWindow {
@@ -54,18 +54,15 @@ export interface StreamedInfo {
 }
 
 /** What `wal receive` has streamed past the archive, from the same listing (chunks under wal/<name>/chunks/). */
-function streamedOf(name: string, listing: ObjectInfo[], windows: RecoveryWindow[], segmentBytes: number | null): StreamedInfo | null {
-  const prefix = walPrefix(name);
-  const whole = new Set(listing.map((o) => o.key.slice(prefix.length).replace(/\.zst$/, '')));
-  const chunks = parseChunks(name, listing).filter((c) => !whole.has(c.segment));
+function streamedOf(name: string, listing: ObjectInfo[], archivedAt: Map<string, string>, windows: RecoveryWindow[], segmentBytes: number | null): StreamedInfo | null {
+  const chunks = parseChunks(name, listing).filter((c) => !archivedAt.has(c.segment));
   const segment = chunks.at(-1)?.segment;
   if (!segment || !segmentBytes) return null;
   const mine = chunks.filter((c) => c.segment === segment);
   const bytes = contiguousEnd(mine);
   if (bytes === 0) return null;
   const w = parseWalName(segment)!;
-  const start = BigInt(segmentIndex(w.segment!, segmentBytes)) * BigInt(segmentBytes) + BigInt(bytes);
-  const lsn = `${(start >> 32n).toString(16).toUpperCase()}/${(start & 0xffffffffn).toString(16).toUpperCase()}`;
+  const lsn = formatLsn(BigInt(segmentIndex(w.segment!, segmentBytes)) * BigInt(segmentBytes) + BigInt(bytes));
   const uploadedAt = mine.filter((c) => c.end <= bytes).reduce((a, c) => (c.uploadedAt > a ? c.uploadedAt : a), new Date(0)).toISOString();
   const reachable = windows.some((x) => {
     const end = x.to ? parseWalName(x.to.segment) : undefined;
@@ -96,7 +93,7 @@ export async function pitrInfo(repo: Repository, name: string, now: Date): Promi
     .map((p) => ({ ...p, reachable: windows.some((w) => reaches(w, p, wal.segmentBytes)) }))
     .sort((a, b) => b.at.localeCompare(a.at));
   const segmentBytes = bases.map((b) => (b.manifest!.details as unknown as BaseDetails).segmentBytes).find((s) => s) ?? wal.segmentBytes;
-  return { name, systemId: wal.systemId, wal, bases, windows, restorePoints, streamed: streamedOf(name, listing, windows, segmentBytes) };
+  return { name, systemId: wal.systemId, wal, bases, windows, restorePoints, streamed: streamedOf(name, listing, archivedAt, windows, segmentBytes) };
 }
 
 async function windowOf(repo: Repository, name: string, b: BackupEntry, wal: WalStatus, archivedAt: Map<string, string>, listing: ObjectInfo[]): Promise<RecoveryWindow> {

@@ -1,11 +1,8 @@
 import { open, rename, rm } from 'node:fs/promises';
-import * as zlib from 'node:zlib';
 import type { ObjectInfo, Repository } from '../repository/repository.js';
 import { WalCorruptError } from './errors.js';
-import { decodeWalObject, sha256, walHeader, walObject } from './object.js';
+import { decodeWalObject, sha256, walHeader, walObject, zstdBytes } from './object.js';
 import { walPrefix } from './names.js';
-import { spawn } from 'node:child_process';
-import { toolPath } from '../process/tools.js';
 
 /**
  * The segment `wal receive` is writing, uploaded as it grows: one immutable object per
@@ -26,6 +23,8 @@ export interface Chunk {
   segment: string;
   offset: number;
   end: number;
+  /** Stored (compressed) bytes. */
+  size: number;
   uploadedAt: Date;
 }
 
@@ -41,7 +40,7 @@ export function parseChunks(name: string, listing: ObjectInfo[]): Chunk[] {
     if (!m) continue;
     const offset = Number.parseInt(m[2]!, 16);
     const end = Number.parseInt(m[3]!, 16);
-    if (end > offset) chunks.push({ key: o.key, segment: m[1]!, offset, end, uploadedAt: o.lastModified });
+    if (end > offset) chunks.push({ key: o.key, segment: m[1]!, offset, end, size: o.size, uploadedAt: o.lastModified });
   }
   return chunks.sort((a, b) => a.segment.localeCompare(b.segment) || a.offset - b.offset || a.end - b.end);
 }
@@ -56,25 +55,12 @@ export function contiguousEnd(chunks: Chunk[]): number {
   return end;
 }
 
-const own = zlib as unknown as { zstdCompressSync?: (b: Buffer, o?: object) => Buffer; constants: Record<string, number> };
-
-async function zstd(bytes: Buffer): Promise<Buffer> {
-  if (own.zstdCompressSync) return own.zstdCompressSync(bytes, { params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } });
-  // Node without zstd (before 22.15): the binary, through a pipe.
-  const child = spawn(toolPath('zstd'), ['-1', '-c', '-q'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const out: Buffer[] = [];
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stdin.end(bytes);
-  await new Promise<void>((resolve, reject) => child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited ${code}`)))).once('error', reject));
-  return Buffer.concat(out);
-}
-
 /** Uploads bytes [offset, offset + bytes.length) of `segment` as one chunk; true if written now, false if that exact chunk was there. */
 export async function putChunk(repo: Repository, name: string, segment: string, offset: number, bytes: Buffer, segmentBytes: number, at: Date, systemId?: string): Promise<boolean> {
   const end = offset + bytes.length;
   const id = chunkId(segment, offset, end);
   const header = { ...walHeader(id, bytes.length, sha256(bytes), at, systemId), offset, segmentBytes };
-  return repo.createExclusive(chunkKey(name, segment, offset, end), walObject(header, [await zstd(bytes)]));
+  return repo.createExclusive(chunkKey(name, segment, offset, end), walObject(header, await zstdBytes(bytes)));
 }
 
 /**
@@ -84,7 +70,7 @@ export async function putChunk(repo: Repository, name: string, segment: string, 
  * prove its bytes, or a hole before the last chunk, is damage: refused, nothing written.
  */
 export async function assembleChunks(repo: Repository, name: string, segment: string, dest: string): Promise<{ bytes: number; segmentBytes: number } | undefined> {
-  const chunks = parseChunks(name, await repo.list(chunkPrefix(name, segment))).filter((c) => c.segment === segment);
+  const chunks = parseChunks(name, await repo.list(chunkPrefix(name, segment)));
   if (chunks.length === 0) return undefined;
   const end = contiguousEnd(chunks);
   const last = Math.max(...chunks.map((c) => c.end));

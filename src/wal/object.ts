@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
-import { type Transform, Writable } from 'node:stream';
+import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { decoder } from '../backup/codec.js';
@@ -71,6 +71,22 @@ export function walObject(header: WalHeader, compressed: Buffer[]): Buffer {
 /** Node (24+) compresses zstd itself: no process to fork per file. */
 export const zstdInProcess = typeof own.createZstdCompress === 'function';
 
+/** Level 1: WAL is compressed on the database host, on every segment; speed over ratio. */
+const level1 = () => ({ params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } });
+
+/** Bytes in memory as one zstd frame (level 1): in-process where Node has zstd, else through the binary. */
+export async function zstdBytes(bytes: Buffer): Promise<Buffer[]> {
+  const compressed: Buffer[] = [];
+  if (own.createZstdCompress) {
+    await pipeline(Readable.from([bytes]), own.createZstdCompress(level1()), collect(compressed));
+    return compressed;
+  }
+  const zstd = startTool('zstd', toolPath('zstd'), ['-1', '-c', '-q'], { stdin: 'pipe' });
+  zstd.child.stdin!.end(bytes);
+  await Promise.all([pipeline(zstd.child.stdout!, collect(compressed)), zstd.done]);
+  return compressed;
+}
+
 /**
  * The object for a file on disk. zstd reads the file itself (its 16 MiB never pass through
  * this process: pushing a backlog is bound by these copies), while the file is read here
@@ -87,7 +103,7 @@ export async function encodeWalFile(file: string, filePath: string, at: Date): P
   const compressed: Buffer[] = [];
   let compressing: Promise<unknown>;
   if (own.createZstdCompress) {
-    compressing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), own.createZstdCompress({ params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } }), collect(compressed));
+    compressing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), own.createZstdCompress(level1()), collect(compressed));
   } else {
     const zstd = startTool('zstd', toolPath('zstd'), ['-1', '-c', '-q', '--', filePath]);
     compressing = Promise.all([pipeline(zstd.child.stdout!, collect(compressed)), zstd.done]);

@@ -217,7 +217,7 @@ export async function walReceive(options: ReceiveOptions, deps: ReceiveDeps): Pr
     let cursor = cursors.get(segment);
     if (cursor === undefined) {
       // First sight of this segment (or a restart): continue where the repository's chunks end.
-      cursor = contiguousEnd(parseChunks(options.name, await deps.repo.list(chunkPrefix(options.name, segment))).filter((c) => c.segment === segment));
+      cursor = contiguousEnd(parseChunks(options.name, await deps.repo.list(chunkPrefix(options.name, segment))));
       cursors.set(segment, cursor);
     }
     let fh: FileHandle;

@@ -51,7 +51,7 @@ export async function pruneWal(repo: Repository, name: string, keptBases: Backup
     const old = c.uploadedAt.getTime() < cutoff && w.timeline <= oldest.timeline && segmentIndex(w.segment!, oldest.segmentBytes) < oldest.index;
     if (!archived && !old) continue;
     doomed.push(c.key);
-    bytes += objects.find((o) => o.key === c.key)?.size ?? 0;
+    bytes += c.size;
   }
   if (doomed.length > 0 && !options.dryRun) {
     for (let i = 0; i < doomed.length; i += 1000) await repo.delete(doomed.slice(i, i + 1000));

@@ -33,7 +33,7 @@ export async function walPushCommand(ctx: JobContext, file: string, options: { n
       ctx.metrics.gauge(METRIC.pgWalBytes, u.pgWalBytes, labels, 'Bytes');
       ctx.metrics.gauge(METRIC.pgWalFsFreeBytes, u.fsFreeBytes, labels, 'Bytes');
       ctx.metrics.gauge(METRIC.pgWalFsSizeBytes, u.fsSizeBytes, labels, 'Bytes');
-      await ctx.metrics.flush();
+      // Sent by main() once the command ends, failed or not.
     }
   }
   const ahead = result.ahead.length > 0 ? `, ${result.ahead.length} more pushed ahead` : '';
