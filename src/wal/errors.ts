@@ -59,7 +59,7 @@ export class WalClusterMismatchError extends WalError {
 
 /** `wal receive` cannot start or go on: its slot, its server or its configuration; the message says which and what to do. */
 export class WalReceiveError extends WalError {
-  constructor(code: 'WAL_RECEIVE_SLOT' | 'WAL_RECEIVE_SERVER' | 'WAL_RECEIVE_OFF', message: string, options: { context?: Record<string, unknown>; cause?: unknown; exitCode?: 2 | 64 } = {}) {
+  constructor(code: 'WAL_RECEIVE_SLOT' | 'WAL_RECEIVE_SERVER' | 'WAL_RECEIVE_OFF' | 'WAL_RECEIVE_UPLOAD', message: string, options: { context?: Record<string, unknown>; cause?: unknown; exitCode?: 2 | 64 } = {}) {
     super(code, message, options);
     this.name = 'WalReceiveError';
   }

@@ -317,6 +317,8 @@ export async function walReceive(options: ReceiveOptions, deps: ReceiveDeps): Pr
   if (!fatal) await tick();
   await report();
   if (fatal) throw fatal;
+  // Exit 0 says everything received is in the repository: not so while uploads fail.
+  if (failing) throw new WalReceiveError('WAL_RECEIVE_UPLOAD', `stopped with received WAL not uploaded (the repository refused it): it waits in ${options.dir} and in the slot ${options.slot}; start wal receive again with the same --dir once the repository is reachable`);
   return summary;
 }
 

@@ -205,6 +205,31 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
     server.stop();
   });
 
+  it('stopped while the repository refuses its uploads: exit 2 naming where the WAL waits, not 0', async () => {
+    server.start();
+    startReceiver();
+    await until('the receiver streaming', slotActive);
+    const walDir = path.join(work, 'repo', 'wal', 'main');
+    const dirs = [walDir, path.join(walDir, 'chunks'), ...(await readdir(path.join(walDir, 'chunks'))).map((d) => path.join(walDir, 'chunks', d))];
+    for (const d of dirs) await chmod(d, 0o500);
+    try {
+      await sqlOn(server.port, 'insert into ticks select 300, g from generate_series(1, 500) g');
+      await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+      assert.equal(await stopReceiver('SIGTERM'), 2, receiverLog);
+      assert.match(receiverLog, /stopped with received WAL not uploaded \(the repository refused it\): it waits in .*receive and in the slot ops_receive_main/);
+    } finally {
+      for (const d of dirs) await chmod(d, 0o700);
+    }
+    receiverLog = '';
+    // Started again with the same directory, it uploads what waited and stops cleanly.
+    startReceiver();
+    await until('the receiver streaming again', slotActive);
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+    assert.equal(await stopReceiver('SIGTERM'), 0, receiverLog);
+    receiverLog = '';
+    server.stop();
+  });
+
   it('the receiver left nothing behind locally but the open segment, and the archive is whole (wal status exit 0)', async () => {
     const left = (await readdir(path.join(work, 'receive'))).filter((f) => !f.endsWith('.partial'));
     assert.deepEqual(left, []);
