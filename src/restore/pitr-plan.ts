@@ -3,6 +3,7 @@ import type { BaseDetails } from '../backup/postgres-base.js';
 import type { ObjectInfo, Repository } from '../repository/repository.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walKey, walPrefix } from '../wal/names.js';
 import { decodeWalObject } from '../wal/object.js';
+import { parseChunks } from '../wal/chunks.js';
 import type { WalStatus } from '../wal/status.js';
 import { RestoreError } from './errors.js';
 import type { PitrTarget } from './postgres-pitr.js';
@@ -119,6 +120,8 @@ export interface RecoveryPath {
   timeline: number;
   /** The newest archived segment on that timeline: a restore "to the end" must replay into it. */
   endSegment: string | undefined;
+  /** The segment after it, not archived whole but streamed in chunks (`wal receive`): a restore "to the end" replays into it too. */
+  streamedSegment?: string | undefined;
 }
 
 const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
@@ -190,7 +193,8 @@ export async function recoveryPath(
   }
   const archived = new Map<number, Set<number>>();
   const prefix = walPrefix(name);
-  for (const o of options.listing ?? (await repo.list(prefix))) {
+  const listing = options.listing ?? (await repo.list(prefix));
+  for (const o of listing) {
     const w = parseWalName(o.key.slice(prefix.length).replace(/\.zst$/, ''));
     if (w?.kind !== 'segment') continue;
     (archived.get(w.timeline) ?? archived.set(w.timeline, new Set()).get(w.timeline)!).add(segmentIndex(w.segment!, seg));
@@ -214,5 +218,8 @@ export async function recoveryPath(
     }
   }
   if (steps.length === 1 && !endSegment) throw new RestoreError('PITR_NO_WAL', `the archive holds no WAL of timeline ${base.timeline} from the base backup's start: it cannot be made consistent; nothing was restored`);
-  return { steps, timeline: newest, endSegment };
+  // wal fetch serves the segment after the newest archived one from its chunks: recovery reads on into it.
+  const next = endSegment ? segmentName(newest, segmentIndex(parseWalName(endSegment)!.segment!, seg) + 1, seg) : undefined;
+  const streamedSegment = next && parseChunks(name, listing).some((c) => c.segment === next && c.offset === 0) ? next : undefined;
+  return { steps, timeline: newest, endSegment, ...(streamedSegment ? { streamedSegment } : {}) };
 }

@@ -11,8 +11,9 @@ import { runTool, startTool } from '../process/tool.js';
 import { dataDirMajor, majorOfVersion, pgServerTool } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
-import { parseWalName, segmentIndex, segmentIndexOfLsn } from '../wal/names.js';
+import { parseWalName, segmentIndex, segmentIndexOfLsn, walKey } from '../wal/names.js';
 import { startPrefetch } from '../wal/prefetch.js';
+import { streamedRecords } from '../wal/chunks.js';
 import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
 import { parseTarget } from './pitr-plan.js';
 
@@ -50,6 +51,8 @@ export interface PitrOptions {
   prefetch?: { spool: string; name: string; source?: string };
   /** A restore "to the end" must replay into this segment (the newest archived on the path), or it stopped early. */
   endSegment?: string | undefined;
+  /** The segment after it, streamed in chunks: a restore "to the end" must replay into it too when its chunks hold a whole record. */
+  streamed?: { name: string; segment: string } | undefined;
   /** Stored bytes of the base backup read, of its stored size. */
   onProgress?: ((bytes: number, total: number) => void) | undefined;
 }
@@ -185,7 +188,7 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
     result.recovery = stopped.line;
     result.stopped = stopped;
     result.started = true;
-    const wrong = wrongStop(options, stopped, details.segmentBytes);
+    const wrong = wrongStop(options, stopped, details.segmentBytes) ?? (await stoppedBeforeStreamed(deps.repo, options, stopped, details.segmentBytes));
     if (wrong) {
       // Promoted at another moment than asked: not left running to be taken for the restore.
       await stopCluster(pgdata, { uid: owner.uid, gid: owner.gid }, env);
@@ -218,6 +221,32 @@ export function wrongStop(options: Pick<PitrOptions, 'target' | 'endSegment'>, s
     if (done < need) return `recovery ended at ${stopped.redoDoneLsn ?? 'an unknown point'}, before the newest archived segment ${options.endSegment}: the archive did not deliver everything (a segment that could not be read ends recovery early)`;
   }
   return undefined;
+}
+
+/**
+ * A restore "to the end" with streamed chunks past the newest archived segment: wal fetch
+ * serves them, so recovery must replay into that segment whenever its chunks hold a whole
+ * record. A stop before it means the chunks were not delivered (removed, or unreadable as
+ * "not archived"), and the restore would otherwise report the end with seconds of committed
+ * work missing.
+ */
+async function stoppedBeforeStreamed(repo: Repository, options: Pick<PitrOptions, 'target' | 'streamed'>, stopped: RecoveryStop, segmentBytes: number): Promise<string | undefined> {
+  const t = options.target;
+  if (!options.streamed || t.name !== undefined || t.time !== undefined || t.lsn !== undefined) return undefined;
+  const need = segmentIndex(parseWalName(options.streamed.segment)!.segment!, segmentBytes);
+  const done = stopped.redoDoneLsn ? segmentIndexOfLsn(stopped.redoDoneLsn, segmentBytes) : -1;
+  if (done >= need) return undefined;
+  const at = `recovery ended at ${stopped.redoDoneLsn ?? 'an unknown point'}, before the streamed segment ${options.streamed.segment}`;
+  let held: Awaited<ReturnType<typeof streamedRecords>>;
+  try {
+    held = await streamedRecords(repo, options.streamed.name, options.streamed.segment);
+  } catch (error) {
+    return `${at}, whose chunks cannot be read now: ${errorMessage(error)}`;
+  }
+  // Archived whole since the plan (the receiver finished it): then recovery read it whole.
+  if (!held) return (await repo.list(walKey(options.streamed.name, options.streamed.segment))).length > 0 ? `${at}, which is archived` : `${at}: its chunks, there when the restore began, are gone and were not replayed`;
+  if (held.recordEnd === undefined) return undefined; // its chunks only continue a record from before, or cut the first one off
+  return `${at}, whose chunks hold whole records (the first ends at byte ${held.recordEnd} of ${held.bytes}): they were not replayed`;
 }
 
 /**

@@ -1,8 +1,11 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { ObjectInfo, Repository } from '../repository/repository.js';
 import { WalCorruptError } from './errors.js';
 import { decodeWalObject, sha256, walHeader, walObject, zstdBytes } from './object.js';
 import { walPrefix } from './names.js';
+import { firstWholeRecordEnd } from './records.js';
 
 /**
  * The segment `wal receive` is writing, uploaded as it grows: one immutable object per
@@ -101,5 +104,22 @@ export async function assembleChunks(repo: Repository, name: string, segment: st
     await handle.close().catch(() => undefined);
     await rm(tmp, { force: true });
     throw error;
+  }
+}
+
+/**
+ * What a streamed segment's chunks hold now: none (gone: archived whole meanwhile, or
+ * removed), or how far they reach and where the first whole record that starts in the
+ * segment ends (undefined: none does). Recovery "to the end" that replayed nothing of a
+ * segment whose chunks hold a whole record stopped early.
+ */
+export async function streamedRecords(repo: Repository, name: string, segment: string): Promise<{ bytes: number; recordEnd: number | undefined } | undefined> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ops-chunk-check-'));
+  try {
+    const got = await assembleChunks(repo, name, segment, path.join(dir, segment));
+    if (!got) return undefined;
+    return { bytes: got.bytes, recordEnd: firstWholeRecordEnd(await readFile(path.join(dir, segment)), got.bytes) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -244,4 +244,47 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
     assert.ok(s.code === 0 || s.code === 1, s.stdout + s.stderr);
     assert.deepEqual((JSON.parse(s.stdout) as { problems: string[] }).problems, []);
   });
+
+  it('the streamed chunks gone while a restore to the end runs (after its plan): recovery ends at the newest archived segment, and the restore exits 2 naming the streamed one, not 0', async () => {
+    await sqlOn(server.port, 'insert into ticks select 400, g from generate_series(1, 50) g');
+    startReceiver(true); // the slot exists unless this test runs alone
+    await until('the receiver streaming', slotActive);
+    await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS + 500));
+    assert.equal(await stopReceiver('SIGTERM'), 0, receiverLog);
+    receiverLog = '';
+    server.stop();
+    const chunks = path.join(work, 'repo', 'wal', 'main', 'chunks');
+    const aside = `${chunks}.aside`;
+    const restore = async (label: string, race: boolean) => {
+      const pgdata = await emptyDataDir(work, `restored-${label}`);
+      clusters.push(pgdata);
+      const port = await freePort();
+      const run = runCli(['--config', cfg, '--json', 'restore', 'postgres', 'latest', '--base', '--pgdata', pgdata, '--start', '--port', String(port)]);
+      if (race) {
+        // recovery.signal is written after the plan and the extraction, before the server starts:
+        // the chunks go then, as retention or an operator could remove them.
+        const { existsSync } = await import('node:fs');
+        const deadline = Date.now() + 120_000;
+        while (!existsSync(path.join(pgdata, 'recovery.signal')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        const { rename } = await import('node:fs/promises');
+        await rename(chunks, aside);
+      }
+      const r = await run;
+      const rows = r.code === 0 ? (await sqlOn<{ n: string }>(port, 'select count(*)::text as n from ticks where round = 400'))[0]!.n : undefined;
+      stopCluster(pgdata);
+      return { ...r, rows };
+    };
+    try {
+      const raced = await restore('chunks-gone', true);
+      assert.equal(raced.code, 2, raced.stdout + raced.stderr);
+      assert.match(raced.stderr, /recovery ended at [0-9A-F]+\/[0-9A-F]+, before the streamed segment [0-9A-F]{24}: its chunks, there when the restore began, are gone and were not replayed/);
+    } finally {
+      const { rename } = await import('node:fs/promises');
+      await rename(aside, chunks).catch(() => undefined);
+    }
+    // With the chunks there, the same restore replays them: the rows streamed only are back, exit 0.
+    const whole = await restore('chunks-there', false);
+    assert.equal(whole.code, 0, whole.stdout + whole.stderr);
+    assert.equal(whole.rows, '50');
+  });
 });

@@ -76,6 +76,7 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
       start: request.start,
       keepArchiving: request.keepArchiving ?? false,
       endSegment: plan.endSegment,
+      streamed: plan.streamedSegment ? { name: db.name, segment: plan.streamedSegment } : undefined,
       onProgress: progressOf(ctx, `restore postgres/${db.name} (base ${entry.id})`),
     },
     { repo: ctx.repo, log: ctx.log, env: ctx.env, signal: ctx.signal },
