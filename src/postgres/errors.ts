@@ -20,7 +20,7 @@ const HINTS: Record<string, string> = {
   ETIMEDOUT: 'no answer: check network path and security groups',
   '28P01': 'wrong password: check the secret or DATABASE_URL',
   '28000': 'authentication rejected (role or pg_hba.conf)',
-  '3D000': 'the database does not exist',
+  '3D000': "check the database name at the end of the URL, or create the database",
   '42501': 'permission denied: the role needs more rights',
 };
 
