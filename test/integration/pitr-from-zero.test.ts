@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, rmdir, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT, tempDir } from '../helpers/cli.js';
 import { pgBin, sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
+import { postgresUid } from '../helpers/pitr.js';
 
 /** The script between the from-zero markers of doc/pitr.md, exactly as the page shows it. */
 async function fromZeroScript(): Promise<string> {
@@ -40,7 +42,15 @@ function run(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number | n
 describe('doc/pitr.md from zero, every command as written (a fresh cluster)', () => {
   let server: TestPostgresServer;
   let work: string;
+  // The script's archive_command uses the default spool, as a host would: /tmp/ops-wal-spool-<uid>/<db>.
+  // It is this test's to remove only when the test made it.
+  const spoolRoot = `/tmp/ops-wal-spool-${postgresUid}`;
+  const spool = path.join(spoolRoot, 'callcenter');
+  let spoolWasThere = true;
+  let rootWasThere = true;
   before(async () => {
+    spoolWasThere = existsSync(spool);
+    rootWasThere = existsSync(spoolRoot);
     server = await startPostgresServer();
     work = await tempDir('ops-from-zero-');
     await chmod(work, 0o755);
@@ -49,6 +59,8 @@ describe('doc/pitr.md from zero, every command as written (a fresh cluster)', ()
   after(async () => {
     await server?.remove();
     if (work) await rm(work, { recursive: true, force: true });
+    if (!spoolWasThere) await rm(spool, { recursive: true, force: true });
+    if (!rootWasThere && (await readdir(spoolRoot).catch(() => ['?'])).length === 0) await rmdir(spoolRoot).catch(() => undefined);
   });
 
   it('runs to the end (exit 0): wal check proves archiving, the base backup lands verified, info offers the restore commands', async () => {
