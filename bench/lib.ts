@@ -11,6 +11,8 @@ export interface Measured {
   seconds: number;
   /** Peak RSS in MiB: opsctl's own when it reports it, else the largest process GNU time saw. */
   rssMiB: number;
+  /** User + system CPU seconds of the command and every child it waited for (GNU time). */
+  cpuSeconds?: number;
   stdout: string;
   stderr: string;
 }
@@ -20,7 +22,7 @@ export async function measure(command: string, env: Record<string, string> = {})
   await mkdir(WORK, { recursive: true });
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', 'time-max-rss-kb=%M', 'bash', '-o', 'pipefail', '-c', command], {
+    const child = spawn('/usr/bin/time', ['-f', 'time-max-rss-kb=%M time-cpu=%U+%S', 'bash', '-o', 'pipefail', '-c', command], {
       cwd: ROOT,
       env: { ...process.env, ...env, OPS_REPORT_RSS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,7 +38,8 @@ export async function measure(command: string, env: Record<string, string> = {})
       const reports = [...stderr.matchAll(/opsctl-max-rss-kb=(\d+)/g)].map((m) => Number(m[1]));
       const own = reports.length > 0 ? String(Math.max(...reports)) : undefined;
       const any = /time-max-rss-kb=(\d+)/.exec(stderr)?.[1];
-      resolve({ seconds, rssMiB: Number(own ?? any ?? 0) / 1024, stdout, stderr });
+      const cpu = /time-cpu=([\d.]+)\+([\d.]+)/.exec(stderr);
+      resolve({ seconds, rssMiB: Number(own ?? any ?? 0) / 1024, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : Number.NaN, stdout, stderr });
     });
   });
 }

@@ -329,14 +329,24 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
   const spoolSourceOf = async () => (await import('../wal/spool.js')).spoolSource(resolveConfigPath(globals().config), process.env);
   wal
     .command('push')
-    .description("archive one WAL file, durably; archive_command = 'opsctl wal push %p --name N'")
-    .argument('<path>', 'the file PostgreSQL hands over (%p)')
+    .description("archive one WAL file, durably; archive_command = 'opsctl wal push %p --name N --resident'")
+    .argument('[path]', 'the file PostgreSQL hands over (%p)')
     .addOption(nameOption())
     .option('--parallel <n>', 'with a backlog in archive_status/, push this many files at once', positiveInt, 4)
     .option('--batch <n>', 'with a backlog, push at most this many files per call, this one included', positiveInt, 256)
     .option('--spool <dir>', 'where files pushed ahead are recorded (default: the temp directory)')
-    .action(async (file: string, opts: { name?: string; parallel: number; batch: number; spool?: string }) => {
-      outcome = await (await walCmds()).walPushCommand(await context(), file, { ...opts, source: await spoolSourceOf() });
+    .option('--resident', 'hand the file to a resident pusher (started by the first call, gone when idle): no Node start per segment')
+    .option('--serve', 'be the resident pusher of this spool (started by --resident; not for archive_command)')
+    .option('--idle <seconds>', 'with --serve: leave after this long without work', positiveInt, 600)
+    .action(async (file: string | undefined, opts: { name?: string; parallel: number; batch: number; spool?: string; resident?: boolean; serve?: boolean; idle: number }) => {
+      const source = await spoolSourceOf();
+      if (opts.serve) {
+        if (file !== undefined) throw new CommanderError(EXIT.usage, 'opsctl.usage', 'wal push --serve takes no file: it serves the spool until idle');
+        outcome = await (await walCmds()).walServeCommand(await context(), { ...opts, source });
+        return;
+      }
+      if (file === undefined) throw new CommanderError(EXIT.usage, 'opsctl.usage', "wal push needs the file PostgreSQL hands over: archive_command = 'opsctl wal push %p --name N'");
+      outcome = await (await walCmds()).walPushCommand(await context(), file, { ...opts, source, configPath: resolveConfigPath(globals().config) });
     });
   wal
     .command('fetch')

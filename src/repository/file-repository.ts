@@ -58,7 +58,7 @@ export class FileRepository implements Repository {
     await this.writeSmall(key, body, (partial, target) => rename(partial, target));
   }
 
-  async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
+  async createExclusive(key: string, body: Buffer | string | readonly Buffer[]): Promise<boolean> {
     try {
       // Hard-linked into place: link() fails with EEXIST if the name exists (exclusive, like
       // O_EXCL), and a process killed at any moment leaves nothing or the whole object.
@@ -74,12 +74,13 @@ export class FileRepository implements Repository {
   }
 
   /** Written whole and fsynced under a partial name, then `place`d under the final one; the partial file never stays. */
-  private async writeSmall(key: string, body: Buffer | string, place: (partial: string, target: string) => Promise<void>): Promise<void> {
+  private async writeSmall(key: string, body: Buffer | string | readonly Buffer[], place: (partial: string, target: string) => Promise<void>): Promise<void> {
     const target = this.resolve(key);
     const partial = `${target}${PARTIAL}${randomBytes(4).toString('hex')}`;
     try {
       await mkdir(path.dirname(target), { recursive: true, mode: PRIVATE_DIR });
-      await writeFile(partial, body, { flag: 'wx', mode: PRIVATE_FILE });
+      if (typeof body === 'string' || Buffer.isBuffer(body)) await writeFile(partial, body, { flag: 'wx', mode: PRIVATE_FILE });
+      else await writeParts(partial, body);
       await fsyncFile(partial);
       await place(partial, target);
     } catch (error) {
@@ -226,4 +227,26 @@ async function diagnosed(target: string, error: unknown): Promise<Error> {
           ? `no space left on the file system holding ${dir} (${code}): free space or move the repository`
           : undefined;
   return why ? Object.assign(new Error(why, { cause: error }), { code: code ?? writable }) : (error as Error);
+}
+
+/** Parts written in order with writev (a WAL object's header and its compressed bytes, never joined in memory). */
+async function writeParts(file: string, parts: readonly Buffer[]): Promise<void> {
+  const fh = await open(file, 'wx', PRIVATE_FILE);
+  try {
+    let left = parts.filter((p) => p.length > 0);
+    while (left.length > 0) {
+      let { bytesWritten } = await fh.writev(left);
+      const rest: Buffer[] = [];
+      for (const p of left) {
+        if (bytesWritten >= p.length) bytesWritten -= p.length;
+        else {
+          rest.push(p.subarray(bytesWritten));
+          bytesWritten = 0;
+        }
+      }
+      left = rest;
+    }
+  } finally {
+    await fh.close();
+  }
 }

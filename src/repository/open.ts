@@ -47,7 +47,7 @@ class LazyS3Repository implements Repository {
   async putBytes(key: string, body: Buffer | string): Promise<void> {
     return (await this.repo()).putBytes(key, body);
   }
-  async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
+  async createExclusive(key: string, body: Buffer | string | readonly Buffer[]): Promise<boolean> {
     return (await this.repo()).createExclusive(key, body);
   }
   async get(key: string, options?: { signal?: AbortSignal }): Promise<Readable> {

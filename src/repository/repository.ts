@@ -32,7 +32,7 @@ export interface Repository {
    * conditional PUT, If-None-Match: *). `false`: another writer has it. How backup ids are
    * reserved, so two runs in the same second never share one.
    */
-  createExclusive(key: string, body: Buffer | string): Promise<boolean>;
+  createExclusive(key: string, body: Buffer | string | readonly Buffer[]): Promise<boolean>;
   get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
   /** `undefined` when absent. For small objects (manifests). */
   getBytes(key: string): Promise<Buffer | undefined>;

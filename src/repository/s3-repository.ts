@@ -192,9 +192,9 @@ export class S3Repository implements Repository {
     }
   }
 
-  async createExclusive(key: string, body: Buffer | string): Promise<boolean> {
+  async createExclusive(key: string, body: Buffer | string | readonly Buffer[]): Promise<boolean> {
     try {
-      await this.putSmall(key, body, true);
+      await this.putSmall(key, typeof body === 'string' || Buffer.isBuffer(body) ? body : Buffer.concat(body), true);
       return true;
     } catch (error) {
       // 412: the object exists; 409: a conditional write to the same key is in flight.

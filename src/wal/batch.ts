@@ -17,7 +17,8 @@ import { encodeWalFile, fileIdentity, walFileSystemId, walHeader, walObject, zst
  */
 export interface Encoded {
   file: string;
-  object: Buffer;
+  /** Whole, or as parts written in order. */
+  object: Buffer | readonly Buffer[];
   header: WalHeader;
 }
 

@@ -70,7 +70,7 @@ const SOURCE = '.source';
 /** Library callers without a configuration file: one constant source, so their spools still work. */
 export const NO_SOURCE = 'library';
 
-async function sourceMatches(spool: string, source: string): Promise<boolean> {
+export async function sourceMatches(spool: string, source: string): Promise<boolean> {
   const text = await readFile(path.join(spool, SOURCE), 'utf8').catch(() => undefined);
   return text !== undefined && text.replace(/\n$/, '') === source;
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { METRIC } from '../../metrics/samples.js';
 import { pgWalUsage } from '../../wal/host-usage.js';
 import { selectOne, type JobContext } from '../../jobs/context.js';
-import { walFetch, walPush } from '../../wal/archive.js';
+import { defaultSpool, walFetch, walPush } from '../../wal/archive.js';
 import { WalNotArchivedError } from '../../wal/errors.js';
 import { keptBaseStarts, walStatus } from '../../wal/status.js';
 import { formatDuration } from '../../util/format.js';
@@ -15,7 +15,7 @@ const database = (ctx: JobContext, name?: string) => selectOne('postgres', ctx.c
  * call reports pg_wal's backlog, size and free space, failed pushes above all: those are
  * the calls made while pg_wal fills.
  */
-export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; batch?: number; spool?: string; source: string }): Promise<CommandOutcome> {
+export async function walPushCommand(ctx: JobContext, file: string, options: { name?: string; parallel?: number; batch?: number; spool?: string; source: string; resident?: boolean; configPath?: string }): Promise<CommandOutcome> {
   const { parallel, batch, spool, source } = options;
   const name = database(ctx, options.name);
   // Looked at before the push: the backlog this call faces, this file included.
@@ -36,8 +36,24 @@ export async function walPushCommand(ctx: JobContext, file: string, options: { n
       // Sent by main() once the command ends, failed or not.
     }
   }
+  // This call paid for Node; the next ones need not: a resident pusher takes them (wal/resident.ts).
+  if (options.resident && options.configPath) {
+    const { ensureResident } = await import('../../wal/resident.js');
+    await ensureResident({ spool: spool ?? defaultSpool(name), name, configPath: options.configPath, source, parallel: parallel ?? 4, log: ctx.log }).catch((error: Error) => ctx.log.warn(`wal push: the resident pusher was not started: ${error.message}`));
+  }
   const ahead = result.ahead.length > 0 ? `, ${result.ahead.length} more pushed ahead` : '';
   return { exitCode: EXIT.ok, json: result, text: `${result.file}: ${result.outcome} (${result.bytes} bytes)${ahead}` };
+}
+
+/** `opsctl wal push --serve`: the resident pusher of one spool (started by `wal push --resident`), until idle or stopped. */
+export async function walServeCommand(ctx: JobContext, options: { name?: string; parallel: number; batch: number; spool?: string; idle: number; source: string }): Promise<CommandOutcome> {
+  const name = database(ctx, options.name);
+  const { serveResident } = await import('../../wal/resident.js');
+  const s = await serveResident(
+    { name, spool: options.spool ?? defaultSpool(name), source: options.source, idleMs: options.idle * 1000, parallel: options.parallel, batch: options.batch },
+    { repo: ctx.repo, log: ctx.log, now: ctx.now, signal: ctx.signal },
+  );
+  return { exitCode: EXIT.ok, json: s, text: s.alreadyRunning ? 'wal push --serve: another resident serves this spool' : `wal push --serve: ${s.pushed} pushed, ${s.failed} failed` };
 }
 
 /** `restore_command = 'opsctl wal fetch %f %p --name N'`: exit 1 at once for a name the archive does not hold. */
