@@ -1,6 +1,6 @@
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { NO_SOURCE, claimSpool, defaultSpool, dropBefore, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed, trusted } from './spool.js';
+import { NO_SOURCE, claimSpool, defaultSpool, dropBefore, recordPushed, spoolTmp, storeFetched, sweepConsumed, takeFetched, takePushed } from './spool.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { WalConflictError, WalCorruptError, WalError, WalNameError, WalNotArchivedError } from './errors.js';
@@ -83,7 +83,8 @@ export async function walPush(filePath: string, options: PushOptions, deps: WalD
   if (await takePushed(spool, file, filePath, source)) return { file, outcome: 'spooled', bytes: (await stat(filePath)).size, ahead: [] };
   await sweepConsumed(spool);
   // The resident pusher's note that it failed this file (bin/opsctl came here for it): this call decides now.
-  if (await trusted(spool)) await rm(path.join(spool, `${file}.err`), { force: true });
+  // Only a trusted spool's note is ever believed (bin/opsctl), so one elsewhere is left alone.
+  await rm(path.join(spool, `${file}.err`), { force: true }).catch(() => undefined);
   const parallel = Math.max(1, options.parallel ?? 4);
   const batch = Math.max(1, options.batch ?? 256);
   const status = path.join(path.dirname(filePath), 'archive_status');

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
-import { Readable, type Transform, Writable } from 'node:stream';
+import { type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { decoder } from '../backup/codec.js';
@@ -34,7 +34,7 @@ export interface WalHeader {
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-const own = zlib as unknown as { createZstdCompress?: (o?: object) => Transform; zstdCompress?: (b: Buffer, o: object, cb: (e: Error | null, r: Buffer) => void) => void; constants: Record<string, number> };
+const own = zlib as unknown as { createZstdCompress?: (o?: object) => Transform; constants: Record<string, number> };
 
 /**
  * A zstd frame decompressed through `stages` (the backup codec's decoder: Node's own zstd where
@@ -57,8 +57,14 @@ export const walHeader = (file: string, bytes: number, sha256: string, at: Date,
 
 /** The system identifier of a segment or .partial file on disk; history and backup files carry none. */
 export async function walFileSystemId(file: string, filePath: string): Promise<string | undefined> {
+  const segment = identifiedSegment(file);
+  return segment ? fileSystemId(filePath, segment) : undefined;
+}
+
+/** The segment whose first page names the cluster, for files that have one (segments, .partial files). */
+function identifiedSegment(file: string): { log: number; seg: number } | undefined {
   const name = parseWalName(file);
-  return (name?.kind === 'segment' || name?.kind === 'partial') && name.segment ? fileSystemId(filePath, name.segment) : undefined;
+  return (name?.kind === 'segment' || name?.kind === 'partial') && name.segment ? name.segment : undefined;
 }
 
 /** The object's bytes: magic, header length, header, then the zstd frame(s). */
@@ -82,13 +88,26 @@ export const zstdInProcess = typeof own.createZstdCompress === 'function';
 /** Level 1: WAL is compressed on the database host, on every segment; speed over ratio. */
 const level1 = () => ({ params: { [own.constants.ZSTD_c_compressionLevel ?? 100]: 1 } });
 
+/**
+ * One zstd frame of `content` as views into one large output buffer: the stream hands out
+ * slices of it, where zstdCompress() would join them into a fresh copy (and the default
+ * 16 KiB chunks cost a callback and a copy each: 84 against 62 ms of CPU per segment here).
+ */
+function zstdParts(content: Buffer): Promise<Buffer[]> {
+  const parts: Buffer[] = [];
+  const z = own.createZstdCompress!({ ...level1(), chunkSize: Math.max(64 << 10, Math.min(8 << 20, content.length)) });
+  return new Promise((resolve, reject) => {
+    z.on('data', (b: Buffer) => parts.push(b));
+    z.on('error', reject);
+    z.on('end', () => resolve(parts));
+    z.end(content);
+  });
+}
+
 /** Bytes in memory as one zstd frame (level 1): in-process where Node has zstd, else through the binary. */
 export async function zstdBytes(bytes: Buffer): Promise<Buffer[]> {
+  if (own.createZstdCompress) return zstdParts(bytes);
   const compressed: Buffer[] = [];
-  if (own.createZstdCompress) {
-    await pipeline(Readable.from([bytes]), own.createZstdCompress(level1()), collect(compressed));
-    return compressed;
-  }
   const zstd = startTool('zstd', toolPath('zstd'), ['-1', '-c', '-q'], { stdin: 'pipe' });
   zstd.child.stdin!.end(bytes);
   await Promise.all([pipeline(zstd.child.stdout!, collect(compressed)), zstd.done]);
@@ -140,21 +159,6 @@ export async function fileIdentity(filePath: string): Promise<string> {
 
 const identityOf = (st: BigIntStats) => `${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`;
 
-/**
- * One zstd frame of `content` as views into one large output buffer: the stream hands out
- * slices of it, where zstdCompress() would join them into a fresh copy (and the default
- * 16 KiB chunks cost a callback and a copy each: 84 against 62 ms of CPU per segment here).
- */
-function zstdParts(content: Buffer): Promise<Buffer[]> {
-  const parts: Buffer[] = [];
-  const z = own.createZstdCompress!({ ...level1(), chunkSize: Math.max(64 << 10, Math.min(8 << 20, content.length)) });
-  return new Promise((resolve, reject) => {
-    z.on('data', (b: Buffer) => parts.push(b));
-    z.on('error', reject);
-    z.on('end', () => resolve(parts));
-    z.end(content);
-  });
-}
 
 /**
  * The object for a file read once, whole, into `scratch` (a long-lived caller hands the same
@@ -184,12 +188,12 @@ export async function encodeWalFileWhole(file: string, filePath: string, at: Dat
   } finally {
     await fh.close();
   }
-  const compressing = own.createZstdCompress ? zstdParts(content) : zstdBytes(content);
+  const compressing = zstdBytes(content);
   const digest = sha256(content);
   const compressed = await compressing;
   if ((await fileIdentity(filePath)) !== before) throw new Error(`${filePath} changed while it was being archived`);
-  const name = parseWalName(file);
-  const systemId = (name?.kind === 'segment' || name?.kind === 'partial') && name.segment ? segmentSystemId(content.subarray(0, 40), name.segment, content.length) : undefined;
+  const segment = identifiedSegment(file);
+  const systemId = segment ? segmentSystemId(content.subarray(0, 40), segment, content.length) : undefined;
   const header = walHeader(file, content.length, digest, at, systemId);
   return { object: walObjectParts(header, compressed), header, scratch: buffer };
 }

@@ -107,6 +107,11 @@ interface Request {
   filePath: string;
 }
 
+/** A file to push, with the stamp read when it was chosen (what its record will say). */
+interface Work extends Request {
+  stamp: string;
+}
+
 /** Requests bin/opsctl left (one file each, holding the path PostgreSQL gave); a request still being written waits a round. */
 async function takeRequests(dir: string): Promise<Request[]> {
   const found: Request[] = [];
@@ -211,23 +216,24 @@ export async function serveResident(options: ResidentOptions, deps: WalDeps & { 
         break;
       }
       poked = false;
-      const asked = await takeRequests(requests);
-      for (const r of asked) dirs.add(path.dirname(r.filePath));
+      const requested = await takeRequests(requests);
+      const asked = new Set(requested.map((r) => r.file));
+      for (const r of requested) dirs.add(path.dirname(r.filePath));
       const todo = new Map<string, Request>();
-      for (const r of [...asked, ...(await readyFiles(dirs))]) if (!todo.has(r.file)) todo.set(r.file, r);
-      const work: Request[] = [];
+      for (const r of [...requested, ...(await readyFiles(dirs))]) if (!todo.has(r.file)) todo.set(r.file, r);
+      const work: Work[] = [];
       for (const r of todo.values()) {
         const stamp = await fileStamp(r.filePath);
         if (!stamp) continue;
         if (pushed.get(r.file) === stamp) {
           // Recorded again only when asked: a .ready alone is PostgreSQL's next call, answered already.
-          if (asked.some((a) => a.file === r.file)) {
+          if (asked.has(r.file)) {
             await recordPushed(spool, r.file, r.filePath, source);
             wakeWaiters();
           }
           continue;
         }
-        work.push(r);
+        work.push({ ...r, stamp });
         if (work.length >= options.batch) break;
       }
       if (work.length === 0) {
@@ -245,14 +251,13 @@ export async function serveResident(options: ResidentOptions, deps: WalDeps & { 
       await forEachLimit(work, options.parallel, async (w) => {
         const scratch = buffers.pop();
         try {
-          const stamp = await fileStamp(w.filePath);
           const encoded = await encodeWalFileWhole(w.file, w.filePath, at, scratch);
           buffers.push(encoded.scratch);
           await pushOne(deps, options.name, { file: w.file, object: encoded.object, header: encoded.header }, claim);
           await recordPushed(spool, w.file, w.filePath, source);
           await rm(path.join(spool, `${w.file}.err`), { force: true });
-          if (asked.some((a) => a.file === w.file)) wakeWaiters();
-          if (stamp) pushed.set(w.file, stamp);
+          if (asked.has(w.file)) wakeWaiters();
+          pushed.set(w.file, w.stamp);
           summary.pushed += 1;
         } catch (error) {
           if (scratch && !buffers.includes(scratch)) buffers.push(scratch);
