@@ -41,7 +41,11 @@ function headerChecksumOk(h: Buffer): boolean {
   return stored === sum;
 }
 
-export function scanTar(wanted: ReadonlySet<string>, maxBytes = 64 << 20): TarScan {
+/**
+ * `onEntry` sees every member's header (name, type flag, size) as it passes: what a check of
+ * a whole base backup against its backup_manifest needs, without a stream per member.
+ */
+export function scanTar(wanted: ReadonlySet<string>, maxBytes = 64 << 20, onEntry?: (name: string, type: string, size: number) => void): TarScan {
   const files = new Map<string, Buffer>();
   let header = Buffer.alloc(0);
   let skip = 0; // content and padding bytes of the current member still to pass
@@ -83,6 +87,7 @@ export function scanTar(wanted: ReadonlySet<string>, maxBytes = 64 << 20): TarSc
       const name = (prefix ? `${prefix}/${nameField}` : nameField).replace(/^\.\//, '');
       const type = String.fromCharCode(h[156]!);
       skip = Math.ceil(size / 512) * 512;
+      onEntry?.(name, type, size);
       if ((type === '0' || type === '\0') && wanted.has(name)) {
         if (size > maxBytes) throw new TarScanError(`tar member ${name} is ${size} bytes, over the ${maxBytes} this reads`);
         keep = { name, size, parts: [], got: 0 };

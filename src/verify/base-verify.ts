@@ -5,7 +5,7 @@ import { decoder } from '../backup/codec.js';
 import { VERIFICATION } from '../backup/layout.js';
 import { LEVEL_NAMES, type LevelResult, type Verification } from '../backup/manifest.js';
 import { errorMessage } from '../errors.js';
-import { readTar } from '../knowledge/extract.js';
+import { scanTar } from '../backup/tar-scan.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream } from '../util/streams.js';
@@ -35,21 +35,21 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
   const hasher = new HashingStream();
   const sizes = new Map<string, number>();
   const texts = new Map<string, string>();
-  const { sink, done } = readTar(async (e, content) => {
-    let size = 0;
-    const keep = e.path === 'backup_label' || e.path === 'backup_manifest';
-    const parts: Buffer[] = [];
-    for await (const c of content) {
-      size += c.length;
-      if (keep) parts.push(c);
-    }
-    if (e.type === 'file') sizes.set(e.path, size);
-    if (keep) texts.set(e.path, Buffer.concat(parts).toString('utf8'));
+  // Headers read and members skipped by size (tar-scan.ts, checked against GNU tar): a stream
+  // per member (tar-stream) cost more than the decompression of the whole backup.
+  const scan = scanTar(new Set(['backup_label', 'backup_manifest']), 64 << 20, (name, type, size) => {
+    if (type === '0' || type === '\0') sizes.set(name, size);
   });
   let readError: unknown;
   try {
     const dec = decoder(manifest.payload.streamCodec)!;
-    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key), hasher, dec.input), pipeline(dec.output, sink), dec.done, done]);
+    dec.output.on('data', (chunk: Buffer) => scan.push(chunk));
+    const ended = new Promise<void>((resolve, reject) => {
+      dec.output.once('end', () => (scan.end(), resolve()));
+      dec.output.once('error', reject);
+    });
+    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key), hasher, dec.input), ended, dec.done, scan.done]);
+    for (const [name, content] of scan.files) texts.set(name, content.toString('utf8'));
   } catch (error) {
     readError = error;
   }
