@@ -6,9 +6,12 @@ import { sqlOn } from '../test/helpers/pg-server.js';
 import { emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../test/helpers/pitr.js';
 import { freePort } from '../test/helpers/prometheus.js';
 import { runCli } from '../test/helpers/cli.js';
+import { parseLsn } from '../src/restore/pitr-plan.js';
 import { OPSCTL, fixed, table } from './lib.js';
 
 const ROUNDS = Number(process.env.OPS_BENCH_RECEIVE_ROUNDS ?? 8);
+/** Seconds of the wal push + archive_timeout = 60 run beside it (0 skips it). */
+const TIMEOUT_RUN_S = Number(process.env.OPS_BENCH_RECEIVE_TIMEOUT_SECONDS ?? 240);
 /** OPS_BENCH_RECEIVE_PUTS=0 skips the two one-minute PUT counts. */
 const PUTS = process.env.OPS_BENCH_RECEIVE_PUTS !== '0';
 
@@ -177,6 +180,7 @@ export async function benchWalReceive(): Promise<string> {
     await exited;
     server.stop();
     puts.push(`commit latency (500 single-row commits, server fsync=off, receiver's disk fsynced): asynchronous p50 ${fixed(asyncLatency[0])} ms / p99 ${fixed(asyncLatency[1])} ms; synchronous (sync_state ${state?.s ?? 'none'}) p50 ${fixed(syncLatency[0])} ms / p99 ${fixed(syncLatency[1])} ms`);
+    if (TIMEOUT_RUN_S > 0) rows.push(await archiveTimeoutRpo(TIMEOUT_RUN_S));
     return [
       '### wal receive: RPO from the repository alone (primary and receiver lost at once)',
       '',
@@ -186,6 +190,80 @@ export async function benchWalReceive(): Promise<string> {
     ].join('\n');
   } finally {
     if (receiver?.exitCode === null) process.kill(-receiver.pid!, 'SIGKILL');
+    await server.remove();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The same RPO without the receiver: `wal push` alone with archive_timeout = 60, as the seeds'
+ * hourly switch shortened to a minute. A real cluster takes 10 commits per second for
+ * `seconds`; each commit's WAL position is read as it returns, and the repository's archived
+ * segments are listed every 100 ms. A stop at moment t loses every commit past the end of the
+ * contiguous archived WAL at t (a restore to the end replays exactly the archived segments),
+ * so RPO(t) = t - the oldest such commit's time; taken at 1,000 moments spread over the run
+ * after its first 60 s (one restore per moment would cost a minute each and say the same).
+ */
+async function archiveTimeoutRpo(seconds: number): Promise<(string | number)[]> {
+  const { server, work } = await startArchivingCluster('ops-bench-archive-timeout-');
+  try {
+    await sqlOn(server.port, 'alter system set archive_timeout = 60');
+    await sqlOn(server.port, 'select pg_reload_conf()');
+    await sqlOn(server.port, 'create table ticks (i int primary key)');
+    await sqlOn(server.port, 'select pg_switch_wal()');
+    const segmentBytes = Number((await sqlOn<{ s: string }>(server.port, `select setting as s from pg_settings where name = 'wal_segment_size'`))[0]!.s);
+    const walDir = path.join(work, 'repo', 'wal', 'main');
+    const archived = new Set<number>();
+    // When each archived end was first seen: [time, end LSN of the contiguous archived WAL].
+    const ends: [number, bigint][] = [];
+    let first: number | undefined;
+    const look = async () => {
+      const { readdir } = await import('node:fs/promises');
+      for (const f of await readdir(walDir).catch(() => [] as string[])) {
+        const m = /^[0-9A-F]{8}([0-9A-F]{8})([0-9A-F]{8})\.zst$/.exec(f);
+        if (m) archived.add(Number.parseInt(m[1]!, 16) * (0x100000000 / segmentBytes) + Number.parseInt(m[2]!, 16));
+      }
+      if (first === undefined && archived.size > 0) first = Math.min(...archived);
+      if (first === undefined) return;
+      let i = first;
+      while (archived.has(i + 1)) i += 1;
+      const end = BigInt(i + 1) * BigInt(segmentBytes);
+      if (ends.length === 0 || ends.at(-1)![1] !== end) ends.push([Date.now(), end]);
+    };
+    const c = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    const commits: [number, bigint][] = [];
+    const t0 = Date.now();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        await look();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    for (let i = 1; Date.now() - t0 < seconds * 1000; i += 1) {
+      const started = Date.now();
+      await c.query('insert into ticks values ($1)', [i]);
+      const at = Date.now();
+      // Past the commit record: archived up to here, the commit is restorable.
+      const lsn = (await c.query<{ l: string }>('select pg_current_wal_lsn()::text as l')).rows[0]!.l;
+      commits.push([at, parseLsn(lsn)]);
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - started))));
+    }
+    watching = false;
+    await watcher;
+    await c.end();
+    const rpo: number[] = [];
+    const from = t0 + 60_000;
+    const to = commits.at(-1)![0];
+    for (let k = 0; k < 1000; k += 1) {
+      const t = from + ((to - from) * k) / 999;
+      const end = ends.filter(([seen]) => seen <= t).at(-1)?.[1] ?? 0n;
+      const lost = commits.find(([at, lsn]) => at <= t && lsn > end);
+      rpo.push(lost ? (t - lost[0]) / 1000 : 0);
+    }
+    return [`10/s, wal push alone, archive_timeout = 60`, `1,000 moments over ${seconds} s`, fixed(pct(rpo, 50)), fixed(pct(rpo, 99)), fixed(Math.max(...rpo)), '-', '-'];
+  } finally {
     await server.remove();
     await rm(work, { recursive: true, force: true });
   }

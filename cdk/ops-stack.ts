@@ -332,7 +332,9 @@ export class OpsStack extends Stack {
       // back to the shared config file, then us-east-1, and follows S3's redirect from there).
       // The config file is this stage's ops config on the host (doc/pitr.md), readable by postgres.
       const env = `AWS_REGION=${this.region} OPS_REPOSITORY_URL=${repositoryUrl}`;
-      new CfnOutput(this, `ArchiveCommand${id}`, { value: `${env} opsctl --config /etc/opsctl/ops.config.json wal push %p --name ${db.name}`, description: `archive_command for ${db.name}` });
+      // --resident: after the first call, segments go to a resident pusher instead of a Node
+      // started for each one (the archive_command's CPU on the database host; doc/pitr.md).
+      new CfnOutput(this, `ArchiveCommand${id}`, { value: `${env} opsctl --config /etc/opsctl/ops.config.json wal push %p --name ${db.name} --resident`, description: `archive_command for ${db.name}` });
       new CfnOutput(this, `RestoreCommand${id}`, { value: `${env} opsctl --config /etc/opsctl/ops.config.json wal fetch %f %p --name ${db.name}`, description: `restore_command for ${db.name} (a restore or standby of it)` });
     }
     for (const [name, fn] of Object.entries(this.functions)) new CfnOutput(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, { value: fn.functionName });

@@ -199,7 +199,10 @@ export async function recoveryPath(
     if (w?.kind !== 'segment') continue;
     (archived.get(w.timeline) ?? archived.set(w.timeline, new Set()).get(w.timeline)!).add(segmentIndex(w.segment!, seg));
   }
+  const streamedFromStart = new Set(parseChunks(name, listing).filter((c) => c.offset === 0).map((c) => c.segment));
   let endSegment: string | undefined;
+  let streamedSegment: string | undefined;
+  let previousEnd: string | undefined;
   for (const step of steps) {
     const have = archived.get(step.timeline) ?? new Set<number>();
     const last = step.to ?? Math.max(step.from - 1, ...have);
@@ -211,15 +214,25 @@ export async function recoveryPath(
     }
     if (step.to === undefined && last >= step.from) endSegment = segmentName(step.timeline, last, seg);
     if (step.to === undefined && last < step.from && step.timeline !== base.timeline) {
+      const first = segmentName(step.timeline, step.from, seg);
+      // Promoted while wal receive streamed it: the new timeline's first segment exists only as
+      // chunks (wal fetch serves them). Recovery must reach the old timeline's end, then replay into it.
+      if (streamedFromStart.has(first)) {
+        endSegment = previousEnd;
+        streamedSegment = first;
+        continue;
+      }
       // A history file says the timeline exists; none of its WAL does: recovery would promote
       // at the switch point, losing all that was done on it.
-      const missing = segmentName(step.timeline, step.from, seg);
-      throw new RestoreError('PITR_WAL_GAP', `segment ${missing} is missing from the archive (timeline ${step.timeline}, which has its history file but no WAL): recovery would end at the switch point; nothing was restored`, { context: { missing } });
+      throw new RestoreError('PITR_WAL_GAP', `segment ${first} is missing from the archive (timeline ${step.timeline}, which has its history file but no WAL): recovery would end at the switch point; nothing was restored`, { context: { missing: first } });
     }
+    if (last >= step.from) previousEnd = segmentName(step.timeline, last, seg);
   }
   if (steps.length === 1 && !endSegment) throw new RestoreError('PITR_NO_WAL', `the archive holds no WAL of timeline ${base.timeline} from the base backup's start: it cannot be made consistent; nothing was restored`);
-  // wal fetch serves the segment after the newest archived one from its chunks: recovery reads on into it.
-  const next = endSegment ? segmentName(newest, segmentIndex(parseWalName(endSegment)!.segment!, seg) + 1, seg) : undefined;
-  const streamedSegment = next && parseChunks(name, listing).some((c) => c.segment === next && c.offset === 0) ? next : undefined;
+  if (!streamedSegment && endSegment) {
+    // wal fetch serves the segment after the newest archived one from its chunks: recovery reads on into it.
+    const next = segmentName(newest, segmentIndex(parseWalName(endSegment)!.segment!, seg) + 1, seg);
+    if (streamedFromStart.has(next)) streamedSegment = next;
+  }
   return { steps, timeline: newest, endSegment, ...(streamedSegment ? { streamedSegment } : {}) };
 }

@@ -17,6 +17,8 @@ export interface RecoveryWindow {
   from: { time: string; lsn: string };
   /** The latest: the last segment recovery can replay without a gap, and when it was archived (its WAL ends then or earlier). */
   to: { segment: string; archivedAt: string | null } | null;
+  /** The segment after `to` that wal receive streamed in chunks: a restore to the end replays into it (on the newest timeline, after a promotion its first segment). */
+  streamed?: string;
   /** Why the window ends before the newest archived WAL (a gap, a missing history file). */
   cut?: string;
   /** Why nothing can be restored from this base. */
@@ -64,10 +66,7 @@ function streamedOf(name: string, listing: ObjectInfo[], archivedAt: Map<string,
   const w = parseWalName(segment)!;
   const lsn = formatLsn(BigInt(segmentIndex(w.segment!, segmentBytes)) * BigInt(segmentBytes) + BigInt(bytes));
   const uploadedAt = mine.filter((c) => c.end <= bytes).reduce((a, c) => (c.uploadedAt > a ? c.uploadedAt : a), new Date(0)).toISOString();
-  const reachable = windows.some((x) => {
-    const end = x.to ? parseWalName(x.to.segment) : undefined;
-    return end !== undefined && end.timeline === w.timeline && segmentIndex(end.segment!, segmentBytes) + 1 === segmentIndex(w.segment!, segmentBytes);
-  });
+  const reachable = windows.some((x) => x.streamed === segment);
   return { segment, lsn, bytes, uploadedAt, reachable };
 }
 
@@ -103,7 +102,7 @@ async function windowOf(repo: Repository, name: string, b: BackupEntry, wal: Wal
   try {
     const path = await recoveryPath(repo, name, d, wal, { listing });
     const end = path.endSegment ?? d.stopSegment;
-    return { ...base, timelines: path.steps.map((s) => s.timeline), to: to(end) };
+    return { ...base, timelines: path.steps.map((s) => s.timeline), to: to(end), ...(path.streamedSegment ? { streamed: path.streamedSegment } : {}) };
   } catch (error) {
     if (!(error instanceof RestoreError)) throw error;
     // The newest timeline cannot be followed: what the base's own timeline still reaches.

@@ -375,7 +375,7 @@ describe('CDK stage configuration', () => {
     // archive_command and restore_command as postgresql.conf takes them: region, repository and name in the command.
     const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
     const flat = (v: unknown) => JSON.stringify(v).replace(/\{"Ref":"(\w+)"\}/g, '<$1>').replace(/[",\[\]]|\{"Fn::Join":|\}/g, '');
-    assert.match(flat(outputs.ArchiveCommandcallcenter?.Value), /^AWS_REGION=eu-central-1 OPS_REPOSITORY_URL=s3:\/\/<BackupBucket\w+>\/ops opsctl --config \/etc\/opsctl\/ops\.config\.json wal push %p --name callcenter$/);
+    assert.match(flat(outputs.ArchiveCommandcallcenter?.Value), /^AWS_REGION=eu-central-1 OPS_REPOSITORY_URL=s3:\/\/<BackupBucket\w+>\/ops opsctl --config \/etc\/opsctl\/ops\.config\.json wal push %p --name callcenter --resident$/);
     assert.match(flat(outputs.RestoreCommandcallcenter?.Value), /^AWS_REGION=eu-central-1 OPS_REPOSITORY_URL=s3:\/\/<BackupBucket\w+>\/ops opsctl --config \/etc\/opsctl\/ops\.config\.json wal fetch %f %p --name callcenter$/);
   });
 

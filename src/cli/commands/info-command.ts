@@ -46,7 +46,9 @@ export async function infoCommand(ctx: JobContext, options: { name?: string | un
     const base = `opsctl --config ${config} restore postgres latest --base --pgdata /PATH --start --port 5433${nameArg}`;
     if (usable.length > 0) {
       const oldest = usable.reduce((a, b) => (a.from.time < b.from.time ? a : b));
-      const newestEnd = usable.map((w) => w.to!.archivedAt ?? '').sort().at(-1);
+      // Streamed chunks a restore to the end replays move the window's end to their last upload.
+      const streamedAt = info!.streamed?.reachable ? info!.streamed.uploadedAt : '';
+      const newestEnd = [...usable.map((w) => w.to!.archivedAt ?? ''), streamedAt].sort().at(-1);
       commands.push({ what: 'to the end of the archive', command: base });
       commands.push({ what: `to a time (from ${oldest.from.time} to about ${newestEnd || 'the newest archived WAL'})`, command: `${base} --to 'YYYY-MM-DD HH:MM:SS+00'` });
       const point = info!.restorePoints.find((p) => p.reachable);
