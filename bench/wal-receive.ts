@@ -52,6 +52,14 @@ export async function benchWalReceive(): Promise<string> {
     receiver.stdout!.on('data', (b: Buffer) => (log += b.toString()));
     receiver.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   };
+  // A receiver that already exited (refused to start) is not waited for: its log says why.
+  const stopReceiver = async () => {
+    const r = receiver!;
+    if (r.exitCode !== null || r.signalCode !== null) throw new Error(`the receiver exited early (${r.exitCode ?? r.signalCode}): ${log}`);
+    const exited = new Promise((res) => r.once('exit', res));
+    r.kill('SIGTERM');
+    await exited;
+  };
   const active = async () => (await sqlOn<{ a: boolean }>(server.port, `select active as a from pg_replication_slots where slot_name = 'ops_receive_main'`).catch(() => []))[0]?.a === true;
   const waitActive = async () => {
     for (let i = 0; i < 300 && !(await active()); i += 1) await new Promise((r) => setTimeout(r, 100));
@@ -130,9 +138,7 @@ export async function benchWalReceive(): Promise<string> {
         await new Promise((r) => setTimeout(r, busy ? 20 : 1000));
       }
       await c.end();
-      const exited = new Promise((r) => receiver!.once('exit', r));
-      receiver!.kill('SIGTERM');
-      await exited;
+      await stopReceiver();
       const s = JSON.parse(log.slice(log.lastIndexOf('\n{') + 1)) as { chunks: number; archived: number };
       puts.push(`${busy ? 'busy (50 commits/s)' : 'idle'}: ${(s.chunks + s.archived) * 60} PUTs/hour (${s.chunks} chunks, ${s.archived} files in 60 s)`);
       server.stop();
@@ -155,9 +161,7 @@ export async function benchWalReceive(): Promise<string> {
     start(['--create-slot']);
     await waitActive();
     const asyncLatency = await latency();
-    let exited = new Promise((r) => receiver!.once('exit', r));
-    receiver!.kill('SIGTERM');
-    await exited;
+    await stopReceiver();
     const syncCfg = path.join(work, 'sync.config.json');
     const parsed = JSON.parse(await readFile(cfg, 'utf8')) as { postgres: { pitr: { receive: Record<string, unknown> } }[] };
     parsed.postgres[0]!.pitr.receive.synchronous = true;
@@ -175,9 +179,7 @@ export async function benchWalReceive(): Promise<string> {
     const syncLatency = await latency();
     await sqlOn(server.port, 'alter system reset synchronous_standby_names');
     await sqlOn(server.port, 'select pg_reload_conf()');
-    exited = new Promise((r) => receiver!.once('exit', r));
-    receiver!.kill('SIGTERM');
-    await exited;
+    await stopReceiver();
     server.stop();
     puts.push(`commit latency (500 single-row commits, server fsync=off, receiver's disk fsynced): asynchronous p50 ${fixed(asyncLatency[0])} ms / p99 ${fixed(asyncLatency[1])} ms; synchronous (sync_state ${state?.s ?? 'none'}) p50 ${fixed(syncLatency[0])} ms / p99 ${fixed(syncLatency[1])} ms`);
     if (TIMEOUT_RUN_S > 0) rows.push(await archiveTimeoutRpo(TIMEOUT_RUN_S));
@@ -204,7 +206,7 @@ export async function benchWalReceive(): Promise<string> {
  * so RPO(t) = t - the oldest such commit's time; taken at 1,000 moments spread over the run
  * after its first 60 s (one restore per moment would cost a minute each and say the same).
  */
-async function archiveTimeoutRpo(seconds: number): Promise<(string | number)[]> {
+export async function archiveTimeoutRpo(seconds: number): Promise<(string | number)[]> {
   const { server, work } = await startArchivingCluster('ops-bench-archive-timeout-');
   try {
     await sqlOn(server.port, 'alter system set archive_timeout = 60');

@@ -170,3 +170,75 @@ describe('wal push --resident: one archive_command per segment without a Node st
     assert.deepEqual((JSON.parse(s.stdout) as { problems: string[] }).problems, []);
   });
 });
+
+/**
+ * The stack's ArchiveCommand output as it is (the region and repository in an env prefix, no
+ * --spool: the default one under TMPDIR, keyed by the user's uid, computed alike by the shell
+ * and by Node; --resident) against an S3 API over HTTP (s3rver): the resident pushes with the
+ * credentials and endpoint it inherited from the first call.
+ */
+describe('wal push --resident as the stack\'s ArchiveCommand gives it: default spool, S3 repository (s3rver), bin/opsctl as shipped', { timeout: 300_000 }, () => {
+  let server: TestPostgresServer;
+  let s3: Awaited<ReturnType<typeof import('../helpers/s3.js').startLocalS3>>;
+  let work: string;
+  let cfg: string;
+  let calls: string;
+  let spool: string;
+
+  before(async () => {
+    const { startLocalS3 } = await import('../helpers/s3.js');
+    s3 = await startLocalS3('ops-resident');
+    work = await tempDir('ops-wal-resident-s3-');
+    await chmod(work, 0o755);
+    const tmp = path.join(work, 'tmp');
+    await mkdir(tmp, { mode: 0o700 });
+    await chown(tmp, postgresUid, postgresGid);
+    spool = path.join(tmp, `ops-wal-spool-${postgresUid}`, 'main');
+    calls = path.join(work, 'node-calls');
+    await writeFile(calls, '');
+    await chown(calls, postgresUid, postgresGid);
+    const wrapper = path.join(work, 'node');
+    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${calls}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    const port = await freePort();
+    const repository = `s3://${s3.bucket}/ops`;
+    cfg = await writeConfig(work, { repository: { url: repository }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
+    await chmod(cfg, 0o644);
+    const env = Object.entries({ ...s3.env, OPS_REPOSITORY_URL: repository, TMPDIR: tmp, OPSCTL_NODE: wrapper }).map(([k, v]) => `${k}=${v}`).join(' ');
+    server = await startPostgresServer({
+      port,
+      settings: { wal_level: 'replica', archive_mode: 'on', wal_keep_size: '1GB', archive_command: `${env} ${OPSCTL_SH} --config ${cfg} wal push %p --name main --resident` },
+    });
+    await sqlOn(server.port, 'create table t (i int, v text)');
+  });
+  after(async () => {
+    const pid = Number((await readFile(path.join(spool, '.resident'), 'utf8').catch(() => '')).split(' ')[0]);
+    await server?.remove();
+    if (pid > 0) process.kill(pid, 'SIGTERM');
+    await s3?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('12 segments in the bucket, each byte for byte pg_wal\'s; the archiver never failed; Node started for at most the first 3 calls', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      await sqlOn(server.port, `insert into t select g, repeat('y', 200) from generate_series(1, 2000) g`);
+      names.push((await sqlOn<{ f: string }>(server.port, 'select pg_walfile_name(pg_current_wal_lsn()) as f'))[0]!.f);
+      await sqlOn(server.port, 'select pg_switch_wal()');
+    }
+    await waitArchived(server.port);
+    assert.equal(Number((await sqlOn<{ n: string }>(server.port, 'select failed_count::text as n from pg_stat_archiver'))[0]!.n), 0);
+    const n = (await readFile(calls, 'utf8')).split('\n').filter(Boolean).length;
+    assert.ok(n >= 1 && n <= 3, `Node started ${n} times for ${names.length + 1} calls (the shell and Node must agree on the default spool)`);
+    const pid = Number((await readFile(path.join(spool, '.resident'), 'utf8')).split(' ')[0]);
+    assert.match(await readFile(`/proc/${pid}/cmdline`, 'utf8'), /wal\0push\0--serve/, 'a resident serves the default spool');
+    const keys = await s3.keys('ops/wal/main/');
+    for (const f of names) {
+      assert.ok(keys.includes(`ops/wal/main/${f}.zst`), `${f} in the bucket`);
+      const dest = path.join(work, `fetched-${f}`);
+      const r = await runCli(['--config', cfg, 'wal', 'fetch', f, dest, '--name', 'main', '--ahead', '0', '--spool', path.join(work, 'fetch-spool')], { env: { ...s3.env, OPS_REPOSITORY_URL: `s3://${s3.bucket}/ops` } });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      assert.equal(sha(await readFile(dest)), sha(await readFile(path.join(server.dir, 'data', 'pg_wal', f))), f);
+    }
+  });
+});
