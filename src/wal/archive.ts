@@ -160,6 +160,8 @@ export async function waitArchived(repo: Repository, name: string, file: string,
 export async function walFetch(file: string, dest: string, options: { name: string; ahead?: number; spool?: string; source?: string }, deps: WalDeps): Promise<{ file: string; bytes: number; ahead: string[] }> {
   const name = parseWalName(file);
   if (!name) throw new WalNameError(file);
+  // Timeline 1 has no history file (PostgreSQL writes N.history for N >= 2); bin/opsctl answers the same without Node.
+  if (file === '00000001.history') throw new WalNotArchivedError(file);
   const spool = options.spool ?? defaultSpool(options.name);
   const source = options.source ?? NO_SOURCE;
   if (name.kind === 'segment' && (await takeFetched(spool, file, dest, source))) return { file, bytes: (await stat(dest)).size, ahead: [] };

@@ -130,6 +130,15 @@ for (const kind of ['file', 's3'] as const) {
       assert.equal(missing.code, 1);
       assert.match(missing.stdout, /00000009000000000000000A is not in the archive/);
       await assert.rejects(readFile(path.join(work, 'nothing')), /ENOENT/);
+      // Timeline 1 has no history file, yet every promotion from it asks: 1 ("not archived"),
+      // from the shell without Node (a Node here would exit 7), and from Node alike.
+      const node7 = path.join(work, 'node-7');
+      await writeFile(node7, '#!/bin/sh\nexit 7\n', { mode: 0o755 });
+      const tl1 = await runCli(['--config', cfg, 'wal', 'fetch', '00000001.history', path.join(work, 'h1'), '--name', 'main'], { env: { ...env, OPSCTL_NODE: node7 }, command: [OPSCTL_SH] });
+      assert.equal(tl1.code, 1, tl1.stderr);
+      assert.match(tl1.stderr, /00000001\.history is not in the archive \(timeline 1 has no history file\)/);
+      const tl1Node = await cli(['--json', 'wal', 'fetch', '00000001.history', path.join(work, 'h2'), '--name', 'main']);
+      assert.equal(tl1Node.code, 1, tl1Node.stdout + tl1Node.stderr);
     });
 
     it('pushing an archived segment again with identical content exits 0; with other content it exits 2 and keeps the archived one', async () => {

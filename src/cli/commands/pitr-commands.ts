@@ -77,6 +77,10 @@ export async function restoreBaseCommand(ctx: JobContext, request: BaseRestoreRe
       keepArchiving: request.keepArchiving ?? false,
       endSegment: plan.endSegment,
       streamed: plan.streamedSegment ? { name: db.name, segment: plan.streamedSegment } : undefined,
+      // The timeline whose whole path was checked above, not 'latest': a timeline that appears
+      // in the archive while recovery runs is not followed unchecked, and PostgreSQL does not
+      // ask restore_command for the next history file at start-up (a Node start each).
+      timeline: plan.timeline,
       onProgress: progressOf(ctx, `restore postgres/${db.name} (base ${entry.id})`),
     },
     { repo: ctx.repo, log: ctx.log, env: ctx.env, signal: ctx.signal },
