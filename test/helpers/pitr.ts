@@ -57,3 +57,39 @@ export async function emptyDataDir(work: string, label: string): Promise<string>
   await chown(work, postgresUid, postgresGid);
   return pgdata;
 }
+
+/**
+ * A client committing numbered rows (`insert into ticks values (round, i)`, i = 1, 2, …)
+ * every 20 ms until stopped or its server goes away: `acked[i]` is when row i's commit
+ * returned, `attempted()` the highest i sent. What an RPO test holds a restore to.
+ */
+export async function commitTicks(port: number, round: number): Promise<{ acked: number[]; attempted: () => number; stop: () => Promise<void> }> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  await client.connect();
+  client.on('error', () => undefined);
+  const acked: number[] = [];
+  let attempted = 0;
+  let writing = true;
+  const done = (async () => {
+    while (writing) {
+      attempted += 1;
+      try {
+        await client.query('insert into ticks values ($1, $2)', [round, attempted]);
+        acked[attempted] = Date.now();
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    acked,
+    attempted: () => attempted,
+    stop: async () => {
+      writing = false;
+      await done;
+      await client.end().catch(() => undefined);
+    },
+  };
+}

@@ -3,10 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { OPSCTL, runCli, writeConfig } from '../helpers/cli.js';
 import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
-import { emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
+import { commitTicks, emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
 import { freePort } from '../helpers/prometheus.js';
 
 const INTERVAL_MS = 1000;
@@ -38,37 +37,6 @@ describe('wal receive across a promotion: the receiver follows the new timeline 
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${receiverLog}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-  };
-
-  /** Commits numbered rows every 20 ms until stopped; the time each commit returned. */
-  const writeRows = async (port: number, round: number) => {
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-    await client.connect();
-    client.on('error', () => undefined);
-    const acked: number[] = [];
-    let attempted = 0;
-    let writing = true;
-    const done = (async () => {
-      while (writing) {
-        attempted += 1;
-        try {
-          await client.query('insert into ticks values ($1, $2)', [round, attempted]);
-          acked[attempted] = Date.now();
-        } catch {
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    return {
-      acked,
-      attempted: () => attempted,
-      stop: async () => {
-        writing = false;
-        await done;
-        await client.end().catch(() => undefined);
-      },
-    };
   };
 
   before(async () => {
@@ -108,7 +76,7 @@ describe('wal receive across a promotion: the receiver follows the new timeline 
     await until('the receiver streaming from the standby', async () => (await sqlOn<{ a: boolean }>(standby.port, `select active as a from pg_replication_slots where slot_name = 'ops_receive_main'`))[0]?.a === true);
 
     // Timeline 1: the primary takes writes, then is lost at a random moment.
-    const one = await writeRows(primary.port, 1);
+    const one = await commitTicks(primary.port, 1);
     await new Promise((r) => setTimeout(r, 3000 + Math.random() * 2000));
     const primaryLost = Date.now();
     primary.stop();
@@ -117,7 +85,7 @@ describe('wal receive across a promotion: the receiver follows the new timeline 
     // The standby is promoted (timeline 2) and takes writes, then is lost too.
     await sqlOn(standby.port, 'select pg_promote(true, 30)');
     const [tl] = await sqlOn<{ t: number }>(standby.port, TIMELINE);
-    const two = await writeRows(standby.port, 2);
+    const two = await commitTicks(standby.port, 2);
     await new Promise((r) => setTimeout(r, 3000 + Math.random() * 2000));
     const standbyLost = Date.now();
     standby.stop();

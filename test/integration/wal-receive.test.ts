@@ -3,10 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { OPSCTL, runCli } from '../helpers/cli.js';
 import { sqlOn, type TestPostgresServer } from '../helpers/pg-server.js';
-import { emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
+import { commitTicks, emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
 import { freePort } from '../helpers/prometheus.js';
 
 const INTERVAL_MS = 1000;
@@ -91,24 +90,8 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
         startReceiver();
         await until('the receiver streaming again', slotActive);
       }
-      const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres' });
-      await client.connect();
-      client.on('error', () => undefined);
-      const acked: number[] = []; // time each row's commit returned
-      let attempted = 0;
-      let writing = true;
-      const writer = (async () => {
-        while (writing) {
-          attempted += 1;
-          try {
-            await client.query('insert into ticks values ($1, $2)', [round, attempted]);
-            acked[attempted] = Date.now();
-          } catch {
-            return;
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      })();
+      const ticks = await commitTicks(server.port, round);
+      const acked = ticks.acked; // time each row's commit returned
       if (outage) {
         // The repository refuses the receiver (and wal push) for 30 s while rows are committed:
         // the bytes wait in the receiver's directory and go up when it comes back.
@@ -125,7 +108,7 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
         await new Promise((r) => setTimeout(r, 1500 + Math.random() * 1500));
         const ackedBefore = acked.length - 1;
         const [t] = await sqlOn<{ t: string }>(server.port, `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t`);
-        mid = { at: t!.t, ackedBefore, sentAfter: attempted + 1 };
+        mid = { at: t!.t, ackedBefore, sentAfter: ticks.attempted() + 1 };
       }
       await new Promise((r) => setTimeout(r, (round === 3 ? 1500 : 3000) + Math.random() * 3000));
       const stoppedAt = Date.now();
@@ -134,9 +117,8 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
         const pid = Number((await import('node:fs')).readFileSync(path.join(server.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
         process.kill(pid, 'SIGKILL');
       }
-      writing = false;
-      await writer;
-      await client.end().catch(() => undefined);
+      await ticks.stop();
+      const attempted = ticks.attempted();
       // The receiver outlives the primary: its next upload carries what it had received.
       await new Promise((r) => setTimeout(r, INTERVAL_MS + 500));
       assert.equal(await stopReceiver('SIGTERM'), 0, receiverLog);

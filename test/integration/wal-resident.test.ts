@@ -10,6 +10,16 @@ import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/
 import { postgresGid, postgresUid, waitArchived } from '../helpers/pitr.js';
 import { freePort } from '../helpers/prometheus.js';
 
+/** An OPSCTL_NODE that notes each start in `calls` (one line each) and runs this Node: how often archive_command paid for Node. */
+async function nodeCounter(work: string): Promise<{ calls: string; wrapper: string }> {
+  const calls = path.join(work, 'node-calls');
+  await writeFile(calls, '');
+  await chown(calls, postgresUid, postgresGid);
+  const wrapper = path.join(work, 'node');
+  await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${calls}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+  return { calls, wrapper };
+}
+
 /**
  * archive_command = 'opsctl wal push %p --name N --resident' through the shipped shell
  * script: the first call runs Node and starts a resident pusher; every later call hands its
@@ -72,11 +82,9 @@ describe('wal push --resident: one archive_command per segment without a Node st
     await mkdir(path.join(work, 'spools'), { mode: 0o755 });
     await chown(path.join(work, 'spools'), postgresUid, postgresGid);
     spool = path.join(work, 'spools', 'main');
-    calls = path.join(work, 'node-calls');
-    await writeFile(calls, '');
-    await chown(calls, postgresUid, postgresGid);
-    const wrapper = path.join(work, 'node');
-    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${calls}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    const counted = await nodeCounter(work);
+    calls = counted.calls;
+    const wrapper = counted.wrapper;
     const port = await freePort();
     cfg = await writeConfig(work, { repository: { url: `file://${path.join(work, 'repo')}` }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
     await chmod(cfg, 0o644);
@@ -194,11 +202,9 @@ describe('wal push --resident as the stack\'s ArchiveCommand gives it: default s
     await mkdir(tmp, { mode: 0o700 });
     await chown(tmp, postgresUid, postgresGid);
     spool = path.join(tmp, `ops-wal-spool-${postgresUid}`, 'main');
-    calls = path.join(work, 'node-calls');
-    await writeFile(calls, '');
-    await chown(calls, postgresUid, postgresGid);
-    const wrapper = path.join(work, 'node');
-    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${calls}\nexec ${process.execPath} "$@"\n`, { mode: 0o755 });
+    const counted = await nodeCounter(work);
+    calls = counted.calls;
+    const wrapper = counted.wrapper;
     const port = await freePort();
     const repository = `s3://${s3.bucket}/ops`;
     cfg = await writeConfig(work, { repository: { url: repository }, postgres: [{ name: 'main', url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: true } }] });
