@@ -168,28 +168,19 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
     dec.kill();
     throw new RestoreError('BASE_RESTORE_FAILED', `the base backup did not extract into ${pgdata}: ${errorMessage(error)}`, { cause: error });
   }
-  // The files take the owner of the directory they were restored into (root extracting for the postgres user).
-  const owner = await stat(path.dirname(pgdata));
-  const me = process.getuid?.();
-  await Promise.all([
-    // PostgreSQL's own check of every file against the backup_manifest it wrote (WAL comes from the archive: -n).
-    runTool('pg_verifybackup', pgServerTool('pg_verifybackup', majorOfVersion(details.serverVersion), env), ['--no-parse-wal', '--quiet', pgdata], env).catch((error: unknown) => {
-      throw new RestoreError('BASE_VERIFY_FAILED', `pg_verifybackup found the extracted base backup damaged: ${errorMessage(error)}`, { cause: error });
-    }),
-    // Meanwhile the extracted gigabytes go to disk (syncfs): tar leaves them in the page cache,
-    // and a server started after a crash-like stop fsyncs its whole data directory before
-    // recovery begins (about 1 s per GB here, spent after the check instead of beside it).
-    (async () => {
-      if (me === 0 && owner.uid !== 0) await chownTree(pgdata, owner.uid, owner.gid);
-      await runTool('sync', 'sync', ['-f', pgdata], env).catch((error: unknown) => deps.log.warn(`sync -f ${pgdata} failed (PostgreSQL syncs the data directory itself when it starts): ${errorMessage(error)}`));
-    })(),
-  ]);
+  // PostgreSQL's own check of every file against the backup_manifest it wrote (WAL comes from the archive: -n).
+  await runTool('pg_verifybackup', pgServerTool('pg_verifybackup', majorOfVersion(details.serverVersion), env), ['--no-parse-wal', '--quiet', pgdata], env).catch((error: unknown) => {
+    throw new RestoreError('BASE_VERIFY_FAILED', `pg_verifybackup found the extracted base backup damaged: ${errorMessage(error)}`, { cause: error });
+  });
   await appendFile(path.join(pgdata, 'postgresql.auto.conf'), `\n${lines.join('\n')}\n`);
   // A standby's base backup holds its standby.signal: kept, the restored cluster would wait
   // for more WAL as a standby forever instead of being promoted at the target.
   await rm(path.join(pgdata, 'standby.signal'), { force: true });
   await writeFile(path.join(pgdata, 'recovery.signal'), '');
-  if (me === 0 && owner.uid !== 0) await chown(path.join(pgdata, 'recovery.signal'), owner.uid, owner.gid);
+  // The files take the owner of the directory they were restored into (root extracting for the postgres user).
+  const owner = await stat(path.dirname(pgdata));
+  const me = process.getuid?.();
+  if (me === 0 && owner.uid !== 0) await chownTree(pgdata, owner.uid, owner.gid);
 
   const result: PitrResult = { backupId: entry.id, pgdata, startLsn: details.startLsn, stopLsn: details.stopLsn, target: options.target, started: false, prefetched: 0, seconds: 0 };
   if (options.start) {
