@@ -93,3 +93,12 @@ export async function commitTicks(port: number, round: number): Promise<{ acked:
     },
   };
 }
+
+/** Polls `check` every 100 ms until it holds (a throw counts as not yet); after `timeoutMs`, fails naming `what` and `context()` (a receiver's log, say). */
+export async function until(what: string, check: () => Promise<boolean>, context: () => string = () => '', timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OPSCTL, runCli, writeConfig } from '../helpers/cli.js';
 import { sqlOn, startPostgresServer, type TestPostgresServer } from '../helpers/pg-server.js';
-import { commitTicks, emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
+import { commitTicks, until as waitUntil, emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
 import { freePort } from '../helpers/prometheus.js';
 
 const INTERVAL_MS = 1000;
@@ -31,13 +31,7 @@ describe('wal receive across a promotion: the receiver follows the new timeline 
   let receiverLog = '';
   const clusters: string[] = [];
 
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check().catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${receiverLog}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const until = (what: string, check: () => Promise<boolean>) => waitUntil(what, check, () => receiverLog);
 
   before(async () => {
     ({ server: primary, work, cfg } = await startArchivingCluster('ops-wal-receive-promote-', { pitr: { receive: { enabled: true, intervalMs: INTERVAL_MS } } }));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OPSCTL, runCli } from '../helpers/cli.js';
 import { sqlOn, type TestPostgresServer } from '../helpers/pg-server.js';
-import { commitTicks, emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
+import { commitTicks, until as waitUntil, emptyDataDir, postgresGid, postgresUid, startArchivingCluster, stopCluster } from '../helpers/pitr.js';
 import { freePort } from '../helpers/prometheus.js';
 
 const INTERVAL_MS = 1000;
@@ -44,13 +44,7 @@ describe('wal receive: every commit older than 1 s at the primary\'s loss restor
     return exited;
   };
   const slotActive = async () => (await sqlOn<{ a: boolean }>(server.port, `select active as a from pg_replication_slots where slot_name = 'ops_receive_main'`))[0]?.a === true;
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check().catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${receiverLog}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const until = (what: string, check: () => Promise<boolean>) => waitUntil(what, check, () => receiverLog);
 
   before(async () => {
     ({ server, work, cfg } = await startArchivingCluster('ops-wal-receive-', { pitr: { receive: { enabled: true, intervalMs: INTERVAL_MS } } }));
