@@ -69,6 +69,9 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   const list = restoreBranch('pg_restore --list', pgRestore, ['--list'], codec, env, true);
   let listing = '';
   list.tool.child.stdout!.setEncoding('utf8').on('data', (c: string) => (listing += c));
+  // Once pg_restore --list has exited nothing reads its branch: closed now, so the tee never
+  // waits on it (a stall with no handle left ends Node with exit 13, seen once in CI via S3).
+  list.tool.done.then(() => list.kill(), () => list.kill());
   const native = nativeBranch(codec);
   const script = useNative ? undefined : scriptBranch(pgRestore, codec, env);
 
