@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { sqlOn } from '../test/helpers/pg-server.js';
@@ -220,7 +220,6 @@ export async function archiveTimeoutRpo(seconds: number): Promise<(string | numb
     const ends: [number, bigint][] = [];
     let first: number | undefined;
     const look = async () => {
-      const { readdir } = await import('node:fs/promises');
       for (const f of await readdir(walDir).catch(() => [] as string[])) {
         const m = /^[0-9A-F]{8}([0-9A-F]{8})([0-9A-F]{8})\.zst$/.exec(f);
         if (m) archived.add(Number.parseInt(m[1]!, 16) * (0x100000000 / segmentBytes) + Number.parseInt(m[2]!, 16));
@@ -258,9 +257,12 @@ export async function archiveTimeoutRpo(seconds: number): Promise<(string | numb
     const rpo: number[] = [];
     const from = t0 + 60_000;
     const to = commits.at(-1)![0];
+    // Moments rise and ends are in the order seen: one index walks both.
+    let seenIndex = -1;
     for (let k = 0; k < 1000; k += 1) {
       const t = from + ((to - from) * k) / 999;
-      const end = ends.filter(([seen]) => seen <= t).at(-1)?.[1] ?? 0n;
+      while (seenIndex + 1 < ends.length && ends[seenIndex + 1]![0] <= t) seenIndex += 1;
+      const end = seenIndex >= 0 ? ends[seenIndex]![1] : 0n;
       const lost = commits.find(([at, lsn]) => at <= t && lsn > end);
       rpo.push(lost ? (t - lost[0]) / 1000 : 0);
     }

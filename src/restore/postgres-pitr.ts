@@ -73,7 +73,8 @@ export interface PitrResult {
   seconds: number;
 }
 
-const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+// postgresql.conf's quoting, as ALTER SYSTEM writes it: the quote and the backslash (an escape there) doubled.
+const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
 /** The lines appended to postgresql.auto.conf: a later line wins, so the restored cluster's settings override the original's. */
 export function recoverySettings(options: Pick<PitrOptions, 'target' | 'restoreCommand' | 'keepArchiving' | 'timeline'>): string[] {

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { OPSCTL, tempDir, writeConfig } from './cli.js';
 import { pgBin, sqlOn, startPostgresServer, type TestPostgresServer } from './pg-server.js';
 import { freePort } from './prometheus.js';
@@ -64,7 +65,6 @@ export async function emptyDataDir(work: string, label: string): Promise<string>
  * returned, `attempted()` the highest i sent. What an RPO test holds a restore to.
  */
 export async function commitTicks(port: number, round: number): Promise<{ acked: number[]; attempted: () => number; stop: () => Promise<void> }> {
-  const { default: pg } = await import('pg');
   const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
   await client.connect();
   client.on('error', () => undefined);
