@@ -143,6 +143,11 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     const again = await restore('follow', []);
     assert.equal(again.r.code, 0, again.r.stdout + again.r.stderr);
     assert.equal(await phases(again.port), 'A:100 D:50', 'timeline 2: A, then D; not B and C of timeline 1');
+    // Each recovery follows the timeline whose path the restore checked, by number: never
+    // 'latest', under which a timeline appearing mid-recovery would be followed unchecked.
+    const followed = async (dir: string) => [...(await readFile(path.join(dir, 'postgresql.auto.conf'), 'utf8')).matchAll(/^recovery_target_timeline = '(.*)'$/gm)].map((m) => m[1]).at(-1);
+    assert.equal(await followed(pgdata), '1');
+    assert.equal(await followed(again.pgdata), '2');
   });
 
   it('verify --base: the base backup and every WAL segment after it, present and intact (levels 1-3)', async () => {

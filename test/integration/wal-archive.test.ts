@@ -139,6 +139,14 @@ for (const kind of ['file', 's3'] as const) {
       assert.match(tl1.stderr, /00000001\.history is not in the archive \(timeline 1 has no history file\)/);
       const tl1Node = await cli(['--json', 'wal', 'fetch', '00000001.history', path.join(work, 'h2'), '--name', 'main']);
       assert.equal(tl1Node.code, 1, tl1Node.stdout + tl1Node.stderr);
+      // Node answers it without asking the repository: with one that cannot answer (nothing
+      // listens on the endpoint), timeline 1 still gets 1, while timeline 2's file, which may
+      // exist, gets a status that stops recovery.
+      const dead = { ...env, OPS_REPOSITORY_URL: 's3://nowhere/ops', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_REGION: 'us-east-1', AWS_MAX_ATTEMPTS: '1' };
+      const tl1Dead = await runCli(['--config', cfg, 'wal', 'fetch', '00000001.history', path.join(work, 'h3'), '--name', 'main'], { env: dead });
+      assert.equal(tl1Dead.code, 1, tl1Dead.stdout + tl1Dead.stderr);
+      const tl2Dead = await runCli(['--config', cfg, 'wal', 'fetch', '00000002.history', path.join(work, 'h4'), '--name', 'main'], { env: dead });
+      assert.ok(tl2Dead.code > 125, `unreachable repository: exit ${tl2Dead.code} ${tl2Dead.stderr}`);
     });
 
     it('pushing an archived segment again with identical content exits 0; with other content it exits 2 and keeps the archived one', async () => {
