@@ -146,7 +146,7 @@ for (const kind of ['file', 's3'] as const) {
       const tl1Dead = await runCli(['--config', cfg, 'wal', 'fetch', '00000001.history', path.join(work, 'h3'), '--name', 'main'], { env: dead });
       assert.equal(tl1Dead.code, 1, tl1Dead.stdout + tl1Dead.stderr);
       const tl2Dead = await runCli(['--config', cfg, 'wal', 'fetch', '00000002.history', path.join(work, 'h4'), '--name', 'main'], { env: dead });
-      assert.ok(tl2Dead.code > 125, `unreachable repository: exit ${tl2Dead.code} ${tl2Dead.stderr}`);
+      assert.ok((tl2Dead.code ?? 0) > 125, `unreachable repository: exit ${tl2Dead.code} ${tl2Dead.stderr}`);
     });
 
     it('pushing an archived segment again with identical content exits 0; with other content it exits 2 and keeps the archived one', async () => {

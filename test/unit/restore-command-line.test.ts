@@ -43,7 +43,7 @@ describe('restore_command as sh -c runs it (the line PostgreSQL is given)', () =
     try {
       command = restoreCommandFor(cfg, 'main', { OPS_REPOSITORY_URL: url }, spool);
     } finally {
-      process.argv[1] = argv1;
+      process.argv[1] = argv1 ?? '';
     }
     assert.doesNotMatch(command, /^env /);
     const r = spawnSync('sh', ['-c', command.replace('%f', '000000010000000000000003').replace('%p', 'pg_wal/RECOVERYXLOG')], { cwd: work });
