@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { restoreCommandFor, shellWord } from '../../src/cli/commands/restore-command-line.js';
+import { restoreCommandFor } from '../../src/cli/commands/restore-command-line.js';
+import { shellQuote } from '../../src/util/shell-quote.js';
 import { recoverySettings } from '../../src/restore/postgres-pitr.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -17,10 +18,10 @@ describe('restore_command as sh -c runs it (the line PostgreSQL is given)', () =
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it('shellWord: sh reads every hostile value back unchanged and runs nothing in it', async () => {
+  it('shellQuote: sh reads every hostile value back unchanged and runs nothing in it', async () => {
     work = await tempDir('ops-restore-command-');
     for (const v of HOSTILE) {
-      const r = spawnSync('sh', ['-c', `printf %s ${shellWord(v)}`], { cwd: work });
+      const r = spawnSync('sh', ['-c', `printf %s ${shellQuote(v)}`], { cwd: work });
       assert.equal(r.stdout.toString(), v);
     }
     assert.equal(existsSync(path.join(work, 'PWNED')), false);
@@ -31,7 +32,7 @@ describe('restore_command as sh -c runs it (the line PostgreSQL is given)', () =
     await mkdir(dir, { recursive: true });
     const record = path.join(work, 'record');
     // The stand-in for bin/opsctl beside opsctl.js: what restore_command runs when the wrapper exists.
-    await writeFile(path.join(dir, 'opsctl'), `#!/bin/sh\n{ printf '%s\\n' "$OPS_REPOSITORY_URL" "$OPSCTL_NODE"; for a in "$@"; do printf '%s\\n' "$a"; done; } > ${shellWord(record)}\n`);
+    await writeFile(path.join(dir, 'opsctl'), `#!/bin/sh\n{ printf '%s\\n' "$OPS_REPOSITORY_URL" "$OPSCTL_NODE"; for a in "$@"; do printf '%s\\n' "$a"; done; } > ${shellQuote(record)}\n`);
     await chmod(path.join(dir, 'opsctl'), 0o755);
     await writeFile(path.join(dir, 'opsctl.js'), '');
     const argv1 = process.argv[1];

@@ -1,14 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-
-/**
- * One word for the shell PostgreSQL runs restore_command with (`sh -c`): single quotes, in
- * which nothing expands, so a path or URL holding `$`, a backquote or a quote is passed as
- * written (JSON's double quotes let `$(...)` run).
- */
-export function shellWord(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+import { shellQuote } from '../../util/shell-quote.js';
 
 /** The restore_command the restored cluster runs: this very opsctl, this configuration, the same name. */
 export function restoreCommandFor(configPath: string, name: string, env: NodeJS.ProcessEnv = process.env, spool?: string): string {
@@ -19,12 +11,13 @@ export function restoreCommandFor(configPath: string, name: string, env: NodeJS.
   const wrapper = path.join(path.dirname(script), 'opsctl');
   const viaShell = existsSync(wrapper) && path.basename(script) === 'opsctl.js';
   // Where the repository came from the environment, the server's own environment may lack it.
-  // Assignments before the command, not `env`: the shell exports them itself, and recovery
+  // Each word quoted for `sh -c` (JSON's double quotes let `$(...)` in a path or URL run);
+  // assignments before the command, not `env`: the shell exports them itself, and recovery
   // pays no exec of env(1) for each segment.
-  const carried = ['OPS_REPOSITORY_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION'].filter((k) => env[k]).map((k) => `${k}=${shellWord(env[k]!)}`);
-  if (viaShell) carried.push(`OPSCTL_NODE=${shellWord(process.execPath)}`);
-  const run = viaShell ? shellWord(wrapper) : `${shellWord(process.execPath)} ${shellWord(script)}`;
-  return `${carried.map((c) => `${c} `).join('')}${run} --config ${shellWord(path.resolve(configPath))} wal fetch "%f" "%p" --name ${shellWord(name)}${spool ? ` --spool ${shellWord(spool)}` : ''}`;
+  const carried = ['OPS_REPOSITORY_URL', 'AWS_ENDPOINT_URL_S3', 'AWS_REGION'].filter((k) => env[k]).map((k) => `${k}=${shellQuote(env[k]!)}`);
+  if (viaShell) carried.push(`OPSCTL_NODE=${shellQuote(process.execPath)}`);
+  const run = viaShell ? shellQuote(wrapper) : `${shellQuote(process.execPath)} ${shellQuote(script)}`;
+  return `${carried.map((c) => `${c} `).join('')}${run} --config ${shellQuote(path.resolve(configPath))} wal fetch "%f" "%p" --name ${shellQuote(name)}${spool ? ` --spool ${shellQuote(spool)}` : ''}`;
 }
 
 /** The spoolSource restore_command will compute: this configuration file and the overrides it is given. */
