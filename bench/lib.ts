@@ -24,7 +24,11 @@ export async function measure(command: string, env: Record<string, string> = {})
     const started = process.hrtime.bigint();
     const child = spawn('/usr/bin/time', ['-f', 'time-max-rss-kb=%M time-cpu=%U+%S', 'bash', '-o', 'pipefail', '-c', command], {
       cwd: ROOT,
-      env: { ...process.env, ...env, OPS_REPORT_RSS: '1' },
+      // `node` in a command is the Node running the bench (24, through scripts/node24.sh: the
+      // image's and Lambda's runtime), not the machine's own (20 here): until 2026-12-05 every
+      // `node bin/opsctl.js` here ran on Node 20, which has no zstd of its own, so verify
+      // measured the zstd binary's path, not the one that ships.
+      env: { ...process.env, ...env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`, OPS_REPORT_RSS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

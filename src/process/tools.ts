@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ServerMajorMissingError } from './errors.js';
 
@@ -12,6 +12,19 @@ export function toolPath(tool: 'pg_dump' | 'pg_restore' | 'psql' | 'zstd' | 'red
   const layer = `/opt/bin/${tool}`;
   if (existsSync(layer)) return layer;
   return tool;
+}
+
+/** Whether `command` (a path, or a name looked up in PATH as exec looks it up) names an executable file. */
+export function executableExists(command: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const candidates = command.includes('/') ? [command] : (env.PATH ?? '').split(':').filter(Boolean).map((dir) => path.join(dir, command));
+  return candidates.some((candidate) => {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return statSync(candidate).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** `pg_dump (PostgreSQL) 15.20 (Debian …)` -> `15.20`. */

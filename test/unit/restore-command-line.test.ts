@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { restoreCommandFor } from '../../src/cli/commands/restore-command-line.js';
 import { shellQuote } from '../../src/util/shell-quote.js';
 import { recoverySettings } from '../../src/restore/postgres-pitr.js';
 import { tempDir } from '../helpers/cli.js';
+import { pgBin } from '../helpers/pg-server.js';
+import { postgresGid, postgresUid } from '../helpers/pitr.js';
 
 // Paths and URLs are written by someone else: each of these must reach the program as written.
 const HOSTILE = ["$(touch PWNED)", '`touch PWNED`', "it's", 'back\\slash', 'a "quoted" word', '$HOME', 'sp ace'];
@@ -55,5 +57,24 @@ describe('restore_command as sh -c runs it (the line PostgreSQL is given)', () =
     const line = recoverySettings({ target: {}, restoreCommand: command }).find((l) => l.startsWith('restore_command'))!;
     const value = /^restore_command = '(.*)'$/.exec(line)![1]!;
     assert.equal(value.replace(/''/g, "'").replace(/\\\\/g, '\\'), command);
+  });
+
+  // Our own inverse of the escaping (above) cannot catch a rule we both got wrong: PostgreSQL's
+  // configuration parser reads the written line back here (postgres -C on a fresh data
+  // directory, no server started).
+  it('PostgreSQL reads the written restore_command back byte for byte (postgres -C)', async () => {
+    const data = path.join(work, 'data');
+    const asPostgres = (args: string[]) => spawnSync(process.getuid?.() === 0 ? 'runuser' : args[0]!, process.getuid?.() === 0 ? ['-u', 'postgres', '--', ...args] : args.slice(1));
+    await chmod(work, 0o755);
+    await mkdir(data, { mode: 0o700 });
+    if (process.getuid?.() === 0) await chown(data, postgresUid, postgresGid);
+    const init = asPostgres([pgBin('initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    assert.equal(init.status, 0, init.stderr.toString());
+    const command = `OPS_REPOSITORY_URL=${shellQuote("s3://b/p?x=$(id)&y='q'\\z")} ${shellQuote("/opt/ops $HOME/it's \\ \"x\"/bin/opsctl")} --config ${shellQuote('/etc/c\\d.json')} wal fetch %f %p`;
+    assert.match(command, /\\/, 'the command holds a backslash');
+    await appendFile(path.join(data, 'postgresql.auto.conf'), `\n${recoverySettings({ target: {}, restoreCommand: command }).join('\n')}\n`);
+    const read = asPostgres([pgBin('postgres'), '-D', data, '-C', 'restore_command']);
+    assert.equal(read.status, 0, read.stderr.toString());
+    assert.equal(read.stdout.toString().replace(/\n$/, ''), command);
   });
 });
