@@ -122,22 +122,29 @@ export async function zstdBytes(bytes: Buffer): Promise<Buffer[]> {
  * never rewrites a file it handed to archive_command, and its inode, size and mtime are
  * compared before and after all the same.
  */
-export async function encodeWalFile(file: string, filePath: string, at: Date): Promise<{ object: Buffer; header: WalHeader }> {
+export async function encodeWalFile(file: string, filePath: string, at: Date, hash?: (filePath: string) => Promise<{ sha256: string; bytes: number }>): Promise<{ object: Buffer; header: WalHeader }> {
   const before = await fileIdentity(filePath);
   const systemId = await walFileSystemId(file, filePath);
-  const hasher = new HashingStream();
-  const hashing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), hasher, discard());
+  const hashing = hash
+    ? hash(filePath)
+    : (async () => {
+        const hasher = new HashingStream();
+        await pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), hasher, discard());
+        return { sha256: hasher.digest(), bytes: hasher.bytes };
+      })();
   const compressed: Buffer[] = [];
   let compressing: Promise<unknown>;
   if (own.createZstdCompress) {
-    compressing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), own.createZstdCompress(level1()), collect(compressed));
+    // 1 MiB output chunks, not zlib's 16 KiB: 20 segments encoded in 0.89-1.06 s instead of
+    // 1.19-1.41 (four at a time, Node 24, this machine).
+    compressing = pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), own.createZstdCompress({ ...level1(), chunkSize: 1 << 20 }), collect(compressed));
   } else {
     const zstd = startTool('zstd', toolPath('zstd'), ['-1', '-c', '-q', '--', filePath]);
     compressing = Promise.all([pipeline(zstd.child.stdout!, collect(compressed)), zstd.done]);
   }
-  await Promise.all([hashing, compressing]);
+  const [{ sha256, bytes }] = await Promise.all([hashing, compressing]);
   if ((await fileIdentity(filePath)) !== before) throw new Error(`${filePath} changed while it was being archived`);
-  const header = walHeader(file, hasher.bytes, hasher.digest(), at, systemId);
+  const header = walHeader(file, bytes, sha256, at, systemId);
   return { object: walObject(header, compressed), header };
 }
 
