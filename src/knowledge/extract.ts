@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import type { FileRecord } from './archive.js';
@@ -46,16 +45,6 @@ export function readTar(onEntry: (entry: TarEntry, content: AsyncIterable<Buffer
   extract.on('finish', () => finish());
   extract.on('error', (e: Error) => fail(e));
   return { sink: toNodeWritable(extract as never), done };
-}
-
-export async function sha256Of(content: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const c of content) {
-    h.update(c);
-    size += c.length;
-  }
-  return { sha256: h.digest('hex'), size };
 }
 
 /** Compare what the archive holds with what the manifest listed. */

@@ -120,20 +120,18 @@ class Cursor {
   }
 
   /** A string read past without decoding it (a definition nobody looks at: decoding 150,000 of them cost a second and their garbage). */
-  skipStr(what: string): void {
+  skipStr(what: string): boolean {
     const len = this.int(what);
-    if (len < 0) return;
+    if (len < 0) return false;
     this.need(len, what);
     this.pos += len;
+    return true;
   }
 
   /** A string that must not be null (pg_restore dereferences it), read past. */
   skipRequiredStr(what: string): void {
     const at = this.at;
-    const len = this.int(what);
-    if (len < 0) throw new ArchiveFormatError(`${what} is missing (null string)`, { offset: at });
-    this.need(len, what);
-    this.pos += len;
+    if (!this.skipStr(what)) throw new ArchiveFormatError(`${what} is missing (null string)`, { offset: at });
   }
 
   /**
@@ -162,10 +160,10 @@ class Cursor {
     return s;
   }
 
-  /** Whether the next string is exactly `text` (ASCII), read past either way; null when the string is null. */
-  strEquals(what: string, text: string): boolean | null {
+  /** Whether the next string is exactly `text` (ASCII), read past either way; a null string is not. */
+  strEquals(what: string, text: string): boolean {
     const len = this.int(what);
-    if (len < 0) return null;
+    if (len < 0) return false;
     this.need(len, what);
     const buf = this.buf;
     const from = this.pos;
@@ -285,7 +283,7 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     const relkind = versionAtLeast(version, 1, 16) ? c.int(what) : null;
     c.skipStr(what); // the owner
     const withOidsAt = c.at;
-    if (c.strEquals(what, 'true') === true) throw new ArchiveFormatError(`entry ${dumpId} is a table WITH OIDS, which PostgreSQL 12 and later cannot restore`, { offset: withOidsAt });
+    if (c.strEquals(what, 'true')) throw new ArchiveFormatError(`entry ${dumpId} is a table WITH OIDS, which PostgreSQL 12 and later cannot restore`, { offset: withOidsAt });
     const dependencies: number[] = [];
     for (;;) {
       const depAt = c.at;

@@ -2,6 +2,17 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 
 /** Passes bytes through, computing sha256 and size on the way; reports progress at most once a second, and once at the end. */
+/** The sha256 and size of everything `content` yields. */
+export async function sha256Of(content: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const c of content) {
+    h.update(c);
+    size += c.length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
 export class HashingStream extends Transform {
   private readonly hash: Hash = createHash('sha256');
   bytes = 0;

@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import { decoder } from '../backup/codec.js';
 import { startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
-import { HashingStream } from '../util/streams.js';
+import { HashingStream, sha256Of } from '../util/streams.js';
 import { WalCorruptError } from './errors.js';
 import { parseWalName } from './names.js';
 import { fileSystemId, segmentSystemId } from './system-id.js';
@@ -125,13 +125,7 @@ export async function zstdBytes(bytes: Buffer): Promise<Buffer[]> {
 export async function encodeWalFile(file: string, filePath: string, at: Date, hash?: (filePath: string) => Promise<{ sha256: string; bytes: number }>): Promise<{ object: Buffer; header: WalHeader }> {
   const before = await fileIdentity(filePath);
   const systemId = await walFileSystemId(file, filePath);
-  const hashing = hash
-    ? hash(filePath)
-    : (async () => {
-        const hasher = new HashingStream();
-        await pipeline(createReadStream(filePath, { highWaterMark: 1 << 20 }), hasher, discard());
-        return { sha256: hasher.digest(), bytes: hasher.bytes };
-      })();
+  const hashing = hash ? hash(filePath) : sha256Of(createReadStream(filePath, { highWaterMark: 1 << 20 })).then(({ sha256, size }) => ({ sha256, bytes: size }));
   const compressed: Buffer[] = [];
   let compressing: Promise<unknown>;
   if (own.createZstdCompress) {
@@ -148,7 +142,6 @@ export async function encodeWalFile(file: string, filePath: string, at: Date, ha
   return { object: walObject(header, compressed), header };
 }
 
-const discard = () => new Writable({ write: (_chunk, _enc, done) => done() });
 
 function collect(into: Buffer[]): Writable {
   return new Writable({
