@@ -61,6 +61,12 @@ export async function walFileSystemId(file: string, filePath: string): Promise<s
   return segment ? fileSystemId(filePath, segment) : undefined;
 }
 
+/** The system identifier in `firstBytes` (a file's first 40 or more) where the file is a segment or .partial file. */
+export function systemIdFrom(file: string, firstBytes: Buffer, fileBytes: number): string | undefined {
+  const segment = identifiedSegment(file);
+  return segment ? segmentSystemId(firstBytes, segment, fileBytes) : undefined;
+}
+
 /** The segment whose first page names the cluster, for files that have one (segments, .partial files). */
 function identifiedSegment(file: string): { log: number; seg: number } | undefined {
   const name = parseWalName(file);
@@ -192,9 +198,7 @@ export async function encodeWalFileWhole(file: string, filePath: string, at: Dat
   const digest = sha256(content);
   const compressed = await compressing;
   if ((await fileIdentity(filePath)) !== before) throw new Error(`${filePath} changed while it was being archived`);
-  const segment = identifiedSegment(file);
-  const systemId = segment ? segmentSystemId(content.subarray(0, 40), segment, content.length) : undefined;
-  const header = walHeader(file, content.length, digest, at, systemId);
+  const header = walHeader(file, content.length, digest, at, systemIdFrom(file, content.subarray(0, 40), content.length));
   return { object: walObjectParts(header, compressed), header, scratch: buffer };
 }
 
