@@ -159,11 +159,16 @@ async function restoreInto(entry: BackupEntry, options: PitrOptions, deps: { rep
     const actual = hasher.digest();
     if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);
   });
-  const tar = startTool('tar', 'tar', ['-x', '-f', '-', '-C', pgdata, '--no-same-owner'], { stdin: 'pipe' });
   const dec = decoder(manifest.payload.streamCodec)!;
+  // The zstd binary's output goes to tar at the OS level: the gate holds the last compressed
+  // bytes back, so the proof still comes before the end of the tar. Through this process, the
+  // gigabyte of tar cost the restore's peak memory (161 against 144 MiB) and, on Node 24,
+  // 0.2-0.3 s of garbage collection per second of extraction.
+  const direct = dec.processOutput === true;
+  const tar = startTool('tar', 'tar', ['-x', '-f', '-', '-C', pgdata, '--no-same-owner'], { stdin: direct ? dec.output : 'pipe' });
   try {
     const signal = deps.signal ? { signal: deps.signal } : {};
-    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key, signal), hasher, gate, dec.input, signal), pipeline(dec.output, tar.child.stdin!, signal), dec.done, tar.done]);
+    await Promise.all([pipeline(await deps.repo.get(manifest.payload.key, signal), hasher, gate, dec.input, signal), direct ? undefined : pipeline(dec.output, tar.child.stdin!, signal), dec.done, tar.done]);
   } catch (error) {
     tar.kill();
     dec.kill();

@@ -10,7 +10,7 @@ import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
 import { HashingStream } from '../util/streams.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walKey } from '../wal/names.js';
-import { decodeWalObject } from '../wal/object.js';
+import { checkWalObject } from '../wal/object.js';
 import { walRange, type BaseDetails } from '../backup/postgres-base.js';
 import { walStatus } from '../wal/status.js';
 import { summarize } from './postgres-verify.js';
@@ -106,7 +106,7 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
         continue;
       }
       try {
-        const { header } = await decodeWalObject(file, object);
+        const header = await checkWalObject(file, object);
         // Another cluster's segment under this name: PostgreSQL would end recovery at it.
         if (details.systemId && header.systemId && header.systemId !== details.systemId) {
           problems.push(`${file} is of cluster ${header.systemId}, the base backup of cluster ${details.systemId}`);

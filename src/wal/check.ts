@@ -6,7 +6,7 @@ import { withPostgres } from '../postgres/connect.js';
 import type { Repository } from '../repository/repository.js';
 import { isArchived, pollArchive } from './archive.js';
 import { walKey } from './names.js';
-import { decodeWalObject } from './object.js';
+import { checkWalObject } from './object.js';
 import { archiveSystemId } from './system-id.js';
 
 export interface WalCheckStep {
@@ -130,9 +130,9 @@ export async function walCheck(repo: Repository, name: string, url: string, opti
 /** The object decoded: its size and sha256 proven against its header, its cluster the server's. */
 async function fetchedBack(facts: ServerFacts, file: string, object: Buffer): Promise<WalCheckStep> {
   try {
-    const { header, content } = await decodeWalObject(file, object);
+    const header = await checkWalObject(file, object);
     if (header.systemId && header.systemId !== facts.systemId) throw new Error(`${file} in the archive is of cluster ${header.systemId}, this server is cluster ${facts.systemId}`);
-    return { check: 'fetched back', ok: true, detail: `${content.length} bytes, sha256 ${header.sha256.slice(0, 16)}… as its header says, cluster ${header.systemId ?? 'not recorded (pushed before 2026-12)'}` };
+    return { check: 'fetched back', ok: true, detail: `${header.bytes} bytes, sha256 ${header.sha256.slice(0, 16)}… as its header says, cluster ${header.systemId ?? 'not recorded (pushed before 2026-12)'}` };
   } catch (error) {
     return { check: 'fetched back', ok: false, detail: errorMessage(error) };
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listBackups } from '../../src/backup/catalog.js';
@@ -287,6 +287,23 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.match(g.stderr, new RegExp(`segment ${tl2[0]!.slice(0, 24)} is missing from the archive \\(timeline 2`));
     assert.deepEqual(await readdir(pgdata), []);
     for (const c of [noHistory, noSeg]) await rm(path.dirname(c), { recursive: true, force: true });
+  });
+
+  it('a damaged base backup payload (same size, bytes changed near its end) is refused: exit 2, the server never started', async () => {
+    const payload = path.join(work, 'repo', 'postgres', 'main', 'base', baseId, 'base.tar.zst');
+    const good = await readFile(payload);
+    const bad = Buffer.from(good);
+    for (let i = Math.floor(bad.length * 0.95); i < bad.length - 8; i += 7) bad[i] = bad[i]! ^ 0x5a;
+    await writeFile(payload, bad);
+    try {
+      const { r, pgdata } = await restore('damaged', []);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /did not extract|does not match its manifest/);
+      const left = await readdir(pgdata);
+      assert.ok(!left.includes('recovery.signal') && !left.includes('postmaster.pid'), `not set up to recover, not started: ${left.join(' ')}`);
+    } finally {
+      await writeFile(payload, good);
+    }
   });
 
   it('a segment missing from the archive is named, and nothing is restored', async () => {
