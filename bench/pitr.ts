@@ -91,7 +91,9 @@ export async function benchPitr(): Promise<string> {
       wal_level: 'replica',
       archive_mode: 'on',
       max_wal_size: '4GB',
-      archive_command: `OPSCTL_NODE=${process.execPath} ${OPSCTL_SH} --config ${cfg} wal push %p --name main --spool ${work}/server-spool && pgbackrest --config=${pgbrConf} --stanza=bench archive-push %p && cp %p ${walsrc}/%f`,
+      // --resident, as the stack's ArchiveCommand output and doc/pitr.md give it: without it each
+      // file costs a Node start, and a base backup waits for two (its history file, its stop segment).
+      archive_command: `OPSCTL_NODE=${process.execPath} ${OPSCTL_SH} --config ${cfg} wal push %p --name main --spool ${work}/server-spool --resident && pgbackrest --config=${pgbrConf} --stanza=bench archive-push %p && cp %p ${walsrc}/%f`,
     },
   });
   const data = path.join(server.dir, 'data');

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { pipeline } from 'node:stream';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
-import { HashingStream, allInOrder, gateOn } from '../util/streams.js';
+import { HashingStream, allInOrder, gateOn, tapInto } from '../util/streams.js';
 import { encoder, codecSuffix, type CodecStage, type EncodeOptions, type ProcessOutput } from './codec.js';
 import { BackupAbortedError, BackupFailedError } from './errors.js';
 import { MANIFEST, RESERVATION, backupPrefix, formatBackupId, type Component } from './layout.js';
@@ -42,6 +42,8 @@ export interface WriteBackupOptions {
   describe(written: WrittenPayload): Promise<Manifest> | Manifest;
   /** The configuration the backup was taken with, secrets never included: recovery from the bucket alone reads it. */
   config?: Record<string, unknown> | undefined;
+  /** A second reader of the payload's bytes, exactly those hashed and stored (with backpressure; ended after the last byte, destroyed on failure; its failure does not fail the backup). */
+  tap?: Writable | undefined;
 }
 
 export interface WrittenPayload {
@@ -95,7 +97,8 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
     const gate = gateOn(() => allInOrder(producers));
     const swallow = () => undefined; // failures are reported through `producers` and `put`
     if (enc?.input) pipeline(source.stream, enc.input, swallow);
-    const body = enc ? pipeline(enc.output, hasher, gate, swallow) : pipeline(source.stream, hasher, gate, swallow);
+    const from = enc ? enc.output : source.stream;
+    const body = options.tap ? pipeline(from, hasher, tapInto(options.tap), gate, swallow) : pipeline(from, hasher, gate, swallow);
     const put = await repo.put(key, body, { signal: options.signal, sizeHint: options.sizeHint });
     // The gate passed, so every producer is done; surface a late failure all the same.
     await allInOrder(producers);
@@ -103,6 +106,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
   } catch (error) {
     source?.stop();
     enc?.kill();
+    options.tap?.destroy();
     await Promise.allSettled([...(source?.producers ?? []), ...(enc ? [enc.done] : [])]);
     await repo.delete([key, reservation]).catch(() => undefined);
     if (wasInterrupted(options.signal, error)) throw new BackupAbortedError(component, name, String(options.signal?.reason ?? 'interrupted'));

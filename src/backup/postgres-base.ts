@@ -15,6 +15,7 @@ import { pollArchive, waitArchived } from '../wal/archive.js';
 import type { BackupDeps } from './postgres-backup.js';
 import { OpsError } from '../errors.js';
 import { scanTar } from './tar-scan.js';
+import { baseTarReader, type BaseTarFacts } from './base-tar.js';
 
 export const BASE_PAYLOAD = 'base.tar';
 
@@ -115,7 +116,15 @@ async function historyRange(repo: Repository, name: string, label: string, walAt
  * it). WAL is not included (-X none): it comes from the archive, and the backup counts as
  * complete only once the segment holding its stop LSN is archived (waited for, bounded).
  */
-export async function backupPostgresBase(target: { name: string; url: string; serverMajor?: number | undefined }, deps: BackupDeps & { walWaitMs?: number; segmentBytes?: number }): Promise<Manifest> {
+export async function backupPostgresBase(
+  target: { name: string; url: string; serverMajor?: number | undefined },
+  deps: BackupDeps & {
+    walWaitMs?: number;
+    segmentBytes?: number;
+    /** Given the tar's reading as it is written (base-tar.ts): the backup command's verification then need not decode the stored tar again. */
+    asWritten?: (facts: Promise<BaseTarFacts>) => void;
+  },
+): Promise<Manifest> {
   const env = deps.env ?? process.env;
   const tool = toolPath('pg_basebackup', env);
   const [info, version, zstd] = await Promise.all([
@@ -153,7 +162,10 @@ export async function backupPostgresBase(target: { name: string; url: string; se
   // to zstd, never through this process (1.1 GB of tar cost 0.7 s through it here). A standby
   // writes no history file: its tar is scanned on the way for backup_label and backup_manifest.
   const label = info.walAt ? `ops-automation ${target.name} ${randomUUID()}` : undefined;
-  const { manifest } = await writeBackup({
+  // The compressed tar, as it is stored, also decoded and read here (a zstd process beside).
+  const tar = deps.asWritten ? baseTarReader('zstd') : undefined;
+  if (tar) deps.asWritten!(tar.facts);
+  const written = writeBackup({
     config: deps.config,
     repo: deps.repo,
     component: 'postgres',
@@ -196,8 +208,14 @@ export async function backupPostgresBase(target: { name: string; url: string; se
         details: { ...details },
       };
     },
+    tap: tar?.input,
   });
-  return manifest;
+  try {
+    return (await written).manifest;
+  } catch (error) {
+    tar?.kill();
+    throw error;
+  }
 }
 
 /**

@@ -94,21 +94,7 @@ export class Tee extends Writable {
         this.live.delete(target);
         continue;
       }
-      if (!target.write(chunk)) {
-        waits.push(
-          new Promise<void>((resolve) => {
-            const done = () => {
-              target.off('drain', done);
-              target.off('close', done);
-              target.off('error', done);
-              resolve();
-            };
-            target.on('drain', done);
-            target.on('close', done);
-            target.on('error', done);
-          }),
-        );
-      }
+      if (!target.write(chunk)) waits.push(drained(target));
     }
     if (waits.length === 0) callback();
     else Promise.all(waits).then(() => callback());
@@ -118,6 +104,44 @@ export class Tee extends Writable {
     for (const target of this.live) target.end();
     callback();
   }
+}
+
+/** Settles when `target` takes writes again, or will never (closed, failed). */
+function drained(target: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      target.off('drain', done);
+      target.off('close', done);
+      target.off('error', done);
+      resolve();
+    };
+    target.on('drain', done);
+    target.on('close', done);
+    target.on('error', done);
+  });
+}
+
+/**
+ * Passes bytes through and copies each into `side` with backpressure: a second reader of
+ * exactly these bytes (a base backup's tar checked as it is written). A side that fails or
+ * closes is dropped, never failing the stream; its owner reads its verdict.
+ */
+export function tapInto(side: Writable): Transform {
+  let live = true;
+  const drop = () => (live = false);
+  side.on('error', drop);
+  side.on('close', drop);
+  return new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _encoding, callback) {
+      if (!live || side.destroyed || side.writableEnded || side.write(chunk)) return callback(null, chunk);
+      drained(side).then(() => callback(null, chunk));
+    },
+    flush(callback) {
+      if (live && !side.destroyed && !side.writableEnded) side.end();
+      callback();
+    },
+  });
 }
 
 /**

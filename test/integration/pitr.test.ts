@@ -3,7 +3,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { listBackups } from '../../src/backup/catalog.js';
+import { findBackup, listBackups } from '../../src/backup/catalog.js';
+import { baseTarReader } from '../../src/backup/base-tar.js';
+import type { Verification } from '../../src/backup/manifest.js';
+import { verifyPostgresBase } from '../../src/verify/base-verify.js';
+import { pipeline } from 'node:stream/promises';
 import { BackupFailedError } from '../../src/backup/errors.js';
 import { backupPostgresBase, baseCatalogName } from '../../src/backup/postgres-base.js';
 import { silentLog } from '../../src/log.js';
@@ -24,6 +28,7 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
   let work: string;
   let cfg: string;
   let baseId = '';
+  let baseVerification: Verification | undefined;
   let afterB = '';
   let lsnAfterB = '';
   const clusters: string[] = [];
@@ -33,7 +38,9 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     await sql(port, 'create table t (id int primary key, phase text)');
     const b = await runCli(['--config', cfg, '--json', 'backup', 'postgres', '--base']);
     assert.equal(b.code, 0, b.stdout + b.stderr);
-    baseId = (JSON.parse(b.stdout) as { results: { id: string }[] }).results[0]!.id;
+    const first = (JSON.parse(b.stdout) as { results: { id: string; verification: Verification }[] }).results[0]!;
+    baseId = first.id;
+    baseVerification = first.verification;
     await sql(port, `insert into t select g, 'A' from generate_series(1, 100) g`);
     await sql(port, `select pg_create_restore_point('before_b')`);
     await sql(port, `insert into t select g, 'B' from generate_series(101, 200) g`);
@@ -287,6 +294,50 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
     assert.match(g.stderr, new RegExp(`segment ${tl2[0]!.slice(0, 24)} is missing from the archive \\(timeline 2`));
     assert.deepEqual(await readdir(pgdata), []);
     for (const c of [noHistory, noSeg]) await rm(path.dirname(c), { recursive: true, force: true });
+  });
+
+  it("the backup command's level 2 reads the tar as it is written: its verdict counts, a failed reading falls back to the stored tar, and stored bytes that differ are not judged by it", async () => {
+    const l2 = (v: Verification) => {
+      const level = v.levels.find((l) => l.level === 2)!;
+      return { ok: level.ok, detail: level.detail ?? '' };
+    };
+    assert.equal(baseVerification?.ok, true);
+    assert.match(l2(baseVerification!).detail, /files as backup_manifest lists them.*\(the tar read as it was written/);
+    const repo = new FileRepository(path.join(work, 'repo'));
+    const entry = await findBackup(repo, 'postgres', baseCatalogName('main'), baseId);
+    const deps = { repo, log: silentLog };
+    const reader = baseTarReader('zstd');
+    await pipeline(await repo.get(entry.manifest!.payload.key), reader.input);
+    const facts = await reader.facts;
+    // A reading that saw one file at another size: level 2 fails on it (not overruled by the stored tar).
+    const sizes = new Map(facts.sizes);
+    const file = [...sizes.keys()].find((k) => k.startsWith('base/'))!;
+    sizes.set(file, sizes.get(file)! + 1);
+    const skewed = await verifyPostgresBase(entry, 'main', deps, Promise.resolve({ sizes, texts: facts.texts }));
+    assert.equal(skewed.ok, false);
+    assert.match(l2(skewed).detail, new RegExp(`differ from backup_manifest, first ${file}`));
+    // A reading that failed (its zstd died, say): the stored tar is read and judged instead.
+    const fellBack = await verifyPostgresBase(entry, 'main', deps, Promise.reject(new Error('the reading failed')));
+    assert.equal(fellBack.ok, true, JSON.stringify(fellBack.levels));
+    assert.doesNotMatch(l2(fellBack).detail, /as it was written/);
+    // Stored bytes that are not those written: level 1 fails, and the reading does not vouch for them.
+    const payload = path.join(work, 'repo', entry.manifest!.payload.key);
+    const good = await readFile(payload);
+    const bad = Buffer.from(good);
+    const mid = Math.floor(bad.length / 2);
+    bad[mid] = bad[mid]! ^ 1;
+    await writeFile(payload, bad);
+    try {
+      const damaged = await verifyPostgresBase(entry, 'main', deps, Promise.resolve(facts));
+      assert.equal(damaged.ok, false);
+      assert.equal(damaged.levels.find((l) => l.level === 1)!.ok, false);
+      assert.match(l2(damaged).detail, /not judged/);
+      assert.equal(l2(damaged).ok, false);
+    } finally {
+      await writeFile(payload, good);
+    }
+    // The record left as it was: verified.
+    assert.equal((await verifyPostgresBase(entry, 'main', deps, Promise.resolve(facts))).ok, true);
   });
 
   it('a damaged base backup payload (same size, bytes changed near its end) is refused: exit 2, the server never started', async () => {
