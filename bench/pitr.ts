@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chown, mkdir, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sqlOn, startPostgresServer } from '../test/helpers/pg-server.js';
@@ -195,6 +195,9 @@ export async function benchPitr(): Promise<string> {
     );
   } finally {
     await server.remove();
+    // The resident pusher the archive_command started would serve on for its idle time (10 min),
+    // into the next run: stopped with the server it served (pkill exits 1 when it already left).
+    spawnSync('pkill', ['-TERM', '-f', `wal push --serve --name main --spool ${work}/server-spool`]);
   }
   return out.join('\n');
 }
