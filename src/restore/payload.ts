@@ -1,9 +1,8 @@
 import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import type { BackupEntry } from '../backup/catalog.js';
 import { decoder } from '../backup/codec.js';
 import type { Repository } from '../repository/repository.js';
-import { HashingStream, holdLastUntil } from '../util/streams.js';
+import { discard, HashingStream, holdLastUntil } from '../util/streams.js';
 import { RestoreChecksumError } from './errors.js';
 
 /** Stored bytes read so far, of the payload's stored size. */
@@ -17,8 +16,7 @@ export type Progress = (bytes: number, total: number) => void;
 export async function provePayload(entry: BackupEntry, repo: Repository, signal?: AbortSignal, onProgress?: Progress): Promise<void> {
   const manifest = entry.manifest!;
   const hasher = new HashingStream(onProgress && ((b) => onProgress(b, manifest.payload.bytes)));
-  const discard = new Writable({ write: (_c, _e, cb) => cb() });
-  await pipeline(await repo.get(manifest.payload.key, signal ? { signal } : {}), hasher, discard, signal ? { signal } : {});
+  await pipeline(await repo.get(manifest.payload.key, signal ? { signal } : {}), hasher, discard(), signal ? { signal } : {});
   const actual = hasher.digest();
   if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);
 }

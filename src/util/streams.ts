@@ -106,6 +106,11 @@ export class Tee extends Writable {
   }
 }
 
+/** A writable that drops what it is given: the end of a pipeline that only hashes. */
+export function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+}
+
 /** Settles when `target` takes writes again, or will never (closed, failed). */
 function drained(target: Writable): Promise<void> {
   return new Promise<void>((resolve) => {

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeRecord, type BackupEntry } from '../backup/catalog.js';
 import { VerifyInterruptedError } from './errors.js';
@@ -8,7 +7,7 @@ import { errorMessage } from '../errors.js';
 import { baseTarReader, type BaseTarFacts } from '../backup/base-tar.js';
 import type { Log } from '../log.js';
 import type { Repository } from '../repository/repository.js';
-import { HashingStream } from '../util/streams.js';
+import { discard, HashingStream } from '../util/streams.js';
 import { parseWalName, segmentIndex, segmentIndexOfLsn, segmentName, walKey } from '../wal/names.js';
 import { checkWalObject } from '../wal/object.js';
 import { walRange, type BaseDetails } from '../backup/postgres-base.js';
@@ -43,7 +42,7 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
   let readError: unknown;
   try {
     if (written) {
-      await pipeline(await deps.repo.get(manifest.payload.key), hasher, new Writable({ write: (_chunk, _enc, done) => done() }));
+      await pipeline(await deps.repo.get(manifest.payload.key), hasher, discard());
       facts = written;
     } else {
       const reader = baseTarReader(manifest.payload.streamCodec);
@@ -85,12 +84,14 @@ export async function verifyPostgresBase(entry: BackupEntry, name: string, deps:
     } catch {
       own = undefined;
     }
-    const how = written ? ' (the tar read as it was written: level 1 proves the stored bytes are those)' : '';
-    if (!texts.has('backup_label') || files.length === 0) levels.push({ ...l2, ok: false, detail: `no backup_label or no backup_manifest in the tar${how}` });
+    let level: { ok: boolean; detail: string };
+    if (!texts.has('backup_label') || files.length === 0) level = { ok: false, detail: 'no backup_label or no backup_manifest in the tar' };
     else if (!own || own.startLsn !== details.startLsn || own.stopLsn !== details.stopLsn || own.timeline !== details.timeline)
-      levels.push({ ...l2, ok: false, detail: `the tar's backup_label and backup_manifest state WAL ${own ? `${own.startLsn} .. ${own.stopLsn} on timeline ${own.timeline}` : '(unreadable)'}, the manifest ${details.startLsn} .. ${details.stopLsn} on timeline ${details.timeline}${how}` });
-    else if (wrong.length > 0) levels.push({ ...l2, ok: false, detail: `${wrong.length} file(s) differ from backup_manifest, first ${wrong[0]}${how}` });
-    else levels.push({ ...l2, ok: true, detail: `${files.length} files as backup_manifest lists them; WAL ${details.startLsn} .. ${details.stopLsn} on timeline ${details.timeline}${how}` });
+      level = { ok: false, detail: `the tar's backup_label and backup_manifest state WAL ${own ? `${own.startLsn} .. ${own.stopLsn} on timeline ${own.timeline}` : '(unreadable)'}, the manifest ${details.startLsn} .. ${details.stopLsn} on timeline ${details.timeline}` };
+    else if (wrong.length > 0) level = { ok: false, detail: `${wrong.length} file(s) differ from backup_manifest, first ${wrong[0]}` };
+    else level = { ok: true, detail: `${files.length} files as backup_manifest lists them; WAL ${details.startLsn} .. ${details.stopLsn} on timeline ${details.timeline}` };
+    const how = written ? ' (the tar read as it was written: level 1 proves the stored bytes are those)' : '';
+    levels.push({ ...l2, ok: level.ok, detail: level.detail + how });
   }
 
   // Level 3: the WAL chain from the backup's start segment to the newest archived on its timeline.

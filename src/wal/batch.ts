@@ -43,7 +43,8 @@ const zstdMany = (files: string[], dir: string) => startTool('zstd', toolPath('z
  */
 export async function encodeMany(paths: string[], options: { parallel: number; at: Date; groupSize?: number; tmpRoot?: string }, onEncoded: (e: Encoded) => Promise<void>, onError: (file: string, error: Error) => void): Promise<void> {
   const parallel = Math.max(1, Math.min(options.parallel, os.availableParallelism?.() ?? os.cpus().length));
-  if (paths.length <= 1) {
+  if (paths.length === 0) return;
+  if (paths.length === 1) {
     const file = path.basename(paths[0]!);
     try {
       const { object, header } = await encodeWalFile(file, paths[0]!, options.at);

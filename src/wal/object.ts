@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import { decoder } from '../backup/codec.js';
 import { startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
-import { HashingStream, sha256Of } from '../util/streams.js';
+import { discard, HashingStream, sha256Of } from '../util/streams.js';
 import { WalCorruptError } from './errors.js';
 import { parseWalName } from './names.js';
 import { fileSystemId, segmentSystemId } from './system-id.js';
@@ -239,21 +239,13 @@ export async function decodeWalObject(file: string, object: Buffer): Promise<{ c
  */
 export async function checkWalObject(file: string, object: Buffer): Promise<WalHeader> {
   const header = readWalHeader(file, object);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done();
-    },
-  });
+  const hasher = new HashingStream();
   try {
-    await unzstdInto(frameOf(object), [sink]);
+    await unzstdInto(frameOf(object), [hasher, discard()]);
   } catch (error) {
     throw new WalCorruptError(file, `does not decompress: ${(error as Error).message}`);
   }
-  proven(file, header, bytes, hash.digest('hex'));
+  proven(file, header, hasher.bytes, hasher.digest());
   return header;
 }
 
