@@ -15,6 +15,8 @@ if [ "$mode" = test ]; then
   # The status page is checked in headless Chromium (test/integration/status-page.test.ts).
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   have psql || missing+=(postgresql-client)
+  # bin/opsctl's stat builtin (test/integration/wal-spool-trust.test.ts runs it both ways).
+  [ -f /usr/lib/bash/stat ] || missing+=(bash-builtins)
   [ -x /usr/lib/postgresql/*/bin/postgres ] 2>/dev/null || have pg_ctlcluster || missing+=(postgresql)
 fi
 

@@ -93,30 +93,41 @@ interface Slot {
 }
 
 export class EncodePool {
-  private readonly slots: Slot[];
+  private readonly slots: Slot[] = [];
   private readonly waiting = new Map<number, { slot: Slot; resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private next = 0;
 
-  constructor(size: number) {
-    this.slots = Array.from({ length: Math.max(1, size) }, () => {
-      const slot: Slot = { worker: new Worker(WORKER, { eval: true }), pending: 0 };
-      slot.worker.on('message', (m: Reply) => {
-        const p = this.waiting.get(m.id);
-        this.waiting.delete(m.id);
-        slot.pending -= 1;
-        if (m.error !== undefined) p?.reject(new Error(m.error));
-        else p?.resolve(m);
-      });
-      slot.worker.on('error', (e) => {
-        for (const [id, p] of this.waiting) {
-          if (p.slot !== slot) continue;
-          this.waiting.delete(id);
-          p.reject(e);
-        }
-        slot.pending = 0;
-      });
-      return slot;
+  /**
+   * At most `size` threads, each started when the work first needs it: a thread is an
+   * isolate of its own (about 60 ms of CPU to start here), and the resident pusher, which
+   * PostgreSQL hands one file at a time, seldom needs more than one.
+   */
+  constructor(private readonly size: number) {}
+
+  private start(): Slot {
+    const slot: Slot = { worker: new Worker(WORKER, { eval: true }), pending: 0 };
+    slot.worker.on('message', (m: Reply) => {
+      const p = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      slot.pending -= 1;
+      if (m.error !== undefined) p?.reject(new Error(m.error));
+      else p?.resolve(m);
     });
+    slot.worker.on('error', (e) => {
+      for (const [id, p] of this.waiting) {
+        if (p.slot !== slot) continue;
+        this.waiting.delete(id);
+        p.reject(e);
+      }
+      slot.pending = 0;
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  /** Threads started so far. */
+  get threads(): number {
+    return this.slots.length;
   }
 
   /** The sha256 and size of a file, read in a thread. */
@@ -132,10 +143,11 @@ export class EncodePool {
     return { sha256: r.sha256!, bytes: r.bytes!, head: view(r.head!), frame: view(r.frame!) };
   }
 
-  /** To the thread with the least to do (files differ in cost; round-robin would queue behind a slow one). */
+  /** To an idle thread, else a new one while there are fewer than `size`, else the one with the least to do (files differ in cost; round-robin would queue behind a slow one). */
   private send(op: 'hash' | 'encode', file: string): Promise<Reply> {
     const id = this.next++;
-    const slot = this.slots.reduce((a, b) => (b.pending < a.pending ? b : a));
+    const least = this.slots.reduce<Slot | undefined>((a, b) => (a === undefined || b.pending < a.pending ? b : a), undefined);
+    const slot = least && (least.pending === 0 || this.slots.length >= Math.max(1, this.size)) ? least : this.start();
     slot.pending += 1;
     return new Promise<Reply>((resolve, reject) => {
       this.waiting.set(id, { slot, resolve, reject });

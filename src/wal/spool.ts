@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chown, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -21,7 +21,16 @@ export const defaultSpool = (name: string) => path.join(os.tmpdir(), `ops-wal-sp
  * script) can compare them without starting Node.
  */
 export async function fileStamp(filePath: string): Promise<string | undefined> {
-  const st = await stat(filePath, { bigint: true }).catch(() => undefined);
+  return fileStampNow(filePath);
+}
+
+/**
+ * The spool's own bookkeeping (stamps, the trust walk, records) uses synchronous calls: each
+ * is one small syscall, while an asynchronous one is a trip through libuv's thread pool, and
+ * the resident pusher made about 90 of them per segment (strace -c), a few ms of its CPU.
+ */
+function fileStampNow(filePath: string): string | undefined {
+  const st = statSync(filePath, { bigint: true, throwIfNoEntry: false });
   if (!st) return undefined;
   const ns = st.mtimeNs;
   const sec = ns / 1_000_000_000n;
@@ -42,7 +51,7 @@ export async function trusted(dir: string): Promise<boolean> {
   const parts = abs.split(path.sep).filter(Boolean);
   for (let i = 0; i <= parts.length; i += 1) {
     const p = path.sep + parts.slice(0, i).join(path.sep);
-    const st = await lstat(p).catch(() => undefined);
+    const st = lstatSync(p, { throwIfNoEntry: false });
     if (!st?.isDirectory()) return false;
     if (me !== undefined && st.uid !== me && st.uid !== 0) return false;
     const last = i === parts.length;
@@ -71,8 +80,17 @@ const SOURCE = '.source';
 export const NO_SOURCE = 'library';
 
 export async function sourceMatches(spool: string, source: string): Promise<boolean> {
-  const text = await readFile(path.join(spool, SOURCE), 'utf8').catch(() => undefined);
-  return text !== undefined && text.replace(/\n$/, '') === source;
+  return sourceMatchesNow(spool, source);
+}
+
+function sourceMatchesNow(spool: string, source: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path.join(spool, SOURCE), 'utf8');
+  } catch {
+    return false;
+  }
+  return text.replace(/\n$/, '') === source;
 }
 
 /** Before writing into a spool: one made for another source is emptied first, then marked as ours. */
@@ -91,12 +109,12 @@ export async function claimSpool(spool: string, source: string, owner?: { uid: n
 
 /** Records a file pushed ahead; the spool must have been claimed for `source` first (claimSpool, once per call: claims in parallel would empty each other's work). */
 export async function recordPushed(spool: string, file: string, filePath: string, source: string): Promise<void> {
-  const stamp = await fileStamp(filePath);
-  await ensureDir(spool);
-  if (!stamp || !(await trusted(spool)) || !(await sourceMatches(spool, source))) return;
+  const stamp = fileStampNow(filePath);
+  mkdirSync(spool, { recursive: true, mode: 0o700 });
+  if (!stamp || !(await trusted(spool)) || !sourceMatchesNow(spool, source)) return;
   const tmp = path.join(spool, `.${file}.${process.pid}`);
-  await writeFile(tmp, `${stamp}\n`, { mode: 0o600 });
-  await rename(tmp, path.join(spool, `${file}.ok`));
+  writeFileSync(tmp, `${stamp}\n`, { mode: 0o600 });
+  renameSync(tmp, path.join(spool, `${file}.ok`));
 }
 
 /**
@@ -118,13 +136,16 @@ export async function takePushed(spool: string, file: string, filePath: string, 
 /** Records bin/opsctl consumed (it empties them rather than fork an rm): removed here. */
 export async function sweepConsumed(spool: string): Promise<void> {
   if (!(await trusted(spool))) return;
-  const names = (await readdir(spool).catch(() => [] as string[])).filter((f) => f.endsWith('.ok'));
-  await Promise.all(
-    names.map(async (f) => {
-      const st = await stat(path.join(spool, f)).catch(() => undefined);
-      if (st?.isFile() && st.size === 0) await rm(path.join(spool, f), { force: true });
-    }),
-  );
+  let names: string[];
+  try {
+    names = readdirSync(spool).filter((f) => f.endsWith('.ok'));
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const st = statSync(path.join(spool, f), { throwIfNoEntry: false });
+    if (st?.isFile() && st.size === 0) rmSync(path.join(spool, f), { force: true });
+  }
 }
 
 /** Where a push's scratch files go: inside the spool when it is ours (nothing left in /tmp), else the temp directory. */

@@ -50,6 +50,28 @@ describe('the WAL encode pool (a backlog: each file read once, hashed and compre
     }
   });
 
+  it('starts a thread only when the work needs one: files one at a time take one thread of four, four at once take four', async () => {
+    const work = await tempDir('ops-encode-lazy-');
+    const pool = new EncodePool(4);
+    try {
+      const files = await Promise.all([0, 1, 2, 3].map(async (i) => {
+        const file = path.join(work, `f${i}`);
+        await writeFile(file, segmentLike(1 << 20, i + 1));
+        return file;
+      }));
+      assert.equal(pool.threads, 0, 'none before the first file');
+      for (const f of files) await pool.encode(f);
+      assert.equal(pool.threads, 1, 'one at a time (the resident pusher\'s usual load): one thread');
+      await Promise.all(files.map((f) => pool.encode(f)));
+      assert.equal(pool.threads, 4);
+      await Promise.all([...files, ...files].map((f) => pool.encode(f)));
+      assert.equal(pool.threads, 4, 'never more than asked for');
+    } finally {
+      await pool.close();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   it('encodeMany hands out whole objects that decode and verify, and reports a vanished file without stopping the rest', async () => {
     const work = await tempDir('ops-encode-many-');
     try {
