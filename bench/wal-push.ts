@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chown, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sqlOn, startPostgresServer } from '../test/helpers/pg-server.js';
@@ -106,6 +107,7 @@ export async function benchWalPush(): Promise<string> {
       '',
       `- --resident: ${fixed(theirs.m.seconds / resident.m.seconds)}x pgBackRest's synchronous throughput (target >= 1.0x), ${fixed(perSeg(resident) / perSeg(theirs))}x its CPU per segment (target <= 1.0x)`,
       `- Node per call: ${fixed(theirs.m.seconds / rounds[1]!.m.seconds)}x its throughput, ${fixed(perSeg(rounds[1]!) / perSeg(theirs))}x its CPU per segment`,
+      `- bin/opsctl's stat: ${existsSync('/usr/lib/bash/stat') ? "bash's builtin (bash-builtins installed: no fork per call)" : 'forked (bash-builtins not installed)'}`,
     ].join('\n');
   } finally {
     await server.remove();
