@@ -99,7 +99,7 @@ export class EncodePool {
 
   /**
    * At most `size` threads, each started when the work first needs it: a thread is an
-   * isolate of its own (about 60 ms of CPU to start here), and the resident pusher, which
+   * isolate of its own (about 95 ms of CPU to start here), and the resident pusher, which
    * PostgreSQL hands one file at a time, seldom needs more than one.
    */
   constructor(private readonly size: number) {}
@@ -113,14 +113,20 @@ export class EncodePool {
       if (m.error !== undefined) p?.reject(new Error(m.error));
       else p?.resolve(m);
     });
-    slot.worker.on('error', (e) => {
+    // A thread that died is dropped, its files failed, and the next file starts another: the
+    // resident pusher lives for hours, and a file sent to a dead thread would never answer.
+    const lost = (e: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
       for (const [id, p] of this.waiting) {
         if (p.slot !== slot) continue;
         this.waiting.delete(id);
         p.reject(e);
       }
       slot.pending = 0;
-    });
+    };
+    slot.worker.on('error', lost);
+    slot.worker.on('exit', (code) => lost(new Error(`the encoding thread ended (exit code ${code})`)));
     this.slots.push(slot);
     return slot;
   }
@@ -156,6 +162,6 @@ export class EncodePool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all([...this.slots].map((s) => s.worker.terminate()));
   }
 }

@@ -72,6 +72,26 @@ describe('the WAL encode pool (a backlog: each file read once, hashed and compre
     }
   });
 
+  it('a thread that dies fails the file it held and is replaced: the next file is encoded (the resident pusher keeps one pool for hours)', async () => {
+    const work = await tempDir('ops-encode-lost-');
+    const pool = new EncodePool(1);
+    try {
+      const file = path.join(work, 'f');
+      await writeFile(file, segmentLike(1 << 20, 3));
+      await pool.encode(file);
+      // The thread ended from outside, as a crash would end it (the pool's own field: no API kills a thread).
+      const { slots } = pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] };
+      await slots[0]!.worker.terminate();
+      const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer in 10 s')), 10_000).unref())]);
+      const again = await within(pool.encode(file));
+      assert.equal(again.bytes, 1 << 20);
+      assert.equal(pool.threads, 1, 'the dead thread replaced, not added to');
+    } finally {
+      await pool.close();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   it('encodeMany hands out whole objects that decode and verify, and reports a vanished file without stopping the rest', async () => {
     const work = await tempDir('ops-encode-many-');
     try {
