@@ -27,8 +27,17 @@ export interface Encoded {
  * next look: the main thread allocates little else, so 6-8 MB frames piled up between
  * collections. Only after `onEncoded` resolved: the object is stored and nothing reads it again.
  */
-export function release(frame: Buffer): void {
+function release(frame: Buffer): void {
   (frame.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }).transfer?.(0);
+}
+
+/** `filePath` encoded in `pool`, handed to `store`, then its frame freed (the backlog's path and the resident pusher's). */
+export async function storePooled(pool: EncodePool, filePath: string, at: Date, store: (e: Encoded) => Promise<unknown>): Promise<void> {
+  const file = path.basename(filePath);
+  const e = await pool.encode(filePath);
+  const header = walHeader(file, e.bytes, e.sha256, at, systemIdFrom(file, e.head, e.bytes));
+  await store({ file, object: walObjectParts(header, [e.frame]), header });
+  release(e.frame);
 }
 
 /** One zstd process for many files, each into `<dir>/<name>.zst`. */
@@ -63,14 +72,10 @@ export async function encodeMany(paths: string[], options: { parallel: number; a
     const pool = new EncodePool(parallel);
     try {
       await forEachLimit(paths, parallel + 1, async (p) => {
-        const file = path.basename(p);
         try {
-          const e = await pool.encode(p);
-          const header = walHeader(file, e.bytes, e.sha256, options.at, systemIdFrom(file, e.head, e.bytes));
-          await onEncoded({ file, object: walObjectParts(header, [e.frame]), header });
-          release(e.frame);
+          await storePooled(pool, p, options.at, onEncoded);
         } catch (error) {
-          onError(file, error as Error);
+          onError(path.basename(p), error as Error);
         }
       });
     } finally {

@@ -102,7 +102,11 @@ export class EncodePool {
    * isolate of its own (about 95 ms of CPU to start here), and the resident pusher, which
    * PostgreSQL hands one file at a time, seldom needs more than one.
    */
-  constructor(private readonly size: number) {}
+  private readonly size: number;
+
+  constructor(size: number) {
+    this.size = Math.max(1, size);
+  }
 
   private start(): Slot {
     const slot: Slot = { worker: new Worker(WORKER, { eval: true }), pending: 0 };
@@ -153,7 +157,7 @@ export class EncodePool {
   private send(op: 'hash' | 'encode', file: string): Promise<Reply> {
     const id = this.next++;
     const least = this.slots.reduce<Slot | undefined>((a, b) => (a === undefined || b.pending < a.pending ? b : a), undefined);
-    const slot = least && (least.pending === 0 || this.slots.length >= Math.max(1, this.size)) ? least : this.start();
+    const slot = least && (least.pending === 0 || this.slots.length >= this.size) ? least : this.start();
     slot.pending += 1;
     return new Promise<Reply>((resolve, reject) => {
       this.waiting.set(id, { slot, resolve, reject });

@@ -4,9 +4,9 @@ import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Log } from '../log.js';
 import { ArchiveClaim } from './system-id.js';
-import { encodeWalFileWhole, systemIdFrom, walHeader, walObjectParts, zstdInProcess } from './object.js';
+import { encodeWalFileWhole, zstdInProcess } from './object.js';
 import { EncodePool } from './encode-pool.js';
-import { release } from './batch.js';
+import { storePooled } from './batch.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { errorMessage } from '../errors.js';
 import { pushOne, type WalDeps } from './archive.js';
@@ -237,7 +237,7 @@ export async function serveResident(options: ResidentOptions, deps: WalDeps & { 
   // new zstd stream per segment through the thread pool, the hash on this thread, the output
   // left to the collector of a heap that holds the whole CLI) the resident used 74-79 ms of
   // CPU per segment; with the pool 54-62 (100 real segments, by hand).
-  const pool = zstdInProcess ? new EncodePool(Math.max(1, options.parallel)) : undefined;
+  const pool = zstdInProcess ? new EncodePool(options.parallel) : undefined;
   // Elsewhere one read buffer per concurrent push, kept for the resident's life.
   const buffers: Buffer[] = [];
   let lastWork = Date.now();
@@ -293,10 +293,7 @@ export async function serveResident(options: ResidentOptions, deps: WalDeps & { 
         const scratch = pool ? undefined : buffers.pop();
         try {
           if (pool) {
-            const e = await pool.encode(w.filePath);
-            const header = walHeader(w.file, e.bytes, e.sha256, at, systemIdFrom(w.file, e.head, e.bytes));
-            await pushOne(deps, options.name, { file: w.file, object: walObjectParts(header, [e.frame]), header }, claim);
-            release(e.frame);
+            await storePooled(pool, w.filePath, at, (encoded) => pushOne(deps, options.name, encoded, claim));
           } else {
             const encoded = await encodeWalFileWhole(w.file, w.filePath, at, scratch);
             buffers.push(encoded.scratch);
