@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, type ConfigProblem } from '../src/config/errors.js';
 import { parseConfig, type OpsConfig } from '../src/config/load.js';
 import { SSM_ADVANCED_MAX_BYTES } from '../src/config/remote.js';

@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ConfigSource } from '../../src/config/source.js';
 import { OpsError } from '../../src/errors.js';
 import { createJobContext } from '../../src/jobs/context.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import { COMPONENTS } from '../../src/backup/layout.js';
 

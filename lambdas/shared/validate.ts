@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { OpsError } from '../../src/errors.js';
 
 /** Validation at the edge: every problem at once, each with its path. */

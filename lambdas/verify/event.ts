@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { COMPONENTS, MANIFEST, isBackupId, type Component } from '../../src/backup/layout.js';
 import { parseOrThrow } from '../shared/validate.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { COMPONENTS } from './layout.js';
 
 export const STREAM_CODECS = ['zstd', 'gzip', 'none'] as const;

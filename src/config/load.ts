@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { parseRepositoryUrl } from '../repository/url.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { configSchema, crossEntryProblems, type RawOpsConfig } from './schema.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { S3_TIMEOUT_DEFAULTS, SEED_DEFAULTS } from './defaults.js';
 import { inlineSecrets } from '../util/mask.js';
 

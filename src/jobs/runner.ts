@@ -1,4 +1,4 @@
-import { BackupBrokenError, listBackups, pickBackup, type BackupEntry } from '../backup/catalog.js';
+import { findBackup, listBackups, newestToJudge, type BackupEntry } from '../backup/catalog.js';
 import type { Component } from '../backup/layout.js';
 import type { Manifest, Verification } from '../backup/manifest.js';
 import { pruneBackups } from '../backup/retention.js';
@@ -117,12 +117,8 @@ export async function runVerifications<T extends { name: string }>(
   const results: VerifyJobResult[] = [];
   for (const t of targets) {
     try {
-      const all = await listBackups(ctx.repo, component, t.name);
-      // The newest backup being broken is what must page: verifying an older intact one
-      // instead would report success.
-      const newest = all.find((b) => b.manifest || b.broken);
-      if (idOrLatest === 'latest' && newest?.broken) throw new BackupBrokenError(component, t.name, newest.id, newest.broken);
-      const entry = pickBackup(all, component, t.name, idOrLatest);
+      // The newest backup being broken is what must page (newestToJudge throws).
+      const entry = idOrLatest === 'latest' ? await newestToJudge(ctx.repo, component, t.name) : await findBackup(ctx.repo, component, t.name, idOrLatest);
       const verification = await verify(entry, t);
       if (verification.ok) ctx.metrics.verifySucceeded(component, t.name, { at: new Date(verification.verifiedAt), level: verification.levelPassed });
       else ctx.metrics.verifyFailed(component, t.name);

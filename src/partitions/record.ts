@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Repository } from '../repository/repository.js';
 
 const recordSchema = z.object({ at: z.string(), coverage: z.record(z.string(), z.number()) });

@@ -57,11 +57,6 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   const now = deps.now ?? (() => new Date());
   const started = now();
   const pgRestore = toolPath('pg_restore', env);
-  // Asked while the payload streams, not before: it is one more process start.
-  const toolVersion = runTool('pg_restore', pgRestore, ['--version'], env).then(
-    (out) => parsePgToolVersion(out).version,
-    (error: unknown) => `unavailable: ${errorMessage(error)}`,
-  );
   const codec = manifest.payload.streamCodec;
   const useNative = (deps.fullReader ?? 'native') === 'native';
 
@@ -75,6 +70,13 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   list.tool.done.then(() => list.kill(), () => list.kill());
   const native = nativeBranch(codec);
   const script = useNative ? undefined : scriptBranch(pgRestore, codec, env);
+  // Asked while the payload streams, and started last: on Debian every pg_restore start is
+  // the pg_wrapper Perl script first (about 40 ms), and --list's end is what the verdict waits
+  // for (a small dump verified 20 ms sooner with --list started first).
+  const toolVersion = runTool('pg_restore', pgRestore, ['--version'], env).then(
+    (out) => parsePgToolVersion(out).version,
+    (error: unknown) => `unavailable: ${errorMessage(error)}`,
+  );
 
   let readError: unknown;
   try {
@@ -116,13 +118,24 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   // The second reader may have been stopped by the same signal after the first pass ended.
   if (wasInterrupted(deps.signal, full.error)) throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`);
   const tools: Record<string, string> = { pg_restore: await toolVersion };
-  const rowCounts = Object.fromEntries([...full.counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  const rowCounts = sortedRecord(full.counts);
   const verification = summarize(entry, manifest, levels, started, now(), tools, rowCounts);
   await writeRecord(deps.repo, 'postgres', entry.name, entry.id, VERIFICATION, verification);
   deps.log[verification.ok ? 'info' : 'error'](`verify postgres/${entry.name}/${entry.id}: ${verification.ok ? 'ok' : verification.failure}`, {
     levelPassed: verification.levelPassed,
   });
   return verification;
+}
+
+/**
+ * The counts as an object with its keys in code-unit order (the record reads the same from run
+ * to run). At 50,000 tables, sorting [key, count] pairs with localeCompare and Object.fromEntries
+ * took about 180 ms; the keys sorted natively and assigned in order, about 70.
+ */
+function sortedRecord(counts: Map<string, number>): Record<string, number> {
+  const record: Record<string, number> = {};
+  for (const key of [...counts.keys()].sort()) record[key] = counts.get(key)!;
+  return record;
 }
 
 interface RestoreBranch {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { findBackup, listBackups } from '../../src/backup/catalog.js';
+import { findBackup, listBackups, newestToJudge } from '../../src/backup/catalog.js';
 import { manifestSchema, type Verification } from '../../src/backup/manifest.js';
 import { backupPostgres } from '../../src/backup/postgres-backup.js';
 import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
+import type { Repository } from '../../src/repository/repository.js';
 import { verifyPostgresBackup } from '../../src/verify/postgres-verify.js';
 import { OPSCTL, postgresConfig, ROOT, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { createSeedDatabase, dropDatabase, query, type TestDatabase } from '../helpers/postgres.js';
@@ -182,6 +183,39 @@ describe('PostgreSQL verification levels', () => {
     assert.match(listed?.broken ?? '', /payload .* is missing/);
     assert.notEqual((await findBackup(repo, 'postgres', 'db', 'latest')).id, '20260309T000000Z');
     await rm(path.join(repoDir, 'postgres/db/20260309T000000Z'), { recursive: true });
+  });
+
+  it('latest, for verify: the newest complete backup, its manifest read and nothing else; a newer incomplete one passed over, a newer broken one judged', async () => {
+    const reads: string[] = [];
+    const counting = new Proxy(repo, {
+      get(target, prop) {
+        if (prop === 'getBytes') return async (key: string) => (reads.push(key), target.getBytes(key));
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as Repository;
+    // The whole listing read as before is the oracle for which backup that is.
+    const expected = (await listBackups(repo, 'postgres', 'db')).find((b) => b.manifest)!;
+    // A verification record beside it (the earlier verify's), which this verify does not need.
+    const record = path.join(repoDir, 'postgres/db', expected.id, 'verification.json');
+    const hadRecord = await readFile(record).then(() => true, () => false);
+    if (!hadRecord) await writeFile(record, '{}');
+    const newest = await newestToJudge(counting, 'postgres', 'db').finally(() => (hadRecord ? undefined : rm(record)));
+    assert.equal(newest.id, expected.id);
+    assert.deepEqual(reads, [`postgres/db/${newest.id}/manifest.json`], 'one manifest read: not every backup of the retention, not the old verification record');
+    assert.equal(newest.verification, undefined);
+
+    const incomplete = path.join(repoDir, 'postgres/db/20260310T000000Z');
+    await mkdir(incomplete, { recursive: true });
+    await writeFile(path.join(incomplete, 'db.dump.zst'), 'still being written');
+    try {
+      assert.equal((await newestToJudge(repo, 'postgres', 'db')).id, expected.id, 'a backup still being written is not judged');
+      await cloneBackup(repoDir, 'db', ids.zstd, '20260311T000000Z', { dropPayload: true });
+      await assert.rejects(newestToJudge(repo, 'postgres', 'db'), (e: Error) => e.name === 'BackupBrokenError' && e.message.includes('20260311T000000Z'));
+    } finally {
+      await rm(incomplete, { recursive: true, force: true });
+      await rm(path.join(repoDir, 'postgres/db/20260311T000000Z'), { recursive: true, force: true });
+    }
   });
 
   it('Ctrl-C (SIGINT to the process group) during verify: "interrupted", exit 2, and no verification recorded (no false "verify failed" to page on)', async () => {

