@@ -37,7 +37,7 @@ async function alternate(commands: string[], n = 3): Promise<Measured[]> {
   });
 }
 
-async function one(label: string, db: string, calls: number): Promise<Row> {
+async function one(label: string, db: string, calls: number, rounds = 3): Promise<Row> {
   process.stderr.write(`preparing ${db} (${calls} calls)...\n`);
   await ensureSampleDatabase(SERVER, db, calls);
   const repo = path.join(WORK, `verify-${db}`);
@@ -50,12 +50,11 @@ async function one(label: string, db: string, calls: number): Promise<Row> {
   const [id] = await readdir(dir);
   const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
   const stored = (await stat(payload)).size;
-  process.stderr.write(`${label}: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, 3 rounds)\n`);
-  const [native, script, bare] = await alternate([
-    `node ${OPSCTL} --config ${cfg} --json verify postgres`,
-    `node ${OPSCTL} --config ${cfg} --json verify postgres --full-reader pg_restore`,
-    `zstd -q -d -c ${payload} | pg_restore -f /dev/null`,
-  ]);
+  process.stderr.write(`${label}: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, ${rounds} rounds)\n`);
+  const [native, script, bare] = await alternate(
+    [`node ${OPSCTL} --config ${cfg} --json verify postgres`, `node ${OPSCTL} --config ${cfg} --json verify postgres --full-reader pg_restore`, `zstd -q -d -c ${payload} | pg_restore -f /dev/null`],
+    rounds,
+  );
   await rm(repo, { recursive: true, force: true });
   return { label, native: native!, script: script!, bare: bare!, stored };
 }
@@ -100,13 +99,16 @@ async function manyTables(tables: number): Promise<Row> {
 
 export async function benchVerify(): Promise<string> {
   const tableCounts = (process.env.OPS_BENCH_TABLES ?? '5000,50000').split(',').filter(Boolean).map(Number);
+  // The fixed cost (start-up, configuration, catalogue, the verification record) measured on
+  // its own: a sample database of 10 calls, where the read itself takes a few milliseconds.
+  const small = await one('small', 'ops_bench_small', 10, 7);
   const rows = [await one('1x', 'ops_bench_1x', CALLS_1X), await one('4x', 'ops_bench_4x', CALLS_1X * 4)];
   const many: Row[] = [];
   for (const n of tableCounts) many.push(await manyTables(n));
-  const out = [`### Verification levels 1-3 against pg_restore's bare read (zstd payload on file://; median of 3, alternating; highest RSS)\n`];
+  const out = [`### Verification levels 1-3 against pg_restore's bare read (zstd payload on file://; median of 3 alternating rounds, 7 for the small database; highest RSS)\n`];
   out.push(
     table(
-      [...rows, ...many].flatMap((r) => [
+      [small, ...rows, ...many].flatMap((r) => [
         [r.label, mib(r.stored), 'opsctl verify postgres (native reader)', fixed(r.native.seconds), fixed(r.native.rssMiB, 0), fixed(r.native.seconds / r.bare.seconds)],
         [r.label, mib(r.stored), 'opsctl verify postgres --full-reader pg_restore (earlier path)', fixed(r.script.seconds), fixed(r.script.rssMiB, 0), fixed(r.script.seconds / r.bare.seconds)],
         [r.label, mib(r.stored), 'zstd -dc payload | pg_restore -f /dev/null', fixed(r.bare.seconds), fixed(r.bare.rssMiB, 0), '1.00'],
@@ -119,6 +121,7 @@ export async function benchVerify(): Promise<string> {
   const rate = r4.stored / r4.native.seconds;
   out.push(
     '',
+    `- fixed cost (the small database, ${fixed(small.stored / 1024, 1)} KiB stored, median of 7): native verify ${fixed(small.native.seconds)} s vs bare read ${fixed(small.bare.seconds)} s = ${fixed(small.native.seconds - small.bare.seconds)} s above it (target <= 0.25 s); 1x less its bare read: ${fixed(r1.native.seconds - r1.bare.seconds)} s`,
     `- native verify vs bare read: 1x ${fixed(r1.native.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.native.seconds / r4.bare.seconds)}x (target <= 1.0x); earlier path 1x ${fixed(r1.script.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.script.seconds / r4.bare.seconds)}x`,
     `- peak RSS native 1x ${fixed(r1.native.rssMiB, 0)} MiB, 4x ${fixed(r4.native.rssMiB, 0)} MiB (target <= 150, flat: 4x/1x ${fixed(r4.native.rssMiB / r1.native.rssMiB)})`,
     ...many.map((m) => `- ${m.label}: native verify ${fixed(m.native.seconds)} s vs bare read ${fixed(m.bare.seconds)} s = ${fixed(m.native.seconds / m.bare.seconds)}x (target <= 1.2x), peak RSS ${fixed(m.native.rssMiB, 0)} MiB; earlier path ${fixed(m.script.seconds / m.bare.seconds)}x`),

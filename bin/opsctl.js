@@ -2,6 +2,15 @@
 // The operator CLI. The TypeScript sources are compiled and bundled to dist/opsctl/ by
 // `npm ci` (prepare → npm run build; scripts/bundle-cli.mjs says why bundled).
 
+// V8's compiled code of the bundle is kept beside it, in dist/opsctl/.compile-cache: each
+// command then starts about 20 ms sooner (a verify of a small database: 0.347 -> 0.327 s,
+// median of 15). Beside the code it caches, it is exactly as trusted as that code: only who
+// can write the bundle can write the cache (a cache in a shared temporary directory would let
+// another local user hand us compiled code). The build empties it; where the bundle is not
+// ours to write Node leaves it off and runs as before. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+import { enableCompileCache } from 'node:module';
+enableCompileCache?.(new URL('../dist/opsctl/.compile-cache', import.meta.url).pathname);
+
 // PostgreSQL runs `wal push` / `wal fetch` once per file: a file already pushed ahead, or a
 // segment already fetched ahead, is answered here without loading the CLI (src/wal/spool.ts).
 const argv = process.argv.slice(2);
