@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const WORK = path.join(ROOT, '.bench');
 export const OPSCTL = path.join(ROOT, 'bin', 'opsctl.js');
+/** What an operator (and the job image's entrypoint) runs: the script that starts Node with opsctl's V8 flags. */
+export const OPSCTL_SH = path.join(ROOT, 'bin', 'opsctl');
 
 export interface Measured {
   seconds: number;

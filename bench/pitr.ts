@@ -4,10 +4,7 @@ import path from 'node:path';
 import { sqlOn, startPostgresServer } from '../test/helpers/pg-server.js';
 import { freePort } from '../test/helpers/prometheus.js';
 import { waitArchived } from '../test/helpers/pitr.js';
-import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
-
-/** What PostgreSQL calls, as doc/pitr.md says: the installed opsctl (bin/opsctl, which answers spooled files in the shell). */
-const OPSCTL_SH = path.join(path.dirname(OPSCTL), 'opsctl');
+import { fixed, measure, mib, OPSCTL_SH, table, WORK, type Measured } from './lib.js';
 
 /**
  * Point-in-time recovery beside pgBackRest 2.45 (Debian package), one run, same cluster:
@@ -111,7 +108,7 @@ export async function benchPitr(): Promise<string> {
     process.stderr.write('base backups\n');
     // Both start with a fast checkpoint: whichever ran first would otherwise flush the load's dirty buffers for the other.
     await sql(port, 'checkpoint');
-    const ours = await measure(`node ${OPSCTL} --config ${cfg} --json backup postgres --base --name main`);
+    const ours = await measure(`${OPSCTL_SH} --config ${cfg} --json backup postgres --base --name main`);
     const oursBytes = (JSON.parse(ours.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
     await sql(port, 'checkpoint');
     const theirs = await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --type=full backup`));
@@ -130,7 +127,7 @@ export async function benchPitr(): Promise<string> {
     process.stderr.write('restore to a point in time, up to a promoted server\n');
     const r1 = await owned(path.join(work, 'restore-ours'));
     const p1 = await freePort();
-    const restoreOurs = await measure(`node ${OPSCTL} --config ${cfg} restore postgres latest --name main --base --pgdata ${r1} --to '${target}' --start --port ${p1}`);
+    const restoreOurs = await measure(`${OPSCTL_SH} --config ${cfg} restore postgres latest --name main --base --pgdata ${r1} --to '${target}' --start --port ${p1}`);
     const oursRows = (await sql<{ n: string }>(p1, 'select count(*)::text as n from pgbench_accounts'))[0]!.n;
     execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r1} -m immediate -w stop`)], { stdio: 'ignore' });
     const r2 = await owned(path.join(work, 'restore-pgbr'));

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ensureSampleDatabase } from '../src/demo/sample-database.js';
-import { fixed, measure, measureMedian, mib, OPSCTL, table, WORK } from './lib.js';
+import { fixed, measure, measureMedian, mib, OPSCTL_SH, table, WORK } from './lib.js';
 import { startLocalS3, removeLocalS3 } from '../test/helpers/s3.js';
 
 const SERVER = process.env.OPS_BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -56,10 +56,10 @@ export async function benchPostgres(): Promise<string> {
     await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db1)} > /dev/null`);
     await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db1)} > /dev/null`);
     process.stderr.write('opsctl backup -> file://\n');
-    const toFile = await measureMedian(`node ${OPSCTL} --config ${fileCfg} --json backup postgres`);
+    const toFile = await measureMedian(`${OPSCTL_SH} --config ${fileCfg} --json backup postgres`);
     const fileBytes = (JSON.parse(toFile.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
     process.stderr.write('opsctl backup -> s3rver\n');
-    const toS3 = await measureMedian(`node ${OPSCTL} --config ${s3Cfg} --json backup postgres`, s3.env);
+    const toS3 = await measureMedian(`${OPSCTL_SH} --config ${s3Cfg} --json backup postgres`, s3.env);
     const s3Bytes = (JSON.parse(toS3.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
     process.stderr.write('raw pg_dump -Z0 | zstd -1 -T2 > file (same codec)\n');
     const rawZstd = await measureMedian(`pg_dump -Fc -Z0 --dbname=${dbUrl(db1)} | zstd -q -1 -T2 -c > ${WORK}/raw.dump.zst`);
@@ -89,8 +89,8 @@ export async function benchPostgres(): Promise<string> {
 
     // Verification (issue 4): streamed from file:// and s3rver, against pg_restore -f /dev/null on a local file.
     process.stderr.write('verify from file:// and s3rver\n');
-    const vFile = await measureMedian(`node ${OPSCTL} --config ${fileCfg} --json verify postgres`);
-    const vS3 = await measureMedian(`node ${OPSCTL} --config ${s3Cfg} --json verify postgres`, s3.env);
+    const vFile = await measureMedian(`${OPSCTL_SH} --config ${fileCfg} --json verify postgres`);
+    const vS3 = await measureMedian(`${OPSCTL_SH} --config ${s3Cfg} --json verify postgres`, s3.env);
     await measure(`zstd -q -d -f ${WORK}/raw.dump.zst -o ${WORK}/raw-z0.dump`);
     const plain = await measureMedian(`pg_restore -f /dev/null ${WORK}/raw-z0.dump`);
     const piped = await measureMedian(`zstd -q -d -c ${WORK}/raw.dump.zst | pg_restore -f /dev/null`);
@@ -117,11 +117,11 @@ export async function benchPostgres(): Promise<string> {
     await pgc.connect();
     await pgc.query(`drop database if exists ${target} with (force)`);
     await pgc.end();
-    const restore1 = await measure(`node ${OPSCTL} --config ${fileCfg} --json restore postgres latest --target ${target}`);
+    const restore1 = await measure(`${OPSCTL_SH} --config ${fileCfg} --json restore postgres latest --target ${target}`);
     const pgc2 = new pg.Client({ connectionString: SERVER });
     await pgc2.connect();
     await pgc2.query(`drop database if exists ${target} with (force)`);
-    const restore2 = await measure(`node ${OPSCTL} --config ${fileCfg} --json restore postgres latest --target ${target} --jobs 2 --work-dir ${os.tmpdir()}`);
+    const restore2 = await measure(`${OPSCTL_SH} --config ${fileCfg} --json restore postgres latest --target ${target} --jobs 2 --work-dir ${os.tmpdir()}`);
     await pgc2.query(`drop database if exists ${target} with (force)`);
     await pgc2.end();
     out.push('', '### Restore (RTO) of that dump from file://\n');
@@ -146,8 +146,8 @@ export async function benchPostgres(): Promise<string> {
     const data4 = await tableBytes(db4);
     const cfg4 = await config('file4', `file://${path.join(WORK, 'repo4')}`, db4);
     await measure(`pg_dump -Fc -Z0 --dbname=${dbUrl(db4)} > /dev/null`);
-    const r1 = await measureMedian(`node ${OPSCTL} --config ${fileCfg} backup postgres`);
-    const r4 = await measureMedian(`node ${OPSCTL} --config ${cfg4} backup postgres`);
+    const r1 = await measureMedian(`${OPSCTL_SH} --config ${fileCfg} backup postgres`);
+    const r4 = await measureMedian(`${OPSCTL_SH} --config ${cfg4} backup postgres`);
     const raw4 = await measureMedian(`pg_dump -Fc -Z0 --dbname=${dbUrl(db4)} | zstd -q -1 -T2 -c > ${WORK}/raw4.dump.zst`);
     await rm(`${WORK}/raw4.dump.zst`, { force: true });
     out.push('', '### Memory against database size (backup to file://)\n');

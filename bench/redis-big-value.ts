@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { startRedis } from '../test/helpers/redis.js';
-import { OPSCTL, WORK, fixed, measure, table } from './lib.js';
+import { OPSCTL_SH, WORK, fixed, measure, table } from './lib.js';
 
 /** One value of `bytes` random bytes, sent as a raw RESP SET (no client library copy). */
 async function setBig(port: number, bytes: number): Promise<void> {
@@ -36,7 +36,7 @@ export async function benchRedisBigValue(): Promise<string> {
     await writeFile(cfg, JSON.stringify({ repository: { url: `file://${dir}` }, redis: [{ name: 'big', url: source.url, mode: 'logical' }] }));
     const rows: (string | number)[][] = [];
     for (const [label, args] of [['backup', 'backup redis'], ['verify', 'verify redis'], ['restore', `restore redis latest --target ${target.url}`]] as const) {
-      const m = await measure(`node ${OPSCTL} --config ${cfg} ${args}`);
+      const m = await measure(`${OPSCTL_SH} --config ${cfg} ${args}`);
       rows.push([label, fixed(m.seconds), fixed(m.rssMiB, 0), fixed(m.rssMiB / (size / 1048576), 2)]);
     }
     const limit = 150 / 1.048576 + 2 * (size / 1048576);

@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fixed, measureMedian, measure, mib, OPSCTL, ROOT, table, WORK } from './lib.js';
+import { fixed, measureMedian, measure, mib, OPSCTL, OPSCTL_SH, ROOT, table, WORK } from './lib.js';
 import { startRedis } from '../test/helpers/redis.js';
 
 async function config(name: string, body: Record<string, unknown>): Promise<string> {
@@ -29,9 +29,9 @@ export async function benchRedis(): Promise<string> {
       const logCfg = await config('redis-logical', { repository: { url: repo }, redis: [{ name: 'bench', url: server.url, mode: 'logical' }] });
       const n = keys === 1_000_000 ? 3 : 1;
       const cli = await measureMedian(`redis-cli -p ${server.port} --rdb ${WORK}/cli.rdb > /dev/null`, {}, n);
-      const rdb = await measureMedian(`node ${OPSCTL} --config ${rdbCfg} backup redis`, {}, n);
+      const rdb = await measureMedian(`${OPSCTL_SH} --config ${rdbCfg} backup redis`, {}, n);
       const cpuBefore = await serverCpuSeconds(server.port);
-      const logical = await measureMedian(`node ${OPSCTL} --config ${logCfg} backup redis`, {}, n);
+      const logical = await measureMedian(`${OPSCTL_SH} --config ${logCfg} backup redis`, {}, n);
       const cpuAfter = await serverCpuSeconds(server.port);
       const plain = keys === 1_000_000 ? await measureMedian(`node --import tsx ${path.join(ROOT, 'bench', 'plain-redis-loop.ts')} ${server.port}`, {}, n) : undefined;
       // RTO of a logical backup: RESTORE into a new empty server each run.
@@ -41,7 +41,7 @@ export async function benchRedis(): Promise<string> {
         for (let i = 0; i < n; i += 1) {
           const target = await startRedis();
           try {
-            runs.push(await measure(`node ${OPSCTL} --config ${logCfg} restore redis latest --target ${target.url}`));
+            runs.push(await measure(`${OPSCTL_SH} --config ${logCfg} restore redis latest --target ${target.url}`));
           } finally {
             await target.stop();
           }
@@ -97,7 +97,7 @@ export async function benchRedis(): Promise<string> {
   }
   const kCfg = await config('kb', { repository: { url: `file://${WORK}/kb-repo` }, knowledge: [{ name: 'bench', path: tree }] });
   const targz = await measureMedian(`tar -czf ${WORK}/kb.tgz -C ${tree} .`);
-  const ops = await measureMedian(`node ${OPSCTL} --config ${kCfg} --json backup knowledge`);
+  const ops = await measureMedian(`${OPSCTL_SH} --config ${kCfg} --json backup knowledge`);
   const bytes = (JSON.parse(ops.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
   // Full collections in one run: the figure that exposed per-file buffers as the bottleneck.
   const gc = await measure(`node --trace-gc ${OPSCTL} --config ${kCfg} backup knowledge | grep -c Mark-Compact || true`);

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fixed, measure, OPSCTL, ROOT, table, WORK } from './lib.js';
+import { fixed, measure, OPSCTL_SH, ROOT, table, WORK } from './lib.js';
 
 /**
  * Start-up of opsctl: bare Node, the bundled CLI (what bin/opsctl.js runs) and the
@@ -13,7 +13,7 @@ export async function benchStartup(): Promise<string> {
   const unbundled = `node --input-type=module -e "const { main } = await import('${path.join(ROOT, 'dist', 'cli', 'main.js')}'); process.exit(await main(process.argv.slice(1)))" --`;
   const commands: [string, string][] = [
     ['node -e 0 (Node alone)', 'node -e 0'],
-    ['opsctl config validate (bundled, dist/opsctl/)', `node ${OPSCTL} --config ${cfg} config validate > /dev/null`],
+    ['opsctl config validate (bundled, dist/opsctl/)', `${OPSCTL_SH} --config ${cfg} config validate > /dev/null`],
     ['the same from the per-file tsc output (dist/cli/)', `${unbundled} --config ${cfg} config validate > /dev/null`],
   ];
   const runs = commands.map(() => [] as number[]);

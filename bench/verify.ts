@@ -1,7 +1,7 @@
 import { readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureSampleDatabase } from '../src/demo/sample-database.js';
-import { fixed, measure, mib, OPSCTL, table, WORK, type Measured } from './lib.js';
+import { fixed, measure, mib, OPSCTL_SH, table, WORK, type Measured } from './lib.js';
 import { startPostgresServer } from '../test/helpers/pg-server.js';
 import pg from 'pg';
 
@@ -45,14 +45,14 @@ async function one(label: string, db: string, calls: number, rounds = 3): Promis
   await mkdir(WORK, { recursive: true });
   const cfg = path.join(WORK, `verify-${db}.json`);
   await writeFile(cfg, JSON.stringify({ repository: { url: `file://${repo}` }, postgres: [{ name: 'bench', url: dbUrl(db) }] }));
-  await measure(`node ${OPSCTL} --config ${cfg} backup postgres`);
+  await measure(`${OPSCTL_SH} --config ${cfg} backup postgres`);
   const dir = path.join(repo, 'postgres', 'bench');
   const [id] = await readdir(dir);
   const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
   const stored = (await stat(payload)).size;
   process.stderr.write(`${label}: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, ${rounds} rounds)\n`);
   const [native, script, bare] = await alternate(
-    [`node ${OPSCTL} --config ${cfg} --json verify postgres`, `node ${OPSCTL} --config ${cfg} --json verify postgres --full-reader pg_restore`, `zstd -q -d -c ${payload} | pg_restore -f /dev/null`],
+    [`${OPSCTL_SH} --config ${cfg} --json verify postgres`, `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`, `zstd -q -d -c ${payload} | pg_restore -f /dev/null`],
     rounds,
   );
   await rm(repo, { recursive: true, force: true });
@@ -79,15 +79,15 @@ async function manyTables(tables: number): Promise<Row> {
     await mkdir(WORK, { recursive: true });
     const cfg = path.join(WORK, `verify-tables-${tables}.json`);
     await writeFile(cfg, JSON.stringify({ repository: { url: `file://${repo}` }, postgres: [{ name: 'bench', url: server.url }] }));
-    await measure(`node ${OPSCTL} --config ${cfg} backup postgres`);
+    await measure(`${OPSCTL_SH} --config ${cfg} backup postgres`);
     const dir = path.join(repo, 'postgres', 'bench');
     const [id] = await readdir(dir);
     const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
     const stored = (await stat(payload)).size;
     process.stderr.write(`${tables} tables: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, 3 rounds)\n`);
     const [native, script, bare] = await alternate([
-      `node ${OPSCTL} --config ${cfg} --json verify postgres`,
-      `node ${OPSCTL} --config ${cfg} --json verify postgres --full-reader pg_restore`,
+      `${OPSCTL_SH} --config ${cfg} --json verify postgres`,
+      `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`,
       `zstd -q -d -c ${payload} | pg_restore -f /dev/null`,
     ]);
     await rm(repo, { recursive: true, force: true });

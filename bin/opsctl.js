@@ -8,8 +8,10 @@
 // can write the bundle can write the cache (a cache in a shared temporary directory would let
 // another local user hand us compiled code). The build empties it; where the bundle is not
 // ours to write Node leaves it off and runs as before. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-import { enableCompileCache } from 'node:module';
-enableCompileCache?.(new URL('../dist/opsctl/.compile-cache', import.meta.url).pathname);
+// A namespace import: Node before 22.1 has no enableCompileCache, and a named import of it
+// would fail to link (every command, and restore_command on such a Node, would fail).
+import * as nodeModule from 'node:module';
+nodeModule.enableCompileCache?.(new URL('../dist/opsctl/.compile-cache', import.meta.url).pathname);
 
 // PostgreSQL runs `wal push` / `wal fetch` once per file: a file already pushed ahead, or a
 // segment already fetched ahead, is answered here without loading the CLI (src/wal/spool.ts).

@@ -13,4 +13,5 @@ if [ -n "${OPS_CONFIG_JSON:-}" ] && [ -z "${OPS_CONFIG:-}" ]; then
   unset OPS_CONFIG_JSON
   export OPS_CONFIG="$dir/ops.config.json"
 fi
-exec node "$APP_DIR/bin/opsctl.js" "$@"
+# bin/opsctl, not bin/opsctl.js: it starts Node as an operator's shell does (its V8 flags).
+exec "$APP_DIR/bin/opsctl" "$@"
