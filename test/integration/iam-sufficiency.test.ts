@@ -30,7 +30,7 @@ import { S3Repository, createS3Client } from '../../src/repository/s3-repository
 import { recordCalls, type AwsCall } from '../helpers/aws-calls.js';
 import { ResolvedTemplate, evaluate, requirementsOf, synthesizedStage, taskRoleOf, type Requirement, type TemplateJson } from '../helpers/iam.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
-import { createSeedDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { createSeedDatabase, dropDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { removeLocalS3, startLocalS3, type LocalS3 } from '../helpers/s3.js';
 
@@ -145,6 +145,8 @@ describe('IAM sufficiency: every runtime call allowed to the principal that make
   after(async () => {
     await removeLocalS3(s3);
     await redis?.stop();
+    // The restore job's target, created by the run: a test removes what it made.
+    if (db) await dropDatabase(`${db.name}_restored`);
     await db?.drop();
     await rm(work, { recursive: true, force: true });
   });
