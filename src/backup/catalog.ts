@@ -162,10 +162,10 @@ export async function listBackups(repo: Repository, component: Component, name: 
  * table (6.6 MB at 50,000 tables), and `latest` among thirty backups read all thirty before.
  * Where nothing it looked at will do, the whole listing decides the refusal and its "did you mean".
  */
-export async function findBackup(repo: Repository, component: Component, name: string, idOrLatest: string): Promise<BackupEntry> {
+export async function findBackup(repo: Repository, component: Component, name: string, idOrLatest: string, options: { manifestOnly?: boolean } = {}): Promise<BackupEntry> {
   for (const [id, files] of await backupObjects(repo, component, name)) {
     if (idOrLatest !== 'latest' && id !== idOrLatest) continue;
-    const entry = await readEntry(repo, component, name, id, files);
+    const entry = await readEntry(repo, component, name, id, files, options.manifestOnly);
     if (entry.manifest) return entry;
     if (idOrLatest !== 'latest') break;
   }

@@ -117,8 +117,9 @@ export async function runVerifications<T extends { name: string }>(
   const results: VerifyJobResult[] = [];
   for (const t of targets) {
     try {
-      // The newest backup being broken is what must page (newestToJudge throws).
-      const entry = idOrLatest === 'latest' ? await newestToJudge(ctx.repo, component, t.name) : await findBackup(ctx.repo, component, t.name, idOrLatest);
+      // The newest backup being broken is what must page (newestToJudge throws). Either way
+      // only the manifest is read: a verify replaces the verification record, never reads it.
+      const entry = idOrLatest === 'latest' ? await newestToJudge(ctx.repo, component, t.name) : await findBackup(ctx.repo, component, t.name, idOrLatest, { manifestOnly: true });
       const verification = await verify(entry, t);
       if (verification.ok) ctx.metrics.verifySucceeded(component, t.name, { at: new Date(verification.verifiedAt), level: verification.levelPassed });
       else ctx.metrics.verifyFailed(component, t.name);
