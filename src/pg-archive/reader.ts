@@ -179,6 +179,8 @@ export class ArchiveReader extends Writable {
     }
     const rest = Buffer.from(buf.subarray(this.toc.length - this.headBase));
     this.head = Buffer.alloc(0);
+    // The ids seen while parsing were for finding one twice: 150,000 of them at 50,000 tables.
+    this.tocProgress.seen.clear();
     for (const e of entriesWithData(this.toc.entries)) {
       this.position.set(e.dumpId, this.position.size);
       this.expected.set(e.dumpId, e);
@@ -388,6 +390,10 @@ export class ArchiveReader extends Writable {
     const missing = [...this.expected.values()].filter((e) => !this.seen.has(e.dumpId)).map(describeEntry);
     if (missing.length > 0) throw new ArchiveMissingDataError(missing, { offset: this.total });
     const toc = this.toc!;
+    // Needed only while blocks arrive; the summary outlives them (verify holds it to the end).
+    this.expected.clear();
+    this.position.clear();
+    this.seen.clear();
     this.mark('end', this.total);
     this.summaryValue = {
       ...toc,

@@ -75,10 +75,16 @@ export function decodeInt(buf: Buffer, at: number, intSize: number): number {
   return buf[at] !== 0 ? -v | 0 : v | 0;
 }
 
+/** The `what` of a field of the entry being read (Cursor.named). */
+const ENTRY = '';
+
 /** Reads `buf`, which holds the archive from offset `base` on: errors and NeedMoreInput name offsets in the archive. */
 class Cursor {
   pos = 0;
   intSize = 4;
+  /** The entry being read (1-based) and how many there are: named in a message only when one is made. */
+  entry = 0;
+  count = 0;
   constructor(
     readonly buf: Buffer,
     readonly base = 0,
@@ -89,10 +95,18 @@ class Cursor {
     return this.base + this.pos;
   }
 
+  /**
+   * `what` as messages name it: ENTRY is the entry being read. Built only for a message: a
+   * string made per entry for messages never shown was 150,000 strings of garbage at 50,000 tables.
+   */
+  named(what: string): string {
+    return what === ENTRY ? `table-of-contents entry ${this.entry} of ${this.count}` : what;
+  }
+
   need(n: number, what: string): void {
     const end = this.pos + n;
-    if (this.base + end > MAX_TOC_BYTES) throw new ArchiveFormatError(`${what} claims ${n} bytes; header and table of contents are limited to ${MAX_TOC_BYTES}`, { offset: this.at });
-    if (end > this.buf.length) throw new NeedMoreInput(this.base + end, what);
+    if (this.base + end > MAX_TOC_BYTES) throw new ArchiveFormatError(`${this.named(what)} claims ${n} bytes; header and table of contents are limited to ${MAX_TOC_BYTES}`, { offset: this.at });
+    if (end > this.buf.length) throw new NeedMoreInput(this.base + end, this.named(what));
   }
 
   byte(what: string): number {
@@ -131,7 +145,7 @@ class Cursor {
   /** A string that must not be null (pg_restore dereferences it), read past. */
   skipRequiredStr(what: string): void {
     const at = this.at;
-    if (!this.skipStr(what)) throw new ArchiveFormatError(`${what} is missing (null string)`, { offset: at });
+    if (!this.skipStr(what)) throw new ArchiveFormatError(`${this.named(what)} is missing (null string)`, { offset: at });
   }
 
   /**
@@ -258,11 +272,16 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
   c.intSize = header.intSize;
   c.pos = state.pos - base;
   const { count, entries, seen } = state;
+  c.count = count;
+  const what = ENTRY;
+  // Each entry's dependencies are gathered here and copied out at their exact length: an
+  // array grown by push keeps room for 17, 150 bytes an entry (22 MiB at 50,000 tables).
+  const deps: number[] = [];
   for (let i = entries.length; i < count; i += 1) {
     const entryOffset = c.at;
-    const what = `table-of-contents entry ${i + 1} of ${count}`;
+    c.entry = i + 1;
     const dumpId = c.int(what);
-    if (dumpId <= 0) throw new ArchiveFormatError(`entry id ${dumpId} out of range in ${what}`, { offset: entryOffset });
+    if (dumpId <= 0) throw new ArchiveFormatError(`entry id ${dumpId} out of range in ${c.named(what)}`, { offset: entryOffset });
     if (seen.has(dumpId)) throw new ArchiveFormatError(`entry id ${dumpId} appears twice`, { offset: entryOffset });
     const hadDumper = c.int(what) !== 0;
     c.skipRequiredStr(what); // the table oid
@@ -270,7 +289,7 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     const tag = c.str(what);
     const descAt = c.pos;
     const desc = c.internedStr(what, state.descs);
-    if (desc === null) throw new ArchiveFormatError(`${what} is missing (null string)`, { offset: base + descAt });
+    if (desc === null) throw new ArchiveFormatError(`${c.named(what)} is missing (null string)`, { offset: base + descAt });
     const section = c.int(what);
     // Only the entries pg_restore interprets as it reads them need their definition.
     const special = desc === 'ENCODING' || desc === 'STDSTRINGS';
@@ -284,7 +303,7 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     c.skipStr(what); // the owner
     const withOidsAt = c.at;
     if (c.strEquals(what, 'true')) throw new ArchiveFormatError(`entry ${dumpId} is a table WITH OIDS, which PostgreSQL 12 and later cannot restore`, { offset: withOidsAt });
-    const dependencies: number[] = [];
+    deps.length = 0;
     for (;;) {
       const depAt = c.at;
       const id = c.dependency(what);
@@ -293,7 +312,7 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
         c.pos = depAt - base;
         throw new ArchiveBadDependencyError(c.str(what) ?? '', dumpId, { offset: depAt });
       }
-      dependencies.push(id);
+      deps.push(id);
     }
     const flagAt = c.at;
     const dataState = c.byte(what);
@@ -312,7 +331,7 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
       copyStmt,
       namespace,
       relkind,
-      dependencies,
+      dependencies: deps.slice(),
       dataState,
       entryOffset,
     });

@@ -8,7 +8,7 @@ import { VerifyInterruptedError } from './errors.js';
 import { errorMessage } from '../errors.js';
 import type { Log } from '../log.js';
 import { ArchiveError } from '../pg-archive/errors.js';
-import { ArchiveReader, type ArchiveSummary } from '../pg-archive/reader.js';
+import { ArchiveReader, type ArchiveSummary, type TableData } from '../pg-archive/reader.js';
 import type { ArchiveToc } from '../pg-archive/toc.js';
 import { parseQualifiedName } from '../postgres/identifiers.js';
 import { runTool, startTool, type RunningTool } from '../process/tool.js';
@@ -16,6 +16,7 @@ import { executableExists, parsePgToolVersion, toolPath } from '../process/tools
 import type { Repository } from '../repository/repository.js';
 import { HashingStream, Tee } from '../util/streams.js';
 import { CopyRowCounter } from './copy-counter.js';
+import { TableListing } from './table-listing.js';
 import { rejection, wasInterrupted } from '../process/interrupted.js';
 import { RESTORE_SCRIPT_OPTIONS } from '../restore/pg-restore-options.js';
 
@@ -62,8 +63,8 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
 
   const hasher = new HashingStream(deps.onProgress);
   const list = restoreBranch('pg_restore --list', pgRestore, ['--list'], codec, env, true);
-  const listed: string[] = [];
-  list.tool.child.stdout!.setEncoding('utf8').on('data', (c: string) => listed.push(c));
+  const listed = new TableListing();
+  list.tool.child.stdout!.on('data', (c: Buffer) => listed.push(c));
   // Once pg_restore --list has exited nothing reads its branch: closed now, so the tee never
   // waits on it (a stall with no handle left ends Node with exit 13: via s3rver with two busy
   // loops beside it, 2 of 20 runs without this line, 0 of 30 with it).
@@ -99,7 +100,7 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
     throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`, readError);
   }
   const levels: LevelResult[] = [checksumLevel(manifest, hasher, readError)];
-  levels.push(catalogueLevel(manifest, expect, native.reader.tableOfContents, nativeOutcome, listOutcome, listed.join('')));
+  levels.push(catalogueLevel(manifest, expect, native.reader.tableOfContents, nativeOutcome, listOutcome, (listed.end(), listed)));
   let full: FullRead;
   if (script) full = await script.result();
   else if (nativeOutcome.status === 'fulfilled' && native.reader.summary.undecoded) {
@@ -130,12 +131,28 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
 /**
  * The counts as an object with its keys in code-unit order (the record reads the same from run
  * to run). At 50,000 tables, sorting [key, count] pairs with localeCompare and Object.fromEntries
- * took about 180 ms; the keys sorted natively and assigned in order, about 70.
+ * took about 180 ms; the keys sorted natively and assigned in order, about 70. The native
+ * reader's tables come in table-of-contents order, which pg_dump sorts by name, so usually
+ * already in key order: then they are assigned as they are, with no Map, key list or sort.
  */
-function sortedRecord(counts: Map<string, number>): Record<string, number> {
+function sortedRecord(counts: Map<string, number> | readonly TableData[]): Record<string, number> {
   const record: Record<string, number> = {};
+  if (!(counts instanceof Map)) {
+    if (inKeyOrder(counts)) {
+      for (const t of counts) record[t.key] = t.rows;
+      return record;
+    }
+    // As a Map, as before: a key read twice keeps its last count.
+    counts = new Map(counts.map((t) => [t.key, t.rows]));
+  }
   for (const key of [...counts.keys()].sort()) record[key] = counts.get(key)!;
   return record;
+}
+
+/** Keys strictly increasing in code-unit order (so also none twice). */
+function inKeyOrder(tables: readonly TableData[]): boolean {
+  for (let i = 1; i < tables.length; i += 1) if (!(tables[i - 1]!.key < tables[i]!.key)) return false;
+  return true;
 }
 
 interface RestoreBranch {
@@ -251,7 +268,8 @@ class DecodeFailed extends Error {
 
 interface FullRead {
   level: LevelResult;
-  counts: Map<string, number>;
+  /** Each table's rows: the native reader's tables as read, or the script's counts. */
+  counts: Map<string, number> | readonly TableData[];
   /** What stopped a failed read: a tool stopped from outside is an interruption, not a verdict. */
   error?: unknown;
 }
@@ -267,7 +285,7 @@ function nativeFullRead(outcome: PromiseSettledResult<void>, summary: ArchiveSum
   const lo = summary.largeObjects.count > 0 ? `, ${summary.largeObjects.count} large objects (${summary.largeObjects.bytes} bytes)` : '';
   return {
     level: { ...LEVEL3, ok: true, detail: `${summary.tables.length} tables, ${rows} rows${lo} decoded (archive ${summary.header.version.join('.')}, blocks ${summary.header.compression})` },
-    counts: new Map(summary.tables.map((t) => [t.key, t.rows])),
+    counts: summary.tables,
   };
 }
 
@@ -324,33 +342,12 @@ function byNameSet<T>(map: ByName<T>, schema: string, name: string, value: T): v
 const sanitized = (s: string) => (s.includes('\n') || s.includes('\r') ? s.replace(/[\r\n]/g, ' ') : s);
 
 /**
- * `pg_restore --list`'s TABLE lines ("215; 1259 16390 TABLE Other Schema my table postgres")
- * by dump id: where the text after "TABLE " starts. Read in place, no string per line.
- */
-function listedTableLines(listing: string): Map<number, number> {
-  const lines = new Map<number, number>();
-  const after = /; \d+ \d+ TABLE /y;
-  for (let at = 0; at < listing.length; ) {
-    const eol = listing.indexOf('\n', at);
-    let id = 0;
-    let k = at;
-    for (let c = listing.charCodeAt(k); c >= 48 && c <= 57 && k - at < 10; c = listing.charCodeAt(++k)) id = id * 10 + (c - 48);
-    if (k > at) {
-      after.lastIndex = k;
-      if (after.test(listing) && (eol < 0 || after.lastIndex < eol)) lines.set(id, after.lastIndex);
-    }
-    at = eol < 0 ? listing.length : eol + 1;
-  }
-  return lines;
-}
-
-/**
  * The expected tables --list shows anywhere, as the earlier search did: a TABLE line (not
  * TABLE DATA or TABLE ATTACH) whose text after "TABLE " starts with "<schema> <name> ".
  * pg_restore prints names raw, so a line cannot be split on spaces: each line is looked up
  * at its few spaces. Used only for tables the dump-id match did not find (normally none).
  */
-function listedAnywhere(listing: string, tables: Table[]): Set<Table> {
+function listedAnywhere(listing: TableListing, tables: Table[]): Set<Table> {
   const byPrefix = new Map<string, Table[]>();
   for (const t of tables) {
     const prefix = `${sanitized(t.schema)} ${sanitized(t.name)} `;
@@ -359,8 +356,8 @@ function listedAnywhere(listing: string, tables: Table[]): Set<Table> {
     else byPrefix.set(prefix, [t]);
   }
   const found = new Set<Table>();
-  for (const line of listing.split('\n')) {
-    const m = /^\d+; \d+ \d+ TABLE (?!DATA |ATTACH )(.+)$/.exec(line);
+  for (const text of listing.texts) {
+    const m = /^(?!DATA |ATTACH )(.+)$/.exec(text);
     if (!m) continue;
     const rest = m[1]!;
     for (let i = rest.indexOf(' '); i >= 0; i = rest.indexOf(' ', i + 1)) for (const t of byPrefix.get(rest.slice(0, i + 1)) ?? []) found.add(t);
@@ -381,49 +378,61 @@ export function catalogueLevel(
   toc: ArchiveToc | undefined,
   nativeOutcome: PromiseSettledResult<void>,
   listOutcome: PromiseSettledResult<void>,
-  listing: string,
+  listing: TableListing,
 ): LevelResult {
   const base = { level: 2, name: LEVEL_NAMES[1] };
-  const expected: Table[] = [];
-  const seen: ByName<true> = new Map();
-  const want = (t: Table) => {
-    if (byNameGet(seen, t.schema, t.name)) return;
-    byNameSet(seen, t.schema, t.name, true);
-    expected.push(t);
-  };
-  for (const t of manifest.tables ?? []) want(t);
-  for (const extra of expect.extraTables ?? []) want(parseQualifiedName(extra));
   if (!toc) {
     const reason = nativeOutcome.status === 'rejected' ? errorMessage(nativeOutcome.reason) : 'no table of contents';
     return { ...base, ok: false, detail: `table of contents unreadable: ${reason}` };
   }
   if (listOutcome.status === 'rejected') return { ...base, ok: false, detail: `pg_restore --list: ${errorMessage(listOutcome.reason)}` };
 
-  const inToc: ByName<number[]> = new Map();
+  // A table's dump id, or its ids where the table of contents names it more than once: no
+  // array per table (50,000 of them were most of level 2's garbage).
+  const inToc: ByName<number | number[]> = new Map();
   let tocTables = 0;
   for (const e of toc.entries) {
     if (e.desc !== 'TABLE' || e.namespace === null || e.tag === null) continue;
     const ids = byNameGet(inToc, e.namespace, e.tag);
-    if (ids) ids.push(e.dumpId);
-    else {
-      byNameSet(inToc, e.namespace, e.tag, [e.dumpId]);
+    if (ids === undefined) {
+      byNameSet(inToc, e.namespace, e.tag, e.dumpId);
       tocTables += 1;
-    }
+    } else if (typeof ids === 'number') byNameSet(inToc, e.namespace, e.tag, [ids, e.dumpId]);
+    else ids.push(e.dumpId);
   }
-  const lines = listedTableLines(listing);
-  const lineNames = (at: number, t: Table) => {
+  // The line --list gives the dump id must start "<schema> <name> " after "TABLE ".
+  const lineNames = (id: number, t: Table) => {
+    const text = listing.byId.get(id);
+    if (text === undefined) return false;
     const schema = sanitized(t.schema);
     const name = sanitized(t.name);
-    const nameAt = at + schema.length + 1;
-    return listing.startsWith(schema, at) && listing.charCodeAt(nameAt - 1) === 32 && listing.startsWith(name, nameAt) && listing.charCodeAt(nameAt + name.length) === 32;
+    const nameAt = schema.length + 1;
+    return text.startsWith(schema) && text.charCodeAt(nameAt - 1) === 32 && text.startsWith(name, nameAt) && text.charCodeAt(nameAt + name.length) === 32;
   };
+  // Each table once, in the manifest's order then the extras': one the table of contents has
+  // is known by its first dump id, one it lacks by name.
+  const counted = new Set<number>();
+  const lacking: ByName<true> = new Map();
+  let expected = 0;
   const missingNative: Table[] = [];
   const unmatched: Table[] = [];
-  for (const t of expected) {
+  const check = (t: Table) => {
     const ids = byNameGet(inToc, t.schema, t.name);
-    if (!ids) missingNative.push(t);
-    if (!ids?.some((id) => lines.has(id) && lineNames(lines.get(id)!, t))) unmatched.push(t);
-  }
+    if (ids === undefined) {
+      if (byNameGet(lacking, t.schema, t.name)) return;
+      byNameSet(lacking, t.schema, t.name, true);
+      missingNative.push(t);
+      unmatched.push(t);
+    } else {
+      const first = typeof ids === 'number' ? ids : ids[0]!;
+      if (counted.has(first)) return;
+      counted.add(first);
+      if (typeof ids === 'number' ? !lineNames(ids, t) : !ids.some((id) => lineNames(id, t))) unmatched.push(t);
+    }
+    expected += 1;
+  };
+  for (const t of manifest.tables ?? []) check(t);
+  for (const extra of expect.extraTables ?? []) check(parseQualifiedName(extra));
   const elsewhere = unmatched.length > 0 ? listedAnywhere(listing, unmatched) : new Set<Table>();
   const missingList = unmatched.filter((t) => !elsewhere.has(t));
   const same = missingNative.length === missingList.length && missingNative.every((t, i) => t === missingList[i]);
@@ -435,7 +444,7 @@ export function catalogueLevel(
     };
   }
   if (missingNative.length > 0) return { ...base, ok: false, detail: `missing from the archive: ${shown(missingNative)}` };
-  return { ...base, ok: true, detail: `${tocTables} tables in the table of contents, ${expected.length} expected; pg_restore --list agrees` };
+  return { ...base, ok: true, detail: `${tocTables} tables in the table of contents, ${expected} expected; pg_restore --list agrees` };
 }
 
 export function summarize(

@@ -40,6 +40,12 @@ describe('every legal identifier backs up and verifies; a table with two parents
     assert.equal(verification.levelPassed, 3);
     assert.equal(Object.keys(verification.rowCounts).length >= tables.length, true, JSON.stringify(verification.rowCounts));
     assert.equal(verification.rowCounts['public."new\nline"'], tables.length, 'rows of the table whose name holds a line break');
+    // The table of contents lists "Other Schema".calls before "Other Schema"."x y z" (by name),
+    // the record the other way round (by key): the counts are sorted, not taken in the order read.
+    const keys = Object.keys(verification.rowCounts);
+    assert.deepEqual(keys, [...keys].sort(), 'rowCounts in code-unit order of their keys');
+    const stored = JSON.parse(await readFile(path.join(dir, id!, 'verification.json'), 'utf8')) as { rowCounts: Record<string, number> };
+    assert.deepEqual(Object.keys(stored.rowCounts), [...keys].sort(), 'and so in verification.json');
   });
 
   // "TABLE a b c postgres" is what --list prints for ("a b", "c") and for ("a", "b c"):

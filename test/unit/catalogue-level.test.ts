@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Manifest } from '../../src/backup/manifest.js';
 import type { ArchiveToc, TocEntry } from '../../src/pg-archive/toc.js';
 import { catalogueLevel } from '../../src/verify/postgres-verify.js';
+import { TableListing } from '../../src/verify/table-listing.js';
 
 // Level 2 matches pg_restore --list by the dump id the table of contents gives, then
 // anywhere in the listing. These pin both: the id's line must name the same table (a line
@@ -20,7 +21,7 @@ function toc(entries: TocEntry[]): ArchiveToc {
 
 const manifest = (tables: [string, string][]) => ({ tables: tables.map(([schema, name]) => ({ schema, name })) }) as unknown as Manifest;
 
-const level = (tables: [string, string][], entries: TocEntry[], listing: string) => catalogueLevel(manifest(tables), {}, toc(entries), ok, ok, listing);
+const level = (tables: [string, string][], entries: TocEntry[], listing: string) => catalogueLevel(manifest(tables), {}, toc(entries), ok, ok, TableListing.of(listing));
 
 describe('verify level 2: the table of contents against pg_restore --list', () => {
   it('passes when the line of each table\'s dump id names it', () => {
@@ -55,5 +56,21 @@ describe('verify level 2: the table of contents against pg_restore --list', () =
     assert.equal(missing.detail, 'missing from the archive: public.ghost');
     const one = level([['public', 't1']], [entry(10, 'TABLE', 'public', 't1')], '11; 1259 16384 TABLE public t2 postgres\n');
     assert.equal(one.detail, 'the two readers disagree: the table of contents lacks [], pg_restore --list lacks [public.t1]');
+  });
+
+  it('counts each expected table once, however often the manifest and the extra tables name it', () => {
+    const entries = [entry(10, 'TABLE', 'public', 't1'), entry(11, 'TABLE', 'public', 't2')];
+    const listing = '10; 1259 16384 TABLE public t1 postgres\n11; 1259 16390 TABLE public t2 postgres\n';
+    const twice = catalogueLevel(manifest([['public', 't1'], ['public', 't2'], ['public', 't1']]), { extraTables: ['public.t2', 'public.t1'] }, toc(entries), ok, ok, TableListing.of(listing));
+    assert.equal(twice.detail, '2 tables in the table of contents, 2 expected; pg_restore --list agrees');
+    const ghost = catalogueLevel(manifest([['public', 't1']]), { extraTables: ['public.ghost', 'public.ghost', 'public.t1'] }, toc(entries), ok, ok, TableListing.of(listing));
+    assert.equal(ghost.detail, 'missing from the archive: public.ghost');
+  });
+
+  it('a table the table of contents names twice passes when the line of either dump id names it', () => {
+    const entries = [entry(10, 'TABLE', 'public', 't1'), entry(12, 'TABLE', 'public', 't1')];
+    const l = level([['public', 't1']], entries, '10; 1259 16384 TABLE public other postgres\n12; 1259 16390 TABLE public t1 postgres\n');
+    assert.equal(l.ok, true, l.detail);
+    assert.equal(l.detail, '1 tables in the table of contents, 1 expected; pg_restore --list agrees');
   });
 });
