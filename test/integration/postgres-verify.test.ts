@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +14,8 @@ import { verifyPostgresBackup } from '../../src/verify/postgres-verify.js';
 import { OPSCTL, postgresConfig, ROOT, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { createSeedDatabase, dropDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 import { cloneBackup, flipByte, truncate, zeroBytes } from '../helpers/tamper.js';
+
+const runCliTool = async (command: string, args: string[]) => (await promisify(execFile)(command, args)).stdout;
 
 describe('PostgreSQL verification levels', () => {
   let source: TestDatabase;
@@ -257,6 +260,29 @@ describe('PostgreSQL verification levels', () => {
       assert.match(r.stdout + r.stderr, new RegExp(`interrupted while verifying postgres/db/${ids.zstd}; no verification was recorded`));
       assert.doesNotMatch(r.stdout + r.stderr, /FAILED/);
       assert.equal(await readFile(record, 'utf8').catch(() => null), before, 'the verification record is as it was');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // On Debian pg_restore is pg_wrapper (Perl): asking it for --version beside --list was a
+  // second Perl start on the CPU --list needed. The binary that runs --list is asked instead.
+  it('the pg_restore version recorded is asked of the binary that ran --list, not of a wrapper that execs it; a wrapper that does not exec is asked itself', async () => {
+    const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
+    const dir = await tempDir('ops-pg-restore-version-');
+    try {
+      const want = (await runCliTool('pg_restore', ['--version'])).match(/\(PostgreSQL\) (\d+(?:\.\d+)?)/)![1]!;
+      for (const [kind, run] of [['execs', 'exec pg_restore "$@"'], ['runs a child', 'pg_restore "$@"']] as const) {
+        const log = path.join(dir, `${kind.replaceAll(' ', '-')}.log`);
+        const wrapper = path.join(dir, `pg_restore-${kind.replaceAll(' ', '-')}`);
+        await writeFile(wrapper, `#!/bin/bash\necho "$*" >> ${log}\n${run}\n`, { mode: 0o755 });
+        const r = await runCli(['--config', cfg, '--json', 'verify', 'postgres', ids.zstd], { env: { OPS_PG_RESTORE: wrapper } });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const v = (JSON.parse(r.stdout) as { results: { verification: Verification }[] }).results[0]!.verification;
+        assert.equal(v.tools.pg_restore, want, `${kind}: the version of the pg_restore that ran`);
+        const calls = (await readFile(log, 'utf8')).trim().split('\n');
+        assert.deepEqual(calls, kind === 'execs' ? ['--list'] : ['--list', '--version'], `${kind}: what the wrapper was asked`);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
