@@ -272,6 +272,12 @@ describe('PostgreSQL verification levels', () => {
     const dir = await tempDir('ops-pg-restore-version-');
     try {
       const want = (await runCliTool('pg_restore', ['--version'])).match(/\(PostgreSQL\) (\d+(?:\.\d+)?)/)![1]!;
+      // The PostgreSQL 17 matrix runs pg_restore through the dynamic loader (a script that execs
+      // ld.so with the library path): the process is then ld.so, never a binary that can be
+      // asked alone, so the wrapper is asked, as for one that does not exec.
+      const onPath = (await runCliTool('bash', ['-c', 'command -v pg_restore'])).trim();
+      const head = await readFile(onPath, 'utf8').catch(() => '');
+      const viaLoader = head.startsWith('#!') && head.includes('ld-linux');
       for (const [kind, run] of [['execs', 'exec pg_restore "$@"'], ['runs a child', 'pg_restore "$@"']] as const) {
         const log = path.join(dir, `${kind.replaceAll(' ', '-')}.log`);
         const wrapper = path.join(dir, `pg_restore-${kind.replaceAll(' ', '-')}`);
@@ -281,7 +287,7 @@ describe('PostgreSQL verification levels', () => {
         const v = (JSON.parse(r.stdout) as { results: { verification: Verification }[] }).results[0]!.verification;
         assert.equal(v.tools.pg_restore, want, `${kind}: the version of the pg_restore that ran`);
         const calls = (await readFile(log, 'utf8')).trim().split('\n');
-        assert.deepEqual(calls, kind === 'execs' ? ['--list'] : ['--list', '--version'], `${kind}: what the wrapper was asked`);
+        assert.deepEqual(calls, kind === 'execs' && !viaLoader ? ['--list'] : ['--list', '--version'], `${kind}: what the wrapper was asked`);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
