@@ -179,8 +179,6 @@ export class ArchiveReader extends Writable {
     }
     const rest = Buffer.from(buf.subarray(this.toc.length - this.headBase));
     this.head = Buffer.alloc(0);
-    // The ids seen while parsing were for finding one twice: 150,000 of them at 50,000 tables.
-    this.tocProgress.seen.clear();
     for (const e of entriesWithData(this.toc.entries)) {
       this.position.set(e.dumpId, this.position.size);
       this.expected.set(e.dumpId, e);

@@ -17,15 +17,10 @@ const LOOK_FOR_MS = 2000;
  * gone, a wrapper that does not exec), the command is asked as before.
  */
 export async function runningPgRestoreVersion(list: RunningTool, pgRestore: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const ask = async (command: string) => parsePgToolVersion(await runTool('pg_restore', command, ['--version'], env)).version;
   const binary = await runningBinary(list);
-  if (binary) {
-    try {
-      return parsePgToolVersion(await runTool('pg_restore', binary, ['--version'], env)).version;
-    } catch {
-      // Asked the way it always was, below.
-    }
-  }
-  return parsePgToolVersion(await runTool('pg_restore', pgRestore, ['--version'], env)).version;
+  // A binary that cannot run alone (its libraries found only by the wrapper's environment): the command is asked.
+  return (binary ? await ask(binary).catch(() => undefined) : undefined) ?? ask(pgRestore);
 }
 
 /**

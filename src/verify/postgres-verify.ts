@@ -67,15 +67,17 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   // decoder only for a tiny payload, where the process start costs more (a 2-table dump
   // verified 20 ms sooner, median of 15), or where there is no binary. At 50,000 tables (1.3
   // MB stored, 36 MB decoded) the bytes through Node cost 0.25 s and 25 MiB of peak RSS.
-  const listInProcess = manifest.payload.bytes < LIST_IN_PROCESS || !executableExists(toolPath('zstd'));
-  const list = restoreBranch('pg_restore --list', pgRestore, ['--list'], codec, env, listInProcess);
+  const stored = manifest.payload.bytes;
+  // Looked up once for both branches: whether each is fed by Node's zstd or the binary's.
+  const zstdBinary = codec === 'zstd' && executableExists(toolPath('zstd'));
+  const list = restoreBranch('pg_restore --list', pgRestore, ['--list'], codec, env, !zstdBinary || stored < LIST_IN_PROCESS);
   const listed = new TableListing();
   list.tool.child.stdout!.on('data', (c: Buffer) => listed.push(c));
   // Once pg_restore --list has exited nothing reads its branch: closed now, so the tee never
   // waits on it (a stall with no handle left ends Node with exit 13: via s3rver with two busy
   // loops beside it, 2 of 20 runs without this line, 0 of 30 with it).
   list.tool.done.then(() => list.kill(), () => list.kill());
-  const native = nativeBranch(codec, manifest.payload.bytes);
+  const native = nativeBranch(codec, !zstdBinary || stored < SMALL_PAYLOAD);
   const script = useNative ? undefined : scriptBranch(pgRestore, codec, env);
   // The version of the binary that runs --list, asked once the wrapper has started it.
   const toolVersion = runningPgRestoreVersion(list.tool, pgRestore, env).catch((error: unknown) => `unavailable: ${errorMessage(error)}`);
@@ -101,7 +103,8 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
     throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`, readError);
   }
   const levels: LevelResult[] = [checksumLevel(manifest, hasher, readError)];
-  levels.push(catalogueLevel(manifest, expect, native.reader.tableOfContents, nativeOutcome, listOutcome, (listed.end(), listed)));
+  listed.end();
+  levels.push(catalogueLevel(manifest, expect, native.reader.tableOfContents, nativeOutcome, listOutcome, listed));
   let full: FullRead;
   if (script) full = await script.result();
   else if (nativeOutcome.status === 'fulfilled' && native.reader.summary.undecoded) {
@@ -201,6 +204,10 @@ interface NativeBranch {
   kill(): void;
 }
 
+/**
+ * Stored bytes below which the native reader is fed by Node's zstd: starting a process costs
+ * more than it saves (a one-table dump verified 18 ms sooner, median of 15).
+ */
 const SMALL_PAYLOAD = 8 << 20;
 /** Stored bytes below which pg_restore --list is fed by Node's zstd, not the binary's. */
 const LIST_IN_PROCESS = 256 << 10;
@@ -212,11 +219,9 @@ const LIST_IN_PROCESS = 256 << 10;
  * payload verified in 2.27-2.57 s with the binary, 2.80-3.28 s without; 64 MiB, 5,000 and
  * 50,000 tables within noise). Node's own serves where no binary is (the Lambda without its layer).
  */
-function nativeBranch(codec: StreamCodec, storedBytes: number): NativeBranch {
+function nativeBranch(codec: StreamCodec, inProcess: boolean): NativeBranch {
   const reader = new ArchiveReader();
-  // Below 8 MiB stored, Node's own: starting a process costs more than it saves (a one-table
-  // dump verified 18 ms sooner, median of 15).
-  const dec = decoder(codec, { inProcess: storedBytes < SMALL_PAYLOAD || !executableExists(toolPath('zstd')) });
+  const dec = decoder(codec, { inProcess });
   let killed = false;
   if (dec) {
     dec.output.pipe(reader);

@@ -52,7 +52,7 @@ export class TableListing {
     let id = 0;
     while (k < end && isDigit(buf[k]!)) id = id * 10 + (buf[k++]! - ZERO);
     const digits = k - start;
-    if (digits === 0 || buf[k] !== SEMICOLON || buf[k + 1] !== SPACE) return;
+    if (digits === 0 || k + 2 > end || buf[k] !== SEMICOLON || buf[k + 1] !== SPACE) return;
     k += 2;
     for (let field = 0; field < 2; field += 1) {
       const from = k;

@@ -15,7 +15,7 @@ import { OPSCTL, postgresConfig, ROOT, runCli, tempDir, writeConfig } from '../h
 import { createSeedDatabase, dropDatabase, query, type TestDatabase } from '../helpers/postgres.js';
 import { cloneBackup, flipByte, truncate, zeroBytes } from '../helpers/tamper.js';
 
-const runCliTool = async (command: string, args: string[]) => (await promisify(execFile)(command, args)).stdout;
+const stdoutOf = async (command: string, args: string[]) => (await promisify(execFile)(command, args)).stdout;
 
 describe('PostgreSQL verification levels', () => {
   let source: TestDatabase;
@@ -271,11 +271,11 @@ describe('PostgreSQL verification levels', () => {
     const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
     const dir = await tempDir('ops-pg-restore-version-');
     try {
-      const want = (await runCliTool('pg_restore', ['--version'])).match(/\(PostgreSQL\) (\d+(?:\.\d+)?)/)![1]!;
+      const want = (await stdoutOf('pg_restore', ['--version'])).match(/\(PostgreSQL\) (\d+(?:\.\d+)?)/)![1]!;
       // The PostgreSQL 17 matrix runs pg_restore through the dynamic loader (a script that execs
       // ld.so with the library path): the process is then ld.so, never a binary that can be
       // asked alone, so the wrapper is asked, as for one that does not exec.
-      const onPath = (await runCliTool('bash', ['-c', 'command -v pg_restore'])).trim();
+      const onPath = (await stdoutOf('bash', ['-c', 'command -v pg_restore'])).trim();
       const head = await readFile(onPath, 'utf8').catch(() => '');
       const viaLoader = head.startsWith('#!') && head.includes('ld-linux');
       for (const [kind, run] of [['execs', 'exec pg_restore "$@"'], ['runs a child', 'pg_restore "$@"']] as const) {
