@@ -11,7 +11,9 @@ rmSync('dist/opsctl', { recursive: true, force: true });
 
 const result = await build({
   // wal-spool: the fast path for spooled WAL pushes and fetched-ahead segments, loaded before main (see bin/opsctl.js).
-  entryPoints: { main: 'src/cli/main.ts', 'wal-spool': 'src/wal/spool.ts' },
+  // base-tar-worker: the thread that reads a base backup's decoded tar (src/backup/base-tar.ts
+  // starts it from the file beside its own chunk, here).
+  entryPoints: { main: 'src/cli/main.ts', 'wal-spool': 'src/wal/spool.ts', 'base-tar-worker': 'src/backup/base-tar-worker.ts' },
   outdir: 'dist/opsctl',
   bundle: true,
   splitting: true,

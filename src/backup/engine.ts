@@ -21,6 +21,8 @@ export interface PayloadSource {
   stop(): void;
   /** `stream` is a child process's stdout, which the compressor may read directly. */
   fromProcess?: boolean;
+  /** `stream` is already in the stream codec (the producer compresses, as pg_basebackup 15+ does): no compressor. */
+  encoded?: boolean;
 }
 
 export interface WriteBackupOptions {
@@ -92,7 +94,7 @@ export async function writeBackup(options: WriteBackupOptions): Promise<{ manife
     // handed to the compressor, or a stream already flowing, would lose its first bytes.
     source = await options.start();
     // A producer that is a process hands its stdout straight to the compressor.
-    enc = encoder(options.streamCodec, options.encode, source.fromProcess ? (source.stream as ProcessOutput) : undefined);
+    enc = source.encoded ? null : encoder(options.streamCodec, options.encode, source.fromProcess ? (source.stream as ProcessOutput) : undefined);
     const producers = [...source.producers, ...(enc ? [enc.done] : [])];
     const gate = gateOn(() => allInOrder(producers));
     const swallow = () => undefined; // failures are reported through `producers` and `put`

@@ -66,6 +66,18 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
   };
   const phases = async (port: number) => (await sql<{ phase: string; n: string }>(port, 'select phase, count(*)::text as n from t group by phase order by phase')).map((x) => `${x.phase}:${x.n}`).join(' ');
 
+  it('a base backup from a primary is compressed by pg_basebackup itself (15+), and every restore below is of it', async () => {
+    const m = JSON.parse(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', baseId, 'manifest.json'), 'utf8')) as { payload: { compression: string; streamCodec: string }; tools: { pg_basebackup: string } };
+    assert.ok(Number(m.tools.pg_basebackup.split('.')[0]) >= 15, m.tools.pg_basebackup);
+    assert.equal(m.payload.compression, 'pg_basebackup --compress=client-zstd:level=1,workers=2');
+    assert.equal(m.payload.streamCodec, 'zstd');
+    // The payload is a zstd stream of a tar that GNU tar reads, backup_manifest in it.
+    const listing = execFileSync('bash', ['-c', `zstd -dc ${path.join(work, 'repo', 'postgres', 'main', 'base', baseId, 'base.tar.zst')} | tar -tf -`], { maxBuffer: 64 << 20 }).toString();
+    assert.match(listing, /^backup_label$/m);
+    assert.match(listing, /^backup_manifest$/m);
+    assert.match(baseVerification?.levels.find((l) => l.level === 2)?.detail ?? '', /files as backup_manifest lists them/);
+  });
+
   it('to the restore point: exactly the rows committed before it, and the server is promoted', async () => {
     const { r, port } = await restore('to-name', ['--to-name', 'before_b']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -116,8 +128,10 @@ describe('point-in-time recovery: base backup + WAL archive, restored to a resto
       await noise;
       assert.equal(b.code, 0, b.stdout + b.stderr);
       const id = (JSON.parse(b.stdout) as { results: { id: string }[] }).results[0]!.id;
-      const m = JSON.parse(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', id, 'manifest.json'), 'utf8')) as { details: { startLsn: string; stopLsn: string } };
+      const m = JSON.parse(await readFile(path.join(work, 'repo', 'postgres', 'main', 'base', id, 'manifest.json'), 'utf8')) as { details: { startLsn: string; stopLsn: string }; payload: { compression: string } };
       assert.match(m.details.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+      // Its tar is read for backup_label on the way, so it is compressed by zstd after it.
+      assert.equal(m.payload.compression, 'zstd -1 -T2');
       await waitArchived(server.port);
       const v = await runCli(['--config', cfg, '--json', 'verify', 'postgres', '--base', id]);
       assert.equal(v.code, 0, v.stdout + v.stderr);

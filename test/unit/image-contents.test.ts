@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { PG_MAJOR, PG_SERVER_MAJORS, assertPgMajors, dockerfilePgMajor, dockerfileServerMajors } from '../../cdk/versions.js';
@@ -40,6 +40,42 @@ describe('the job image ships only what the entrypoint runs (no Docker here: its
       const v = await run(['--config', cfg, 'verify', 'knowledge']);
       assert.equal(v.code, 0, v.stderr + v.stdout);
       process.stdout.write(`# job image /app: ${bytes} bytes\n`);
+    } finally {
+      await rm(app, { recursive: true, force: true });
+    }
+  });
+
+  it("a base backup's tar is read by the worker thread the image ships beside the bundle (not on the event loop, as it falls back to without it)", async () => {
+    const app = await tempDir('ops-image-tar-');
+    try {
+      for (const { from, to } of await imageFiles()) await cp(path.join(ROOT, from), path.join(app, to), { recursive: true, filter: (f) => !f.endsWith('.map') });
+      const chunks = (await readdir(path.join(app, 'dist/opsctl'))).filter((f) => f.endsWith('.js'));
+      const holder = [];
+      for (const f of chunks) if (/export\{[^}]*\bbaseTarReader\b/.test(await readFile(path.join(app, 'dist/opsctl', f), 'utf8'))) holder.push(f);
+      assert.equal(holder.length, 1, `chunks exporting baseTarReader: ${holder.join(', ')}`);
+      const src = path.join(app, 'src-tar');
+      await mkdir(src);
+      await writeFile(path.join(src, 'backup_label'), 'START WAL LOCATION: 0/2000028\n');
+      await writeFile(path.join(src, 'big'), Buffer.alloc(5 << 20, 1));
+      const payload = path.join(app, 'base.tar.zst');
+      execFileSync('bash', ['-c', `tar -c -f - -C ${src} backup_label big | zstd -q -1 > ${payload}`]);
+      const tmp = path.join(app, 'tmp');
+      await mkdir(tmp);
+      // Run from the image's files: the chunk finds its worker beside it, or reads on the event loop.
+      const script = `
+        import { readdirSync, readFileSync } from 'node:fs';
+        const { baseTarReader } = await import(${JSON.stringify(path.join(app, 'dist/opsctl', holder[0]!))});
+        const reader = baseTarReader('zstd');
+        const fifos = readdirSync(process.env.TMPDIR).filter((n) => n.startsWith('ops-base-tar-')).length;
+        reader.input.end(readFileSync(${JSON.stringify(payload)}));
+        const facts = await reader.facts;
+        console.log(JSON.stringify({ fifos, sizes: Object.fromEntries(facts.sizes), label: facts.texts.get('backup_label') }));`;
+      await writeFile(path.join(app, 'read-tar.mjs'), script);
+      const out = JSON.parse(execFileSync(process.execPath, [path.join(app, 'read-tar.mjs')], { cwd: app, env: { ...process.env, TMPDIR: tmp, NODE_PATH: '' }, encoding: 'utf8' })) as { fifos: number; sizes: Record<string, number>; label: string };
+      assert.equal(out.fifos, 1, 'no FIFO for a worker thread: the image bundle read the tar on the event loop');
+      assert.deepEqual(out.sizes, { backup_label: 30, big: 5 << 20 });
+      assert.equal(out.label, 'START WAL LOCATION: 0/2000028\n');
+      assert.deepEqual(await readdir(tmp), []);
     } finally {
       await rm(app, { recursive: true, force: true });
     }
