@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chown, mkdir, readdir, rm, writeFile, copyFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sqlOn, startPostgresServer } from '../test/helpers/pg-server.js';
 import { freePort } from '../test/helpers/prometheus.js';
@@ -105,14 +105,35 @@ export async function benchPitr(): Promise<string> {
     await caughtUp(port);
     const dataBytes = Number((await sql<{ b: string }>(port, `select pg_database_size('postgres')::text as b`))[0]!.b);
 
-    process.stderr.write('base backups\n');
+    // Every measured step starts from a quiet disk: a checkpoint, then sync. Without it the step
+    // after a load (or after the other side's gigabyte restore) paid for that writeback, and the
+    // restore ratio moved between 0.72x and 1.53x over runs in which neither side changed. Each
+    // side runs three times in the order ours, theirs, theirs, ours, ours, theirs (neither side
+    // always first), and the ratio is that of the medians: one slow round of six (this VM's
+    // disk; it hit either side, 1.5x its others) then moves neither.
+    const settle = async () => {
+      await sql(port, 'checkpoint');
+      execFileSync('sync');
+    };
+    const alternate = async (ours: () => Promise<Measured>, theirs: () => Promise<Measured>) => {
+      const o: Measured[] = [];
+      const t: Measured[] = [];
+      for (const side of ['ours', 'theirs', 'theirs', 'ours', 'ours', 'theirs'] as const) {
+        await settle();
+        if (side === 'ours') o.push(await ours());
+        else t.push(await theirs());
+      }
+      return { ours: o, theirs: t };
+    };
+    process.stderr.write('base backups (ours, theirs, theirs, ours, ours, theirs)\n');
     // Both start with a fast checkpoint: whichever ran first would otherwise flush the load's dirty buffers for the other.
-    await sql(port, 'checkpoint');
-    const ours = await measure(`${OPSCTL_SH} --config ${cfg} --json backup postgres --base --name main`);
-    const oursBytes = (JSON.parse(ours.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
-    await sql(port, 'checkpoint');
-    const theirs = await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --type=full backup`));
-    const theirsBytes = await du(path.join(pgbrRepo, 'backup'));
+    const bases = await alternate(
+      () => measure(`${OPSCTL_SH} --config ${cfg} --json backup postgres --base --name main`),
+      () => measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --type=full backup`)),
+    );
+    const oursBytes = (JSON.parse(bases.ours[1]!.stdout) as { results: { bytes: number }[] }).results[0]!.bytes;
+    const fulls = (await readdir(path.join(pgbrRepo, 'backup', 'bench'))).filter((d) => /F$/.test(d)).sort();
+    const theirsBytes = await du(path.join(pgbrRepo, 'backup', 'bench', fulls[fulls.length - 1]!));
 
     // WAL to replay: a second load after the base backups, then the target time, then a third.
     process.stderr.write('more WAL (two more loads)\n');
@@ -124,21 +145,61 @@ export async function benchPitr(): Promise<string> {
     execFileSync(pgBin('pgbench'), ['-i', '-s', String(SCALE), '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres'], { stdio: 'ignore' });
     await caughtUp(port);
 
-    process.stderr.write('restore to a point in time, up to a promoted server\n');
-    const r1 = await owned(path.join(work, 'restore-ours'));
-    const p1 = await freePort();
-    const restoreOurs = await measure(`${OPSCTL_SH} --config ${cfg} restore postgres latest --name main --base --pgdata ${r1} --to '${target}' --start --port ${p1}`);
-    const oursRows = (await sql<{ n: string }>(p1, 'select count(*)::text as n from pgbench_accounts'))[0]!.n;
-    execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r1} -m immediate -w stop`)], { stdio: 'ignore' });
-    const r2 = await owned(path.join(work, 'restore-pgbr'));
-    const p2 = await freePort();
-    const started = process.hrtime.bigint();
-    await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${r2} --type=time '--target=${target}' --target-action=promote restore`));
-    execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -l ${work}/pgbr-restore.log -o '-p ${p2} -k ${r2} -c archive_mode=off' -w start`)], { stdio: 'ignore' });
-    await waitPromoted(p2);
-    const theirsRestoreSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const theirsRows = (await sql<{ n: string }>(p2, 'select count(*)::text as n from pgbench_accounts'))[0]!.n;
-    execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -m immediate -w stop`)], { stdio: 'ignore' });
+    process.stderr.write('restore to a point in time, up to a promoted server (ours, theirs, theirs, ours, ours, theirs)\n');
+    let round = 0;
+    const rows = { ours: new Set<string>(), theirs: new Set<string>() };
+    /**
+     * Where each restore's time went, from the restored server's own log: before its first log
+     * line (plan, extraction and checks; pgBackRest's restore), to its end of redo, and to
+     * "ready to accept connections" (the end-of-recovery checkpoint).
+     */
+    const phases: Record<'ours' | 'theirs', string[]> = { ours: [], theirs: [] };
+    const phase = async (side: 'ours' | 'theirs', log: string, startedMs: number) => {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      const at = (re: RegExp) => {
+        const line = text.split('\n').find((l) => re.test(l));
+        const stamp = line?.match(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC/)?.[1];
+        return stamp ? (Date.parse(`${stamp.replace(' ', 'T')}Z`) - startedMs) / 1000 : NaN;
+      };
+      const first = at(/ UTC \[\d+\] LOG: /);
+      const redo = at(/redo done at/);
+      const ready = at(/database system is ready to accept connections$/);
+      phases[side].push(`${fixed(first)} / ${fixed(redo - first)} / ${fixed(ready - redo)}`);
+    };
+    /** The restored server's rows, then the server stopped and its directory removed (six restores would hold 6 GB). */
+    const finish = async (side: 'ours' | 'theirs', dir: string, p: number) => {
+      rows[side].add((await sql<{ n: string }>(p, 'select count(*)::text as n from pgbench_accounts'))[0]!.n);
+      execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${dir} -m immediate -w stop`)], { stdio: 'ignore' });
+      await rm(dir, { recursive: true, force: true });
+    };
+    const restores = await alternate(
+      async () => {
+        const r1 = await owned(path.join(work, `restore-ours-${(round += 1)}`));
+        const p1 = await freePort();
+        const startedMs = Date.now();
+        const m = await measure(`${OPSCTL_SH} --config ${cfg} restore postgres latest --name main --base --pgdata ${r1} --to '${target}' --start --port ${p1}`);
+        await phase('ours', path.join(r1, 'ops-restore.log'), startedMs);
+        await finish('ours', r1, p1);
+        return m;
+      },
+      async () => {
+        const r2 = await owned(path.join(work, `restore-pgbr-${(round += 1)}`));
+        const p2 = await freePort();
+        await rm(path.join(work, 'pgbr-restore.log'), { force: true });
+        const started = process.hrtime.bigint();
+        const startedMs = Date.now();
+        const m = await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${r2} --type=time '--target=${target}' --target-action=promote restore`));
+        execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -l ${work}/pgbr-restore.log -o '-p ${p2} -k ${r2} -c archive_mode=off' -w start`)], { stdio: 'ignore' });
+        await waitPromoted(p2);
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        await phase('theirs', path.join(work, 'pgbr-restore.log'), startedMs);
+        await finish('theirs', r2, p2);
+        return { ...m, seconds };
+      },
+    );
+    const median = (ms: Measured[]) => [...ms].sort((a, b) => a.seconds - b.seconds)[Math.floor(ms.length / 2)]!.seconds;
+    const each = (ms: Measured[]) => ms.map((m) => fixed(m.seconds)).join(' / ');
+    const sameRows = rows.ours.size === 1 && rows.theirs.size === 1 && [...rows.ours][0] === [...rows.theirs][0];
 
     // Enough real segments for the push rounds: more loads until the archive copy holds PUSH.
     for (let i = 0; i < 6 && (await readdir(walsrc)).filter((f) => /^[0-9A-F]{24}$/.test(f)).length < PUSH; i += 1) {
@@ -172,23 +233,24 @@ export async function benchPitr(): Promise<string> {
       rounds.push([label, await pushLoop(dir, segments, cmd, backlog)]);
     }
 
-    out.push(`### Point-in-time recovery beside pgBackRest 2.45 (pgbench -s ${SCALE}: ${mib(dataBytes)} MiB database; zstd level 1 both, 2 workers each; one run)\n`);
+    out.push(`### Point-in-time recovery beside pgBackRest 2.45 (pgbench -s ${SCALE}: ${mib(dataBytes)} MiB database; zstd level 1 both, 2 workers each; base backups and restores three times each side, ours / theirs / theirs / ours / ours / theirs, each after a checkpoint and sync; ratios of the medians)\n`);
     out.push(
       table(
         [
-          ['base backup', 'opsctl backup postgres --base', fixed(ours.seconds), mib(oursBytes), fixed(ours.rssMiB, 0)],
-          ['base backup', 'pgbackrest backup --type=full', fixed(theirs.seconds), mib(theirsBytes), '-'],
-          ['restore to a time, to a promoted server', 'opsctl restore postgres --base --to T --start', fixed(restoreOurs.seconds), `${oursRows} rows`, fixed(restoreOurs.rssMiB, 0)],
-          ['restore to a time, to a promoted server', 'pgbackrest restore --type=time + pg_ctl start', fixed(theirsRestoreSeconds), `${theirsRows} rows`, '-'],
+          ['base backup', 'opsctl backup postgres --base', each(bases.ours), mib(oursBytes), fixed(Math.max(...bases.ours.map((m) => m.rssMiB)), 0)],
+          ['base backup', 'pgbackrest backup --type=full', each(bases.theirs), mib(theirsBytes), '-'],
+          ['restore to a time, to a promoted server', 'opsctl restore postgres --base --to T --start', each(restores.ours), `${[...rows.ours].join(', ')} rows`, fixed(Math.max(...restores.ours.map((m) => m.rssMiB)), 0)],
+          ['restore to a time, to a promoted server', 'pgbackrest restore --type=time + pg_ctl start', each(restores.theirs), `${[...rows.theirs].join(', ')} rows`, '-'],
           ...rounds.map(([label, m]) => [`archive-push ${n} segments`, label, `${fixed(m.seconds)} (${fixed(n / m.seconds, 1)}/s)`, '-', label.startsWith('opsctl') ? fixed(m.rssMiB, 0) : '-']),
         ],
         ['step', 'command', 'seconds', 'size / result', 'opsctl peak RSS MiB'],
       ),
       '',
-      `- base backup: ${fixed(ours.seconds / theirs.seconds)}x pgBackRest's time, ${fixed(oursBytes / theirsBytes)}x its size (target <= 1.2x time)`,
-      `- restore to a promoted server: ${fixed(restoreOurs.seconds / theirsRestoreSeconds)}x pgBackRest's (target <= 1.2x); both recovered the same rows: ${oursRows === theirsRows ? 'yes' : 'NO'}`,
+      `- base backup: ${fixed(median(bases.ours) / median(bases.theirs))}x pgBackRest's time (medians ${fixed(median(bases.ours))} / ${fixed(median(bases.theirs))} s), ${fixed(oursBytes / theirsBytes)}x its size (target <= 1.2x time)`,
+      `- restore to a promoted server: ${fixed(median(restores.ours) / median(restores.theirs))}x pgBackRest's (medians ${fixed(median(restores.ours))} / ${fixed(median(restores.theirs))} s; target <= 1.2x); all six recovered the same rows: ${sameRows ? 'yes' : 'NO'}`,
+      `- each restore, seconds before the server's first log line / redo / end of redo to ready: ours ${phases.ours.join(', ')}; pgBackRest ${phases.theirs.join(', ')}`,
       `- push with a backlog: ${fixed(n / rounds[2]![1].seconds, 1)} segments/s vs pgBackRest async ${fixed(n / rounds[3]![1].seconds, 1)}/s (target >= 1.0x: ${fixed(rounds[3]![1].seconds / rounds[2]![1].seconds)}x); one call per segment: ${fixed(n / rounds[0]![1].seconds, 1)}/s vs ${fixed(n / rounds[1]![1].seconds, 1)}/s`,
-      `- opsctl peak RSS across all of it: ${fixed(Math.max(ours.rssMiB, restoreOurs.rssMiB, ...rounds.filter(([l]) => l.startsWith('opsctl')).map(([, m]) => m.rssMiB)), 0)} MiB (target <= 150)`,
+      `- opsctl peak RSS across all of it: ${fixed(Math.max(...bases.ours.map((m) => m.rssMiB), ...restores.ours.map((m) => m.rssMiB), ...rounds.filter(([l]) => l.startsWith('opsctl')).map(([, m]) => m.rssMiB)), 0)} MiB (target <= 150)`,
     );
   } finally {
     await server.remove();
