@@ -1,11 +1,11 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { scanTar } from './tar-scan.js';
+import { baseTarScan, type BaseTarFacts } from './base-tar-facts.js';
 
 /**
  * The thread of base-tar.ts's FIFO reader: reads a decoded base backup tar from the FIFO
  * `workerData.fifo` with blocking reads into one buffer it keeps, and walks its headers
- * (tar-scan.ts). The event loop's way (a Buffer per 64 KiB read of a pipe) left a gigabyte of
+ * (base-tar-facts.ts). The event loop's way (a Buffer per 64 KiB read of a pipe) left a gigabyte of
  * garbage per gigabyte of database: 41 full collections, 0.56 s of the backup's main thread.
  *
  * It reads to the end whatever happens (a tar that fails the scan included): the zstd
@@ -13,18 +13,13 @@ import { scanTar } from './tar-scan.js';
  */
 export interface BaseTarWorkerData {
   fifo: string;
-  wanted: string[];
-  maxBytes: number;
 }
 
 /** `drained`: the FIFO was read to its end (its writer is not left waiting on this thread). */
-export type BaseTarWorkerResult = { ok: true; sizes: Map<string, number>; texts: Map<string, string> } | { ok: false; name: string; message: string; drained: boolean };
+export type BaseTarWorkerResult = ({ ok: true } & BaseTarFacts) | { ok: false; name: string; message: string; drained: boolean };
 
-const { fifo, wanted, maxBytes } = workerData as BaseTarWorkerData;
-const sizes = new Map<string, number>();
-const scan = scanTar(new Set(wanted), maxBytes, (name, type, size) => {
-  if (type === '0' || type === '\0') sizes.set(name, size);
-});
+const { fifo } = workerData as BaseTarWorkerData;
+const scan = baseTarScan();
 let drained = false;
 let result: BaseTarWorkerResult;
 try {
@@ -39,8 +34,7 @@ try {
     closeSync(fd);
   }
   scan.end();
-  await scan.done;
-  result = { ok: true, sizes, texts: new Map([...scan.files].map(([n, content]) => [n, content.toString('utf8')])) };
+  result = { ok: true, ...(await scan.facts) };
 } catch (error) {
   const e = error instanceof Error ? error : new Error(String(error));
   result = { ok: false, name: e.name, message: e.message, drained };

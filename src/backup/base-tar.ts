@@ -7,16 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { decoder } from './codec.js';
 import type { StreamCodec } from './manifest.js';
-import { scanTar, TarScanError } from './tar-scan.js';
+import { TarScanError } from './tar-scan.js';
+import { baseTarScan, type BaseTarFacts } from './base-tar-facts.js';
 import type { BaseTarWorkerData, BaseTarWorkerResult } from './base-tar-worker.js';
 import { startTool } from '../process/tool.js';
 import { toolPath } from '../process/tools.js';
 
-/** What level 2 reads from a base backup's tar: every regular member's size, and backup_label and backup_manifest. */
-export interface BaseTarFacts {
-  sizes: Map<string, number>;
-  texts: Map<string, string>;
-}
+export type { BaseTarFacts } from './base-tar-facts.js';
 
 export interface BaseTarReader {
   /** The payload's bytes, as stored (compressed). */
@@ -25,9 +22,6 @@ export interface BaseTarReader {
   facts: Promise<BaseTarFacts>;
   kill(): void;
 }
-
-const WANTED = ['backup_label', 'backup_manifest'];
-const MAX_TEXT = 64 << 20;
 
 /**
  * A reader of a base backup's compressed tar. Headers are read and members skipped by size
@@ -48,17 +42,14 @@ export function baseTarReader(codec: StreamCodec, options: { thread?: boolean; w
 }
 
 function loopReader(codec: StreamCodec): BaseTarReader {
-  const sizes = new Map<string, number>();
-  const scan = scanTar(new Set(WANTED), MAX_TEXT, (name, type, size) => {
-    if (type === '0' || type === '\0') sizes.set(name, size);
-  });
+  const scan = baseTarScan();
   const dec = decoder(codec)!;
   dec.output.on('data', (chunk: Buffer) => scan.push(chunk));
   const ended = new Promise<void>((resolve, reject) => {
     dec.output.once('end', () => (scan.end(), resolve()));
     dec.output.once('error', reject);
   });
-  const facts = Promise.all([ended, dec.done, scan.done]).then(() => ({ sizes, texts: new Map([...scan.files].map(([n, content]) => [n, content.toString('utf8')])) }));
+  const facts = Promise.all([ended, dec.done, scan.facts]).then(([, , f]) => f);
   facts.catch(() => undefined);
   return { input: dec.input, facts, kill: () => dec.kill() };
 }
@@ -84,7 +75,7 @@ function threadReader(file: string): BaseTarReader | undefined {
   }
   // The shell opens the FIFO for zstd's output: the open waits for the thread's, in the child.
   const tool = startTool('zstd', 'sh', ['-c', 'exec "$0" -d -c -q > "$1"', toolPath('zstd'), fifo], { stdin: 'pipe', stdout: 'ignore' });
-  const data: BaseTarWorkerData = { fifo, wanted: WANTED, maxBytes: MAX_TEXT };
+  const data: BaseTarWorkerData = { fifo };
   const worker = new Worker(file, { workerData: data });
   let settled = false;
   const read = new Promise<BaseTarWorkerResult>((resolve, reject) => {
@@ -132,9 +123,7 @@ function threadReader(file: string): BaseTarReader | undefined {
   return {
     input: tool.child.stdin!,
     facts,
-    kill: () => {
-      tool.kill();
-      release();
-    },
+    // zstd's exit releases the thread (above).
+    kill: () => tool.kill(),
   };
 }
