@@ -111,9 +111,22 @@ export async function benchPitr(): Promise<string> {
     // side runs three times in the order ours, theirs, theirs, ours, ours, theirs (neither side
     // always first), and the ratio is that of the medians: one slow round of six (this VM's
     // disk; it hit either side, 1.5x its others) then moves neither.
+    //
+    // Then memory is touched. This VM hands pages the guest has left free back to its host
+    // (virtio-balloon free page reporting, feature bit 5 here): the first process after that to
+    // fill gigabytes of page cache pays a host fault per page, as system time in the copy into
+    // the page cache. Whichever side restored first after the loads was its slowest: ours in
+    // every run until then (first restore 10.43 s, 6.61 s of system CPU; the next ones 7.91 and
+    // 8.61 s, 3.22 and 4.16 s), pgBackRest's when it went first (3.13 s of system CPU against
+    // 1.47). 3 GiB written to /dev/shm here took 2.62 s of system time the first time, 1.19-1.49
+    // s the next. So before each step the pages it will use are made the host's again: 4 GiB
+    // (a restore fills about 3: the extracted cluster, the replayed WAL, the tables it rebuilds)
+    // written and freed, which the next allocations take first.
+    const warm = path.join('/dev/shm', `ops-bench-warm-${process.pid}`);
     const settle = async () => {
       await sql(port, 'checkpoint');
       execFileSync('sync');
+      execFileSync('bash', ['-c', `head -c 4G /dev/zero > ${warm}; rm -f ${warm}`]);
     };
     const alternate = async (ours: () => Promise<Measured>, theirs: () => Promise<Measured>) => {
       const o: Measured[] = [];
@@ -154,6 +167,22 @@ export async function benchPitr(): Promise<string> {
      * "ready to accept connections" (the end-of-recovery checkpoint).
      */
     const phases: Record<'ours' | 'theirs', string[]> = { ours: [], theirs: [] };
+    /** What the machine did during each restore: free memory at its start, all CPUs' busy seconds (the restored server's and restore_command's included). */
+    const machine: Record<'ours' | 'theirs', string[]> = { ours: [], theirs: [] };
+    const snapshot = async () => {
+      const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+      const free = Number(/MemFree:\s+(\d+)/.exec(await readFile('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024;
+      // user nice system irq softirq steal: busy; idle and iowait are not.
+      const busy = (cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]! + (cpu[7] ?? 0)) / 100;
+      return { free, busy };
+    };
+    const observed = async <T>(side: 'ours' | 'theirs', run: () => Promise<T>): Promise<T> => {
+      const a = await snapshot();
+      const result = await run();
+      const b = await snapshot();
+      machine[side].push(`${fixed(a.free / 1024, 1)} GiB free, ${fixed(b.busy - a.busy, 1)} s busy`);
+      return result;
+    };
     const phase = async (side: 'ours' | 'theirs', log: string, startedMs: number) => {
       const text = await readFile(log, 'utf8').catch(() => '');
       const at = (re: RegExp) => {
@@ -177,7 +206,7 @@ export async function benchPitr(): Promise<string> {
         const r1 = await owned(path.join(work, `restore-ours-${(round += 1)}`));
         const p1 = await freePort();
         const startedMs = Date.now();
-        const m = await measure(`${OPSCTL_SH} --config ${cfg} restore postgres latest --name main --base --pgdata ${r1} --to '${target}' --start --port ${p1}`);
+        const m = await observed('ours', () => measure(`${OPSCTL_SH} --config ${cfg} restore postgres latest --name main --base --pgdata ${r1} --to '${target}' --start --port ${p1}`));
         await phase('ours', path.join(r1, 'ops-restore.log'), startedMs);
         await finish('ours', r1, p1);
         return m;
@@ -188,9 +217,12 @@ export async function benchPitr(): Promise<string> {
         await rm(path.join(work, 'pgbr-restore.log'), { force: true });
         const started = process.hrtime.bigint();
         const startedMs = Date.now();
-        const m = await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${r2} --type=time '--target=${target}' --target-action=promote restore`));
-        execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -l ${work}/pgbr-restore.log -o '-p ${p2} -k ${r2} -c archive_mode=off' -w start`)], { stdio: 'ignore' });
-        await waitPromoted(p2);
+        const m = await observed('theirs', async () => {
+          const done = await measure(asPg(`pgbackrest --config=${pgbrConf} --stanza=bench --pg1-path=${r2} --type=time '--target=${target}' --target-action=promote restore`));
+          execFileSync('bash', ['-c', asPg(`${pgBin('pg_ctl')} -D ${r2} -l ${work}/pgbr-restore.log -o '-p ${p2} -k ${r2} -c archive_mode=off' -w start`)], { stdio: 'ignore' });
+          await waitPromoted(p2);
+          return done;
+        });
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         await phase('theirs', path.join(work, 'pgbr-restore.log'), startedMs);
         await finish('theirs', r2, p2);
@@ -249,6 +281,7 @@ export async function benchPitr(): Promise<string> {
       `- base backup: ${fixed(median(bases.ours) / median(bases.theirs))}x pgBackRest's time (medians ${fixed(median(bases.ours))} / ${fixed(median(bases.theirs))} s), ${fixed(oursBytes / theirsBytes)}x its size (target <= 1.2x time)`,
       `- restore to a promoted server: ${fixed(median(restores.ours) / median(restores.theirs))}x pgBackRest's (medians ${fixed(median(restores.ours))} / ${fixed(median(restores.theirs))} s; target <= 1.2x); all six recovered the same rows: ${sameRows ? 'yes' : 'NO'}`,
       `- each restore, seconds before the server's first log line / redo / end of redo to ready: ours ${phases.ours.join(', ')}; pgBackRest ${phases.theirs.join(', ')}`,
+      `- the machine during each restore (free memory at its start; CPU seconds of all processes, the restored server's and restore_command's included): ours ${machine.ours.join('; ')}; pgBackRest ${machine.theirs.join('; ')}`,
       `- push with a backlog: ${fixed(n / rounds[2]![1].seconds, 1)} segments/s vs pgBackRest async ${fixed(n / rounds[3]![1].seconds, 1)}/s (target >= 1.0x: ${fixed(rounds[3]![1].seconds / rounds[2]![1].seconds)}x); one call per segment: ${fixed(n / rounds[0]![1].seconds, 1)}/s vs ${fixed(n / rounds[1]![1].seconds, 1)}/s`,
       `- opsctl peak RSS across all of it: ${fixed(Math.max(...bases.ours.map((m) => m.rssMiB), ...restores.ours.map((m) => m.rssMiB), ...rounds.filter(([l]) => l.startsWith('opsctl')).map(([, m]) => m.rssMiB)), 0)} MiB (target <= 150)`,
     );

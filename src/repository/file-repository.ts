@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ObjectNotFoundError, RepositoryError, RepositoryWriteError } from './errors.js';
 import type { ObjectInfo, PutOptions, PutResult, Repository } from './repository.js';
+import { fsyncPath } from '../util/fsync.js';
 
 /** Files being written carry this marker; readers and listings never see them. */
 const PARTIAL = '.partial-';
@@ -198,15 +199,7 @@ export class FileRepository implements Repository {
 
 /** A directory is synced the same way: a rename or link is durable only once its directory is. */
 const fsyncDirectory = (dir: string) => fsyncFile(dir);
-
-async function fsyncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+const fsyncFile = fsyncPath;
 
 /**
  * What is really wrong when a write fails. A recursive mkdir on a read-only file system
