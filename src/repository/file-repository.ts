@@ -45,7 +45,7 @@ export class FileRepository implements Repository {
       const out = createWriteStream(partial, { flags: 'wx', mode: PRIVATE_FILE });
       out.once('error', (error) => (first ??= { side: 'repository', error }));
       await pipeline(body, out, options.signal ? { signal: options.signal } : {});
-      await fsyncFile(partial);
+      await fsyncPath(partial);
       await rename(partial, target);
       return { bytes: out.bytesWritten };
     } catch (error) {
@@ -65,7 +65,8 @@ export class FileRepository implements Repository {
       // O_EXCL), and a process killed at any moment leaves nothing or the whole object.
       await this.writeSmall(key, body, async (partial, target) => {
         await link(partial, target);
-        await fsyncDirectory(path.dirname(target));
+        // A rename or link is durable only once its directory is.
+        await fsyncPath(path.dirname(target));
       });
       return true;
     } catch (error) {
@@ -82,7 +83,7 @@ export class FileRepository implements Repository {
       await mkdir(path.dirname(target), { recursive: true, mode: PRIVATE_DIR });
       if (typeof body === 'string' || Buffer.isBuffer(body)) await writeFile(partial, body, { flag: 'wx', mode: PRIVATE_FILE });
       else await writeParts(partial, body);
-      await fsyncFile(partial);
+      await fsyncPath(partial);
       await place(partial, target);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new RepositoryWriteError(key, error);
@@ -196,10 +197,6 @@ export class FileRepository implements Repository {
     });
   }
 }
-
-/** A directory is synced the same way: a rename or link is durable only once its directory is. */
-const fsyncDirectory = (dir: string) => fsyncFile(dir);
-const fsyncFile = fsyncPath;
 
 /**
  * What is really wrong when a write fails. A recursive mkdir on a read-only file system

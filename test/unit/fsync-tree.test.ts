@@ -33,7 +33,6 @@ describe('fsyncTree (an extracted base backup flushed beside pg_verifybackup)', 
     }
   });
 
-
   it('flushWhileWritten: passes while GNU tar extracts 200 files into the tree, then a last pass that counts every one of them', { timeout: 30_000 }, async () => {
     const src = await tempDir('ops-fsync-src-');
     const dst = await tempDir('ops-fsync-dst-');
