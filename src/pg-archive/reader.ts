@@ -13,7 +13,7 @@ import {
   ArchiveTruncatedError,
 } from './errors.js';
 import { BLK_BLOBS, BLK_DATA, MAX_TOC_BYTES, type BlockCompression } from './format.js';
-import { NeedMoreInput, decodeInt, describeEntry, entriesWithData, newTocProgress, parseTocFrom, type ArchiveToc, type TocEntry } from './toc.js';
+import { NeedMoreInput, decodeInt, describeEntry, entriesWithData, newTocProgress, parseTocFrom, type ArchiveToc, type TocEntry, type TocProgress, type TocRetain } from './toc.js';
 
 /** Rows of one TABLE DATA entry, counted from its COPY text. */
 export interface TableData {
@@ -80,7 +80,7 @@ export class ArchiveReader extends Writable {
   private headBytes = 0;
   /** The archive offset of head[0]. */
   private headBase = 0;
-  private readonly tocProgress = newTocProgress();
+  private readonly tocProgress: TocProgress;
   private retryAt = 0;
   /** What the table of contents still lacked at the last attempt to parse it. */
   private waitingFor = 'the header';
@@ -112,9 +112,15 @@ export class ArchiveReader extends Writable {
   readonly layout: LayoutMark[] = [];
   private readonly mapLayout: boolean;
 
-  constructor(options: { layout?: boolean } = {}) {
+  /**
+   * `layout`: map where each structural field sits (every entry is then kept). `retain`:
+   * which entries the table of contents keeps, 'used' unless a layout is mapped (toc.ts
+   * TocRetain); every entry is checked either way.
+   */
+  constructor(options: { layout?: boolean; retain?: TocRetain } = {}) {
     super({ highWaterMark: 1 << 20 });
     this.mapLayout = options.layout ?? false;
+    this.tocProgress = newTocProgress(this.mapLayout ? 'all' : (options.retain ?? 'used'));
   }
 
   private mark(kind: LayoutMark['kind'], offset: number): void {

@@ -44,7 +44,7 @@ export interface TocEntry {
   namespace: string | null;
   /** From 1.16 on. */
   relkind: number | null;
-  dependencies: number[];
+  dependencies: readonly number[];
   dataState: number;
   /** Where the entry itself starts in the archive. */
   entryOffset: number;
@@ -52,7 +52,10 @@ export interface TocEntry {
 
 export interface ArchiveToc {
   header: ArchiveHeader;
+  /** Every entry, or with `retain: 'used'` only the TABLE entries and those with a data block. */
   entries: TocEntry[];
+  /** How many entries the table of contents has (all of them read and checked, whatever was kept). */
+  count: number;
   /** Bytes of header plus table of contents: the first data block starts here. */
   length: number;
 }
@@ -74,6 +77,9 @@ export function decodeInt(buf: Buffer, at: number, intSize: number): number {
   for (let b = 0; b < intSize; b += 1) v |= buf[at + 1 + b]! << (8 * b);
   return buf[at] !== 0 ? -v | 0 : v | 0;
 }
+
+/** The dependencies of every entry that has none: one array, not one each. */
+const NO_DEPENDENCIES: readonly number[] = Object.freeze([]);
 
 /** The `what` of a field of the entry being read (Cursor.named). */
 const ENTRY = '';
@@ -125,12 +131,28 @@ class Cursor {
     const len = this.int(what);
     if (len < 0) return null;
     this.need(len, what);
-    // pg_restore reads every string with C's string functions: a NUL ends it there.
-    const nul = this.buf.indexOf(0, this.pos);
-    const end = nul >= 0 && nul < this.pos + len ? nul : this.pos + len;
-    const s = this.buf.toString('utf8', this.pos, end);
+    const s = this.text(this.pos, len);
     this.pos += len;
     return s;
+  }
+
+  /** The string of `len` bytes at `at` (already read past), as pg_restore reads it: a NUL ends it there. */
+  text(at: number, len: number): string {
+    const nul = this.buf.indexOf(0, at);
+    const end = nul >= 0 && nul < at + len ? nul : at + len;
+    return this.buf.toString('utf8', at, end);
+  }
+
+  /**
+   * A string read past now and decoded later, if at all: where it starts and its length (-1
+   * for null). An entry that will not be kept is known only after its tag and COPY statement.
+   */
+  skipStrAt(what: string): number {
+    const len = this.int(what);
+    if (len < 0) return -1;
+    this.need(len, what);
+    this.pos += len;
+    return len;
   }
 
   /** A string read past without decoding it (a definition nobody looks at: decoding 150,000 of them cost a second and their garbage). */
@@ -238,19 +260,32 @@ function isAscii(buf: Buffer, from: number, len: number): boolean {
 export interface TocProgress {
   header: ArchiveHeader | undefined;
   count: number;
+  /** Entries read whole so far (kept or not). */
+  read: number;
   entries: TocEntry[];
   seen: Set<number>;
   pos: number;
   /** Strings decoded so far for the fields that repeat (internedStr). */
   descs: string[];
   namespaces: string[];
+  /** 'used': only TABLE entries and entries with a data block are kept (TocRetain). */
+  retain: TocRetain;
 }
 
-export const newTocProgress = (): TocProgress => ({ header: undefined, count: 0, entries: [], seen: new Set(), pos: 0, descs: [], namespaces: [] });
+/**
+ * Which entries a parse keeps. Every entry is read and checked either way (pg_restore's
+ * verdict does not depend on it); 'used' keeps only what reading the data and checking the
+ * catalogue look at: the TABLE entries and the entries with a data block. An index,
+ * constraint or sequence entry is a third of a 50,000-table dump's 150,000 entries (about
+ * 10 MB of objects and strings) and most of a real schema's.
+ */
+export type TocRetain = 'all' | 'used';
+
+export const newTocProgress = (retain: TocRetain = 'all'): TocProgress => ({ header: undefined, count: 0, read: 0, entries: [], seen: new Set(), pos: 0, descs: [], namespaces: [], retain });
 
 /** Parses the header and the whole table of contents from the start of `buf`; NeedMoreInput if it is not all there yet. */
-export function parseToc(buf: Buffer): ArchiveToc {
-  return parseTocFrom(buf, newTocProgress());
+export function parseToc(buf: Buffer, retain: TocRetain = 'all'): ArchiveToc {
+  return parseTocFrom(buf, newTocProgress(retain));
 }
 
 /**
@@ -272,12 +307,13 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
   c.intSize = header.intSize;
   c.pos = state.pos - base;
   const { count, entries, seen } = state;
+  const all = state.retain === 'all';
   c.count = count;
   const what = ENTRY;
   // Each entry's dependencies are gathered here and copied out at their exact length: an
   // array grown by push keeps room for 17, 150 bytes an entry (22 MiB at 50,000 tables).
   const deps: number[] = [];
-  for (let i = entries.length; i < count; i += 1) {
+  for (let i = state.read; i < count; i += 1) {
     const entryOffset = c.at;
     c.entry = i + 1;
     const dumpId = c.int(what);
@@ -286,7 +322,8 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     const hadDumper = c.int(what) !== 0;
     c.skipRequiredStr(what); // the table oid
     c.skipRequiredStr(what); // the oid
-    const tag = c.str(what);
+    const tagAt = c.pos + 1 + c.intSize;
+    const tagLen = c.skipStrAt(what);
     const descAt = c.pos;
     const desc = c.internedStr(what, state.descs);
     if (desc === null) throw new ArchiveFormatError(`${c.named(what)} is missing (null string)`, { offset: base + descAt });
@@ -295,7 +332,8 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     const special = desc === 'ENCODING' || desc === 'STDSTRINGS';
     const defn = special ? c.str(what) : (c.skipStr(what), null);
     c.skipStr(what); // the DROP statement
-    const copyStmt = c.str(what);
+    const copyAt = c.pos + 1 + c.intSize;
+    const copyLen = c.skipStrAt(what);
     const namespace = c.internedStr(what, state.namespaces);
     c.skipStr(what); // the tablespace
     c.skipStr(what); // the table access method
@@ -304,6 +342,8 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     const withOidsAt = c.at;
     if (c.strEquals(what, 'true')) throw new ArchiveFormatError(`entry ${dumpId} is a table WITH OIDS, which PostgreSQL 12 and later cannot restore`, { offset: withOidsAt });
     deps.length = 0;
+    // Whether this entry is kept is known only at its data flag: its dependencies are checked
+    // as they come and gathered (a few numbers, reused) in case it is.
     for (;;) {
       const depAt = c.at;
       const id = c.dependency(what);
@@ -321,27 +361,30 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     }
     c.need(offSize, what);
     c.pos += offSize;
-    checkSpecialEntry(desc, defn, { offset: entryOffset, entry: `${desc} (dump id ${dumpId})` });
-    entries.push({
-      dumpId,
-      hadDumper,
-      tag,
-      desc,
-      section,
-      copyStmt,
-      namespace,
-      relkind,
-      dependencies: deps.slice(),
-      dataState,
-      entryOffset,
-    });
+    if (special) checkSpecialEntry(desc, defn, { offset: entryOffset, entry: `${desc} (dump id ${dumpId})` });
+    if (all || desc === 'TABLE' || (hadDumper && dataState !== OFFSET_NO_DATA)) {
+      entries.push({
+        dumpId,
+        hadDumper,
+        tag: tagLen < 0 ? null : c.text(tagAt, tagLen),
+        desc,
+        section,
+        copyStmt: copyLen < 0 ? null : c.text(copyAt, copyLen),
+        namespace,
+        relkind,
+        dependencies: deps.length === 0 ? NO_DEPENDENCIES : deps.slice(),
+        dataState,
+        entryOffset,
+      });
+    }
     seen.add(dumpId);
+    state.read = i + 1;
     state.pos = c.at;
   }
   // The ids were kept for finding one twice; once the table of contents is whole they have
   // served (150,000 of them at 50,000 tables).
   seen.clear();
-  return { header, entries, length: c.at };
+  return { header, entries, count, length: c.at };
 }
 
 

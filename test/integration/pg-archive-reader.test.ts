@@ -61,6 +61,10 @@ describe('pg_dump custom-format reader', () => {
         const toc = parseToc(bytes);
         assert.deepEqual(toc.header.version, [1, 16, 0]);
         assert.equal(toc.entries.find((e) => e.desc === 'TABLE')?.relkind, 0x72, 'each entry\'s relkind (1.16)');
+        // What the reader keeps (retain 'used'): the TABLE entries and those with data, as read whole.
+        const used = parseToc(bytes, 'used');
+        assert.deepEqual(used.entries, toc.entries.filter((e) => e.desc === 'TABLE' || (e.hadDumper && e.dataState !== 3)));
+        assert.ok(used.entries.length < toc.entries.length && used.count === toc.entries.length, `${used.entries.length} of ${used.count} kept`);
         const oracle = await pgRestoreVerdict(bytes, path.join(bin, 'pg_restore'));
         assert.equal(oracle.ok, true, oracle.detail);
         const ours = await readerVerdict(bytes);

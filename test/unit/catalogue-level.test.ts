@@ -16,7 +16,7 @@ function entry(dumpId: number, desc: string, namespace: string, tag: string): To
 
 function toc(entries: TocEntry[]): ArchiveToc {
   const header = { version: [1, 14, 0], intSize: 4, offSize: 8, compression: 'none', created: { year: 2026, month: 1, day: 1, hour: 0, minute: 0, second: 0, isDst: 0 }, database: 'd', serverVersion: '15', dumpVersion: '15' } as const;
-  return { header: { ...header, version: [1, 14, 0] }, entries, length: 0 };
+  return { header: { ...header, version: [1, 14, 0] }, entries, count: entries.length, length: 0 };
 }
 
 const manifest = (tables: [string, string][]) => ({ tables: tables.map(([schema, name]) => ({ schema, name })) }) as unknown as Manifest;

@@ -94,6 +94,23 @@ describe('table of contents fields read in place', () => {
     assert.throws(() => parseToc(archive([{ desc: null }])), (e: unknown) => e instanceof ArchiveFormatError && /missing \(null string\)/.test(e.message));
   });
 
+  it("retain 'used' keeps only TABLE entries and entries with data, yet checks every entry as a whole parse does", () => {
+    // Every entry of archive() is a COMMENT (no data) unless given a desc: kept only when all are.
+    for (const text of ['0', '-5', 'abc', Buffer.from([0x00, 0x31])]) {
+      assert.throws(() => parseToc(archive([{ desc: 'TABLE' }, { deps: [text] }]), 'used'), ArchiveBadDependencyError, `a dropped entry's dependency ${JSON.stringify(String(text))}`);
+    }
+    assert.throws(() => parseToc(archive([{ withOids: 'true' }]), 'used'), /WITH OIDS/, 'WITH OIDS in a dropped entry');
+    assert.throws(() => parseToc(archive([{ tableOid: null }]), 'used'), /missing \(null string\)/, 'a null table oid in a dropped entry');
+    const fields: Fields[] = [{ desc: 'TABLE', deps: ['7'] }, { deps: ['3'] }, { desc: 'TABLE', namespace: 'таблица' }, {}, { desc: 'INDEX' }];
+    const all = parseToc(archive(fields), 'all');
+    const used = parseToc(archive(fields), 'used');
+    assert.deepEqual(used.entries, all.entries.filter((e) => e.desc === 'TABLE'), 'the TABLE entries, with every field as a whole parse reads it');
+    assert.deepEqual(used.entries.map((e) => e.tag), ['tag0', 'tag2']);
+    assert.equal(used.count, 5);
+    assert.equal(all.count, 5);
+    assert.equal(used.length, all.length);
+  });
+
   it('a repeated desc and schema come back equal to the decoded text, and a non-ASCII or NUL-cut one is decoded, not matched', () => {
     const entries = parseToc(
       archive([
