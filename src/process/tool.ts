@@ -62,6 +62,12 @@ export function startTool(
       if (child.exitCode === null && child.signalCode === null) {
         signalled = true;
         child.kill(signal);
+        // What it still had to say is not wanted. Left open, its stdout would keep `done`
+        // from settling while it is piped into a consumer that stopped reading: Node resumes
+        // the stream when the process exits, the full consumer pauses it again, and 'close'
+        // never comes (seen: SIGTERM during an S3 upload held a backup for the 90 s backstop,
+        // the cleanup waiting on the killed zstd).
+        child.stdout?.destroy();
       }
     },
   };
