@@ -16,6 +16,10 @@ const PUSH = Number(process.env.OPS_BENCH_PUSH_SEGMENTS ?? 200);
 const pgBin = (tool: string) => `/usr/lib/postgresql/${execFileSync('ls', ['/usr/lib/postgresql']).toString().trim().split('\n').sort().pop()}/bin/${tool}`;
 const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
 const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+/** Each side's turn in every alternating step: neither side always first. */
+const ORDER = ['ours', 'theirs', 'theirs', 'ours', 'ours', 'theirs'] as const;
+/** One call per segment once each side, then the backlog once per turn of ORDER: each round a database name of its own. */
+const PUSH_ROUNDS = 2 + ORDER.length;
 const asPg = (cmd: string) => `runuser -u postgres -- ${cmd}`;
 
 const sql = sqlOn;
@@ -80,7 +84,7 @@ export async function benchPitr(): Promise<string> {
   const pgbrRepo = await owned(path.join(work, 'pgbr'));
   const port = await freePort();
   const cfg = path.join(work, 'ops.config.json');
-  await writeFile(cfg, JSON.stringify({ repository: { url: `file://${repo}` }, postgres: ['main', ...Array.from({ length: 8 }, (_, i) => `push-${i + 1}`)].map((name) => ({ name, url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: name === 'main' } })) }));
+  await writeFile(cfg, JSON.stringify({ repository: { url: `file://${repo}` }, postgres: ['main', ...Array.from({ length: PUSH_ROUNDS }, (_, i) => `push-${i + 1}`)].map((name) => ({ name, url: `postgresql://postgres@127.0.0.1:${port}/postgres`, pitr: { enabled: name === 'main' } })) }));
   const pgbrConf = path.join(work, 'pgbackrest.conf');
   const server = await startPostgresServer({
     port,
@@ -131,7 +135,7 @@ export async function benchPitr(): Promise<string> {
     const alternate = async (ours: () => Promise<Measured>, theirs: () => Promise<Measured>) => {
       const o: Measured[] = [];
       const t: Measured[] = [];
-      for (const side of ['ours', 'theirs', 'theirs', 'ours', 'ours', 'theirs'] as const) {
+      for (const side of ORDER) {
         await settle();
         if (side === 'ours') o.push(await ours());
         else t.push(await theirs());
@@ -284,7 +288,7 @@ export async function benchPitr(): Promise<string> {
     // memory touch: one round each (runs J-P) moved the ratio between 0.99x and 1.21x with
     // neither side changed.
     const backlogs: Record<'ours' | 'theirs', Measured[]> = { ours: [], theirs: [] };
-    for (const side of ['ours', 'theirs', 'theirs', 'ours', 'ours', 'theirs'] as const) backlogs[side].push(await pushRound(side, true));
+    for (const side of ORDER) backlogs[side].push(await pushRound(side, true));
 
     out.push(`### Point-in-time recovery beside pgBackRest 2.45 (pgbench -s ${SCALE}: ${mib(dataBytes)} MiB database; zstd level 1 both, 2 workers each; base backups, restores and backlog pushes three times each side, ours / theirs / theirs / ours / ours / theirs, each after a checkpoint, sync and a 4 GiB memory touch; ratios of the medians)\n`);
     out.push(

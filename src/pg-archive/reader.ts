@@ -13,7 +13,7 @@ import {
   ArchiveTruncatedError,
 } from './errors.js';
 import { BLK_BLOBS, BLK_DATA, MAX_TOC_BYTES, type BlockCompression } from './format.js';
-import { NeedMoreInput, decodeInt, describeEntry, entriesWithData, newTocProgress, parseTocFrom, type ArchiveToc, type TocEntry, type TocProgress, type TocRetain } from './toc.js';
+import { NeedMoreInput, decodeInt, describeEntry, entriesWithData, newTocProgress, parseTocFrom, type ArchiveToc, type TocEntry, type TocProgress } from './toc.js';
 
 /** Rows of one TABLE DATA entry, counted from its COPY text. */
 export interface TableData {
@@ -113,14 +113,14 @@ export class ArchiveReader extends Writable {
   private readonly mapLayout: boolean;
 
   /**
-   * `layout`: map where each structural field sits (every entry is then kept). `retain`:
-   * which entries the table of contents keeps, 'used' unless a layout is mapped (toc.ts
-   * TocRetain); every entry is checked either way.
+   * `layout`: map where each structural field sits. The table of contents keeps only the
+   * entries read again ('used', toc.ts TocRetain), every entry where a layout is mapped;
+   * every entry is checked either way.
    */
-  constructor(options: { layout?: boolean; retain?: TocRetain } = {}) {
+  constructor(options: { layout?: boolean } = {}) {
     super({ highWaterMark: 1 << 20 });
     this.mapLayout = options.layout ?? false;
-    this.tocProgress = newTocProgress(this.mapLayout ? 'all' : (options.retain ?? 'used'));
+    this.tocProgress = newTocProgress(this.mapLayout ? 'all' : 'used');
   }
 
   private mark(kind: LayoutMark['kind'], offset: number): void {

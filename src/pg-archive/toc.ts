@@ -144,10 +144,12 @@ class Cursor {
   }
 
   /**
-   * A string read past now and decoded later, if at all: where it starts and its length (-1
-   * for null). An entry that will not be kept is known only after its tag and COPY statement.
+   * A string read past without decoding it: its length, -1 for null. A definition nobody
+   * looks at (decoding 150,000 of them cost a second and their garbage), or a tag or COPY
+   * statement decoded later with text(pos - length, length) if its entry is kept: whether
+   * it is, is known only at the entry's end.
    */
-  skipStrAt(what: string): number {
+  skipStr(what: string): number {
     const len = this.int(what);
     if (len < 0) return -1;
     this.need(len, what);
@@ -155,19 +157,10 @@ class Cursor {
     return len;
   }
 
-  /** A string read past without decoding it (a definition nobody looks at: decoding 150,000 of them cost a second and their garbage). */
-  skipStr(what: string): boolean {
-    const len = this.int(what);
-    if (len < 0) return false;
-    this.need(len, what);
-    this.pos += len;
-    return true;
-  }
-
   /** A string that must not be null (pg_restore dereferences it), read past. */
   skipRequiredStr(what: string): void {
     const at = this.at;
-    if (!this.skipStr(what)) throw new ArchiveFormatError(`${this.named(what)} is missing (null string)`, { offset: at });
+    if (this.skipStr(what) < 0) throw new ArchiveFormatError(`${this.named(what)} is missing (null string)`, { offset: at });
   }
 
   /**
@@ -322,8 +315,8 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     const hadDumper = c.int(what) !== 0;
     c.skipRequiredStr(what); // the table oid
     c.skipRequiredStr(what); // the oid
-    const tagAt = c.pos + 1 + c.intSize;
-    const tagLen = c.skipStrAt(what);
+    const tagLen = c.skipStr(what);
+    const tagAt = c.pos - tagLen;
     const descAt = c.pos;
     const desc = c.internedStr(what, state.descs);
     if (desc === null) throw new ArchiveFormatError(`${c.named(what)} is missing (null string)`, { offset: base + descAt });
@@ -332,8 +325,8 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     const special = desc === 'ENCODING' || desc === 'STDSTRINGS';
     const defn = special ? c.str(what) : (c.skipStr(what), null);
     c.skipStr(what); // the DROP statement
-    const copyAt = c.pos + 1 + c.intSize;
-    const copyLen = c.skipStrAt(what);
+    const copyLen = c.skipStr(what);
+    const copyAt = c.pos - copyLen;
     const namespace = c.internedStr(what, state.namespaces);
     c.skipStr(what); // the tablespace
     c.skipStr(what); // the table access method
@@ -362,7 +355,7 @@ export function parseTocFrom(buf: Buffer, state: TocProgress, base = 0): Archive
     c.need(offSize, what);
     c.pos += offSize;
     if (special) checkSpecialEntry(desc, defn, { offset: entryOffset, entry: `${desc} (dump id ${dumpId})` });
-    if (all || desc === 'TABLE' || (hadDumper && dataState !== OFFSET_NO_DATA)) {
+    if (all || desc === 'TABLE' || hasDataBlock(hadDumper, dataState)) {
       entries.push({
         dumpId,
         hadDumper,
@@ -482,7 +475,12 @@ function isKnownEncoding(name: string): boolean {
 
 /** The entries pg_restore reads a data block for: a dumper was recorded and the offset flag does not say "no data". */
 export function entriesWithData(entries: readonly TocEntry[]): TocEntry[] {
-  return entries.filter((e) => e.hadDumper && e.dataState !== OFFSET_NO_DATA);
+  return entries.filter((e) => hasDataBlock(e.hadDumper, e.dataState));
+}
+
+/** Whether pg_restore reads a data block for an entry: a dumper was recorded and the offset flag does not say "no data". */
+function hasDataBlock(hadDumper: boolean, dataState: number): boolean {
+  return hadDumper && dataState !== OFFSET_NO_DATA;
 }
 
 /** `"my s"."ta ble" (TABLE DATA, dump id 3349)`: how failures name an entry. */
