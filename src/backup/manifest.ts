@@ -4,14 +4,36 @@ import { COMPONENTS } from './layout.js';
 export const STREAM_CODECS = ['zstd', 'gzip', 'none'] as const;
 export type StreamCodec = (typeof STREAM_CODECS)[number];
 
-const tableEntry = z.object({
+/** One table as the manifest lists it (exported for tests: the check in place must judge as this schema does). */
+export const manifestTableSchema = z.object({
   schema: z.string(),
   name: z.string(),
   kind: z.enum(['table', 'partitioned', 'partition']),
   parent: z.string().nullable(),
   estimatedRows: z.number(),
 });
-export type ManifestTable = z.infer<typeof tableEntry>;
+export type ManifestTable = z.infer<typeof manifestTableSchema>;
+
+const TABLE_KINDS: ReadonlySet<unknown> = new Set(manifestTableSchema.shape.kind.options);
+
+function isTableEntry(t: unknown): t is ManifestTable {
+  if (typeof t !== 'object' || t === null) return false;
+  const e = t as Record<string, unknown>;
+  return typeof e.schema === 'string' && typeof e.name === 'string' && TABLE_KINDS.has(e.kind) && (e.parent === null || typeof e.parent === 'string') && typeof e.estimatedRows === 'number';
+}
+
+/**
+ * The manifest's tables, checked where they lie: z.array(manifestTableSchema) copied every entry into
+ * a new object (at 50,000 tables about 30 ms and 7 MB of objects, the copies kept and the
+ * parsed ones garbage, in every verify and restore). An entry that is not a table entry is
+ * judged by manifestTableSchema, so the problems reported are word for word the same. Unlike the
+ * copy, an entry keeps a field this version does not know.
+ */
+const tableList = z.array(z.unknown()).check((ctx) => {
+  if (ctx.value.every(isTableEntry)) return;
+  const judged = z.array(manifestTableSchema).safeParse(ctx.value);
+  if (!judged.success) for (const issue of judged.error.issues) ctx.issues.push({ ...issue, input: ctx.value } as z.core.$ZodRawIssue);
+}) as unknown as z.ZodType<ManifestTable[]>;
 
 /** Written last: a backup exists only when its manifest does. */
 export const manifestSchema = z.object({
@@ -34,7 +56,7 @@ export const manifestSchema = z.object({
   durationSeconds: z.number(),
   tools: z.record(z.string(), z.string()),
   source: z.record(z.string(), z.unknown()),
-  tables: z.array(tableEntry).optional(),
+  tables: tableList.optional(),
   details: z.record(z.string(), z.unknown()).optional(),
   /** The configuration the backup was taken with (connection strings masked, no secrets): `opsctl dr plan` reads it. */
   config: z.record(z.string(), z.unknown()).optional(),

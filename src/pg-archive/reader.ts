@@ -368,7 +368,7 @@ export class ArchiveReader extends Writable {
         dumpId: entry.dumpId,
         schema: entry.namespace,
         table: entry.tag,
-        key: entry.copyStmt ? copyTarget(entry.copyStmt.replace(/\n$/, '')) : describeEntry(entry),
+        key: entry.copyStmt ? copyTarget(entry.copyStmt) : describeEntry(entry),
         rows: lines.rows,
         bytes: lines.bytes,
       });

@@ -287,7 +287,7 @@ describe('PostgreSQL verification levels', () => {
         const v = (JSON.parse(r.stdout) as { results: { verification: Verification }[] }).results[0]!.verification;
         assert.equal(v.tools.pg_restore, want, `${kind}: the version of the pg_restore that ran`);
         const calls = (await readFile(log, 'utf8')).trim().split('\n');
-        assert.deepEqual(calls, kind === 'execs' && !viaLoader ? ['--list'] : ['--list', '--version'], `${kind}: what the wrapper was asked`);
+        assert.deepEqual(calls, kind === 'execs' && !viaLoader ? ['--list --section=pre-data'] : ['--list --section=pre-data', '--version'], `${kind}: what the wrapper was asked`);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

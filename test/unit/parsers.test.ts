@@ -46,6 +46,13 @@ describe('COPY row counter', () => {
   it('reads the target of a COPY line with quoted names', () => {
     assert.equal(copyTarget('COPY public."a b" (x, y) FROM stdin;'), 'public."a b"');
   });
+
+  it('reads a COPY statement as the table of contents stores it (one line break at its end) as the line without it', () => {
+    for (const line of ['COPY public."a b" (x, y) FROM stdin;', 'COPY "x\ny".t FROM stdin;', 'COPY s.t FROM stdin;\n', 'COPY', '', 'COPY s.t (a) FROM stdin;;']) {
+      assert.equal(copyTarget(`${line}\n`), copyTarget(line), JSON.stringify(line));
+    }
+    assert.equal(copyTarget('COPY public.t (a) FROM stdin;\n'), 'public.t');
+  });
 });
 
 describe('identifiers', () => {
