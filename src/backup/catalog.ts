@@ -1,6 +1,7 @@
 import type * as z from 'zod';
 import type { ObjectInfo, Repository } from '../repository/repository.js';
 import { OpsError } from '../errors.js';
+import { stringifyPrepared } from '../util/prepared-json.js';
 import {
   DRILL,
   MANIFEST,
@@ -198,9 +199,9 @@ export function pickBackup(all: BackupEntry[], component: Component, name: strin
   return found;
 }
 
-/** The exact bytes a record is stored as. */
+/** The exact bytes a record is stored as: JSON.stringify(record, null, 2), a prepared property's JSON spliced in (util/prepared-json.ts). */
 export function recordBytes(record: unknown): string {
-  return JSON.stringify(record, null, 2) + '\n';
+  return stringifyPrepared(record) + '\n';
 }
 
 export async function writeRecord(repo: Repository, component: Component, name: string, id: string, file: string, record: unknown): Promise<void> {

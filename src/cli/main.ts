@@ -10,6 +10,7 @@ import { EXIT, processExit, type CommandOutcome, type ExitCode } from './output.
 export { processExit } from './output.js';
 import { endProgressLine, stderrLog, stderrProgress } from './stderr-log.js';
 import { scrub, secretsOf } from '../util/mask.js';
+import { stringifyPrepared } from '../util/prepared-json.js';
 import { SECRET_ENV } from '../config/secret-env.js';
 import { readFileSync } from 'node:fs';
 
@@ -435,7 +436,7 @@ async function runCommand(argv: string[], signal?: AbortSignal): Promise<ExitCod
   for (const ctx of contexts) await ctx.metrics.flush();
   endProgressLine();
   if (!outcome) return EXIT.ok;
-  if (globals().json) print(JSON.stringify(outcome.json, null, 2) + '\n');
+  if (globals().json) print(stringifyPrepared(outcome.json) + '\n');
   else print(outcome.text + '\n');
   return outcome.exitCode;
 }

@@ -13,6 +13,7 @@ import {
   ArchiveTruncatedError,
 } from './errors.js';
 import { BLK_BLOBS, BLK_DATA, MAX_TOC_BYTES, type BlockCompression } from './format.js';
+import { IdSet } from './id-set.js';
 import { NeedMoreInput, decodeInt, describeEntry, entriesWithData, newTocProgress, parseTocFrom, type ArchiveToc, type TocEntry, type TocProgress } from './toc.js';
 
 /** Rows of one TABLE DATA entry, counted from its COPY text. */
@@ -93,7 +94,7 @@ export class ArchiveReader extends Writable {
   private blockOffset = 0;
   private base = 0;
   private expected = new Map<number, TocEntry>();
-  private readonly seen = new Set<number>();
+  private readonly seen = new IdSet();
   /** Each data entry's place in the table of contents, and the place of the last block read. */
   private readonly position = new Map<number, number>();
   private lastPosition = -1;

@@ -1,4 +1,5 @@
 import { ArchiveBadDependencyError, ArchiveFormatError } from './errors.js';
+import { IdSet } from './id-set.js';
 import {
   COMPRESSION,
   FORMAT_CUSTOM,
@@ -261,7 +262,7 @@ export interface TocProgress {
   /** Entries read whole so far (kept or not). */
   read: number;
   entries: TocEntry[];
-  seen: Set<number>;
+  seen: IdSet;
   pos: number;
   /** Strings decoded so far for the fields that repeat (internedStr). */
   descs: string[];
@@ -279,7 +280,7 @@ export interface TocProgress {
  */
 export type TocRetain = 'all' | 'used';
 
-export const newTocProgress = (retain: TocRetain = 'all'): TocProgress => ({ header: undefined, count: 0, read: 0, entries: [], seen: new Set(), pos: 0, descs: [], namespaces: [], retain });
+export const newTocProgress = (retain: TocRetain = 'all'): TocProgress => ({ header: undefined, count: 0, read: 0, entries: [], seen: new IdSet(), pos: 0, descs: [], namespaces: [], retain });
 
 /** Parses the header and the whole table of contents from the start of `buf`; NeedMoreInput if it is not all there yet. */
 export function parseToc(buf: Buffer, retain: TocRetain = 'all'): ArchiveToc {
