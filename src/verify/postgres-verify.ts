@@ -137,7 +137,8 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   if (wasInterrupted(deps.signal, full.error)) throw new VerifyInterruptedError(`postgres/${entry.name}/${entry.id}`);
   const tools: Record<string, string> = { pg_restore: await toolVersion };
   const counts = full.counts;
-  const json = prepared.rows?.source === counts ? prepared.rows.json : countsJson(counts);
+  // Prepared only for the native reader's tables; counts pg_restore's script gave are a Map, built as an object.
+  const json = prepared.rows?.source === counts ? prepared.rows.json : undefined;
   const verification = summarize(entry, manifest, levels, started, now(), tools, json === undefined ? sortedRecord(counts) : {});
   if (json !== undefined) prepareProperty(verification, 'rowCounts', json, () => sortedRecord(counts));
   await writeRecord(deps.repo, 'postgres', entry.name, entry.id, VERIFICATION, verification);
@@ -189,8 +190,8 @@ function sortedRecord(counts: Map<string, number> | readonly TableData[]): Recor
  * for the object, then each JSON.stringify of it): when they are already in key order and no
  * key is an array index (an object lists those first, whatever their order). Otherwise undefined.
  */
-export function countsJson(counts: Map<string, number> | readonly TableData[]): string | undefined {
-  if (counts instanceof Map || !inKeyOrder(counts)) return undefined;
+export function countsJson(counts: readonly TableData[]): string | undefined {
+  if (!inKeyOrder(counts)) return undefined;
   if (counts.length === 0) return '{}';
   const lines = new Array<string>(counts.length);
   for (let i = 0; i < counts.length; i += 1) {
