@@ -10,6 +10,7 @@ import { backupPostgres } from '../../src/backup/postgres-backup.js';
 import { silentLog } from '../../src/log.js';
 import { FileRepository } from '../../src/repository/file-repository.js';
 import type { Repository } from '../../src/repository/repository.js';
+import { decodeInt, parseToc } from '../../src/pg-archive/toc.js';
 import { verifyPostgresBackup } from '../../src/verify/postgres-verify.js';
 import { OPSCTL, postgresConfig, ROOT, runCli, tempDir, writeConfig } from '../helpers/cli.js';
 import { createSeedDatabase, dropDatabase, query, type TestDatabase } from '../helpers/postgres.js';
@@ -164,6 +165,30 @@ describe('PostgreSQL verification levels', () => {
     const v = await verify('20260307T000000Z');
     assert.equal(levels(v), '1:ok 2:FAIL 3:ok');
     assert.match(v.failure ?? '', /level 2 \(catalogue\): missing from the archive: public\.ghost/);
+  });
+
+  it('a TABLE entry moved out of pre-data (crafted: pg_dump never writes one) fails level 2 through the bundle: pg_restore --list --section=pre-data does not print it', async () => {
+    const bytes = await readFile(path.join(repoDir, 'postgres', 'db', ids.none, 'db.dump'));
+    const table = parseToc(bytes).entries.find((e) => e.desc === 'TABLE' && e.namespace === 'public')!;
+    // The entry's fields up to its section: dump id, dumper flag (ints), table oid, oid, tag, desc (strings).
+    let at = table.entryOffset + 2 * 5;
+    for (let field = 0; field < 4; field += 1) at += 5 + Math.max(0, decodeInt(bytes, at, 4));
+    assert.equal(decodeInt(bytes, at, 4), 2, 'the section read is SECTION_PRE_DATA');
+    const id = '20260130T000000Z';
+    await cloneBackup(repoDir, 'db', ids.none, id, {
+      payload: (b) => {
+        const c = Buffer.from(b);
+        c[at + 1] = 3; // SECTION_DATA
+        return c;
+      },
+      reseal: true,
+    });
+    const cfg = await writeConfig(work, postgresConfig('db', source.url, `file://${repoDir}`));
+    const r = await runCli(['--config', cfg, '--json', 'verify', 'postgres', id]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    const v = (JSON.parse(r.stdout) as { results: { verification: Verification }[] }).results[0]!.verification;
+    assert.equal(levels(v), '1:ok 2:FAIL 3:ok');
+    assert.equal(v.failure, `level 2 (catalogue): the two readers disagree: the table of contents lacks [], pg_restore --list lacks [public.${table.tag}]`);
   });
 
   it('a configured partitioned parent missing from the archive fails level 2', async () => {
