@@ -50,9 +50,11 @@ export async function measure(command: string, env: Record<string, string> = {})
   });
 }
 
+/** A Markdown table; a '|' inside a cell (a shell pipeline) is escaped, or it would split the row. */
 export function table(rows: (string | number)[][], header: string[]): string {
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
-  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  const row = (cells: (string | number)[]) => `| ${cells.map((c) => String(c).replaceAll('|', '\\|')).join(' | ')} |`;
+  const lines = [row(header), `| ${header.map(() => '---').join(' | ')} |`];
+  for (const r of rows) lines.push(row(r));
   return lines.join('\n');
 }
 

@@ -22,10 +22,29 @@ interface Row {
   native: Measured;
   script: Measured;
   bare: Measured;
+  /** Node's start, then pg_restore --list of the same payload, in series (floorCommands). */
+  floor: Measured;
+  /** opsctl's start, then pg_restore --list of the same payload, in series (floorCommands). */
+  floorOpsctl: Measured;
   stored: number;
 }
 
-/** Runs the three readers alternately, `n` rounds, and keeps each one's median time and highest RSS. */
+/**
+ * The least a verify can take that is a Node process (the design card) and runs `pg_restore
+ * --list` (DESIGN.md, level 2): it must start and read the manifest before it knows which
+ * payload to hand to --list, so at least its start and then --list of the payload, as this
+ * machine runs pg_restore (Debian's pg_wrapper), in series. Two starts: Node's own with no
+ * script (`node -e 0`: no program at all), and opsctl's (`bin/opsctl --version`: Node with
+ * opsctl's bundle loaded, no command run). Neither reads configuration, catalogue or manifest,
+ * reads the data or writes a record.
+ */
+/** Rounds for the many-table schemas: their times are tenths of a second, where one round in three is off by a quarter here. */
+const MANY_ROUNDS = 7;
+// --list stops reading after the table of contents, so zstd may die of SIGPIPE: only pg_restore's status counts (measure() runs with pipefail).
+const listCommand = (payload: string) => `{ set +o pipefail; zstd -q -d -c ${payload} | pg_restore --list --section=pre-data > /dev/null; }`;
+const floorCommands = (payload: string) => [`node -e 0 && ${listCommand(payload)}`, `${OPSCTL_SH} --version > /dev/null && ${listCommand(payload)}`];
+
+/** Runs the commands alternately, `n` rounds, and keeps each one's median time and highest RSS. */
 async function alternate(commands: string[], n = 3): Promise<Measured[]> {
   const runs: Measured[][] = commands.map(() => []);
   for (let round = 0; round < n; round += 1) {
@@ -50,13 +69,13 @@ async function one(label: string, db: string, calls: number, rounds = 3): Promis
   const [id] = await readdir(dir);
   const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
   const stored = (await stat(payload)).size;
-  process.stderr.write(`${label}: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, ${rounds} rounds)\n`);
-  const [native, script, bare] = await alternate(
-    [`${OPSCTL_SH} --config ${cfg} --json verify postgres`, `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`, `zstd -q -d -c ${payload} | pg_restore -f /dev/null`],
+  process.stderr.write(`${label}: native verify, pg_restore-script verify, bare zstd | pg_restore, floor (alternating, ${rounds} rounds)\n`);
+  const [native, script, bare, floor, floorOpsctl] = await alternate(
+    [`${OPSCTL_SH} --config ${cfg} --json verify postgres`, `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`, `zstd -q -d -c ${payload} | pg_restore -f /dev/null`, ...floorCommands(payload)],
     rounds,
   );
   await rm(repo, { recursive: true, force: true });
-  return { label, native: native!, script: script!, bare: bare!, stored };
+  return { label, native: native!, script: script!, bare: bare!, floor: floor!, floorOpsctl: floorOpsctl!, stored };
 }
 
 /**
@@ -84,17 +103,26 @@ async function manyTables(tables: number): Promise<Row> {
     const [id] = await readdir(dir);
     const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
     const stored = (await stat(payload)).size;
-    process.stderr.write(`${tables} tables: native verify, pg_restore-script verify, bare zstd | pg_restore (alternating, 3 rounds)\n`);
-    const [native, script, bare] = await alternate([
+    process.stderr.write(`${tables} tables: native verify, pg_restore-script verify, bare zstd | pg_restore, floor (alternating, ${MANY_ROUNDS} rounds)\n`);
+    const [native, script, bare, floor, floorOpsctl] = await alternate([
       `${OPSCTL_SH} --config ${cfg} --json verify postgres`,
       `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`,
       `zstd -q -d -c ${payload} | pg_restore -f /dev/null`,
-    ]);
+      ...floorCommands(payload),
+    ], MANY_ROUNDS);
     await rm(repo, { recursive: true, force: true });
-    return { label: `${tables.toLocaleString('en')} tables`, native: native!, script: script!, bare: bare!, stored };
+    return { label: `${tables.toLocaleString('en')} tables`, native: native!, script: script!, bare: bare!, floor: floor!, floorOpsctl: floorOpsctl!, stored };
   } finally {
     await server.remove();
   }
+}
+
+/** Whether the floors leave room for the 1.2x target at all. */
+function floorVerdict(m: Row): string {
+  const target = 1.2 * m.bare.seconds;
+  if (m.floorOpsctl.seconds <= target) return '';
+  const which = m.floor.seconds > target ? "even Node's start and --list alone are" : "opsctl's start and --list alone are";
+  return `: ${which} above the target (${fixed(target)} s), before any of the verify's own work`;
 }
 
 export async function benchVerify(): Promise<string> {
@@ -105,13 +133,15 @@ export async function benchVerify(): Promise<string> {
   const rows = [await one('1x', 'ops_bench_1x', CALLS_1X), await one('4x', 'ops_bench_4x', CALLS_1X * 4)];
   const many: Row[] = [];
   for (const n of tableCounts) many.push(await manyTables(n));
-  const out = [`### Verification levels 1-3 against pg_restore's bare read (zstd payload on file://; median of 3 alternating rounds, 7 for the small database; highest RSS)\n`];
+  const out = [`### Verification levels 1-3 against pg_restore's bare read (zstd payload on file://; median of 3 alternating rounds, 7 for the small database and the many-table schemas; highest RSS)\n`];
   out.push(
     table(
       [small, ...rows, ...many].flatMap((r) => [
         [r.label, mib(r.stored), 'opsctl verify postgres (native reader)', fixed(r.native.seconds), fixed(r.native.rssMiB, 0), fixed(r.native.seconds / r.bare.seconds)],
         [r.label, mib(r.stored), 'opsctl verify postgres --full-reader pg_restore (earlier path)', fixed(r.script.seconds), fixed(r.script.rssMiB, 0), fixed(r.script.seconds / r.bare.seconds)],
         [r.label, mib(r.stored), 'zstd -dc payload | pg_restore -f /dev/null', fixed(r.bare.seconds), fixed(r.bare.rssMiB, 0), '1.00'],
+        [r.label, mib(r.stored), 'floor: node -e 0, then zstd -dc payload | pg_restore --list --section=pre-data', fixed(r.floor.seconds), fixed(r.floor.rssMiB, 0), fixed(r.floor.seconds / r.bare.seconds)],
+        [r.label, mib(r.stored), 'floor: opsctl --version, then the same --list', fixed(r.floorOpsctl.seconds), fixed(r.floorOpsctl.rssMiB, 0), fixed(r.floorOpsctl.seconds / r.bare.seconds)],
       ]),
       ['database', 'stored MiB', 'command', 'seconds', 'peak RSS MiB', 'x bare read'],
     ),
@@ -124,7 +154,10 @@ export async function benchVerify(): Promise<string> {
     `- fixed cost (the small database, ${fixed(small.stored / 1024, 1)} KiB stored, median of 7): native verify ${fixed(small.native.seconds)} s vs bare read ${fixed(small.bare.seconds)} s = ${fixed(small.native.seconds - small.bare.seconds)} s above it (target <= 0.25 s); 1x less its bare read: ${fixed(r1.native.seconds - r1.bare.seconds)} s`,
     `- native verify vs bare read: 1x ${fixed(r1.native.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.native.seconds / r4.bare.seconds)}x (target <= 1.0x); earlier path 1x ${fixed(r1.script.seconds / r1.bare.seconds)}x, 4x ${fixed(r4.script.seconds / r4.bare.seconds)}x`,
     `- peak RSS native 1x ${fixed(r1.native.rssMiB, 0)} MiB, 4x ${fixed(r4.native.rssMiB, 0)} MiB (target <= 150, flat: 4x/1x ${fixed(r4.native.rssMiB / r1.native.rssMiB)})`,
-    ...many.map((m) => `- ${m.label}: native verify ${fixed(m.native.seconds)} s vs bare read ${fixed(m.bare.seconds)} s = ${fixed(m.native.seconds / m.bare.seconds)}x (target <= 1.2x), peak RSS ${fixed(m.native.rssMiB, 0)} MiB; earlier path ${fixed(m.script.seconds / m.bare.seconds)}x`),
+    ...many.map(
+      (m) =>
+        `- ${m.label}: native verify ${fixed(m.native.seconds)} s vs bare read ${fixed(m.bare.seconds)} s = ${fixed(m.native.seconds / m.bare.seconds)}x (target <= 1.2x), peak RSS ${fixed(m.native.rssMiB, 0)} MiB; earlier path ${fixed(m.script.seconds / m.bare.seconds)}x. Floors (a start, then pg_restore --list, in series; see floorCommands): Node's ${fixed(m.floor.seconds)} s = ${fixed(m.floor.seconds / m.bare.seconds)}x, opsctl's ${fixed(m.floorOpsctl.seconds)} s = ${fixed(m.floorOpsctl.seconds / m.bare.seconds)}x${floorVerdict(m)}`,
+    ),
     `- throughput at 4x: ${mib(rate)} MiB/s of stored (zstd) payload. At that rate ${fixed(LAMBDA_SHARE * 100, 0)} % of the verify Lambda's ${LAMBDA_SECONDS} s reads ${fixed((rate * LAMBDA_SECONDS * LAMBDA_SHARE) / 1073741824, 1)} GiB stored; the function has 2 of this machine's cores' worth only at 3,538 MB memory or more, so halve it for the stack's 2,048 MB: about ${fixed((rate * LAMBDA_SECONDS * LAMBDA_SHARE) / 2 / 1073741824, 1)} GiB. Larger dumps: the verify task on Fargate (opsctl job verify), no time limit.`,
   );
   return out.join('\n');
