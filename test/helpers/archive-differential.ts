@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ArchiveError, ArchiveReader, type LayoutMark } from '../../src/pg-archive/reader.js';
 import { CopyRowCounter } from '../../src/verify/copy-counter.js';
 import { query, createSeedDatabase, type TestDatabase } from './postgres.js';
 import { RESTORE_SCRIPT_OPTIONS } from '../../src/restore/pg-restore-options.js';
+import { pgMajorBindirs } from './pg-majors.js';
 
 /**
  * Differential testing of the native archive reader against `pg_restore -f -` (the
@@ -87,6 +89,21 @@ export async function dumpFixture(url: string, compress: number | string, pgDump
     if (r.code !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
     return r.stdout;
   });
+}
+
+/**
+ * The archives both the test and the larger bench run mutate: the host's pg_dump 15 (archive
+ * 1.14) with and without zlib blocks, and real pg_dump 17 and 18 (1.16), each judged by
+ * pg_restore of its own major (the majors production runs).
+ */
+export async function majorFixtures(url: string): Promise<Fixture[]> {
+  const bin = pgMajorBindirs();
+  return [
+    { name: 'pg_dump 15 -Z0', bytes: await dumpFixture(url, 0) },
+    { name: 'pg_dump 15 -Z6 (zlib blocks)', bytes: await dumpFixture(url, 6) },
+    { name: 'pg_dump 17 -Z0', bytes: await dumpFixture(url, 0, path.join(bin[17]!, 'pg_dump')), pgRestore: path.join(bin[17]!, 'pg_restore') },
+    { name: 'pg_dump 18 gzip:6', bytes: await dumpFixture(url, 'gzip:6', path.join(bin[18]!, 'pg_dump')), pgRestore: path.join(bin[18]!, 'pg_restore') },
+  ];
 }
 
 interface Collected {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   createAwkwardDatabase,
   differentialTable,
-  dumpFixture,
+  majorFixtures,
   MUTATION_KINDS,
   pgRestoreVerdict,
   readerVerdict,
@@ -27,15 +27,8 @@ describe('native archive reader vs pg_restore -f - on mutated real dumps (differ
   let dump18: Buffer;
   before(async () => {
     db = await createAwkwardDatabase();
-    // The host's pg_dump 15 (archive 1.14) and real pg_dump 17 and 18 (1.16), each judged by pg_restore of its own major.
-    const bin = pgMajorBindirs();
-    const fixtures = [
-      { name: 'pg_dump 15 -Z0', bytes: await dumpFixture(db.url, 0) },
-      { name: 'pg_dump 15 -Z6 (zlib blocks)', bytes: await dumpFixture(db.url, 6) },
-      { name: 'pg_dump 17 -Z0', bytes: await dumpFixture(db.url, 0, path.join(bin[17]!, 'pg_dump')), pgRestore: path.join(bin[17]!, 'pg_restore') },
-      { name: 'pg_dump 18 gzip:6', bytes: await dumpFixture(db.url, 'gzip:6', path.join(bin[18]!, 'pg_dump')), pgRestore: path.join(bin[18]!, 'pg_restore') },
-    ];
-    dump18 = fixtures[3]!.bytes;
+    const fixtures = await majorFixtures(db.url);
+    dump18 = fixtures.find((f) => f.name === 'pg_dump 18 gzip:6')!.bytes;
     results = await runDifferential(fixtures, Number(process.env.OPS_DIFFERENTIAL_PER_KIND ?? 60), 20261201);
   });
   after(async () => db?.drop());
