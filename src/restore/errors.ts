@@ -27,3 +27,12 @@ export class RestoreChecksumError extends RestoreError {
     this.name = 'RestoreChecksumError';
   }
 }
+
+/** The pg_restore that would run is older than the pg_dump that wrote the backup, and cannot read its archive. */
+export class PgRestoreTooOldError extends RestoreError {
+  constructor(message: string, context: { pgRestore: string; pgDump: string | undefined }) {
+    // Nothing was tried: the target was not created or touched.
+    super('PG_RESTORE_TOO_OLD', message, { context });
+    this.name = 'PgRestoreTooOldError';
+  }
+}

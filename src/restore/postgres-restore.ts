@@ -16,10 +16,11 @@ import { parsePgToolVersion, toolPath } from '../process/tools.js';
 import type { Repository } from '../repository/repository.js';
 import { maskUrl } from '../util/mask.js';
 import { HashingStream, holdLastUntil } from '../util/streams.js';
-import { RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
+import { PgRestoreTooOldError, RestoreChecksumError, RestoreError, RestoreRefusedError } from './errors.js';
 import { PreambleFilter } from './older-server.js';
 import { rejection, wasInterrupted } from '../process/interrupted.js';
 import { RESTORE_SCRIPT_OPTIONS } from './pg-restore-options.js';
+import { pgRestoreTooOld } from '../pg-archive/versions.js';
 
 export interface RestoreOptions {
   /** Full URL of the target database (created if missing). */
@@ -72,6 +73,13 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
   const started = Date.now();
   const jobs = Math.max(1, options.jobs ?? 1);
 
+  // Asked before the target is touched: a pg_restore older than the archive refuses it at its
+  // first bytes, after the database was created, with only "unsupported version (1.16) in file
+  // header" to go on. Said here with what to run instead, and nothing is created.
+  const tool = await pgRestoreVersion(env);
+  const tooOld = pgRestoreTooOld(tool.version, manifest.tools.pg_dump);
+  if (tooOld) throw new PgRestoreTooOldError(tooOld, { pgRestore: tool.version, pgDump: manifest.tools.pg_dump });
+
   const createdDatabase = await prepareTarget(options.targetUrl, target, options.confirm);
   deps.log.info(`restoring postgres/${entry.name}/${entry.id} into ${maskUrl(options.targetUrl)}`, { createdDatabase, jobs });
 
@@ -90,7 +98,7 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
 
   // pg_restore writes SET statements of its own major that an older server rejects: into
   // such a server the script goes through psql with those lines dropped (older-server.ts).
-  const older = await olderServer(options.targetUrl, env);
+  const older = await olderServer(options.targetUrl, env, tool);
   if (older) deps.log.info(`the target runs PostgreSQL ${older.serverMajor}, pg_restore is ${older.toolMajor}: restoring through psql with the preamble's unknown settings dropped, in one transaction`, { jobs: 1 });
   if (jobs === 1 || older) {
     // One transaction: a failure leaves the target as it was.
@@ -275,9 +283,14 @@ interface OlderServer {
   known: Set<string>;
 }
 
-async function olderServer(targetUrl: string, env: NodeJS.ProcessEnv): Promise<OlderServer | undefined> {
+/** The version of the pg_restore a restore runs. */
+function pgRestoreVersion(env: NodeJS.ProcessEnv): Promise<{ version: string; major: number }> {
+  return runTool('pg_restore', toolPath('pg_restore', env), ['--version'], env).then(parsePgToolVersion);
+}
+
+async function olderServer(targetUrl: string, env: NodeJS.ProcessEnv, known?: { version: string; major: number }): Promise<OlderServer | undefined> {
   const [tool, server] = await Promise.all([
-    runTool('pg_restore', toolPath('pg_restore', env), ['--version'], env).then(parsePgToolVersion),
+    known ?? pgRestoreVersion(env),
     withPostgres(targetUrl, async (c) => {
       const { rows } = await c.query<{ major: number; names: string[] }>(`select current_setting('server_version_num')::int / 10000 as major, array_agg(name::text) as names from pg_settings`);
       return rows[0]!;

@@ -20,6 +20,7 @@ import { HashingStream, Tee } from '../util/streams.js';
 import { CopyRowCounter } from './copy-counter.js';
 import { TableListing } from './table-listing.js';
 import { runningPgRestoreVersion } from './pg-restore-version.js';
+import { pgRestoreTooOld } from '../pg-archive/versions.js';
 import { rejection, wasInterrupted } from '../process/interrupted.js';
 import { RESTORE_SCRIPT_OPTIONS } from '../restore/pg-restore-options.js';
 
@@ -117,7 +118,10 @@ export async function verifyPostgresBackup(entry: BackupEntry, deps: VerifyDeps,
   const levels: LevelResult[] = [checksumLevel(manifest, hasher, readError)];
   listed.end();
   const prepared = await early;
-  levels.push(catalogueLevel(manifest, expect, native.reader.tableOfContents, nativeOutcome, listOutcome, listed, prepared.plan));
+  // --list refused the archive: where that is because this pg_restore is older than the
+  // pg_dump that wrote it, level 2 says so and what to run (a restore would refuse it alike).
+  const tooOld = listOutcome.status === 'rejected' ? pgRestoreTooOld(await toolVersion, manifest.tools.pg_dump) : undefined;
+  levels.push(catalogueLevel(manifest, expect, native.reader.tableOfContents, nativeOutcome, listOutcome, listed, prepared.plan, tooOld));
   let full: FullRead;
   if (script) full = await script.result();
   else if (nativeOutcome.status === 'fulfilled' && native.reader.summary.undecoded) {
@@ -541,13 +545,15 @@ export function catalogueLevel(
   listOutcome: PromiseSettledResult<void>,
   listing: TableListing,
   plan?: CataloguePlan,
+  /** pgRestoreTooOld's words, where --list failed for that. */
+  tooOld?: string,
 ): LevelResult {
   const base = { level: 2, name: LEVEL_NAMES[1] };
   if (!toc) {
     const reason = nativeOutcome.status === 'rejected' ? errorMessage(nativeOutcome.reason) : 'no table of contents';
     return { ...base, ok: false, detail: `table of contents unreadable: ${reason}` };
   }
-  if (listOutcome.status === 'rejected') return { ...base, ok: false, detail: `pg_restore --list: ${errorMessage(listOutcome.reason)}` };
+  if (listOutcome.status === 'rejected') return { ...base, ok: false, detail: `${tooOld ? `${tooOld} (` : ''}pg_restore --list: ${errorMessage(listOutcome.reason)}${tooOld ? ')' : ''}` };
   return judgeCatalogue(plan ?? planCatalogue(manifest, expect, toc), listing);
 }
 
