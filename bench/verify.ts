@@ -29,6 +29,10 @@ interface Row {
   stored: number;
 }
 
+/** Rounds for the many-table schemas: their times are tenths of a second, where one round in three is off by a quarter here. */
+const MANY_ROUNDS = 7;
+// --list stops reading after the table of contents, so zstd may die of SIGPIPE: only pg_restore's status counts (measure() runs with pipefail).
+const listCommand = (payload: string) => `{ set +o pipefail; zstd -q -d -c ${payload} | pg_restore --list --section=pre-data > /dev/null; }`;
 /**
  * The least a verify can take that is a Node process (the design card) and runs `pg_restore
  * --list` (DESIGN.md, level 2): it must start and read the manifest before it knows which
@@ -38,11 +42,19 @@ interface Row {
  * opsctl's bundle loaded, no command run). Neither reads configuration, catalogue or manifest,
  * reads the data or writes a record.
  */
-/** Rounds for the many-table schemas: their times are tenths of a second, where one round in three is off by a quarter here. */
-const MANY_ROUNDS = 7;
-// --list stops reading after the table of contents, so zstd may die of SIGPIPE: only pg_restore's status counts (measure() runs with pipefail).
-const listCommand = (payload: string) => `{ set +o pipefail; zstd -q -d -c ${payload} | pg_restore --list --section=pre-data > /dev/null; }`;
 const floorCommands = (payload: string) => [`node -e 0 && ${listCommand(payload)}`, `${OPSCTL_SH} --version > /dev/null && ${listCommand(payload)}`];
+
+/** What every database is measured with, alternately: the two verifies, the bare read, the two floors (rowOf's order). */
+const commandsFor = (cfg: string, payload: string) => [
+  `${OPSCTL_SH} --config ${cfg} --json verify postgres`,
+  `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`,
+  `zstd -q -d -c ${payload} | pg_restore -f /dev/null`,
+  ...floorCommands(payload),
+];
+
+function rowOf(label: string, [native, script, bare, floor, floorOpsctl]: Measured[], stored: number): Row {
+  return { label, native: native!, script: script!, bare: bare!, floor: floor!, floorOpsctl: floorOpsctl!, stored };
+}
 
 /** Runs the commands alternately, `n` rounds, and keeps each one's median time and highest RSS. */
 async function alternate(commands: string[], n = 3): Promise<Measured[]> {
@@ -70,12 +82,9 @@ async function one(label: string, db: string, calls: number, rounds = 3): Promis
   const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
   const stored = (await stat(payload)).size;
   process.stderr.write(`${label}: native verify, pg_restore-script verify, bare zstd | pg_restore, floor (alternating, ${rounds} rounds)\n`);
-  const [native, script, bare, floor, floorOpsctl] = await alternate(
-    [`${OPSCTL_SH} --config ${cfg} --json verify postgres`, `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`, `zstd -q -d -c ${payload} | pg_restore -f /dev/null`, ...floorCommands(payload)],
-    rounds,
-  );
+  const measured = await alternate(commandsFor(cfg, payload), rounds);
   await rm(repo, { recursive: true, force: true });
-  return { label, native: native!, script: script!, bare: bare!, floor: floor!, floorOpsctl: floorOpsctl!, stored };
+  return rowOf(label, measured, stored);
 }
 
 /**
@@ -104,14 +113,9 @@ async function manyTables(tables: number): Promise<Row> {
     const payload = path.join(dir, id!, (await readdir(path.join(dir, id!))).find((f) => f.endsWith('.zst'))!);
     const stored = (await stat(payload)).size;
     process.stderr.write(`${tables} tables: native verify, pg_restore-script verify, bare zstd | pg_restore, floor (alternating, ${MANY_ROUNDS} rounds)\n`);
-    const [native, script, bare, floor, floorOpsctl] = await alternate([
-      `${OPSCTL_SH} --config ${cfg} --json verify postgres`,
-      `${OPSCTL_SH} --config ${cfg} --json verify postgres --full-reader pg_restore`,
-      `zstd -q -d -c ${payload} | pg_restore -f /dev/null`,
-      ...floorCommands(payload),
-    ], MANY_ROUNDS);
+    const measured = await alternate(commandsFor(cfg, payload), MANY_ROUNDS);
     await rm(repo, { recursive: true, force: true });
-    return { label: `${tables.toLocaleString('en')} tables`, native: native!, script: script!, bare: bare!, floor: floor!, floorOpsctl: floorOpsctl!, stored };
+    return rowOf(`${tables.toLocaleString('en')} tables`, measured, stored);
   } finally {
     await server.remove();
   }

@@ -5,7 +5,9 @@ import {
   FORMAT_CUSTOM,
   MAGIC,
   MAX_TOC_BYTES,
+  MAX_MAJOR,
   MAX_VERSION,
+  MIN_MAJOR,
   MIN_VERSION,
   OFFSET_NO_DATA,
   OFFSET_POS_NOT_SET,
@@ -395,7 +397,7 @@ function parseHeader(c: Cursor): { header: ArchiveHeader; count: number } {
   c.pos = MAGIC.length;
   const version: [number, number, number] = [c.byte('the version'), c.byte('the version'), c.byte('the version')];
   if (!versionAtLeast(version, MIN_VERSION[0], MIN_VERSION[1]) || versionAtLeast(version, MAX_VERSION[0], MAX_VERSION[1] + 1)) {
-    throw new ArchiveFormatError(`archive version ${version.join('.')} is not one this reader knows (${MIN_VERSION.join('.')} to ${MAX_VERSION.join('.')}: pg_dump 12 to 18)`, { offset: 5 });
+    throw new ArchiveFormatError(`archive version ${version.join('.')} is not one this reader knows (${MIN_VERSION.join('.')} to ${MAX_VERSION.join('.')}: pg_dump ${MIN_MAJOR} to ${MAX_MAJOR})`, { offset: 5 });
   }
   const intSize = c.byte('the integer size');
   const offSize = c.byte('the offset size');

@@ -553,7 +553,10 @@ export function catalogueLevel(
     const reason = nativeOutcome.status === 'rejected' ? errorMessage(nativeOutcome.reason) : 'no table of contents';
     return { ...base, ok: false, detail: `table of contents unreadable: ${reason}` };
   }
-  if (listOutcome.status === 'rejected') return { ...base, ok: false, detail: `${tooOld ? `${tooOld} (` : ''}pg_restore --list: ${errorMessage(listOutcome.reason)}${tooOld ? ')' : ''}` };
+  if (listOutcome.status === 'rejected') {
+    const said = `pg_restore --list: ${errorMessage(listOutcome.reason)}`;
+    return { ...base, ok: false, detail: tooOld ? `${tooOld} (${said})` : said };
+  }
   return judgeCatalogue(plan ?? planCatalogue(manifest, expect, toc), listing);
 }
 
