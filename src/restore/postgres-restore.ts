@@ -87,10 +87,13 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
   const restoreArgs = restoreOptions(options.clean);
 
   const hasher = new HashingStream((bytes) => deps.onProgress?.(bytes, manifest.payload.bytes));
+  // Kept, not only thrown: the gate's failure closes the decoder's input, and the decoder's own
+  // exit ("unexpected end of file") can reach Promise.all first. The checksum is the cause.
+  let checksumFailed: RestoreChecksumError | undefined;
   const checksum = async () => {
     const actual = hasher.digest();
     if (actual !== manifest.payload.sha256 || hasher.bytes !== manifest.payload.bytes) {
-      throw new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes);
+      throw (checksumFailed = new RestoreChecksumError(manifest.payload.sha256, actual, hasher.bytes, manifest.payload.bytes));
     }
   };
   const source = await deps.repo.get(manifest.payload.key, deps.signal ? { signal: deps.signal } : {});
@@ -115,7 +118,7 @@ export async function restorePostgres(entry: BackupEntry, options: RestoreOption
       sink.kill();
       dec?.kill();
       const [stages, d] = await Promise.all([sink.settled(), Promise.allSettled([dec?.done]).then(([x]) => x)]);
-      if (error instanceof RestoreChecksumError) throw error;
+      if (checksumFailed) throw checksumFailed;
       if (wasInterrupted(deps.signal, error, rejection(d), ...stages.map((s) => rejection(s.result)))) throw new RestoreError('INTERRUPTED', `interrupted while restoring into ${target}; nothing was committed`, { cause: error });
       throw blame(error, [
         // Upstream first for a decoder that failed of itself (damaged data starves everything after it) ...
