@@ -22,7 +22,15 @@ describe('a killed tool', () => {
     // Until the consumer is full and the tool's stdout holds output of its own, paused: the
     // state of a backed-up encoder, in which the kill used to leave `done` pending for good.
     const stdout = tool.child.stdout!;
-    while (stalled.readableLength < 1 << 20 || stdout.readableLength === 0 || stdout.readableFlowing !== false) await new Promise((r) => setTimeout(r, 20));
+    // In about 1 run in 10 here the consumer fills and then nothing more arrives in stdout
+    // (the loop waited forever: a hung suite). Then, 2 s after the consumer is full, the kill
+    // goes ahead from that state: its `done` must settle all the same.
+    let fullSince: number | undefined;
+    for (;;) {
+      if (stalled.readableLength >= 1 << 20) fullSince ??= Date.now();
+      if (fullSince !== undefined && ((stdout.readableLength > 0 && stdout.readableFlowing === false) || Date.now() - fullSince > 2_000)) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     tool.kill();
     const outcome = await Promise.race([
       tool.done.then(
